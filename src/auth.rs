@@ -1,0 +1,91 @@
+//! Credentials: argon2 password hashes, random bearer tokens stored only as SHA-256
+//! digests, HMAC-signed customer identities, and constant-time comparisons throughout.
+
+use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+use hmac::{Hmac, Mac};
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+type HmacSha256 = Hmac<Sha256>;
+
+pub fn hash_password(password: &str) -> String {
+    let salt = SaltString::generate(&mut OsRng);
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .expect("argon2 hashes any password with a generated salt")
+        .to_string()
+}
+
+pub fn verify_password(password: &str, phc: &str) -> bool {
+    PasswordHash::new(phc)
+        .map(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
+        .unwrap_or(false)
+}
+
+/// A fresh random bearer token (256 bits, hex).
+pub fn new_token() -> String {
+    let mut bytes = [0u8; 32];
+    rand::thread_rng().fill_bytes(&mut bytes);
+    hex::encode(bytes)
+}
+
+/// The form in which a token is stored and looked up.
+pub fn token_digest(token: &str) -> [u8; 32] {
+    Sha256::digest(token.as_bytes()).into()
+}
+
+/// Whether `presented` is the admin token; an empty configured token admits nobody.
+pub fn is_admin_token(configured: &str, presented: &str) -> bool {
+    !configured.is_empty() && bool::from(configured.as_bytes().ct_eq(presented.as_bytes()))
+}
+
+/// Lowercase hex HMAC-SHA256 of `data` keyed with `secret`.
+pub fn sign(secret: &str, data: &str) -> String {
+    let mut mac = HmacSha256::new_from_slice(secret.as_bytes()).expect("HMAC takes any key length");
+    mac.update(data.as_bytes());
+    hex::encode(mac.finalize().into_bytes())
+}
+
+/// Checks an identified customer's `hash` in constant time. Without a configured secret
+/// no identity can be trusted.
+pub fn verify_identity(secret: &str, user_id: &str, hash: &str) -> bool {
+    let Ok(given) = hex::decode(hash.trim()) else { return false };
+    if secret.is_empty() {
+        return false;
+    }
+    let mut mac = HmacSha256::new_from_slice(secret.as_bytes()).expect("HMAC takes any key length");
+    mac.update(user_id.as_bytes());
+    mac.verify_slice(&given).is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_verify_only_themselves() {
+        let h = hash_password("correct horse");
+        assert!(h.starts_with("$argon2"));
+        assert!(verify_password("correct horse", &h));
+        assert!(!verify_password("wrong", &h));
+        assert!(!verify_password("x", "not a hash"));
+    }
+
+    #[test]
+    fn identities_are_checked_against_the_secret() {
+        let hash = sign("s3cret", "user-42");
+        assert!(verify_identity("s3cret", "user-42", &hash));
+        assert!(!verify_identity("s3cret", "user-43", &hash));
+        assert!(!verify_identity("other", "user-42", &hash));
+        assert!(!verify_identity("", "user-42", &sign("", "user-42")));
+    }
+
+    #[test]
+    fn admin_token_needs_a_configured_value() {
+        assert!(is_admin_token("abc", "abc"));
+        assert!(!is_admin_token("abc", "abd"));
+        assert!(!is_admin_token("", ""));
+    }
+}

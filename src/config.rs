@@ -1,0 +1,392 @@
+//! Configuration: one serde struct with defaults, read from TOML, then overridden by
+//! `SWITCHBOARD_<SECTION>_<KEY>` environment variables. Every key is documented in the
+//! shipped `config.toml`.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// Sections that may be overridden from the environment. Longest names first, so that
+/// `OFFICE_HOURS_ENABLED` is not read as section `office`.
+const SECTIONS: &[&str] = &["office_hours", "conversation", "routing", "limits", "server"];
+const ENV_PREFIX: &str = "SWITCHBOARD_";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub routing: RoutingConfig,
+    pub conversation: ConversationConfig,
+    pub limits: LimitsConfig,
+    pub office_hours: OfficeHoursConfig,
+    pub categories: Vec<Category>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    pub bind: SocketAddr,
+    pub data_dir: PathBuf,
+    /// Bearer token with every right; empty disables admin access.
+    pub admin_token: String,
+    /// Key for HMAC-signed customer identities and tool links.
+    pub identity_secret: String,
+    #[serde(with = "humantime_serde")]
+    pub token_ttl: Duration,
+    #[serde(with = "humantime_serde")]
+    pub heartbeat_interval: Duration,
+    /// A websocket peer silent for this long is considered dead and dropped.
+    #[serde(with = "humantime_serde")]
+    pub client_timeout: Duration,
+    pub log_level: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RoutingConfig {
+    #[serde(with = "humantime_serde")]
+    pub accept_window: Duration,
+    pub max_concurrent: u32,
+    pub missed_offers_before_away: u32,
+    /// Queue position updates are coalesced over this window so that one accept does not
+    /// fan out thousands of events per chat behind it.
+    #[serde(with = "humantime_serde")]
+    pub position_update_interval: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize, bincode::Encode, bincode::Decode)]
+#[serde(rename_all = "snake_case")]
+pub enum Style {
+    LiveChat,
+    Returning,
+    Messaging,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CustomerMayEnd {
+    Restricted,
+    Always,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ConversationConfig {
+    pub style: Style,
+    pub greeting: String,
+    #[serde(with = "humantime_serde")]
+    pub first_response_window: Duration,
+    #[serde(with = "humantime_serde")]
+    pub abandon_after: Duration,
+    #[serde(with = "humantime_serde")]
+    pub inactivity_end: Duration,
+    #[serde(with = "humantime_serde")]
+    pub returning_close_after: Duration,
+    #[serde(with = "humantime_serde")]
+    pub messaging_close_after: Duration,
+    #[serde(with = "humantime_serde")]
+    pub left_site_after: Duration,
+    #[serde(with = "humantime_serde")]
+    pub nudge_after: Duration,
+    pub customer_may_end: CustomerMayEnd,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// Bytes of text in one chat message.
+    pub max_message_bytes: usize,
+    /// Bytes of one websocket message, continuations included.
+    pub max_frame_bytes: usize,
+    pub messages_per_second: u32,
+    pub new_chats_per_minute: u32,
+    /// Events queued for one connection before it is dropped as a slow reader.
+    pub outgoing_queue: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OfficeHoursConfig {
+    pub enabled: bool,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Category {
+    pub id: String,
+    pub name: String,
+    #[serde(default)]
+    pub mode: RoutingMode,
+    #[serde(default)]
+    pub certification: Option<String>,
+    #[serde(default)]
+    pub style: Option<Style>,
+    #[serde(default)]
+    pub tools: Vec<Tool>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RoutingMode {
+    #[default]
+    Offer,
+    Claim,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Tool {
+    pub name: String,
+    pub url: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            server: ServerConfig::default(),
+            routing: RoutingConfig::default(),
+            conversation: ConversationConfig::default(),
+            limits: LimitsConfig::default(),
+            office_hours: OfficeHoursConfig::default(),
+            categories: vec![Category {
+                id: "general".into(),
+                name: "General questions".into(),
+                mode: RoutingMode::Offer,
+                certification: None,
+                style: None,
+                tools: Vec::new(),
+            }],
+        }
+    }
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("data"),
+            admin_token: String::new(),
+            identity_secret: String::new(),
+            token_ttl: Duration::from_secs(12 * 3600),
+            heartbeat_interval: Duration::from_secs(10),
+            client_timeout: Duration::from_secs(30),
+            log_level: "info".into(),
+        }
+    }
+}
+
+impl Default for RoutingConfig {
+    fn default() -> Self {
+        RoutingConfig {
+            accept_window: Duration::from_secs(30),
+            max_concurrent: 3,
+            missed_offers_before_away: 2,
+            position_update_interval: Duration::from_millis(50),
+        }
+    }
+}
+
+impl Default for ConversationConfig {
+    fn default() -> Self {
+        ConversationConfig {
+            style: Style::Returning,
+            greeting: "Thanks for reaching out! An expert will be with you shortly.".into(),
+            first_response_window: Duration::from_secs(120),
+            abandon_after: Duration::from_secs(60),
+            inactivity_end: Duration::from_secs(3600),
+            returning_close_after: Duration::from_secs(30 * 60),
+            messaging_close_after: Duration::from_secs(4 * 24 * 3600),
+            left_site_after: Duration::from_secs(10 * 60),
+            nudge_after: Duration::from_secs(60),
+            customer_may_end: CustomerMayEnd::Restricted,
+        }
+    }
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig {
+            max_message_bytes: 4096,
+            max_frame_bytes: 64 * 1024,
+            messages_per_second: 5,
+            new_chats_per_minute: 10,
+            outgoing_queue: 256,
+        }
+    }
+}
+
+impl Default for OfficeHoursConfig {
+    fn default() -> Self {
+        OfficeHoursConfig { enabled: false }
+    }
+}
+
+impl Config {
+    /// Reads `path` if given (or `config.toml` if it exists), then applies the environment.
+    pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
+        let text = match path {
+            Some(p) => Some(std::fs::read_to_string(p).map_err(|source| ConfigError::Read {
+                path: p.to_owned(),
+                source,
+            })?),
+            None => std::fs::read_to_string("config.toml").ok(),
+        };
+        Config::from_sources(text.as_deref().unwrap_or(""), std::env::vars())
+    }
+
+    /// Builds the configuration from TOML text and environment pairs; the seam tests use.
+    pub fn from_sources(
+        toml_text: &str,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config, ConfigError> {
+        let mut root: toml::Table =
+            toml::from_str(toml_text).map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        for (name, value) in env {
+            let Some(rest) = name.strip_prefix(ENV_PREFIX) else { continue };
+            let rest = rest.to_ascii_lowercase();
+            let Some((section, key)) = SECTIONS.iter().find_map(|s| {
+                rest.strip_prefix(s)
+                    .and_then(|r| r.strip_prefix('_'))
+                    .map(|key| (*s, key.to_owned()))
+            }) else {
+                continue;
+            };
+            let table = root
+                .entry(section)
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()))
+                .as_table_mut()
+                .ok_or_else(|| ConfigError::Invalid(format!("[{section}] must be a table")))?;
+            table.insert(key, env_value(&value));
+        }
+        let config: Config = toml::Value::Table(root)
+            .try_into()
+            .map_err(|e: toml::de::Error| ConfigError::Invalid(e.to_string()))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |m: String| Err(ConfigError::Invalid(m));
+        if self.categories.is_empty() {
+            return invalid("at least one [[categories]] entry is required".into());
+        }
+        for (i, c) in self.categories.iter().enumerate() {
+            if self.categories[..i].iter().any(|o| o.id == c.id) {
+                return invalid(format!("category id {:?} appears twice", c.id));
+            }
+            if c.mode == RoutingMode::Claim && c.certification.is_none() {
+                return invalid(format!("claim category {:?} needs a certification", c.id));
+            }
+        }
+        const MAX_MESSAGING: Duration = Duration::from_secs(28 * 24 * 3600);
+        if self.conversation.messaging_close_after > MAX_MESSAGING {
+            return invalid("conversation.messaging_close_after is at most 28 days".into());
+        }
+        if self.routing.max_concurrent == 0 {
+            return invalid("routing.max_concurrent must be at least 1".into());
+        }
+        Ok(())
+    }
+
+    pub fn category(&self, id: &str) -> Option<&Category> {
+        self.categories.iter().find(|c| c.id == id)
+    }
+
+    /// The conversational style of a category: its own, else the global one.
+    pub fn style_of(&self, category: &str) -> Style {
+        self.category(category)
+            .and_then(|c| c.style)
+            .unwrap_or(self.conversation.style)
+    }
+}
+
+/// An environment value is read as a TOML value when it parses as one (numbers, booleans),
+/// and as a plain string otherwise ("127.0.0.1:0", "30s").
+fn env_value(raw: &str) -> toml::Value {
+    toml::from_str::<toml::Table>(&format!("v = {raw}"))
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or_else(|| toml::Value::String(raw.to_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn defaults_apply_without_a_file() {
+        let c = Config::from_sources("", env(&[])).unwrap();
+        assert_eq!(c.routing.accept_window, Duration::from_secs(30));
+        assert_eq!(c.routing.max_concurrent, 3);
+        assert_eq!(c.conversation.style, Style::Returning);
+        assert_eq!(c.categories[0].id, "general");
+    }
+
+    #[test]
+    fn environment_overrides_file_and_reads_durations() {
+        let toml = "[server]\nbind = \"0.0.0.0:9000\"\n[routing]\naccept_window = \"10s\"\n";
+        let c = Config::from_sources(
+            toml,
+            env(&[
+                ("SWITCHBOARD_SERVER_BIND", "127.0.0.1:0"),
+                ("SWITCHBOARD_ROUTING_MAX_CONCURRENT", "5"),
+                ("SWITCHBOARD_OFFICE_HOURS_ENABLED", "true"),
+                ("SWITCHBOARD_CONVERSATION_NUDGE_AFTER", "250ms"),
+                ("OTHER_VAR", "x"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.server.bind.port(), 0);
+        assert_eq!(c.routing.accept_window, Duration::from_secs(10));
+        assert_eq!(c.routing.max_concurrent, 5);
+        assert!(c.office_hours.enabled);
+        assert_eq!(c.conversation.nudge_after, Duration::from_millis(250));
+    }
+
+    #[test]
+    fn categories_and_styles_parse() {
+        let toml = r#"
+            [[categories]]
+            id = "billing"
+            name = "Billing"
+            style = "messaging"
+            [[categories]]
+            id = "reset"
+            name = "Password reset"
+            mode = "claim"
+            certification = "identity"
+            [[categories.tools]]
+            name = "Reset tool"
+            url = "https://tools.example/reset?user={customer_id}"
+        "#;
+        let c = Config::from_sources(toml, env(&[])).unwrap();
+        assert_eq!(c.style_of("billing"), Style::Messaging);
+        assert_eq!(c.style_of("reset"), Style::Returning);
+        assert_eq!(c.category("reset").unwrap().tools.len(), 1);
+    }
+
+    #[test]
+    fn bad_values_are_reported_not_ignored() {
+        assert!(Config::from_sources("[routing]\naccept_window = \"soon\"", env(&[])).is_err());
+        assert!(Config::from_sources("[server]\nbogus = 1", env(&[])).is_err());
+        let long = "[conversation]\nmessaging_close_after = \"29d\"";
+        assert!(Config::from_sources(long, env(&[])).is_err());
+    }
+}

@@ -1,0 +1,471 @@
+//! The wire contract of PROTOCOL.md: client frames, server frames and error codes.
+//! Names here are exact; clients and black-box tests rely on them.
+
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
+
+use crate::clock::{self, Timestamp};
+use crate::ids::{self, ConversationId};
+use crate::store::model::{AuthorKind, Conversation, Customer, Page, Status, StoredMessage};
+
+/// The contract's error codes, shared by HTTP and websockets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    BadRequest,
+    TooLarge,
+    RateLimited,
+    Unauthorized,
+    Forbidden,
+    NotFound,
+    Conflict,
+    CapacityFull,
+    NotAllowed,
+    DuplicateMessage,
+    Closed,
+    Unavailable,
+    Internal,
+}
+
+/// A refusal: a contract code and a sentence for people.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{code:?}: {message}")]
+pub struct Refusal {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+impl Refusal {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Refusal {
+        Refusal { code, message: message.into() }
+    }
+}
+
+/// A client's correlation value, echoed in the one answer to its frame.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Ref {
+    Number(serde_json::Number),
+    Text(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Presence {
+    Available,
+    Away,
+    Offline,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct UserIdentity {
+    pub id: String,
+    pub name: Option<String>,
+    pub email: Option<String>,
+    pub hash: String,
+}
+
+/// Frames a customer's widget sends on `/ws/customer`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum CustomerFrame {
+    Hello {
+        visitor_token: Option<String>,
+        user: Option<UserIdentity>,
+        page: Option<Page>,
+    },
+    Start {
+        text: String,
+        category: Option<String>,
+        page: Option<Page>,
+        client_msg_id: Option<String>,
+    },
+    Send {
+        conversation_id: String,
+        text: String,
+        client_msg_id: Option<String>,
+    },
+    Typing { conversation_id: String, on: bool },
+    Read { conversation_id: String, seq: u64 },
+    Page { url: String, title: Option<String> },
+    Sync { conversation_id: String, after_seq: u64 },
+    End { conversation_id: String },
+    Rate {
+        conversation_id: String,
+        score: u8,
+        comment: Option<String>,
+    },
+    Callback {
+        phone: String,
+        message: Option<String>,
+        category: Option<String>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SettableStatus {
+    Open,
+    Pending,
+    OnHold,
+}
+
+/// Frames an expert's console sends on `/ws/expert`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ExpertFrame {
+    Hello { token: String },
+    Presence { status: Presence },
+    Accept { conversation_id: String },
+    Decline { conversation_id: String },
+    Claim { conversation_id: String },
+    Send {
+        conversation_id: String,
+        text: String,
+        #[serde(default)]
+        internal: bool,
+        client_msg_id: Option<String>,
+        #[serde(default)]
+        force: bool,
+    },
+    Typing { conversation_id: String, on: bool },
+    Read { conversation_id: String, seq: u64 },
+    SetStatus { conversation_id: String, status: SettableStatus },
+    End { conversation_id: String },
+    Leave { conversation_id: String },
+    Transfer {
+        conversation_id: String,
+        to_expert: Option<String>,
+        to_category: Option<String>,
+        note: Option<String>,
+    },
+    PushChat { customer_id: String, text: String },
+    History { customer_id: String },
+    Sync { conversation_id: String, after_seq: u64 },
+}
+
+#[derive(Deserialize)]
+struct Envelope<F> {
+    #[serde(rename = "ref")]
+    reference: Option<Ref>,
+    #[serde(flatten)]
+    frame: F,
+}
+
+#[derive(Deserialize)]
+struct RefOnly {
+    #[serde(rename = "ref")]
+    reference: Option<Ref>,
+}
+
+/// A frame that could not be read, with the `ref` it carried if that much was readable.
+#[derive(Debug)]
+pub struct BadFrame {
+    pub reference: Option<Ref>,
+    pub reason: String,
+}
+
+/// Decodes one text frame. On failure the `ref` is still recovered when the JSON is
+/// well-formed, so the client's answer can be matched.
+pub fn decode<F: DeserializeOwned>(text: &str) -> Result<(Option<Ref>, F), BadFrame> {
+    match serde_json::from_str::<Envelope<F>>(text) {
+        Ok(e) => Ok((e.reference, e.frame)),
+        Err(err) => Err(BadFrame {
+            reference: serde_json::from_str::<RefOnly>(text).ok().and_then(|r| r.reference),
+            reason: err.to_string(),
+        }),
+    }
+}
+
+/// Parses a conversation id from the wire; an id we never issued is simply unknown.
+pub fn conversation_id(s: &str) -> Result<ConversationId, Refusal> {
+    s.parse()
+        .map_err(|_| Refusal::new(ErrorCode::NotFound, "no such conversation"))
+}
+
+// ----- what the server sends -----
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AuthorView {
+    pub kind: AuthorKind,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AttachmentView {
+    pub id: String,
+    pub name: String,
+    pub size: u64,
+    pub content_type: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct MessageView {
+    pub id: String,
+    #[serde(with = "ids::wire")]
+    pub conversation_id: ConversationId,
+    pub seq: u64,
+    pub author: AuthorView,
+    pub text: String,
+    pub internal: bool,
+    pub attachments: Vec<AttachmentView>,
+    #[serde(with = "clock::rfc3339")]
+    pub at: Timestamp,
+}
+
+impl MessageView {
+    pub fn new(conversation: ConversationId, m: &StoredMessage) -> MessageView {
+        let id = m.author.id.map(|n| match m.author.kind {
+            AuthorKind::Expert => crate::ids::ExpertId(n).to_string(),
+            _ => crate::ids::CustomerId(n).to_string(),
+        });
+        MessageView {
+            id: ids::message_id(conversation, m.seq),
+            conversation_id: conversation,
+            seq: m.seq,
+            author: AuthorView { kind: m.author.kind, id, name: m.author.name.clone() },
+            text: m.text.clone(),
+            internal: m.internal,
+            attachments: Vec::new(),
+            at: m.at,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ExpertBrief {
+    pub id: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CustomerView {
+    pub id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub external_id: Option<String>,
+}
+
+impl CustomerView {
+    pub fn new(c: &Customer) -> CustomerView {
+        CustomerView {
+            id: c.id.to_string(),
+            name: c.name.clone(),
+            email: c.email.clone(),
+            external_id: c.external_id.clone(),
+        }
+    }
+}
+
+/// A conversation as clients see it; `messages` only where a transcript is due.
+#[derive(Debug, Clone, Serialize)]
+pub struct ConversationView {
+    #[serde(with = "ids::wire")]
+    pub id: ConversationId,
+    pub status: Status,
+    pub category: String,
+    pub customer: CustomerView,
+    pub expert: Option<ExpertBrief>,
+    pub page: Option<Page>,
+    #[serde(with = "clock::rfc3339")]
+    pub created_at: Timestamp,
+    #[serde(with = "clock::rfc3339::option")]
+    pub ended_at: Option<Timestamp>,
+    pub last_seq: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub messages: Option<Vec<MessageView>>,
+}
+
+impl ConversationView {
+    pub fn new(c: &Conversation, customer: CustomerView, last_seq: u64) -> ConversationView {
+        ConversationView {
+            id: c.id,
+            status: c.status,
+            category: c.category.clone(),
+            customer,
+            expert: c.owner.as_ref().map(|o| ExpertBrief { id: o.id.to_string(), name: o.name.clone() }),
+            page: c.page.clone(),
+            created_at: c.created_at,
+            ended_at: c.solved_at,
+            last_seq,
+            messages: None,
+        }
+    }
+
+    pub fn with_messages(mut self, messages: Vec<MessageView>) -> ConversationView {
+        self.messages = Some(messages);
+        self
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CategoryView {
+    pub id: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ConversationBrief {
+    #[serde(with = "ids::wire")]
+    pub id: ConversationId,
+    pub status: Status,
+    pub last_seq: u64,
+}
+
+/// What an `ack` carries besides its `ref`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
+pub enum AckBody {
+    Empty {},
+    Started {
+        #[serde(with = "ids::wire")]
+        conversation_id: ConversationId,
+        message: MessageView,
+    },
+    Message { message: MessageView },
+    Conversation { conversation: ConversationView },
+    Synced { last_seq: u64 },
+    Presence { presence: Presence },
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerFrame {
+    #[serde(rename = "welcome")]
+    CustomerWelcome {
+        #[serde(rename = "ref", skip_serializing_if = "Option::is_none")]
+        reference: Option<Ref>,
+        customer_id: String,
+        visitor_token: String,
+        available: bool,
+        office_hours_open: bool,
+        categories: Vec<CategoryView>,
+        conversations: Vec<ConversationBrief>,
+    },
+    #[serde(rename = "welcome")]
+    ExpertWelcome {
+        #[serde(rename = "ref", skip_serializing_if = "Option::is_none")]
+        reference: Option<Ref>,
+        expert: ExpertBrief,
+        presence: Presence,
+        conversations: Vec<ConversationView>,
+        claimable: Vec<ConversationView>,
+    },
+    Ack {
+        #[serde(rename = "ref")]
+        reference: Option<Ref>,
+        #[serde(flatten)]
+        body: AckBody,
+    },
+    Error {
+        #[serde(rename = "ref", skip_serializing_if = "Option::is_none")]
+        reference: Option<Ref>,
+        code: ErrorCode,
+        message: String,
+    },
+    Message { message: MessageView },
+    Queue {
+        #[serde(with = "ids::wire")]
+        conversation_id: ConversationId,
+        position: u32,
+    },
+    Assigned {
+        #[serde(with = "ids::wire")]
+        conversation_id: ConversationId,
+        expert: ExpertBrief,
+    },
+    Status {
+        #[serde(with = "ids::wire")]
+        conversation_id: ConversationId,
+        status: Status,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        reason: Option<&'static str>,
+    },
+    Typing {
+        #[serde(with = "ids::wire")]
+        conversation_id: ConversationId,
+        on: bool,
+    },
+    Read {
+        #[serde(with = "ids::wire")]
+        conversation_id: ConversationId,
+        seq: u64,
+    },
+    Page {
+        #[serde(with = "ids::wire")]
+        conversation_id: ConversationId,
+        url: String,
+        title: Option<String>,
+    },
+    Offer {
+        conversation: ConversationView,
+        #[serde(with = "clock::rfc3339")]
+        expires_at: Timestamp,
+        accept_window_ms: u64,
+    },
+    OfferWithdrawn {
+        #[serde(with = "ids::wire")]
+        conversation_id: ConversationId,
+        reason: &'static str,
+    },
+    Presence {
+        status: Presence,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        reason: Option<&'static str>,
+    },
+}
+
+impl ServerFrame {
+    pub fn ack(reference: Option<Ref>, body: AckBody) -> ServerFrame {
+        ServerFrame::Ack { reference, body }
+    }
+
+    pub fn error(reference: Option<Ref>, refusal: Refusal) -> ServerFrame {
+        ServerFrame::Error { reference, code: refusal.code, message: refusal.message }
+    }
+
+    pub fn encode(&self) -> bytestring::ByteString {
+        // Serializing plain data to a String cannot fail.
+        serde_json::to_string(self)
+            .expect("server frames serialize")
+            .into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decodes_frames_and_keeps_the_ref() {
+        let (r, f) = decode::<CustomerFrame>(
+            r#"{"type":"send","ref":7,"conversation_id":"c_1","text":"hi"}"#,
+        )
+        .unwrap();
+        assert_eq!(r, Some(Ref::Number(7.into())));
+        assert!(matches!(f, CustomerFrame::Send { ref text, .. } if text == "hi"));
+    }
+
+    #[test]
+    fn bad_frames_still_yield_their_ref() {
+        let e = decode::<CustomerFrame>(r#"{"type":"nope","ref":"a"}"#).unwrap_err();
+        assert_eq!(e.reference, Some(Ref::Text("a".into())));
+        let e = decode::<ExpertFrame>(r#"{"type":"accept","ref":1}"#).unwrap_err();
+        assert!(e.reason.contains("conversation_id"), "{}", e.reason);
+        let e = decode::<ExpertFrame>("not json").unwrap_err();
+        assert_eq!(e.reference, None);
+    }
+
+    #[test]
+    fn acks_flatten_their_body_beside_the_ref() {
+        let f = ServerFrame::ack(Some(Ref::Text("x".into())), AckBody::Synced { last_seq: 4 });
+        assert_eq!(&*f.encode(), r#"{"type":"ack","ref":"x","last_seq":4}"#);
+        let f = ServerFrame::error(None, Refusal::new(ErrorCode::NotAllowed, "no"));
+        assert_eq!(&*f.encode(), r#"{"type":"error","code":"not_allowed","message":"no"}"#);
+    }
+}

@@ -1,0 +1,112 @@
+//! Group commit. Writers put their changes into sled (in memory) and take a ticket; one
+//! flusher thread flushes whatever has been written since its last flush, then wakes every
+//! waiter whose ticket that flush covered. Many concurrent sends share one fsync.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread::{self, JoinHandle, Thread};
+use std::time::{Duration, Instant};
+
+use tokio::sync::watch;
+
+use super::StoreError;
+
+/// A position in the write order: durable once a flush has covered it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Ticket(pub u64);
+
+/// What the flusher has done so far, published to every waiter.
+#[derive(Debug, Clone, Copy, Default)]
+struct Progress {
+    durable: u64,
+    /// The highest ticket whose flush failed: its writer must not acknowledge.
+    failed: u64,
+}
+
+pub struct Flusher {
+    written: AtomicU64,
+    progress: watch::Receiver<Progress>,
+    thread: Thread,
+    stop: AtomicBool,
+    /// Nanoseconds of the last flush, for metrics.
+    last_flush_nanos: AtomicU64,
+}
+
+impl Flusher {
+    pub fn start(db: sled::Db) -> (Arc<Flusher>, JoinHandle<()>) {
+        let (tx, rx) = watch::channel(Progress::default());
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Arc<Flusher>>();
+        let handle = thread::Builder::new()
+            .name("switchboard-flusher".into())
+            .spawn(move || {
+                let Ok(me) = ready_rx.recv() else { return };
+                me.run(db, tx);
+            })
+            .expect("spawning the flusher thread");
+        let flusher = Arc::new(Flusher {
+            written: AtomicU64::new(0),
+            progress: rx,
+            thread: handle.thread().clone(),
+            stop: AtomicBool::new(false),
+            last_flush_nanos: AtomicU64::new(0),
+        });
+        let _ = ready_tx.send(flusher.clone());
+        (flusher, handle)
+    }
+
+    /// Called after a write is in sled: the write is covered by any flush that starts later.
+    pub fn ticket(&self) -> Ticket {
+        let t = self.written.fetch_add(1, Ordering::AcqRel) + 1;
+        self.thread.unpark();
+        Ticket(t)
+    }
+
+    /// Resolves once `ticket` is on disk.
+    pub async fn durable(&self, ticket: Ticket) -> Result<(), StoreError> {
+        let mut rx = self.progress.clone();
+        let p = rx
+            .wait_for(|p| p.durable >= ticket.0 || p.failed >= ticket.0)
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        if p.durable >= ticket.0 {
+            Ok(())
+        } else {
+            Err(StoreError::Flush)
+        }
+    }
+
+    pub fn last_flush(&self) -> Duration {
+        Duration::from_nanos(self.last_flush_nanos.load(Ordering::Relaxed))
+    }
+
+    pub fn stop(&self) {
+        self.stop.store(true, Ordering::Release);
+        self.thread.unpark();
+    }
+
+    fn run(&self, db: sled::Db, progress: watch::Sender<Progress>) {
+        let mut done = 0u64;
+        loop {
+            let target = self.written.load(Ordering::Acquire);
+            if target == done {
+                if self.stop.load(Ordering::Acquire) {
+                    return;
+                }
+                thread::park();
+                continue;
+            }
+            let started = Instant::now();
+            let result = db.flush();
+            self.last_flush_nanos
+                .store(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
+            match result {
+                Ok(_) => progress.send_modify(|p| p.durable = target),
+                Err(e) => {
+                    tracing::error!(error = %e, "store flush failed");
+                    progress.send_modify(|p| p.failed = target);
+                }
+            }
+            done = target;
+        }
+    }
+}

@@ -1,0 +1,76 @@
+//! Typed keys. Ids are big-endian so sled's byte order is numeric order, and a
+//! conversation's messages sit under one prefix in seq order: a transcript is one range scan.
+
+use crate::ids::{ConversationId, CustomerId};
+
+/// Messages and their idempotency entries share a tree so one batch writes both atomically.
+const MESSAGE: u8 = 0;
+const CLIENT_ID: u8 = 1;
+
+pub fn message(conversation: ConversationId, seq: u64) -> [u8; 17] {
+    let mut k = [0u8; 17];
+    k[..8].copy_from_slice(&conversation.to_be_bytes());
+    k[8] = MESSAGE;
+    k[9..].copy_from_slice(&seq.to_be_bytes());
+    k
+}
+
+pub fn messages_of(conversation: ConversationId) -> [u8; 9] {
+    let mut k = [0u8; 9];
+    k[..8].copy_from_slice(&conversation.to_be_bytes());
+    k[8] = MESSAGE;
+    k
+}
+
+pub fn seq_of_message_key(key: &[u8]) -> u64 {
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&key[9..17]);
+    u64::from_be_bytes(b)
+}
+
+/// `client_msg_id`s are scoped to their author, so two people's ids never collide.
+pub fn client_message(conversation: ConversationId, author: u64, client_id: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(17 + client_id.len());
+    k.extend_from_slice(&conversation.to_be_bytes());
+    k.push(CLIENT_ID);
+    k.extend_from_slice(&author.to_be_bytes());
+    k.extend_from_slice(client_id.as_bytes());
+    k
+}
+
+pub fn customer_conversation(customer: CustomerId, conversation: ConversationId) -> [u8; 16] {
+    let mut k = [0u8; 16];
+    k[..8].copy_from_slice(&customer.to_be_bytes());
+    k[8..].copy_from_slice(&conversation.to_be_bytes());
+    k
+}
+
+pub fn customer_start(customer: CustomerId, client_id: &str) -> Vec<u8> {
+    let mut k = customer.to_be_bytes().to_vec();
+    k.extend_from_slice(client_id.as_bytes());
+    k
+}
+
+pub fn u64_from(bytes: &[u8]) -> u64 {
+    let mut b = [0u8; 8];
+    let n = bytes.len().min(8);
+    b[8 - n..].copy_from_slice(&bytes[bytes.len() - n..]);
+    u64::from_be_bytes(b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn message_keys_sort_by_conversation_then_seq() {
+        let a = message(ConversationId(1), 2);
+        let b = message(ConversationId(1), 10);
+        let c = message(ConversationId(2), 1);
+        assert!(a < b && b < c);
+        assert!(a.starts_with(&messages_of(ConversationId(1))));
+        assert_eq!(seq_of_message_key(&b), 10);
+        // An idempotency entry never falls inside the message range.
+        assert!(!client_message(ConversationId(1), 5, "x").starts_with(&messages_of(ConversationId(1))));
+    }
+}

@@ -1,0 +1,383 @@
+//! The embedded store: named, versioned sled trees behind a cheap-to-clone `Store`.
+//!
+//! Writes go into sled and return a [`Ticket`]; callers await [`Store::durable`] before they
+//! acknowledge or deliver anything, and the flusher shares one fsync among all of them.
+
+mod codec;
+mod flusher;
+pub mod keys;
+pub mod model;
+
+use std::path::Path;
+use std::sync::Arc;
+
+pub use codec::{decode, encode, FORMAT_VERSION};
+pub use flusher::Ticket;
+use flusher::Flusher;
+use model::{Conversation, Customer, Expert, LoginToken, StoredMessage};
+
+use crate::ids::{ConversationId, CustomerId, ExpertId};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("the data directory {0} is in use by another switchboard process")]
+    Locked(String),
+    #[error("storage error: {0}")]
+    Sled(#[from] sled::Error),
+    #[error("stored data is unreadable: {0}")]
+    Corrupt(String),
+    #[error("the data could not be flushed to disk")]
+    Flush,
+    #[error("the store is shut down")]
+    Closed,
+    #[error("that name is taken")]
+    Taken,
+}
+
+/// Tree names carry the layout version; `FORMAT_VERSION` covers the value encoding.
+mod tree {
+    pub const META: &str = "meta";
+    pub const EXPERTS: &str = "experts_v1";
+    pub const EXPERT_NAMES: &str = "expert_names_v1";
+    pub const TOKENS: &str = "login_tokens_v1";
+    pub const CUSTOMERS: &str = "customers_v1";
+    pub const VISITOR_TOKENS: &str = "visitor_tokens_v1";
+    pub const EXTERNAL_USERS: &str = "external_users_v1";
+    pub const CONVERSATIONS: &str = "conversations_v1";
+    pub const LIVE: &str = "live_conversations_v1";
+    pub const CUSTOMER_CONVERSATIONS: &str = "customer_conversations_v1";
+    pub const EXPERT_CONVERSATIONS: &str = "expert_conversations_v1";
+    pub const STARTS: &str = "conversation_starts_v1";
+    pub const MESSAGES: &str = "messages_v1";
+}
+
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    db: sled::Db,
+    experts: sled::Tree,
+    expert_names: sled::Tree,
+    tokens: sled::Tree,
+    customers: sled::Tree,
+    visitor_tokens: sled::Tree,
+    external_users: sled::Tree,
+    conversations: sled::Tree,
+    /// Ids of conversations that are not closed: what a restart brings back to life.
+    live: sled::Tree,
+    customer_conversations: sled::Tree,
+    expert_conversations: sled::Tree,
+    /// `start` frames by client_msg_id, so a resent start does not open a second chat.
+    starts: sled::Tree,
+    messages: sled::Tree,
+    flusher: Arc<Flusher>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.flusher.stop();
+        let _ = self.db.flush();
+    }
+}
+
+impl Store {
+    pub fn open(dir: &Path) -> Result<Store, StoreError> {
+        std::fs::create_dir_all(dir).map_err(|e| StoreError::Sled(e.into()))?;
+        let db = sled::Config::new().path(dir).open().map_err(|e| match e {
+            sled::Error::Io(ref io) if io.kind() == std::io::ErrorKind::WouldBlock
+                || io.to_string().contains("lock") =>
+            {
+                StoreError::Locked(dir.display().to_string())
+            }
+            other => StoreError::Sled(other),
+        })?;
+        let meta = db.open_tree(tree::META)?;
+        match meta.get("format_version")? {
+            None => {
+                meta.insert("format_version", &[FORMAT_VERSION])?;
+            }
+            Some(v) if v.as_ref() == [FORMAT_VERSION] => {}
+            Some(v) => {
+                return Err(StoreError::Corrupt(format!(
+                    "data format version {v:?}, this build reads {FORMAT_VERSION}"
+                )))
+            }
+        }
+        let (flusher, _thread) = Flusher::start(db.clone());
+        let t = |name| db.open_tree(name);
+        Ok(Store {
+            inner: Arc::new(Inner {
+                experts: t(tree::EXPERTS)?,
+                expert_names: t(tree::EXPERT_NAMES)?,
+                tokens: t(tree::TOKENS)?,
+                customers: t(tree::CUSTOMERS)?,
+                visitor_tokens: t(tree::VISITOR_TOKENS)?,
+                external_users: t(tree::EXTERNAL_USERS)?,
+                conversations: t(tree::CONVERSATIONS)?,
+                live: t(tree::LIVE)?,
+                customer_conversations: t(tree::CUSTOMER_CONVERSATIONS)?,
+                expert_conversations: t(tree::EXPERT_CONVERSATIONS)?,
+                starts: t(tree::STARTS)?,
+                messages: t(tree::MESSAGES)?,
+                db,
+                flusher,
+            }),
+        })
+    }
+
+    /// A fresh id, unique across restarts.
+    pub fn next_id(&self) -> Result<u64, StoreError> {
+        // sled ids start at 0; ours start at 1 so that 0 never names anything.
+        Ok(self.inner.db.generate_id()? + 1)
+    }
+
+    fn ticket(&self) -> Ticket {
+        self.inner.flusher.ticket()
+    }
+
+    /// Resolves once everything written before `ticket` was taken is on disk.
+    pub async fn durable(&self, ticket: Ticket) -> Result<(), StoreError> {
+        self.inner.flusher.durable(ticket).await
+    }
+
+    /// Waits for a flush that starts after this call: whatever a read just saw is durable.
+    pub async fn sync(&self) -> Result<(), StoreError> {
+        let t = self.ticket();
+        self.durable(t).await
+    }
+
+    pub fn last_flush(&self) -> std::time::Duration {
+        self.inner.flusher.last_flush()
+    }
+
+    // --- experts and their logins ---
+
+    /// Stores a new expert; `Taken` if the username is in use.
+    pub fn create_expert(&self, expert: &Expert) -> Result<Ticket, StoreError> {
+        let i = &self.inner;
+        let claimed = i.expert_names.compare_and_swap(
+            expert.username.as_bytes(),
+            None as Option<&[u8]>,
+            Some(&expert.id.to_be_bytes()[..]),
+        )?;
+        if claimed.is_err() {
+            return Err(StoreError::Taken);
+        }
+        i.experts.insert(expert.id.to_be_bytes(), encode(expert))?;
+        Ok(self.ticket())
+    }
+
+    pub fn put_expert(&self, expert: &Expert) -> Result<Ticket, StoreError> {
+        self.inner.experts.insert(expert.id.to_be_bytes(), encode(expert))?;
+        Ok(self.ticket())
+    }
+
+    pub fn expert(&self, id: ExpertId) -> Result<Option<Expert>, StoreError> {
+        get(&self.inner.experts, id.to_be_bytes())
+    }
+
+    pub fn expert_by_username(&self, username: &str) -> Result<Option<Expert>, StoreError> {
+        match self.inner.expert_names.get(username.as_bytes())? {
+            Some(id) => self.expert(ExpertId(keys::u64_from(&id))),
+            None => Ok(None),
+        }
+    }
+
+    pub fn experts(&self) -> Result<Vec<Expert>, StoreError> {
+        all(&self.inner.experts)
+    }
+
+    pub fn put_token(&self, token_hash: &[u8], token: &LoginToken) -> Result<Ticket, StoreError> {
+        self.inner.tokens.insert(token_hash, encode(token))?;
+        Ok(self.ticket())
+    }
+
+    pub fn token(&self, token_hash: &[u8]) -> Result<Option<LoginToken>, StoreError> {
+        get(&self.inner.tokens, token_hash)
+    }
+
+    pub fn remove_token(&self, token_hash: &[u8]) -> Result<Ticket, StoreError> {
+        self.inner.tokens.remove(token_hash)?;
+        Ok(self.ticket())
+    }
+
+    // --- customers ---
+
+    pub fn put_customer(&self, customer: &Customer) -> Result<Ticket, StoreError> {
+        self.inner.customers.insert(customer.id.to_be_bytes(), encode(customer))?;
+        Ok(self.ticket())
+    }
+
+    pub fn customer(&self, id: CustomerId) -> Result<Option<Customer>, StoreError> {
+        get(&self.inner.customers, id.to_be_bytes())
+    }
+
+    pub fn put_visitor_token(&self, token_hash: &[u8], id: CustomerId) -> Result<Ticket, StoreError> {
+        self.inner.visitor_tokens.insert(token_hash, &id.to_be_bytes())?;
+        Ok(self.ticket())
+    }
+
+    pub fn customer_by_visitor_token(&self, token_hash: &[u8]) -> Result<Option<CustomerId>, StoreError> {
+        Ok(self.inner.visitor_tokens.get(token_hash)?.map(|v| CustomerId(keys::u64_from(&v))))
+    }
+
+    /// The customer for a company user id, created with `fresh` on first sight.
+    pub fn external_customer(&self, external_id: &str, fresh: CustomerId) -> Result<CustomerId, StoreError> {
+        let i = &self.inner;
+        let won = i.external_users.compare_and_swap(
+            external_id.as_bytes(),
+            None as Option<&[u8]>,
+            Some(&fresh.to_be_bytes()[..]),
+        )?;
+        Ok(match won {
+            Ok(()) => fresh,
+            Err(current) => CustomerId(keys::u64_from(&current.current.unwrap_or_default())),
+        })
+    }
+
+    // --- conversations ---
+
+    pub fn put_conversation(&self, c: &Conversation) -> Result<Ticket, StoreError> {
+        let i = &self.inner;
+        let id = c.id.to_be_bytes();
+        // Index first and unindex last, so a crash in between leaves at worst an extra
+        // live entry (filtered on load), never a live conversation nobody reloads.
+        if !c.status.is_terminal() {
+            i.live.insert(id, &[])?;
+        }
+        i.customer_conversations
+            .insert(keys::customer_conversation(c.customer, c.id), &[])?;
+        for expert in c.owner.iter().map(|o| o.id).chain(c.past_owners.iter().copied()) {
+            i.expert_conversations
+                .insert(keys::customer_conversation(CustomerId(expert.0), c.id), &[])?;
+        }
+        i.conversations.insert(id, encode(c))?;
+        if c.status.is_terminal() {
+            i.live.remove(id)?;
+        }
+        Ok(self.ticket())
+    }
+
+    pub fn conversation(&self, id: ConversationId) -> Result<Option<Conversation>, StoreError> {
+        get(&self.inner.conversations, id.to_be_bytes())
+    }
+
+    /// Every conversation that is not closed, in id order.
+    pub fn live_conversations(&self) -> Result<Vec<Conversation>, StoreError> {
+        let mut out = Vec::new();
+        for key in self.inner.live.iter().keys() {
+            let id = ConversationId(keys::u64_from(&key?));
+            if let Some(c) = self.conversation(id)? {
+                if !c.status.is_terminal() {
+                    out.push(c);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    pub fn conversations(&self) -> Result<Vec<Conversation>, StoreError> {
+        all(&self.inner.conversations)
+    }
+
+    pub fn conversations_of_customer(&self, customer: CustomerId) -> Result<Vec<Conversation>, StoreError> {
+        self.indexed(&self.inner.customer_conversations, customer.0)
+    }
+
+    /// Conversations an expert owns or has owned.
+    pub fn conversations_of_expert(&self, expert: ExpertId) -> Result<Vec<Conversation>, StoreError> {
+        self.indexed(&self.inner.expert_conversations, expert.0)
+    }
+
+    fn indexed(&self, index: &sled::Tree, owner: u64) -> Result<Vec<Conversation>, StoreError> {
+        let mut out = Vec::new();
+        for key in index.scan_prefix(owner.to_be_bytes()).keys() {
+            let key = key?;
+            if let Some(c) = self.conversation(ConversationId(keys::u64_from(&key[8..])))? {
+                out.push(c);
+            }
+        }
+        Ok(out)
+    }
+
+    pub fn started_conversation(&self, customer: CustomerId, client_id: &str) -> Result<Option<ConversationId>, StoreError> {
+        Ok(self.inner.starts.get(keys::customer_start(customer, client_id))?.map(|v| ConversationId(keys::u64_from(&v))))
+    }
+
+    pub fn record_start(&self, customer: CustomerId, client_id: &str, id: ConversationId) -> Result<(), StoreError> {
+        self.inner.starts.insert(keys::customer_start(customer, client_id), &id.to_be_bytes())?;
+        Ok(())
+    }
+
+    // --- messages ---
+
+    /// Appends a message, with its idempotency entry when the client gave one, atomically.
+    pub fn append_message(
+        &self,
+        conversation: ConversationId,
+        message: &StoredMessage,
+        client_id: Option<&str>,
+    ) -> Result<Ticket, StoreError> {
+        let mut batch = sled::Batch::default();
+        batch.insert(&keys::message(conversation, message.seq)[..], encode(message));
+        if let (Some(client_id), Some(author)) = (client_id, message.author.id) {
+            batch.insert(
+                keys::client_message(conversation, author, client_id),
+                &message.seq.to_be_bytes(),
+            );
+        }
+        self.inner.messages.apply_batch(batch)?;
+        Ok(self.ticket())
+    }
+
+    /// The message an author already sent under `client_id`, if any.
+    pub fn client_message(
+        &self,
+        conversation: ConversationId,
+        author: u64,
+        client_id: &str,
+    ) -> Result<Option<StoredMessage>, StoreError> {
+        let key = keys::client_message(conversation, author, client_id);
+        match self.inner.messages.get(key)? {
+            Some(seq) => get(&self.inner.messages, keys::message(conversation, keys::u64_from(&seq))),
+            None => Ok(None),
+        }
+    }
+
+    /// Messages with seq > `after_seq`, in order: one range scan.
+    pub fn transcript(&self, conversation: ConversationId, after_seq: u64) -> Result<Vec<StoredMessage>, StoreError> {
+        let start = keys::message(conversation, after_seq.saturating_add(1));
+        let end = keys::message(conversation, u64::MAX);
+        self.inner
+            .messages
+            .range(start..=end)
+            .values()
+            .map(|v| decode(&v?))
+            .collect()
+    }
+
+    pub fn last_seq(&self, conversation: ConversationId) -> Result<u64, StoreError> {
+        Ok(self
+            .inner
+            .messages
+            .scan_prefix(keys::messages_of(conversation))
+            .keys()
+            .next_back()
+            .transpose()?
+            .map(|k| keys::seq_of_message_key(&k))
+            .unwrap_or(0))
+    }
+}
+
+fn get<T: bincode::Decode<()>>(tree: &sled::Tree, key: impl AsRef<[u8]>) -> Result<Option<T>, StoreError> {
+    tree.get(key)?.map(|v| decode(&v)).transpose()
+}
+
+fn all<T: bincode::Decode<()>>(tree: &sled::Tree) -> Result<Vec<T>, StoreError> {
+    tree.iter().values().map(|v| decode(&v?)).collect()
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,171 @@
+//! Everything the store persists. These types are encoded with bincode behind a format
+//! version byte (see `codec`); changing a field changes the bytes, which the golden tests
+//! catch, and calls for a new format version and a migration.
+
+use bincode::{Decode, Encode};
+
+use crate::clock::Timestamp;
+use crate::config::Style;
+use crate::ids::{ConversationId, CustomerId, ExpertId};
+
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
+pub struct Expert {
+    pub id: ExpertId,
+    pub username: String,
+    pub name: String,
+    /// Argon2 PHC string; the password itself is never stored.
+    pub password_hash: String,
+    pub categories: Vec<String>,
+    pub certifications: Vec<String>,
+    /// `None` follows `routing.max_concurrent`, so changing the default reaches everyone.
+    pub max_concurrent: Option<u32>,
+    pub created_at: Timestamp,
+}
+
+/// A login token, stored under the SHA-256 of the token so a copy of the data dir
+/// does not hand out sessions.
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
+pub struct LoginToken {
+    pub expert: ExpertId,
+    pub expires_at: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
+pub struct Customer {
+    pub id: CustomerId,
+    /// The company's own user id, for identified customers.
+    pub external_id: Option<String>,
+    pub name: Option<String>,
+    pub email: Option<String>,
+    pub created_at: Timestamp,
+}
+
+/// PRODUCT.md's lifecycle states.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Encode, Decode)]
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Queued,
+    Offered,
+    Open,
+    Pending,
+    OnHold,
+    Solved,
+    Closed,
+    Abandoned,
+}
+
+impl Status {
+    /// Closed and abandoned conversations have no actor and accept nothing more.
+    pub fn is_terminal(self) -> bool {
+        matches!(self, Status::Closed | Status::Abandoned)
+    }
+
+    /// Waiting for an expert to take it: counted in queue positions.
+    pub fn is_waiting(self) -> bool {
+        matches!(self, Status::Queued | Status::Offered)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Queued => "queued",
+            Status::Offered => "offered",
+            Status::Open => "open",
+            Status::Pending => "pending",
+            Status::OnHold => "on_hold",
+            Status::Solved => "solved",
+            Status::Closed => "closed",
+            Status::Abandoned => "abandoned",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode, serde::Serialize, serde::Deserialize)]
+pub struct Page {
+    pub url: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+}
+
+/// An outstanding offer: one expert, a stored deadline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Encode, Decode)]
+pub struct Offer {
+    pub expert: ExpertId,
+    pub expires_at: Timestamp,
+}
+
+/// The owning expert, with the name the customer was told.
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
+pub struct Owner {
+    pub id: ExpertId,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
+pub struct Conversation {
+    pub id: ConversationId,
+    pub customer: CustomerId,
+    pub category: String,
+    pub style: Style,
+    pub status: Status,
+    pub owner: Option<Owner>,
+    /// Every expert who has owned it, for access to its transcript afterwards.
+    pub past_owners: Vec<ExpertId>,
+    pub offer: Option<Offer>,
+    /// Experts who declined or let an offer lapse, not offered again while others can take it.
+    pub declined: Vec<ExpertId>,
+    pub page: Option<Page>,
+    pub created_at: Timestamp,
+    /// Queue order; kept across re-routing so a returning chat keeps its place.
+    pub queued_at: Timestamp,
+    pub accepted_at: Option<Timestamp>,
+    pub first_response_at: Option<Timestamp>,
+    pub last_customer_at: Option<Timestamp>,
+    pub last_expert_at: Option<Timestamp>,
+    pub solved_at: Option<Timestamp>,
+    /// When a solved conversation becomes closed.
+    pub close_at: Option<Timestamp>,
+    pub closed_at: Option<Timestamp>,
+    /// The owner has left it: it is gone from their console.
+    pub left: bool,
+}
+
+impl Conversation {
+    /// Whether `expert` may read it: the owner, anyone who owned it, or the one it is offered to.
+    pub fn visible_to(&self, expert: ExpertId) -> bool {
+        self.owner.as_ref().is_some_and(|o| o.id == expert)
+            || self.past_owners.contains(&expert)
+            || self.offer.is_some_and(|o| o.expert == expert)
+    }
+
+    pub fn owned_by(&self, expert: ExpertId) -> bool {
+        self.owner.as_ref().is_some_and(|o| o.id == expert)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Encode, Decode, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthorKind {
+    Customer,
+    Expert,
+    Bot,
+    System,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
+pub struct Author {
+    pub kind: AuthorKind,
+    /// The customer's or expert's numeric id; none for bot and system.
+    pub id: Option<u64>,
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
+pub struct StoredMessage {
+    pub seq: u64,
+    pub author: Author,
+    pub text: String,
+    /// Internal notes reach experts only.
+    pub internal: bool,
+    pub at: Timestamp,
+}
