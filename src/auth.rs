@@ -1,7 +1,9 @@
 //! Credentials: argon2 password hashes, random bearer tokens stored only as SHA-256
 //! digests, HMAC-signed customer identities, and constant-time comparisons throughout.
 
-use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::password_hash::{
+    rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
+};
 use argon2::Argon2;
 use hmac::{Hmac, Mac};
 use rand::RngCore;
@@ -20,7 +22,11 @@ pub fn hash_password(password: &str) -> String {
 
 pub fn verify_password(password: &str, phc: &str) -> bool {
     PasswordHash::new(phc)
-        .map(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
+        .map(|h| {
+            Argon2::default()
+                .verify_password(password.as_bytes(), &h)
+                .is_ok()
+        })
         .unwrap_or(false)
 }
 
@@ -51,7 +57,9 @@ pub fn sign(secret: &str, data: &str) -> String {
 /// Checks an identified customer's `hash` in constant time. Without a configured secret
 /// no identity can be trusted.
 pub fn verify_identity(secret: &str, user_id: &str, hash: &str) -> bool {
-    let Ok(given) = hex::decode(hash.trim()) else { return false };
+    let Ok(given) = hex::decode(hash.trim()) else {
+        return false;
+    };
     if secret.is_empty() {
         return false;
     }

@@ -10,7 +10,13 @@ use serde::Deserialize;
 
 /// Sections that may be overridden from the environment. Longest names first, so that
 /// `OFFICE_HOURS_ENABLED` is not read as section `office`.
-const SECTIONS: &[&str] = &["office_hours", "conversation", "routing", "limits", "server"];
+const SECTIONS: &[&str] = &[
+    "office_hours",
+    "conversation",
+    "routing",
+    "limits",
+    "server",
+];
 const ENV_PREFIX: &str = "SWITCHBOARD_";
 
 #[derive(Debug, thiserror::Error)]
@@ -67,7 +73,17 @@ pub struct RoutingConfig {
     pub position_update_interval: Duration,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize, bincode::Encode, bincode::Decode)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Deserialize,
+    serde::Serialize,
+    bincode::Encode,
+    bincode::Decode,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Style {
     LiveChat,
@@ -238,10 +254,12 @@ impl Config {
     /// Reads `path` if given (or `config.toml` if it exists), then applies the environment.
     pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
         let text = match path {
-            Some(p) => Some(std::fs::read_to_string(p).map_err(|source| ConfigError::Read {
-                path: p.to_owned(),
-                source,
-            })?),
+            Some(p) => Some(
+                std::fs::read_to_string(p).map_err(|source| ConfigError::Read {
+                    path: p.to_owned(),
+                    source,
+                })?,
+            ),
             None => std::fs::read_to_string("config.toml").ok(),
         };
         Config::from_sources(text.as_deref().unwrap_or(""), std::env::vars())
@@ -255,7 +273,9 @@ impl Config {
         let mut root: toml::Table =
             toml::from_str(toml_text).map_err(|e| ConfigError::Invalid(e.to_string()))?;
         for (name, value) in env {
-            let Some(rest) = name.strip_prefix(ENV_PREFIX) else { continue };
+            let Some(rest) = name.strip_prefix(ENV_PREFIX) else {
+                continue;
+            };
             let rest = rest.to_ascii_lowercase();
             let Some((section, key)) = SECTIONS.iter().find_map(|s| {
                 rest.strip_prefix(s)
@@ -327,7 +347,10 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]

@@ -1,7 +1,87 @@
+//! # Switchboard
+//!
+//! A self-hosted live-chat server for customer care: one binary, an embedded database.
+//!
+//! # Layout
+//! - [`config`]: the configuration struct, read from TOML then `SWITCHBOARD_*` variables.
+//! - [`protocol`]: the wire contract: client and server frames, error codes.
+//! - [`store`]: sled trees, typed keys, the persisted model and group commit.
+//! - [`lifecycle`]: the conversation state machine, pure and driven by a clock value.
+//! - [`router`]: the Router actor and its plain routing state (offers, queue, capacity).
+//! - [`conversation`]: one actor per live conversation: transcript, timers, outbox.
+//! - [`ws`]: the websocket actors, `CustomerWidget` and `ExpertSession`.
+//! - [`http`]: the REST API and the routes of both websockets.
+//! - [`hub`]: the directory of live actors and sessions.
+//! - [`messages`]: every message between actors.
+//! - [`app`]: what all of them share.
+//! - [`auth`], [`ids`], [`clock`]: credentials, typed ids, time.
+
+pub mod app;
 pub mod auth;
 pub mod clock;
 pub mod config;
+pub mod conversation;
+pub mod http;
+pub mod hub;
 pub mod ids;
 pub mod lifecycle;
+pub mod messages;
 pub mod protocol;
+pub mod router;
 pub mod store;
+pub mod ws;
+
+use std::future::Future;
+use std::io::Write;
+use std::net::TcpListener;
+
+use actix_web::{web, HttpServer};
+
+use crate::app::App;
+use crate::config::Config;
+use crate::store::{Store, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("server error: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Threads that run conversation actors, apart from the HTTP workers.
+fn conversation_threads() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get())
+}
+
+/// Serves on `listener` until `shutdown` resolves. Must run inside an actix system.
+pub async fn run(
+    config: Config,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), RunError> {
+    let store = Store::open(&config.server.data_dir)?;
+    let app = App::new(config, store, conversation_threads());
+    let restored = app.restore()?;
+    let addr = listener.local_addr()?;
+    let data = web::Data::new(app.clone());
+    let server = HttpServer::new(move || {
+        actix_web::App::new()
+            .app_data(data.clone())
+            .configure(http::configure)
+    })
+    .listen(listener)?
+    .shutdown_timeout(5)
+    .disable_signals()
+    .run();
+    tracing::info!(%addr, restored, "serving");
+    println!("listening on http://{addr}");
+    let _ = std::io::stdout().flush();
+    let handle = server.handle();
+    tokio::select! {
+        result = server => result?,
+        _ = shutdown => handle.stop(true).await,
+    }
+    app.store.sync().await?;
+    Ok(())
+}

@@ -40,16 +40,38 @@ impl Policy {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
     /// The router proposes this expert.
-    Offer { expert: ExpertId },
-    Accept { expert: ExpertId, name: String },
-    Decline { expert: ExpertId },
+    Offer {
+        expert: ExpertId,
+    },
+    Accept {
+        expert: ExpertId,
+        name: String,
+    },
+    Decline {
+        expert: ExpertId,
+    },
     /// The expert became unavailable while the offer stood; not held against them.
-    WithdrawOffer { expert: ExpertId },
+    WithdrawOffer {
+        expert: ExpertId,
+    },
     CustomerMessage,
-    ExpertMessage { expert: ExpertId },
-    SetStatus { expert: ExpertId, status: SettableStatus },
-    End { expert: ExpertId },
-    Leave { expert: ExpertId },
+    ExpertMessage {
+        expert: ExpertId,
+    },
+    /// An internal note: experts only, not a reply to the customer.
+    Note {
+        expert: ExpertId,
+    },
+    SetStatus {
+        expert: ExpertId,
+        status: SettableStatus,
+    },
+    End {
+        expert: ExpertId,
+    },
+    Leave {
+        expert: ExpertId,
+    },
     /// Time passed: whatever deadline is due fires.
     Tick,
 }
@@ -58,11 +80,20 @@ pub enum Event {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Effect {
     /// Customer and owner are told of a new status.
-    Status { status: Status, reason: Option<&'static str> },
+    Status {
+        status: Status,
+        reason: Option<&'static str>,
+    },
     /// The customer learns who is helping them.
     Assigned,
-    OfferMade { expert: ExpertId, expires_at: Timestamp },
-    OfferWithdrawn { expert: ExpertId, reason: &'static str },
+    OfferMade {
+        expert: ExpertId,
+        expires_at: Timestamp,
+    },
+    OfferWithdrawn {
+        expert: ExpertId,
+        reason: &'static str,
+    },
     /// The router counts this toward `missed_offers_before_away`.
     OfferLapsed { expert: ExpertId },
 }
@@ -80,7 +111,10 @@ impl Transition {
     }
 
     fn to(next: Conversation, effects: Vec<Effect>) -> Transition {
-        Transition { next: Some(next), effects }
+        Transition {
+            next: Some(next),
+            effects,
+        }
     }
 }
 
@@ -90,12 +124,20 @@ fn refuse(code: ErrorCode, message: &str) -> Result<Transition, Refusal> {
 
 /// The earliest stored deadline, if any.
 pub fn next_deadline(c: &Conversation) -> Option<Timestamp> {
-    let offer = c.offer.filter(|_| c.status == Status::Offered).map(|o| o.expires_at);
+    let offer = c
+        .offer
+        .filter(|_| c.status == Status::Offered)
+        .map(|o| o.expires_at);
     let close = c.close_at.filter(|_| c.status == Status::Solved);
     offer.into_iter().chain(close).min()
 }
 
-pub fn step(c: &Conversation, event: &Event, now: Timestamp, p: &Policy) -> Result<Transition, Refusal> {
+pub fn step(
+    c: &Conversation,
+    event: &Event,
+    now: Timestamp,
+    p: &Policy,
+) -> Result<Transition, Refusal> {
     use Status::*;
     match *event {
         Event::Offer { expert } => {
@@ -106,7 +148,10 @@ pub fn step(c: &Conversation, event: &Event, now: Timestamp, p: &Policy) -> Resu
             let mut n = c.clone();
             n.status = Offered;
             n.offer = Some(Offer { expert, expires_at });
-            Ok(Transition::to(n, vec![Effect::OfferMade { expert, expires_at }]))
+            Ok(Transition::to(
+                n,
+                vec![Effect::OfferMade { expert, expires_at }],
+            ))
         }
         Event::Accept { expert, ref name } => {
             match c.offer {
@@ -117,12 +162,24 @@ pub fn step(c: &Conversation, event: &Event, now: Timestamp, p: &Policy) -> Resu
             n.status = Open;
             n.offer = None;
             n.declined.clear();
-            n.owner = Some(Owner { id: expert, name: name.clone() });
+            n.owner = Some(Owner {
+                id: expert,
+                name: name.clone(),
+            });
             if !n.past_owners.contains(&expert) {
                 n.past_owners.push(expert);
             }
             n.accepted_at.get_or_insert(now);
-            Ok(Transition::to(n, vec![Effect::Assigned, Effect::Status { status: Open, reason: None }]))
+            Ok(Transition::to(
+                n,
+                vec![
+                    Effect::Assigned,
+                    Effect::Status {
+                        status: Open,
+                        reason: None,
+                    },
+                ],
+            ))
         }
         Event::Decline { expert } => match c.offer {
             Some(o) if c.status == Offered && o.expert == expert => {
@@ -141,7 +198,13 @@ pub fn step(c: &Conversation, event: &Event, now: Timestamp, p: &Policy) -> Resu
             Pending | OnHold => {
                 let mut n = c.clone();
                 n.status = Open;
-                Ok(Transition::to(n, vec![Effect::Status { status: Open, reason: Some("reopened") }]))
+                Ok(Transition::to(
+                    n,
+                    vec![Effect::Status {
+                        status: Open,
+                        reason: Some("reopened"),
+                    }],
+                ))
             }
             Solved => {
                 let mut n = c.clone();
@@ -149,7 +212,13 @@ pub fn step(c: &Conversation, event: &Event, now: Timestamp, p: &Policy) -> Resu
                 n.solved_at = None;
                 n.close_at = None;
                 n.left = false;
-                Ok(Transition::to(n, vec![Effect::Status { status: Open, reason: Some("reopened") }]))
+                Ok(Transition::to(
+                    n,
+                    vec![Effect::Status {
+                        status: Open,
+                        reason: Some("reopened"),
+                    }],
+                ))
             }
             Closed | Abandoned => refuse(ErrorCode::Closed, "this conversation has ended"),
         },
@@ -165,6 +234,13 @@ pub fn step(c: &Conversation, event: &Event, now: Timestamp, p: &Policy) -> Resu
                 _ => refuse(ErrorCode::Closed, "this conversation has ended"),
             }
         }
+        Event::Note { expert } => {
+            owner_only(c, expert)?;
+            if c.status.is_terminal() {
+                return refuse(ErrorCode::Closed, "this conversation has ended");
+            }
+            Ok(Transition::unchanged())
+        }
         Event::SetStatus { expert, status } => {
             owner_only(c, expert)?;
             let status = match status {
@@ -177,9 +253,18 @@ pub fn step(c: &Conversation, event: &Event, now: Timestamp, p: &Policy) -> Resu
                 Open | Pending | OnHold => {
                     let mut n = c.clone();
                     n.status = status;
-                    Ok(Transition::to(n, vec![Effect::Status { status, reason: None }]))
+                    Ok(Transition::to(
+                        n,
+                        vec![Effect::Status {
+                            status,
+                            reason: None,
+                        }],
+                    ))
                 }
-                _ => refuse(ErrorCode::NotAllowed, "only an active conversation changes status"),
+                _ => refuse(
+                    ErrorCode::NotAllowed,
+                    "only an active conversation changes status",
+                ),
             }
         }
         Event::End { expert } => {
@@ -191,7 +276,10 @@ pub fn step(c: &Conversation, event: &Event, now: Timestamp, p: &Policy) -> Resu
             n.status = Solved;
             n.solved_at = Some(now);
             n.close_at = Some(now.plus(p.close_delay(c.style)));
-            let mut effects = vec![Effect::Status { status: Solved, reason: Some("expert_ended") }];
+            let mut effects = vec![Effect::Status {
+                status: Solved,
+                reason: Some("expert_ended"),
+            }];
             if c.style == Style::LiveChat {
                 close(&mut n, now, &mut effects);
             }
@@ -206,7 +294,10 @@ pub fn step(c: &Conversation, event: &Event, now: Timestamp, p: &Policy) -> Resu
                     n.left = true;
                     Ok(Transition::to(n, vec![]))
                 }
-                _ => refuse(ErrorCode::NotAllowed, "end the conversation before leaving it"),
+                _ => refuse(
+                    ErrorCode::NotAllowed,
+                    "end the conversation before leaving it",
+                ),
             }
         }
         Event::Tick => Ok(tick(c, now)),
@@ -217,11 +308,19 @@ fn owner_only(c: &Conversation, expert: ExpertId) -> Result<(), Refusal> {
     if c.owned_by(expert) {
         Ok(())
     } else {
-        Err(Refusal::new(ErrorCode::Forbidden, "you do not own this conversation"))
+        Err(Refusal::new(
+            ErrorCode::Forbidden,
+            "you do not own this conversation",
+        ))
     }
 }
 
-fn withdraw(c: &Conversation, expert: ExpertId, reason: &'static str, held_against: bool) -> Transition {
+fn withdraw(
+    c: &Conversation,
+    expert: ExpertId,
+    reason: &'static str,
+    held_against: bool,
+) -> Transition {
     let mut n = c.clone();
     n.status = Status::Queued;
     n.offer = None;
@@ -235,7 +334,10 @@ fn close(n: &mut Conversation, now: Timestamp, effects: &mut Vec<Effect>) {
     n.status = Status::Closed;
     n.closed_at = Some(now);
     n.close_at = None;
-    effects.push(Effect::Status { status: Status::Closed, reason: Some("closed_after_solved") });
+    effects.push(Effect::Status {
+        status: Status::Closed,
+        reason: Some("closed_after_solved"),
+    });
 }
 
 fn tick(c: &Conversation, now: Timestamp) -> Transition {

@@ -1,1 +1,133 @@
-fn main() {}
+use std::io::BufRead;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use switchboard::config::Config;
+use switchboard::http::experts::{add_expert, NewExpert};
+use switchboard::store::Store;
+
+#[derive(Parser)]
+#[command(
+    name = "switchboard",
+    version,
+    about = "Self-hosted live chat for customer care"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server.
+    Serve {
+        /// Configuration file (default: config.toml in the working directory, if present).
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Manage expert accounts directly in the data directory (server stopped).
+    Expert {
+        #[command(subcommand)]
+        action: ExpertCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ExpertCommand {
+    /// Create an expert account.
+    Add {
+        #[arg(long)]
+        config: Option<PathBuf>,
+        #[arg(long)]
+        username: String,
+        /// Read from the first line of standard input when omitted.
+        #[arg(long)]
+        password: Option<String>,
+        #[arg(long)]
+        name: String,
+        /// Comma-separated category ids.
+        #[arg(long, value_delimiter = ',')]
+        categories: Vec<String>,
+        /// Comma-separated certification names.
+        #[arg(long, value_delimiter = ',')]
+        certifications: Vec<String>,
+        #[arg(long)]
+        max_concurrent: Option<u32>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve { config } => serve(config),
+        Command::Expert { action } => expert(action),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("switchboard: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn load(path: Option<PathBuf>) -> anyhow::Result<Config> {
+    Ok(Config::load(path.as_deref())?)
+}
+
+fn serve(config: Option<PathBuf>) -> anyhow::Result<()> {
+    let config = load(config)?;
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SWITCHBOARD_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&config.server.log_level));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+    let listener = std::net::TcpListener::bind(config.server.bind)?;
+    actix_web::rt::System::new().block_on(switchboard::run(config, listener, shutdown_signal()))?;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).expect("installing a SIGTERM handler");
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+}
+
+fn expert(action: ExpertCommand) -> anyhow::Result<()> {
+    let ExpertCommand::Add {
+        config,
+        username,
+        password,
+        name,
+        categories,
+        certifications,
+        max_concurrent,
+    } = action;
+    let config = load(config)?;
+    let password = match password {
+        Some(p) => p,
+        None => {
+            let mut line = String::new();
+            std::io::stdin().lock().read_line(&mut line)?;
+            line.trim_end_matches(['\r', '\n']).to_owned()
+        }
+    };
+    let store = Store::open(&config.server.data_dir)?;
+    let known: Vec<String> = config.categories.iter().map(|c| c.id.clone()).collect();
+    let new = NewExpert {
+        username,
+        password,
+        name,
+        categories,
+        certifications,
+        max_concurrent,
+    };
+    let expert = add_expert(&store, &known, new)?;
+    println!("created expert {} ({})", expert.id, expert.username);
+    Ok(())
+}

@@ -36,7 +36,10 @@ pub struct Refusal {
 
 impl Refusal {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Refusal {
-        Refusal { code, message: message.into() }
+        Refusal {
+            code,
+            message: message.into(),
+        }
     }
 }
 
@@ -84,11 +87,25 @@ pub enum CustomerFrame {
         text: String,
         client_msg_id: Option<String>,
     },
-    Typing { conversation_id: String, on: bool },
-    Read { conversation_id: String, seq: u64 },
-    Page { url: String, title: Option<String> },
-    Sync { conversation_id: String, after_seq: u64 },
-    End { conversation_id: String },
+    Typing {
+        conversation_id: String,
+        on: bool,
+    },
+    Read {
+        conversation_id: String,
+        seq: u64,
+    },
+    Page {
+        url: String,
+        title: Option<String>,
+    },
+    Sync {
+        conversation_id: String,
+        after_seq: u64,
+    },
+    End {
+        conversation_id: String,
+    },
     Rate {
         conversation_id: String,
         score: u8,
@@ -113,11 +130,21 @@ pub enum SettableStatus {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ExpertFrame {
-    Hello { token: String },
-    Presence { status: Presence },
-    Accept { conversation_id: String },
-    Decline { conversation_id: String },
-    Claim { conversation_id: String },
+    Hello {
+        token: String,
+    },
+    Presence {
+        status: Presence,
+    },
+    Accept {
+        conversation_id: String,
+    },
+    Decline {
+        conversation_id: String,
+    },
+    Claim {
+        conversation_id: String,
+    },
     Send {
         conversation_id: String,
         text: String,
@@ -127,20 +154,41 @@ pub enum ExpertFrame {
         #[serde(default)]
         force: bool,
     },
-    Typing { conversation_id: String, on: bool },
-    Read { conversation_id: String, seq: u64 },
-    SetStatus { conversation_id: String, status: SettableStatus },
-    End { conversation_id: String },
-    Leave { conversation_id: String },
+    Typing {
+        conversation_id: String,
+        on: bool,
+    },
+    Read {
+        conversation_id: String,
+        seq: u64,
+    },
+    SetStatus {
+        conversation_id: String,
+        status: SettableStatus,
+    },
+    End {
+        conversation_id: String,
+    },
+    Leave {
+        conversation_id: String,
+    },
     Transfer {
         conversation_id: String,
         to_expert: Option<String>,
         to_category: Option<String>,
         note: Option<String>,
     },
-    PushChat { customer_id: String, text: String },
-    History { customer_id: String },
-    Sync { conversation_id: String, after_seq: u64 },
+    PushChat {
+        customer_id: String,
+        text: String,
+    },
+    History {
+        customer_id: String,
+    },
+    Sync {
+        conversation_id: String,
+        after_seq: u64,
+    },
 }
 
 #[derive(Deserialize)]
@@ -170,7 +218,9 @@ pub fn decode<F: DeserializeOwned>(text: &str) -> Result<(Option<Ref>, F), BadFr
     match serde_json::from_str::<Envelope<F>>(text) {
         Ok(e) => Ok((e.reference, e.frame)),
         Err(err) => Err(BadFrame {
-            reference: serde_json::from_str::<RefOnly>(text).ok().and_then(|r| r.reference),
+            reference: serde_json::from_str::<RefOnly>(text)
+                .ok()
+                .and_then(|r| r.reference),
             reason: err.to_string(),
         }),
     }
@@ -225,7 +275,11 @@ impl MessageView {
             id: ids::message_id(conversation, m.seq),
             conversation_id: conversation,
             seq: m.seq,
-            author: AuthorView { kind: m.author.kind, id, name: m.author.name.clone() },
+            author: AuthorView {
+                kind: m.author.kind,
+                id,
+                name: m.author.name.clone(),
+            },
             text: m.text.clone(),
             internal: m.internal,
             attachments: Vec::new(),
@@ -288,7 +342,10 @@ impl ConversationView {
             status: c.status,
             category: c.category.clone(),
             customer,
-            expert: c.owner.as_ref().map(|o| ExpertBrief { id: o.id.to_string(), name: o.name.clone() }),
+            expert: c.owner.as_ref().map(|o| ExpertBrief {
+                id: o.id.to_string(),
+                name: o.name.clone(),
+            }),
             page: c.page.clone(),
             created_at: c.created_at,
             ended_at: c.solved_at,
@@ -327,10 +384,18 @@ pub enum AckBody {
         conversation_id: ConversationId,
         message: MessageView,
     },
-    Message { message: MessageView },
-    Conversation { conversation: ConversationView },
-    Synced { last_seq: u64 },
-    Presence { presence: Presence },
+    Message {
+        message: MessageView,
+    },
+    Conversation {
+        conversation: ConversationView,
+    },
+    Synced {
+        last_seq: u64,
+    },
+    Presence {
+        presence: Presence,
+    },
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -368,7 +433,9 @@ pub enum ServerFrame {
         code: ErrorCode,
         message: String,
     },
-    Message { message: MessageView },
+    Message {
+        message: MessageView,
+    },
     Queue {
         #[serde(with = "ids::wire")]
         conversation_id: ConversationId,
@@ -426,7 +493,11 @@ impl ServerFrame {
     }
 
     pub fn error(reference: Option<Ref>, refusal: Refusal) -> ServerFrame {
-        ServerFrame::Error { reference, code: refusal.code, message: refusal.message }
+        ServerFrame::Error {
+            reference,
+            code: refusal.code,
+            message: refusal.message,
+        }
     }
 
     pub fn encode(&self) -> bytestring::ByteString {
@@ -466,6 +537,9 @@ mod tests {
         let f = ServerFrame::ack(Some(Ref::Text("x".into())), AckBody::Synced { last_seq: 4 });
         assert_eq!(&*f.encode(), r#"{"type":"ack","ref":"x","last_seq":4}"#);
         let f = ServerFrame::error(None, Refusal::new(ErrorCode::NotAllowed, "no"));
-        assert_eq!(&*f.encode(), r#"{"type":"error","code":"not_allowed","message":"no"}"#);
+        assert_eq!(
+            &*f.encode(),
+            r#"{"type":"error","code":"not_allowed","message":"no"}"#
+        );
     }
 }

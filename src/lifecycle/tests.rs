@@ -46,7 +46,10 @@ fn go(c: &Conversation, e: Event, now: i64) -> (Conversation, Vec<Effect>) {
 }
 
 fn accept(expert: ExpertId) -> Event {
-    Event::Accept { expert, name: "Ada".into() }
+    Event::Accept {
+        expert,
+        name: "Ada".into(),
+    }
 }
 
 fn open_with_ada(style: Style) -> Conversation {
@@ -59,7 +62,13 @@ fn an_offer_carries_its_stored_deadline_and_accept_opens() {
     let (c, fx) = go(&queued(Style::Returning), Event::Offer { expert: ADA }, 0);
     assert_eq!(c.status, Status::Offered);
     assert_eq!(next_deadline(&c), Some(Timestamp(100)));
-    assert_eq!(fx, vec![Effect::OfferMade { expert: ADA, expires_at: Timestamp(100) }]);
+    assert_eq!(
+        fx,
+        vec![Effect::OfferMade {
+            expert: ADA,
+            expires_at: Timestamp(100)
+        }]
+    );
     let (c, fx) = go(&c, accept(ADA), 99);
     assert_eq!(c.status, Status::Open);
     assert!(c.owned_by(ADA));
@@ -79,12 +88,18 @@ fn only_the_offered_expert_may_accept_and_only_in_time() {
 #[test]
 fn a_lapsed_offer_returns_to_the_queue_and_remembers_who_let_it_lapse() {
     let (c, _) = go(&queued(Style::Returning), Event::Offer { expert: ADA }, 0);
-    assert!(step(&c, &Event::Tick, Timestamp(99), &policy()).unwrap().next.is_none());
+    assert!(step(&c, &Event::Tick, Timestamp(99), &policy())
+        .unwrap()
+        .next
+        .is_none());
     let (c, fx) = go(&c, Event::Tick, 100);
     assert_eq!(c.status, Status::Queued);
     assert_eq!(c.declined, vec![ADA]);
     assert!(fx.contains(&Effect::OfferLapsed { expert: ADA }));
-    assert!(fx.contains(&Effect::OfferWithdrawn { expert: ADA, reason: "expired" }));
+    assert!(fx.contains(&Effect::OfferWithdrawn {
+        expert: ADA,
+        reason: "expired"
+    }));
 }
 
 #[test]
@@ -114,7 +129,13 @@ fn returning_style_reopens_inside_its_window_and_closes_after_it() {
     let (reopened, fx) = go(&solved, Event::CustomerMessage, 500);
     assert_eq!(reopened.status, Status::Open);
     assert!(reopened.owned_by(ADA));
-    assert_eq!(fx, vec![Effect::Status { status: Status::Open, reason: Some("reopened") }]);
+    assert_eq!(
+        fx,
+        vec![Effect::Status {
+            status: Status::Open,
+            reason: Some("reopened")
+        }]
+    );
     let (closed, _) = go(&solved, Event::Tick, 1020);
     assert_eq!(closed.status, Status::Closed);
 }
@@ -122,8 +143,14 @@ fn returning_style_reopens_inside_its_window_and_closes_after_it() {
 #[test]
 fn only_the_owner_acts_and_leave_needs_an_end_first() {
     let c = open_with_ada(Style::Returning);
-    for e in [Event::ExpertMessage { expert: BOB }, Event::End { expert: BOB }] {
-        assert_eq!(step(&c, &e, Timestamp(20), &policy()).unwrap_err().code, ErrorCode::Forbidden);
+    for e in [
+        Event::ExpertMessage { expert: BOB },
+        Event::End { expert: BOB },
+    ] {
+        assert_eq!(
+            step(&c, &e, Timestamp(20), &policy()).unwrap_err().code,
+            ErrorCode::Forbidden
+        );
     }
     let early = step(&c, &Event::Leave { expert: ADA }, Timestamp(20), &policy()).unwrap_err();
     assert_eq!(early.code, ErrorCode::NotAllowed);
@@ -134,7 +161,14 @@ fn only_the_owner_acts_and_leave_needs_an_end_first() {
 #[test]
 fn pending_is_reopened_by_the_customer_with_the_same_expert() {
     let c = open_with_ada(Style::Returning);
-    let (p, _) = go(&c, Event::SetStatus { expert: ADA, status: SettableStatus::Pending }, 20);
+    let (p, _) = go(
+        &c,
+        Event::SetStatus {
+            expert: ADA,
+            status: SettableStatus::Pending,
+        },
+        20,
+    );
     assert_eq!(p.status, Status::Pending);
     let (o, _) = go(&p, Event::CustomerMessage, 30);
     assert_eq!(o.status, Status::Open);
@@ -146,5 +180,13 @@ fn the_first_expert_reply_is_recorded_once() {
     let c = open_with_ada(Style::Returning);
     let (c, _) = go(&c, Event::ExpertMessage { expert: ADA }, 40);
     assert_eq!(c.first_response_at, Some(Timestamp(40)));
-    assert!(step(&c, &Event::ExpertMessage { expert: ADA }, Timestamp(50), &policy()).unwrap().next.is_none());
+    assert!(step(
+        &c,
+        &Event::ExpertMessage { expert: ADA },
+        Timestamp(50),
+        &policy()
+    )
+    .unwrap()
+    .next
+    .is_none());
 }

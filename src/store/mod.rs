@@ -12,8 +12,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 pub use codec::{decode, encode, FORMAT_VERSION};
-pub use flusher::Ticket;
 use flusher::Flusher;
+pub use flusher::Ticket;
 use model::{Conversation, Customer, Expert, LoginToken, StoredMessage};
 
 use crate::ids::{ConversationId, CustomerId, ExpertId};
@@ -86,8 +86,9 @@ impl Store {
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
         std::fs::create_dir_all(dir).map_err(|e| StoreError::Sled(e.into()))?;
         let db = sled::Config::new().path(dir).open().map_err(|e| match e {
-            sled::Error::Io(ref io) if io.kind() == std::io::ErrorKind::WouldBlock
-                || io.to_string().contains("lock") =>
+            sled::Error::Io(ref io)
+                if io.kind() == std::io::ErrorKind::WouldBlock
+                    || io.to_string().contains("lock") =>
             {
                 StoreError::Locked(dir.display().to_string())
             }
@@ -170,7 +171,9 @@ impl Store {
     }
 
     pub fn put_expert(&self, expert: &Expert) -> Result<Ticket, StoreError> {
-        self.inner.experts.insert(expert.id.to_be_bytes(), encode(expert))?;
+        self.inner
+            .experts
+            .insert(expert.id.to_be_bytes(), encode(expert))?;
         Ok(self.ticket())
     }
 
@@ -206,7 +209,9 @@ impl Store {
     // --- customers ---
 
     pub fn put_customer(&self, customer: &Customer) -> Result<Ticket, StoreError> {
-        self.inner.customers.insert(customer.id.to_be_bytes(), encode(customer))?;
+        self.inner
+            .customers
+            .insert(customer.id.to_be_bytes(), encode(customer))?;
         Ok(self.ticket())
     }
 
@@ -214,17 +219,34 @@ impl Store {
         get(&self.inner.customers, id.to_be_bytes())
     }
 
-    pub fn put_visitor_token(&self, token_hash: &[u8], id: CustomerId) -> Result<Ticket, StoreError> {
-        self.inner.visitor_tokens.insert(token_hash, &id.to_be_bytes())?;
+    pub fn put_visitor_token(
+        &self,
+        token_hash: &[u8],
+        id: CustomerId,
+    ) -> Result<Ticket, StoreError> {
+        self.inner
+            .visitor_tokens
+            .insert(token_hash, &id.to_be_bytes())?;
         Ok(self.ticket())
     }
 
-    pub fn customer_by_visitor_token(&self, token_hash: &[u8]) -> Result<Option<CustomerId>, StoreError> {
-        Ok(self.inner.visitor_tokens.get(token_hash)?.map(|v| CustomerId(keys::u64_from(&v))))
+    pub fn customer_by_visitor_token(
+        &self,
+        token_hash: &[u8],
+    ) -> Result<Option<CustomerId>, StoreError> {
+        Ok(self
+            .inner
+            .visitor_tokens
+            .get(token_hash)?
+            .map(|v| CustomerId(keys::u64_from(&v))))
     }
 
     /// The customer for a company user id, created with `fresh` on first sight.
-    pub fn external_customer(&self, external_id: &str, fresh: CustomerId) -> Result<CustomerId, StoreError> {
+    pub fn external_customer(
+        &self,
+        external_id: &str,
+        fresh: CustomerId,
+    ) -> Result<CustomerId, StoreError> {
         let i = &self.inner;
         let won = i.external_users.compare_and_swap(
             external_id.as_bytes(),
@@ -249,7 +271,12 @@ impl Store {
         }
         i.customer_conversations
             .insert(keys::customer_conversation(c.customer, c.id), &[])?;
-        for expert in c.owner.iter().map(|o| o.id).chain(c.past_owners.iter().copied()) {
+        for expert in c
+            .owner
+            .iter()
+            .map(|o| o.id)
+            .chain(c.past_owners.iter().copied())
+        {
             i.expert_conversations
                 .insert(keys::customer_conversation(CustomerId(expert.0), c.id), &[])?;
         }
@@ -282,12 +309,18 @@ impl Store {
         all(&self.inner.conversations)
     }
 
-    pub fn conversations_of_customer(&self, customer: CustomerId) -> Result<Vec<Conversation>, StoreError> {
+    pub fn conversations_of_customer(
+        &self,
+        customer: CustomerId,
+    ) -> Result<Vec<Conversation>, StoreError> {
         self.indexed(&self.inner.customer_conversations, customer.0)
     }
 
     /// Conversations an expert owns or has owned.
-    pub fn conversations_of_expert(&self, expert: ExpertId) -> Result<Vec<Conversation>, StoreError> {
+    pub fn conversations_of_expert(
+        &self,
+        expert: ExpertId,
+    ) -> Result<Vec<Conversation>, StoreError> {
         self.indexed(&self.inner.expert_conversations, expert.0)
     }
 
@@ -302,12 +335,27 @@ impl Store {
         Ok(out)
     }
 
-    pub fn started_conversation(&self, customer: CustomerId, client_id: &str) -> Result<Option<ConversationId>, StoreError> {
-        Ok(self.inner.starts.get(keys::customer_start(customer, client_id))?.map(|v| ConversationId(keys::u64_from(&v))))
+    pub fn started_conversation(
+        &self,
+        customer: CustomerId,
+        client_id: &str,
+    ) -> Result<Option<ConversationId>, StoreError> {
+        Ok(self
+            .inner
+            .starts
+            .get(keys::customer_start(customer, client_id))?
+            .map(|v| ConversationId(keys::u64_from(&v))))
     }
 
-    pub fn record_start(&self, customer: CustomerId, client_id: &str, id: ConversationId) -> Result<(), StoreError> {
-        self.inner.starts.insert(keys::customer_start(customer, client_id), &id.to_be_bytes())?;
+    pub fn record_start(
+        &self,
+        customer: CustomerId,
+        client_id: &str,
+        id: ConversationId,
+    ) -> Result<(), StoreError> {
+        self.inner
+            .starts
+            .insert(keys::customer_start(customer, client_id), &id.to_be_bytes())?;
         Ok(())
     }
 
@@ -321,7 +369,10 @@ impl Store {
         client_id: Option<&str>,
     ) -> Result<Ticket, StoreError> {
         let mut batch = sled::Batch::default();
-        batch.insert(&keys::message(conversation, message.seq)[..], encode(message));
+        batch.insert(
+            &keys::message(conversation, message.seq)[..],
+            encode(message),
+        );
         if let (Some(client_id), Some(author)) = (client_id, message.author.id) {
             batch.insert(
                 keys::client_message(conversation, author, client_id),
@@ -341,13 +392,20 @@ impl Store {
     ) -> Result<Option<StoredMessage>, StoreError> {
         let key = keys::client_message(conversation, author, client_id);
         match self.inner.messages.get(key)? {
-            Some(seq) => get(&self.inner.messages, keys::message(conversation, keys::u64_from(&seq))),
+            Some(seq) => get(
+                &self.inner.messages,
+                keys::message(conversation, keys::u64_from(&seq)),
+            ),
             None => Ok(None),
         }
     }
 
     /// Messages with seq > `after_seq`, in order: one range scan.
-    pub fn transcript(&self, conversation: ConversationId, after_seq: u64) -> Result<Vec<StoredMessage>, StoreError> {
+    pub fn transcript(
+        &self,
+        conversation: ConversationId,
+        after_seq: u64,
+    ) -> Result<Vec<StoredMessage>, StoreError> {
         let start = keys::message(conversation, after_seq.saturating_add(1));
         let end = keys::message(conversation, u64::MAX);
         self.inner
@@ -371,7 +429,10 @@ impl Store {
     }
 }
 
-fn get<T: bincode::Decode<()>>(tree: &sled::Tree, key: impl AsRef<[u8]>) -> Result<Option<T>, StoreError> {
+fn get<T: bincode::Decode<()>>(
+    tree: &sled::Tree,
+    key: impl AsRef<[u8]>,
+) -> Result<Option<T>, StoreError> {
     tree.get(key)?.map(|v| decode(&v)).transpose()
 }
 

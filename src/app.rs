@@ -1,0 +1,92 @@
+//! What every actor and request handler shares: configuration, store, directory, router.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use actix::prelude::*;
+
+use crate::config::Config;
+use crate::conversation::ConversationActor;
+use crate::hub::Hub;
+use crate::ids::ConversationId;
+use crate::lifecycle::Policy;
+use crate::router::Router;
+use crate::store::{Store, StoreError};
+
+pub type AppState = Arc<App>;
+
+pub struct App {
+    pub config: Config,
+    pub policy: Policy,
+    pub store: Store,
+    pub hub: Arc<Hub>,
+    pub router: Addr<Router>,
+    /// Conversation actors are spread over these threads, apart from the HTTP workers.
+    arbiters: Vec<ArbiterHandle>,
+    next_arbiter: AtomicUsize,
+}
+
+impl App {
+    pub fn new(config: Config, store: Store, threads: usize) -> AppState {
+        let hub = Arc::new(Hub::default());
+        let router = {
+            let hub = hub.clone();
+            let r = &config.routing;
+            let (missed, max, interval) = (
+                r.missed_offers_before_away,
+                r.max_concurrent,
+                r.position_update_interval,
+            );
+            Router::start_in_arbiter(&Arbiter::new().handle(), move |_| {
+                Router::new(hub, missed, max, interval)
+            })
+        };
+        Arc::new(App {
+            policy: Policy::from_config(&config),
+            config,
+            store,
+            hub,
+            router,
+            arbiters: (0..threads.max(1))
+                .map(|_| Arbiter::new().handle())
+                .collect(),
+            next_arbiter: AtomicUsize::new(0),
+        })
+    }
+
+    pub fn conversation_arbiter(&self) -> ArbiterHandle {
+        let i = self.next_arbiter.fetch_add(1, Ordering::Relaxed) % self.arbiters.len();
+        self.arbiters[i].clone()
+    }
+
+    /// The live actor of a conversation, loaded from the store if it is not running.
+    /// `None` for a conversation that does not exist or is closed.
+    pub fn conversation(
+        self: &Arc<Self>,
+        id: ConversationId,
+    ) -> Result<Option<Addr<ConversationActor>>, StoreError> {
+        let mut failure = None;
+        let addr = self.hub.conversation_or_start(id, || {
+            match ConversationActor::load(self.clone(), id) {
+                Ok(addr) => addr,
+                Err(e) => {
+                    failure = Some(e);
+                    None
+                }
+            }
+        });
+        match failure {
+            Some(e) => Err(e),
+            None => Ok(addr),
+        }
+    }
+
+    /// Brings every live conversation back after a start: actors, timers and queue order.
+    pub fn restore(self: &Arc<Self>) -> Result<usize, StoreError> {
+        let live = self.store.live_conversations()?;
+        for c in &live {
+            self.conversation(c.id)?;
+        }
+        Ok(live.len())
+    }
+}

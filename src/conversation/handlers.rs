@@ -1,0 +1,334 @@
+//! The conversation actor's mailbox: each handler checks who is asking and forwards to the
+//! lifecycle and the transcript.
+
+use actix::prelude::*;
+
+use super::{internal_error, ConversationActor};
+use crate::lifecycle::Event;
+use crate::messages::*;
+use crate::protocol::{AckBody, ErrorCode, MessageView, Refusal, ServerFrame};
+use crate::store::model::{Author, AuthorKind};
+
+/// A new chat's first customer message, stored with the bot greeting when the actor starts.
+pub struct Opening {
+    pub text: String,
+    pub client_msg_id: Option<String>,
+    pub greeting: String,
+    pub reply: ReplyTo,
+}
+
+fn forbidden() -> Refusal {
+    Refusal::new(ErrorCode::Forbidden, "this conversation is not yours")
+}
+
+impl Actor for ConversationActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        match self.opening.take() {
+            Some(opening) => self.open(opening, ctx),
+            None => {
+                // Restored from the store: what it says is already durable.
+                self.app.router.do_send(self.track(ctx));
+                self.arm_timer(ctx);
+            }
+        }
+    }
+
+    fn stopped(&mut self, ctx: &mut Context<Self>) {
+        self.app.hub.remove_conversation(self.id(), &ctx.address());
+    }
+}
+
+impl ConversationActor {
+    fn open(&mut self, o: Opening, ctx: &mut Context<Self>) {
+        if let Err(refusal) = self.try_open(&o, ctx) {
+            o.reply
+                .send(ServerFrame::error(o.reply.reference.clone(), refusal));
+            ctx.stop();
+        }
+    }
+
+    fn try_open(&mut self, o: &Opening, ctx: &mut Context<Self>) -> Result<(), Refusal> {
+        let store = &self.app.store;
+        store.put_conversation(&self.conv).map_err(internal_error)?;
+        if let Some(id) = &o.client_msg_id {
+            store
+                .record_start(self.conv.customer, id, self.id())
+                .map_err(internal_error)?;
+        }
+        self.rev = 1;
+        let author = self.author_customer();
+        let (ticket, message) = self.append(
+            author,
+            o.text.clone(),
+            false,
+            o.client_msg_id.as_deref(),
+            Some(&o.reply),
+            ctx,
+        )?;
+        self.ack(
+            &o.reply,
+            AckBody::Started {
+                conversation_id: self.id(),
+                message,
+            },
+            Some(ticket),
+        );
+        if !o.greeting.is_empty() {
+            let bot = Author {
+                kind: AuthorKind::Bot,
+                id: None,
+                name: None,
+            };
+            let (ticket, _) = self.append(bot, o.greeting.clone(), false, None, None, ctx)?;
+            self.outbox
+                .push(ticket, super::Outgoing::Router(self.track(ctx)));
+        }
+        self.arm_timer(ctx);
+        Ok(())
+    }
+
+    fn post(&mut self, p: &Post, ctx: &mut Context<Self>) -> Result<(), Refusal> {
+        let (event, author) = match &p.from {
+            Party::Customer(id) if *id == self.conv.customer && !p.internal => {
+                (Event::CustomerMessage, self.author_customer())
+            }
+            Party::Customer(_) => return Err(forbidden()),
+            Party::Expert { id, name } => {
+                let author = Author {
+                    kind: AuthorKind::Expert,
+                    id: Some(id.0),
+                    name: Some(name.clone()),
+                };
+                let expert = *id;
+                (
+                    if p.internal {
+                        Event::Note { expert }
+                    } else {
+                        Event::ExpertMessage { expert }
+                    },
+                    author,
+                )
+            }
+        };
+        if let (Some(client_id), Some(author_id)) = (&p.client_msg_id, author.id) {
+            let earlier = self
+                .app
+                .store
+                .client_message(self.id(), author_id, client_id)
+                .map_err(internal_error)?;
+            if let Some(m) = earlier {
+                let message = MessageView::new(self.id(), &m);
+                let body = match p.starting {
+                    true => AckBody::Started {
+                        conversation_id: self.id(),
+                        message,
+                    },
+                    false => AckBody::Message { message },
+                };
+                self.ack(&p.reply, body, None);
+                return Ok(());
+            }
+        }
+        self.apply(&event, ctx)?;
+        let (ticket, message) = self.append(
+            author,
+            p.text.clone(),
+            p.internal,
+            p.client_msg_id.as_deref(),
+            Some(&p.reply),
+            ctx,
+        )?;
+        self.ack(&p.reply, AckBody::Message { message }, Some(ticket));
+        Ok(())
+    }
+
+    fn act(&mut self, a: &Act, ctx: &mut Context<Self>) -> Result<(), Refusal> {
+        let expert = a.expert;
+        let event = match a.action {
+            ExpertAction::Accept => Event::Accept {
+                expert,
+                name: a.name.clone(),
+            },
+            ExpertAction::Decline => Event::Decline { expert },
+            ExpertAction::SetStatus(status) => Event::SetStatus { expert, status },
+            ExpertAction::End => Event::End { expert },
+            ExpertAction::Leave => Event::Leave { expert },
+        };
+        let ticket = self.apply(&event, ctx)?;
+        let body = match a.action {
+            ExpertAction::Accept => AckBody::Conversation {
+                conversation: self.view(true).map_err(internal_error)?,
+            },
+            _ => AckBody::Empty {},
+        };
+        self.ack(&a.reply, body, ticket);
+        Ok(())
+    }
+
+    fn answer(&mut self, reply: &ReplyTo, result: Result<(), Refusal>) {
+        if let Err(refusal) = result {
+            self.refuse(reply, refusal);
+        }
+    }
+
+    fn may_read(&self, viewer: &Party) -> bool {
+        match viewer {
+            Party::Customer(id) => *id == self.conv.customer,
+            Party::Expert { id, .. } => self.conv.visible_to(*id),
+        }
+    }
+
+    fn sync(&mut self, s: &Sync) -> Result<(), Refusal> {
+        if !self.may_read(&s.viewer) {
+            return Err(forbidden());
+        }
+        let for_expert = matches!(s.viewer, Party::Expert { .. });
+        let frames = super::replay(
+            &self.app.store,
+            self.id(),
+            s.after_seq,
+            self.delivered_seq,
+            for_expert,
+            s.reply.reference.clone(),
+        )
+        .map_err(internal_error)?;
+        for frame in frames {
+            s.reply.session.do_send(Deliver(frame));
+        }
+        Ok(())
+    }
+
+    fn signal(&mut self, s: &Signal) -> Result<(), Refusal> {
+        let id = self.id();
+        let frame = match s.kind {
+            SignalKind::Typing(on) => ServerFrame::Typing {
+                conversation_id: id,
+                on,
+            },
+            SignalKind::Read(seq) => ServerFrame::Read {
+                conversation_id: id,
+                seq,
+            },
+        }
+        .encode();
+        match &s.from {
+            Party::Customer(c) if *c == self.conv.customer => {
+                if let Some(expert) = self.experts_in_view() {
+                    self.app.hub.to_expert(expert, &frame, None);
+                }
+            }
+            Party::Expert { id, .. } if self.conv.owned_by(*id) => {
+                self.app.hub.to_customer(self.conv.customer, &frame, None);
+            }
+            _ => return Err(forbidden()),
+        }
+        if s.reply.reference.is_some() {
+            self.ack(&s.reply, AckBody::Empty {}, None);
+        }
+        Ok(())
+    }
+}
+
+impl Handler<Post> for ConversationActor {
+    type Result = ();
+    fn handle(&mut self, m: Post, ctx: &mut Context<Self>) {
+        let result = self.post(&m, ctx);
+        self.answer(&m.reply, result);
+    }
+}
+
+impl Handler<Act> for ConversationActor {
+    type Result = ();
+    fn handle(&mut self, m: Act, ctx: &mut Context<Self>) {
+        let result = self.act(&m, ctx);
+        self.answer(&m.reply, result);
+    }
+}
+
+impl Handler<Sync> for ConversationActor {
+    type Result = ();
+    fn handle(&mut self, m: Sync, _: &mut Context<Self>) {
+        let result = self.sync(&m);
+        self.answer(&m.reply, result);
+    }
+}
+
+impl Handler<Signal> for ConversationActor {
+    type Result = ();
+    fn handle(&mut self, m: Signal, _: &mut Context<Self>) {
+        let result = self.signal(&m);
+        self.answer(&m.reply, result);
+    }
+}
+
+impl Handler<PageChanged> for ConversationActor {
+    type Result = ();
+    fn handle(&mut self, PageChanged(page): PageChanged, ctx: &mut Context<Self>) {
+        if self.conv.status.is_terminal() || self.conv.page.as_ref() == Some(&page) {
+            return;
+        }
+        self.conv.page = Some(page.clone());
+        match self.app.store.put_conversation(&self.conv) {
+            Ok(ticket) => {
+                if let Some(expert) = self.experts_in_view() {
+                    let frame = ServerFrame::Page {
+                        conversation_id: self.id(),
+                        url: page.url,
+                        title: page.title,
+                    }
+                    .encode();
+                    self.outbox.push(
+                        ticket,
+                        super::Outgoing::Expert {
+                            expert,
+                            frame,
+                            except: None,
+                        },
+                    );
+                    self.watch_flush(ctx);
+                }
+            }
+            Err(e) => tracing::error!(conversation = %self.id(), error = %e, "cannot store page"),
+        }
+    }
+}
+
+impl Handler<MakeOffer> for ConversationActor {
+    type Result = ();
+    fn handle(&mut self, m: MakeOffer, ctx: &mut Context<Self>) {
+        // An offer made against an older state is void: the router already has, or will
+        // get, the newer snapshot and routes again from it.
+        if m.at_rev != self.rev {
+            return;
+        }
+        if let Err(r) = self.apply(&Event::Offer { expert: m.expert }, ctx) {
+            tracing::debug!(conversation = %self.id(), refusal = %r, "offer refused");
+            self.app.router.do_send(self.track(ctx));
+        }
+    }
+}
+
+impl Handler<WithdrawOffer> for ConversationActor {
+    type Result = ();
+    fn handle(&mut self, m: WithdrawOffer, ctx: &mut Context<Self>) {
+        if let Err(r) = self.apply(&Event::WithdrawOffer { expert: m.expert }, ctx) {
+            tracing::warn!(conversation = %self.id(), refusal = %r, "offer withdrawal failed");
+        }
+    }
+}
+
+impl Handler<QueuePosition> for ConversationActor {
+    type Result = ();
+    fn handle(&mut self, QueuePosition(position): QueuePosition, _: &mut Context<Self>) {
+        if self.conv.status.is_waiting() {
+            let frame = ServerFrame::Queue {
+                conversation_id: self.id(),
+                position,
+            }
+            .encode();
+            self.app.hub.to_customer(self.conv.customer, &frame, None);
+        }
+    }
+}

@@ -1,0 +1,417 @@
+//! One actor per live conversation. It is the single writer of its record and transcript:
+//! seqs are assigned here without locks, every change is written to the store, and what
+//! the world must learn waits in an outbox until the group commit has made it durable.
+
+mod handlers;
+mod outbox;
+
+use actix::prelude::*;
+use bytestring::ByteString;
+
+use crate::app::AppState;
+use crate::clock::Timestamp;
+use crate::ids::{ConversationId, ExpertId};
+use crate::lifecycle::{self, Effect, Event, Transition};
+use crate::messages::{OfferOutcome, ReplyTo, Track};
+use crate::protocol::{
+    AckBody, ConversationView, CustomerView, ErrorCode, ExpertBrief, MessageView, Refusal,
+    ServerFrame,
+};
+use crate::store::model::{Author, AuthorKind, Conversation, Customer, StoredMessage};
+use crate::store::{StoreError, Ticket};
+pub use handlers::Opening;
+use outbox::{Outbox, Outgoing};
+
+/// Messages held in an actor's mailbox before senders are refused; a conversation
+/// receives from a handful of sessions, so this is generous.
+const MAILBOX: usize = 1024;
+
+pub struct ConversationActor {
+    app: AppState,
+    conv: Conversation,
+    customer: Customer,
+    /// The highest seq written to the store.
+    last_seq: u64,
+    /// The highest seq known durable and delivered: what a sync may replay.
+    delivered_seq: u64,
+    /// Bumped on every stored change, so the router's offers can be checked against it.
+    rev: u64,
+    outbox: Outbox,
+    timer: Option<SpawnHandle>,
+    /// The customer's first message and the greeting, written when a new chat's actor starts.
+    opening: Option<handlers::Opening>,
+}
+
+impl ConversationActor {
+    /// Starts a brand-new conversation; `opening` is stored before anyone hears of it.
+    pub fn create(
+        app: AppState,
+        conv: Conversation,
+        customer: Customer,
+        opening: handlers::Opening,
+    ) -> Addr<Self> {
+        Self::spawn(app, conv, customer, 0, Some(opening))
+    }
+
+    /// Starts the actor of a stored conversation; `None` if it is unknown or closed.
+    pub fn load(app: AppState, id: ConversationId) -> Result<Option<Addr<Self>>, StoreError> {
+        let Some(conv) = app.store.conversation(id)? else {
+            return Ok(None);
+        };
+        if conv.status.is_terminal() {
+            return Ok(None);
+        }
+        let customer = app
+            .store
+            .customer(conv.customer)?
+            .unwrap_or_else(|| Customer {
+                id: conv.customer,
+                external_id: None,
+                name: None,
+                email: None,
+                created_at: conv.created_at,
+            });
+        let last_seq = app.store.last_seq(id)?;
+        Ok(Some(Self::spawn(app, conv, customer, last_seq, None)))
+    }
+
+    fn spawn(
+        app: AppState,
+        conv: Conversation,
+        customer: Customer,
+        last_seq: u64,
+        opening: Option<handlers::Opening>,
+    ) -> Addr<Self> {
+        let arbiter = app.conversation_arbiter();
+        ConversationActor::start_in_arbiter(&arbiter, move |ctx| {
+            ctx.set_mailbox_capacity(MAILBOX);
+            ConversationActor {
+                app,
+                conv,
+                customer,
+                last_seq,
+                delivered_seq: last_seq,
+                rev: 0,
+                outbox: Outbox::default(),
+                timer: None,
+                opening,
+            }
+        })
+    }
+
+    fn id(&self) -> ConversationId {
+        self.conv.id
+    }
+
+    /// Runs one lifecycle event: the new state is stored and its effects queued behind it.
+    fn apply(&mut self, event: &Event, ctx: &mut Context<Self>) -> Result<Option<Ticket>, Refusal> {
+        let t = lifecycle::step(&self.conv, event, Timestamp::now(), &self.app.policy)?;
+        self.commit(t, ctx)
+    }
+
+    fn commit(
+        &mut self,
+        t: Transition,
+        ctx: &mut Context<Self>,
+    ) -> Result<Option<Ticket>, Refusal> {
+        let Some(next) = t.next else { return Ok(None) };
+        let ticket = self
+            .app
+            .store
+            .put_conversation(&next)
+            .map_err(internal_error)?;
+        self.conv = next;
+        self.rev += 1;
+        for effect in t.effects {
+            self.queue_effect(ticket, effect);
+        }
+        self.outbox.push(ticket, Outgoing::Router(self.track(ctx)));
+        if self.conv.status.is_terminal() {
+            self.outbox.push(ticket, Outgoing::Stop);
+        }
+        self.arm_timer(ctx);
+        self.watch_flush(ctx);
+        Ok(Some(ticket))
+    }
+
+    fn track(&self, ctx: &Context<Self>) -> Track {
+        let c = &self.conv;
+        Track {
+            id: c.id,
+            category: c.category.clone(),
+            status: c.status,
+            owner: c.owner.as_ref().map(|o| o.id),
+            offered_to: c.offer.map(|o| o.expert),
+            declined: c.declined.clone(),
+            queued_at: c.queued_at,
+            left: c.left,
+            rev: self.rev,
+            addr: ctx.address(),
+        }
+    }
+
+    fn queue_effect(&mut self, ticket: Ticket, effect: Effect) {
+        let id = self.id();
+        match effect {
+            Effect::Status { status, reason } => {
+                let frame = ServerFrame::Status {
+                    conversation_id: id,
+                    status,
+                    reason,
+                }
+                .encode();
+                self.outbox.push(
+                    ticket,
+                    Outgoing::Customer {
+                        frame: frame.clone(),
+                        except: None,
+                    },
+                );
+                if let Some(owner) = &self.conv.owner {
+                    self.outbox.push(
+                        ticket,
+                        Outgoing::Expert {
+                            expert: owner.id,
+                            frame,
+                            except: None,
+                        },
+                    );
+                }
+            }
+            Effect::Assigned => {
+                if let Some(owner) = &self.conv.owner {
+                    let expert = ExpertBrief {
+                        id: owner.id.to_string(),
+                        name: owner.name.clone(),
+                    };
+                    let frame = ServerFrame::Assigned {
+                        conversation_id: id,
+                        expert,
+                    }
+                    .encode();
+                    self.outbox.push(
+                        ticket,
+                        Outgoing::Customer {
+                            frame,
+                            except: None,
+                        },
+                    );
+                }
+            }
+            Effect::OfferMade { expert, expires_at } => {
+                let frame = match self.view(true) {
+                    Ok(conversation) => ServerFrame::Offer {
+                        conversation,
+                        expires_at,
+                        accept_window_ms: self.app.policy.accept_window.as_millis() as u64,
+                    }
+                    .encode(),
+                    Err(e) => {
+                        tracing::error!(conversation = %id, error = %e, "cannot read transcript for an offer");
+                        return;
+                    }
+                };
+                self.outbox.push(
+                    ticket,
+                    Outgoing::Expert {
+                        expert,
+                        frame,
+                        except: None,
+                    },
+                );
+            }
+            Effect::OfferWithdrawn { expert, reason } => {
+                let frame = ServerFrame::OfferWithdrawn {
+                    conversation_id: id,
+                    reason,
+                }
+                .encode();
+                self.outbox.push(
+                    ticket,
+                    Outgoing::Expert {
+                        expert,
+                        frame,
+                        except: None,
+                    },
+                );
+            }
+            Effect::OfferLapsed { expert } => {
+                self.outbox.push(
+                    ticket,
+                    Outgoing::Outcome(OfferOutcome {
+                        expert,
+                        lapsed: true,
+                    }),
+                );
+            }
+        }
+    }
+
+    /// Stores a message under the next seq and queues its delivery.
+    fn append(
+        &mut self,
+        author: Author,
+        text: String,
+        internal: bool,
+        client_msg_id: Option<&str>,
+        sender: Option<&ReplyTo>,
+        ctx: &mut Context<Self>,
+    ) -> Result<(Ticket, MessageView), Refusal> {
+        let message = StoredMessage {
+            seq: self.last_seq + 1,
+            author,
+            text,
+            internal,
+            at: Timestamp::now(),
+        };
+        let ticket = self
+            .app
+            .store
+            .append_message(self.id(), &message, client_msg_id)
+            .map_err(internal_error)?;
+        self.last_seq = message.seq;
+        let view = MessageView::new(self.id(), &message);
+        let frame = ServerFrame::Message {
+            message: view.clone(),
+        }
+        .encode();
+        let except = sender.map(|s| s.session_id);
+        if !internal {
+            self.outbox.push(
+                ticket,
+                Outgoing::Customer {
+                    frame: frame.clone(),
+                    except,
+                },
+            );
+        }
+        if let Some(expert) = self.experts_in_view() {
+            self.outbox.push(
+                ticket,
+                Outgoing::Expert {
+                    expert,
+                    frame: frame.clone(),
+                    except,
+                },
+            );
+        }
+        self.outbox.push(ticket, Outgoing::Delivered(message.seq));
+        self.watch_flush(ctx);
+        Ok((ticket, view))
+    }
+
+    /// Experts who see this conversation's traffic now: its owner, or the expert it is
+    /// offered to (who is reading the transcript in the offer).
+    fn experts_in_view(&self) -> Option<ExpertId> {
+        match (&self.conv.owner, self.conv.offer) {
+            (Some(o), _) => Some(o.id),
+            (None, Some(offer)) => Some(offer.expert),
+            _ => None,
+        }
+    }
+
+    /// Answers a client frame, behind anything the same conversation has not yet delivered,
+    /// so answers keep the order of the frames they answer.
+    fn reply(&mut self, to: &ReplyTo, frame: ServerFrame) {
+        self.outbox.reply(to.clone(), frame);
+    }
+
+    fn ack(&mut self, to: &ReplyTo, body: AckBody, ticket: Option<Ticket>) {
+        let frame = ServerFrame::ack(to.reference.clone(), body);
+        match ticket {
+            Some(t) => self.outbox.push(
+                t,
+                Outgoing::Reply {
+                    to: to.clone(),
+                    frame,
+                },
+            ),
+            None => self.reply(to, frame),
+        }
+    }
+
+    fn refuse(&mut self, to: &ReplyTo, refusal: Refusal) {
+        self.reply(to, ServerFrame::error(to.reference.clone(), refusal));
+    }
+
+    fn customer_view(&self) -> CustomerView {
+        CustomerView::new(&self.customer)
+    }
+
+    /// The conversation with its durable transcript; experts also see internal notes.
+    fn view(&self, for_expert: bool) -> Result<ConversationView, StoreError> {
+        let messages = self
+            .app
+            .store
+            .transcript(self.id(), 0)?
+            .iter()
+            .filter(|m| for_expert || !m.internal)
+            .map(|m| MessageView::new(self.id(), m))
+            .collect();
+        Ok(
+            ConversationView::new(&self.conv, self.customer_view(), self.last_seq)
+                .with_messages(messages),
+        )
+    }
+
+    fn arm_timer(&mut self, ctx: &mut Context<Self>) {
+        if let Some(h) = self.timer.take() {
+            ctx.cancel_future(h);
+        }
+        if let Some(at) = lifecycle::next_deadline(&self.conv) {
+            let wait = Timestamp::now().until(at);
+            self.timer = Some(ctx.run_later(wait, |act, ctx| {
+                act.timer = None;
+                if let Err(e) = act.apply(&Event::Tick, ctx) {
+                    tracing::error!(conversation = %act.id(), error = %e, "timer could not fire");
+                }
+                if act.timer.is_none() {
+                    act.arm_timer(ctx);
+                }
+            }));
+        }
+    }
+
+    fn author_customer(&self) -> Author {
+        Author {
+            kind: AuthorKind::Customer,
+            id: Some(self.customer.id.0),
+            name: self.customer.name.clone(),
+        }
+    }
+}
+
+/// Replays a transcript after `after_seq` (up to `upto`) as message frames and the closing
+/// ack, for a sync; customers never see internal notes.
+pub fn replay(
+    store: &crate::store::Store,
+    id: ConversationId,
+    after_seq: u64,
+    upto: u64,
+    for_expert: bool,
+    reference: Option<crate::protocol::Ref>,
+) -> Result<Vec<ByteString>, StoreError> {
+    let mut frames: Vec<ByteString> = store
+        .transcript(id, after_seq)?
+        .iter()
+        .take_while(|m| m.seq <= upto)
+        .filter(|m| for_expert || !m.internal)
+        .map(|m| {
+            ServerFrame::Message {
+                message: MessageView::new(id, m),
+            }
+            .encode()
+        })
+        .collect();
+    frames.push(ServerFrame::ack(reference, AckBody::Synced { last_seq: upto }).encode());
+    Ok(frames)
+}
+
+/// A store failure reaches the sender as `internal`; the details go to the log only.
+pub fn internal_error(e: StoreError) -> Refusal {
+    tracing::error!(error = %e, "store failure");
+    Refusal::new(
+        ErrorCode::Internal,
+        "the server could not store this; please retry",
+    )
+}

@@ -1,0 +1,146 @@
+//! The HTTP side: `/api/v1`, `/healthz` and the two websocket endpoints.
+
+mod conversations;
+pub mod experts;
+mod sessions;
+
+use actix_web::{
+    dev::Payload, http::StatusCode, web, FromRequest, HttpRequest, HttpResponse, ResponseError,
+};
+use futures_util::future::{ready, Ready};
+
+use crate::app::AppState;
+use crate::auth;
+use crate::ids::CustomerId;
+use crate::protocol::{ErrorCode, Refusal};
+use crate::store::model::Expert;
+use crate::store::StoreError;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/healthz", web::get().to(healthz))
+        .route("/ws/customer", web::get().to(crate::ws::customer::connect))
+        .route("/ws/expert", web::get().to(crate::ws::expert::connect))
+        .service(
+            web::scope("/api/v1")
+                .app_data(
+                    web::JsonConfig::default()
+                        .limit(64 * 1024)
+                        .error_handler(|e, _| {
+                            ApiError(Refusal::new(ErrorCode::BadRequest, e.to_string())).into()
+                        }),
+                )
+                .app_data(web::QueryConfig::default().error_handler(|e, _| {
+                    ApiError(Refusal::new(ErrorCode::BadRequest, e.to_string())).into()
+                }))
+                .configure(experts::configure)
+                .configure(sessions::configure)
+                .configure(conversations::configure),
+        )
+        .default_service(web::to(|| async {
+            Err::<HttpResponse, _>(ApiError::new(ErrorCode::NotFound, "no such page"))
+        }));
+}
+
+async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(serde_json::json!({ "status": "ok" }))
+}
+
+/// An HTTP error with the contract's body `{"error":{"code","message"}}`.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ApiError(pub Refusal);
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> ApiError {
+        ApiError(crate::conversation::internal_error(e))
+    }
+}
+
+impl ApiError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> ApiError {
+        ApiError(Refusal::new(code, message))
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self.0.code {
+            ErrorCode::BadRequest => StatusCode::BAD_REQUEST,
+            ErrorCode::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
+            ErrorCode::Forbidden => StatusCode::FORBIDDEN,
+            ErrorCode::NotFound => StatusCode::NOT_FOUND,
+            ErrorCode::Conflict | ErrorCode::DuplicateMessage => StatusCode::CONFLICT,
+            ErrorCode::CapacityFull | ErrorCode::NotAllowed | ErrorCode::Closed => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
+            ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        HttpResponse::build(self.status_code()).json(
+            serde_json::json!({ "error": { "code": self.0.code, "message": self.0.message } }),
+        )
+    }
+}
+
+/// Who is calling, from the `Authorization: Bearer` token.
+pub enum Caller {
+    Admin,
+    Expert(Expert),
+    Customer(CustomerId),
+}
+
+impl Caller {
+    pub fn admin_only(&self) -> Result<(), ApiError> {
+        match self {
+            Caller::Admin => Ok(()),
+            _ => Err(ApiError::new(ErrorCode::Forbidden, "admins only")),
+        }
+    }
+}
+
+impl FromRequest for Caller {
+    type Error = ApiError;
+    type Future = Ready<Result<Caller, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(caller(req))
+    }
+}
+
+pub fn bearer(req: &HttpRequest) -> Option<&str> {
+    req.headers()
+        .get(actix_web::http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .strip_prefix("Bearer ")
+        .map(str::trim)
+}
+
+fn caller(req: &HttpRequest) -> Result<Caller, ApiError> {
+    let app = req
+        .app_data::<web::Data<AppState>>()
+        .expect("app state is registered");
+    let token = bearer(req)
+        .ok_or_else(|| ApiError::new(ErrorCode::Unauthorized, "a bearer token is required"))?;
+    if auth::is_admin_token(&app.config.server.admin_token, token) {
+        return Ok(Caller::Admin);
+    }
+    if let Some(expert) = crate::ws::expert::expert_for_token(app, token)? {
+        return Ok(Caller::Expert(expert));
+    }
+    if let Some(customer) = app
+        .store
+        .customer_by_visitor_token(&auth::token_digest(token))?
+    {
+        return Ok(Caller::Customer(customer));
+    }
+    Err(ApiError::new(
+        ErrorCode::Unauthorized,
+        "unknown or expired token",
+    ))
+}

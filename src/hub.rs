@@ -1,0 +1,152 @@
+//! The directory of live actors: conversations by id, and the open websocket sessions of
+//! each customer and expert. Conversations look recipients up here when they deliver, so a
+//! session that connects or drops needs no bookkeeping inside conversations.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use actix::prelude::*;
+use bytestring::ByteString;
+use dashmap::DashMap;
+
+use crate::conversation::ConversationActor;
+use crate::ids::{ConversationId, CustomerId, ExpertId};
+use crate::messages::{Deliver, Disconnect};
+
+pub struct SessionHandle {
+    pub id: u64,
+    pub deliver: Recipient<Deliver>,
+    pub disconnect: Recipient<Disconnect>,
+}
+
+#[derive(Default)]
+pub struct Hub {
+    conversations: DashMap<ConversationId, Addr<ConversationActor>>,
+    customers: DashMap<CustomerId, Vec<SessionHandle>>,
+    experts: DashMap<ExpertId, Vec<SessionHandle>>,
+    /// Experts currently available, kept by the router for the widget's `available` flag.
+    available_experts: AtomicUsize,
+    next_session: AtomicUsize,
+}
+
+impl Hub {
+    pub fn session_id(&self) -> u64 {
+        self.next_session.fetch_add(1, Ordering::Relaxed) as u64 + 1
+    }
+
+    pub fn conversation(&self, id: ConversationId) -> Option<Addr<ConversationActor>> {
+        self.conversations.get(&id).map(|a| a.clone())
+    }
+
+    /// The live actor for `id`, started by `start` if there is none yet; one actor per
+    /// conversation even when two sessions ask at once.
+    pub fn conversation_or_start(
+        &self,
+        id: ConversationId,
+        start: impl FnOnce() -> Option<Addr<ConversationActor>>,
+    ) -> Option<Addr<ConversationActor>> {
+        use dashmap::mapref::entry::Entry;
+        match self.conversations.entry(id) {
+            Entry::Occupied(e) if e.get().connected() => Some(e.get().clone()),
+            Entry::Occupied(mut e) => {
+                let addr = start()?;
+                e.insert(addr.clone());
+                Some(addr)
+            }
+            Entry::Vacant(e) => {
+                let addr = start()?;
+                e.insert(addr.clone());
+                Some(addr)
+            }
+        }
+    }
+
+    pub fn add_conversation(&self, id: ConversationId, addr: Addr<ConversationActor>) {
+        self.conversations.insert(id, addr);
+    }
+
+    /// Forgets a stopped actor, unless a newer one already took its place.
+    pub fn remove_conversation(&self, id: ConversationId, addr: &Addr<ConversationActor>) {
+        self.conversations
+            .remove_if(&id, |_, current| current == addr);
+    }
+
+    pub fn live_conversations(&self) -> usize {
+        self.conversations.len()
+    }
+
+    pub fn add_customer_session(&self, customer: CustomerId, s: SessionHandle) {
+        self.customers.entry(customer).or_default().push(s);
+    }
+
+    pub fn remove_customer_session(&self, customer: CustomerId, session: u64) {
+        remove_session(&self.customers, customer, session);
+    }
+
+    pub fn add_expert_session(&self, expert: ExpertId, s: SessionHandle) {
+        self.experts.entry(expert).or_default().push(s);
+    }
+
+    pub fn remove_expert_session(&self, expert: ExpertId, session: u64) {
+        remove_session(&self.experts, expert, session);
+    }
+
+    pub fn customer_online(&self, customer: CustomerId) -> bool {
+        self.customers.get(&customer).is_some_and(|s| !s.is_empty())
+    }
+
+    pub fn expert_sessions(&self, expert: ExpertId) -> usize {
+        self.experts.get(&expert).map_or(0, |s| s.len())
+    }
+
+    pub fn to_customer(&self, customer: CustomerId, frame: &ByteString, except: Option<u64>) {
+        if let Some(sessions) = self.customers.get(&customer) {
+            deliver(&sessions, frame, except);
+        }
+    }
+
+    pub fn to_expert(&self, expert: ExpertId, frame: &ByteString, except: Option<u64>) {
+        if let Some(sessions) = self.experts.get(&expert) {
+            deliver(&sessions, frame, except);
+        }
+    }
+
+    /// Closes every open session of an expert (removed or revoked).
+    pub fn disconnect_expert(&self, expert: ExpertId, reason: &'static str) {
+        if let Some(sessions) = self.experts.get(&expert) {
+            for s in sessions.iter() {
+                s.disconnect.do_send(Disconnect { reason });
+            }
+        }
+    }
+
+    pub fn set_available_experts(&self, n: usize) {
+        self.available_experts.store(n, Ordering::Relaxed);
+    }
+
+    pub fn any_expert_available(&self) -> bool {
+        self.available_experts.load(Ordering::Relaxed) > 0
+    }
+}
+
+fn remove_session<K: std::hash::Hash + Eq>(
+    map: &DashMap<K, Vec<SessionHandle>>,
+    key: K,
+    session: u64,
+) {
+    if let dashmap::mapref::entry::Entry::Occupied(mut e) = map.entry(key) {
+        e.get_mut().retain(|s| s.id != session);
+        if e.get().is_empty() {
+            e.remove();
+        }
+    }
+}
+
+/// Hands a frame to each session without waiting. A session whose mailbox is full cannot
+/// keep up; it is told to disconnect and will catch up by seq when it reconnects.
+fn deliver(sessions: &[SessionHandle], frame: &ByteString, except: Option<u64>) {
+    for s in sessions.iter().filter(|s| Some(s.id) != except) {
+        if let Err(SendError::Full(_)) = s.deliver.try_send(Deliver(frame.clone())) {
+            s.disconnect.do_send(Disconnect { reason: "too slow" });
+        }
+    }
+}

@@ -1,0 +1,197 @@
+//! Messages between actors, in one place. The wire frames live in `protocol`; these are
+//! the server's internal notes.
+
+use actix::prelude::*;
+use bytestring::ByteString;
+
+use crate::clock::Timestamp;
+use crate::conversation::ConversationActor;
+use crate::ids::{ConversationId, CustomerId, ExpertId};
+use crate::protocol::{Presence, Ref, ServerFrame, SettableStatus};
+use crate::store::model::{Expert, Page, Status};
+
+/// One encoded frame for a websocket session to write.
+#[derive(Message, Clone)]
+#[rtype(result = "()")]
+pub struct Deliver(pub ByteString);
+
+/// Where the one answer to a client frame goes.
+#[derive(Clone)]
+pub struct ReplyTo {
+    pub session: Recipient<Deliver>,
+    pub session_id: u64,
+    pub reference: Option<Ref>,
+}
+
+impl ReplyTo {
+    pub fn send(&self, frame: ServerFrame) {
+        self.session.do_send(Deliver(frame.encode()));
+    }
+}
+
+/// Who is acting on a conversation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Party {
+    Customer(CustomerId),
+    Expert { id: ExpertId, name: String },
+}
+
+// ----- to a conversation -----
+
+/// A chat message from either side.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Post {
+    pub from: Party,
+    pub text: String,
+    pub internal: bool,
+    pub client_msg_id: Option<String>,
+    /// A resent `start`: its answer names the conversation too.
+    pub starting: bool,
+    pub reply: ReplyTo,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExpertAction {
+    Accept,
+    Decline,
+    SetStatus(SettableStatus),
+    End,
+    Leave,
+}
+
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Act {
+    pub expert: ExpertId,
+    pub name: String,
+    pub action: ExpertAction,
+    pub reply: ReplyTo,
+}
+
+/// Replays messages after `after_seq` to the asker, then acks with the last seq.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Sync {
+    pub viewer: Party,
+    pub after_seq: u64,
+    pub reply: ReplyTo,
+}
+
+/// Typing indicators and read receipts: passed to the other side, not stored.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Signal {
+    pub from: Party,
+    pub kind: SignalKind,
+    pub reply: ReplyTo,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub enum SignalKind {
+    Typing(bool),
+    Read(u64),
+}
+
+/// The customer moved to another page.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct PageChanged(pub Page);
+
+// ----- router and conversations -----
+
+/// A conversation's routing-relevant state after each stored change. The router
+/// reconciles from these, so it can be rebuilt from the conversations alone.
+#[derive(Message, Clone)]
+#[rtype(result = "()")]
+pub struct Track {
+    pub id: ConversationId,
+    pub category: String,
+    pub status: Status,
+    pub owner: Option<ExpertId>,
+    pub offered_to: Option<ExpertId>,
+    pub declined: Vec<ExpertId>,
+    pub queued_at: Timestamp,
+    pub left: bool,
+    /// Bumped on every change; an offer made against an older rev is refused.
+    pub rev: u64,
+    pub addr: Addr<ConversationActor>,
+}
+
+/// The router proposes an expert for a chat it last saw at `at_rev`.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct MakeOffer {
+    pub expert: ExpertId,
+    pub at_rev: u64,
+}
+
+/// The offered expert stopped being available.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct WithdrawOffer {
+    pub expert: ExpertId,
+}
+
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct QueuePosition(pub u32);
+
+/// How an offer ended, for the missed-offers count.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct OfferOutcome {
+    pub expert: ExpertId,
+    pub lapsed: bool,
+}
+
+// ----- expert sessions and the router -----
+
+#[derive(Message)]
+#[rtype(result = "ExpertWelcome")]
+pub struct ExpertConnected {
+    pub expert: Expert,
+}
+
+pub struct ExpertWelcome {
+    pub presence: Presence,
+    /// Live conversations the expert owns and has not left.
+    pub conversations: Vec<ConversationId>,
+}
+
+impl<A, M> actix::dev::MessageResponse<A, M> for ExpertWelcome
+where
+    A: Actor,
+    M: Message<Result = ExpertWelcome>,
+{
+    fn handle(self, _: &mut A::Context, tx: Option<actix::dev::OneshotSender<ExpertWelcome>>) {
+        if let Some(tx) = tx {
+            let _ = tx.send(self);
+        }
+    }
+}
+
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct ExpertDisconnected {
+    pub expert: ExpertId,
+}
+
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct SetPresence {
+    pub expert: ExpertId,
+    pub presence: Presence,
+}
+
+/// Everyone's presence, for the admin's expert list.
+#[derive(Message)]
+#[rtype(result = "std::collections::HashMap<ExpertId, Presence>")]
+pub struct PresenceList;
+
+/// Closes a websocket session, e.g. one that cannot keep up.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Disconnect {
+    pub reason: &'static str,
+}

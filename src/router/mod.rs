@@ -1,0 +1,190 @@
+//! The Router actor: asked only to route. It keeps who is available with what capacity,
+//! the queue per category, and makes offers; conversations own everything else.
+
+mod state;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+
+pub use state::{Decision, RouterState, Snapshot};
+
+use crate::clock::Timestamp;
+use crate::conversation::ConversationActor;
+use crate::hub::Hub;
+use crate::ids::{ConversationId, ExpertId};
+use crate::messages::*;
+use crate::protocol::{Presence, ServerFrame};
+
+pub struct Router {
+    state: RouterState,
+    addrs: HashMap<ConversationId, Addr<ConversationActor>>,
+    hub: Arc<Hub>,
+    default_max_concurrent: u32,
+    /// Categories whose queue changed since positions were last sent.
+    dirty: HashSet<String>,
+    position_interval: Duration,
+    positions_scheduled: bool,
+}
+
+impl Router {
+    pub fn new(
+        hub: Arc<Hub>,
+        missed_offers_before_away: u32,
+        default_max_concurrent: u32,
+        position_interval: Duration,
+    ) -> Router {
+        Router {
+            state: RouterState::new(missed_offers_before_away),
+            addrs: HashMap::new(),
+            hub,
+            default_max_concurrent,
+            dirty: HashSet::new(),
+            position_interval,
+            positions_scheduled: false,
+        }
+    }
+
+    fn carry_out(&mut self, decisions: Vec<Decision>) {
+        for d in decisions {
+            match d {
+                Decision::Offer {
+                    chat,
+                    expert,
+                    at_rev,
+                } => {
+                    if let Some(addr) = self.addrs.get(&chat) {
+                        addr.do_send(MakeOffer { expert, at_rev });
+                    }
+                }
+                Decision::Withdraw { chat, expert } => {
+                    if let Some(addr) = self.addrs.get(&chat) {
+                        addr.do_send(WithdrawOffer { expert });
+                    }
+                }
+                Decision::Presence {
+                    expert,
+                    presence,
+                    reason,
+                } => {
+                    let frame = ServerFrame::Presence {
+                        status: presence,
+                        reason: Some(reason),
+                    }
+                    .encode();
+                    self.hub.to_expert(expert, &frame, None);
+                }
+            }
+        }
+        self.hub.set_available_experts(self.state.available_count());
+    }
+
+    fn mark_dirty(&mut self, category: String, ctx: &mut Context<Self>) {
+        self.dirty.insert(category);
+        if !self.positions_scheduled {
+            self.positions_scheduled = true;
+            ctx.run_later(self.position_interval, |act, _| act.send_positions());
+        }
+    }
+
+    fn send_positions(&mut self) {
+        self.positions_scheduled = false;
+        for category in std::mem::take(&mut self.dirty) {
+            for (chat, position) in self.state.positions(&category) {
+                if let Some(addr) = self.addrs.get(&chat) {
+                    addr.do_send(QueuePosition(position));
+                }
+            }
+        }
+    }
+}
+
+impl Actor for Router {
+    type Context = Context<Self>;
+}
+
+impl Handler<Track> for Router {
+    type Result = ();
+
+    fn handle(&mut self, t: Track, ctx: &mut Context<Self>) {
+        let category = t.category.clone();
+        if t.status.is_terminal() {
+            self.addrs.remove(&t.id);
+        } else {
+            self.addrs.insert(t.id, t.addr);
+        }
+        let decisions = self.state.track(
+            Snapshot {
+                id: t.id,
+                category: t.category,
+                status: t.status,
+                owner: t.owner,
+                offered_to: t.offered_to,
+                declined: t.declined,
+                queued_at: t.queued_at,
+                left: t.left,
+                rev: t.rev,
+            },
+            Timestamp::now(),
+        );
+        self.carry_out(decisions);
+        self.mark_dirty(category, ctx);
+    }
+}
+
+impl Handler<ExpertConnected> for Router {
+    type Result = ExpertWelcome;
+
+    fn handle(&mut self, m: ExpertConnected, _: &mut Context<Self>) -> ExpertWelcome {
+        let e = m.expert;
+        let max = e.max_concurrent.unwrap_or(self.default_max_concurrent);
+        let decisions = self.state.expert_online(e.id, e.categories, max);
+        self.carry_out(decisions);
+        ExpertWelcome {
+            presence: self.state.presence(e.id),
+            conversations: self.state.owned_by(e.id),
+        }
+    }
+}
+
+impl Handler<ExpertDisconnected> for Router {
+    type Result = ();
+
+    fn handle(&mut self, m: ExpertDisconnected, _: &mut Context<Self>) {
+        let decisions = self.state.expert_offline(m.expert);
+        self.carry_out(decisions);
+    }
+}
+
+impl Handler<SetPresence> for Router {
+    type Result = ();
+
+    fn handle(&mut self, m: SetPresence, _: &mut Context<Self>) {
+        let decisions = self.state.set_presence(m.expert, m.presence);
+        self.carry_out(decisions);
+    }
+}
+
+impl Handler<OfferOutcome> for Router {
+    type Result = ();
+
+    fn handle(&mut self, m: OfferOutcome, _: &mut Context<Self>) {
+        let decisions = self.state.offer_outcome(m.expert, m.lapsed);
+        self.carry_out(decisions);
+    }
+}
+
+impl Handler<PresenceList> for Router {
+    type Result = MessageResult<PresenceList>;
+
+    fn handle(&mut self, _: PresenceList, _: &mut Context<Self>) -> Self::Result {
+        let ids: Vec<ExpertId> = self.state.experts.keys().copied().collect();
+        MessageResult(
+            ids.into_iter()
+                .map(|id| (id, self.state.presence(id)))
+                .collect::<HashMap<_, Presence>>(),
+        )
+    }
+}

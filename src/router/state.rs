@@ -1,0 +1,430 @@
+//! Routing decisions as plain methods over plain data, unit-tested without actix.
+//!
+//! The router's picture is reconciled from conversation snapshots (`track`), so it can be
+//! rebuilt after a restart from the conversations alone. A chat's load counts against its
+//! expert from the moment an offer is reserved, so two chats never race for one free slot.
+
+use std::collections::{BTreeSet, HashMap};
+
+use crate::clock::Timestamp;
+use crate::ids::{ConversationId, ExpertId};
+use crate::protocol::Presence;
+use crate::store::model::Status;
+
+#[derive(Debug, Clone)]
+pub struct ExpertState {
+    pub categories: Vec<String>,
+    pub max_concurrent: u32,
+    pub presence: Presence,
+    pub sessions: usize,
+    /// Offers reserved or made, plus open chats: what counts against `max_concurrent`.
+    pub load: u32,
+    pub last_assigned: Timestamp,
+    /// Offers let lapse in a row.
+    pub missed: u32,
+}
+
+impl ExpertState {
+    pub fn new(categories: Vec<String>, max_concurrent: u32) -> ExpertState {
+        ExpertState {
+            categories,
+            max_concurrent,
+            presence: Presence::Offline,
+            sessions: 0,
+            load: 0,
+            last_assigned: Timestamp(0),
+            missed: 0,
+        }
+    }
+
+    fn available(&self) -> bool {
+        self.presence == Presence::Available && self.sessions > 0
+    }
+
+    fn can_take(&self, category: &str) -> bool {
+        self.available()
+            && self.load < self.max_concurrent
+            && self.categories.iter().any(|c| c == category)
+    }
+}
+
+/// Where a chat stands, as far as routing cares.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Slot {
+    Waiting {
+        declined: Vec<ExpertId>,
+        reserved: Option<ExpertId>,
+    },
+    Offered {
+        expert: ExpertId,
+    },
+    /// Open: holds a capacity slot.
+    Active {
+        expert: ExpertId,
+    },
+    /// Pending, on hold or solved: owned, but not holding a slot.
+    Idle {
+        expert: ExpertId,
+    },
+}
+
+impl Slot {
+    fn load_on(&self) -> Option<ExpertId> {
+        match *self {
+            Slot::Waiting { reserved, .. } => reserved,
+            Slot::Offered { expert } | Slot::Active { expert } => Some(expert),
+            Slot::Idle { .. } => None,
+        }
+    }
+
+    fn owner(&self) -> Option<ExpertId> {
+        match *self {
+            Slot::Active { expert } | Slot::Idle { expert } => Some(expert),
+            _ => None,
+        }
+    }
+
+    fn queued(&self) -> bool {
+        matches!(self, Slot::Waiting { .. } | Slot::Offered { .. })
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Chat {
+    pub category: String,
+    pub queued_at: Timestamp,
+    pub slot: Slot,
+    pub rev: u64,
+    pub left: bool,
+    /// The last position the customer was told.
+    pub told_position: u32,
+}
+
+/// The routing-relevant view of one conversation (see `messages::Track`).
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    pub id: ConversationId,
+    pub category: String,
+    pub status: Status,
+    pub owner: Option<ExpertId>,
+    pub offered_to: Option<ExpertId>,
+    pub declined: Vec<ExpertId>,
+    pub queued_at: Timestamp,
+    pub left: bool,
+    pub rev: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    Offer {
+        chat: ConversationId,
+        expert: ExpertId,
+        at_rev: u64,
+    },
+    Withdraw {
+        chat: ConversationId,
+        expert: ExpertId,
+    },
+    Presence {
+        expert: ExpertId,
+        presence: Presence,
+        reason: &'static str,
+    },
+}
+
+#[derive(Default)]
+pub struct RouterState {
+    pub experts: HashMap<ExpertId, ExpertState>,
+    pub chats: HashMap<ConversationId, Chat>,
+    /// Per category, waiting and offered chats in arrival order.
+    queues: HashMap<String, BTreeSet<(Timestamp, ConversationId)>>,
+    pub missed_offers_before_away: u32,
+}
+
+impl RouterState {
+    pub fn new(missed_offers_before_away: u32) -> RouterState {
+        RouterState {
+            missed_offers_before_away,
+            ..Default::default()
+        }
+    }
+
+    /// Reconciles one conversation's snapshot and routes whatever that makes possible.
+    pub fn track(&mut self, s: Snapshot, now: Timestamp) -> Vec<Decision> {
+        let mut affected: Vec<String> = vec![s.category.clone()];
+        let previous = self.remove_chat(s.id);
+        if let Some(prev) = &previous {
+            if let Some(e) = prev.slot.load_on() {
+                affected.extend(self.categories_of(e));
+            }
+        }
+        if !s.status.is_terminal() {
+            let slot = match (s.status, s.owner, s.offered_to) {
+                (Status::Offered, _, Some(expert)) => Slot::Offered { expert },
+                (Status::Open, Some(expert), _) => Slot::Active { expert },
+                (Status::Pending | Status::OnHold | Status::Solved, Some(expert), _) => {
+                    Slot::Idle { expert }
+                }
+                _ => Slot::Waiting {
+                    declined: s.declined.clone(),
+                    reserved: None,
+                },
+            };
+            if let (Some(prev), Slot::Active { expert }) = (&previous, &slot) {
+                if prev.slot == (Slot::Offered { expert: *expert }) {
+                    if let Some(e) = self.experts.get_mut(expert) {
+                        e.last_assigned = now;
+                        e.missed = 0;
+                    }
+                }
+            }
+            let told_position = previous.map_or(0, |p| p.told_position);
+            self.insert_chat(
+                s.id,
+                Chat {
+                    category: s.category,
+                    queued_at: s.queued_at,
+                    slot,
+                    rev: s.rev,
+                    left: s.left,
+                    told_position,
+                },
+            );
+        }
+        affected.sort();
+        affected.dedup();
+        affected.iter().flat_map(|c| self.dispatch(c)).collect()
+    }
+
+    /// An expert's first session connects, or their record changed.
+    pub fn expert_online(
+        &mut self,
+        id: ExpertId,
+        categories: Vec<String>,
+        max_concurrent: u32,
+    ) -> Vec<Decision> {
+        let e = self
+            .experts
+            .entry(id)
+            .or_insert_with(|| ExpertState::new(vec![], max_concurrent));
+        e.categories = categories;
+        e.max_concurrent = max_concurrent;
+        e.sessions += 1;
+        if e.sessions == 1 {
+            e.presence = Presence::Available;
+            e.missed = 0;
+        }
+        self.dispatch_for(id)
+    }
+
+    pub fn expert_offline(&mut self, id: ExpertId) -> Vec<Decision> {
+        let Some(e) = self.experts.get_mut(&id) else {
+            return vec![];
+        };
+        e.sessions = e.sessions.saturating_sub(1);
+        if e.sessions == 0 {
+            e.presence = Presence::Offline;
+            return self.withdraw_offers_of(id);
+        }
+        vec![]
+    }
+
+    pub fn set_presence(&mut self, id: ExpertId, presence: Presence) -> Vec<Decision> {
+        let Some(e) = self.experts.get_mut(&id) else {
+            return vec![];
+        };
+        e.presence = presence;
+        if presence == Presence::Available {
+            e.missed = 0;
+            self.dispatch_for(id)
+        } else {
+            self.withdraw_offers_of(id)
+        }
+    }
+
+    /// An offer ended; `missed_offers_before_away` lapses in a row set the expert away.
+    pub fn offer_outcome(&mut self, id: ExpertId, lapsed: bool) -> Vec<Decision> {
+        let limit = self.missed_offers_before_away;
+        let Some(e) = self.experts.get_mut(&id) else {
+            return vec![];
+        };
+        if !lapsed {
+            e.missed = 0;
+            return vec![];
+        }
+        e.missed += 1;
+        if limit == 0 || e.missed < limit || e.presence != Presence::Available {
+            return vec![];
+        }
+        e.presence = Presence::Away;
+        let mut out = vec![Decision::Presence {
+            expert: id,
+            presence: Presence::Away,
+            reason: "missed_offers",
+        }];
+        out.extend(self.withdraw_offers_of(id));
+        out
+    }
+
+    pub fn available_count(&self) -> usize {
+        self.experts.values().filter(|e| e.available()).count()
+    }
+
+    pub fn presence(&self, id: ExpertId) -> Presence {
+        self.experts.get(&id).map_or(Presence::Offline, |e| {
+            if e.sessions > 0 {
+                e.presence
+            } else {
+                Presence::Offline
+            }
+        })
+    }
+
+    /// Live chats the expert owns and has not left.
+    pub fn owned_by(&self, id: ExpertId) -> Vec<ConversationId> {
+        let mut out: Vec<_> = self
+            .chats
+            .iter()
+            .filter(|(_, c)| c.slot.owner() == Some(id) && !c.left)
+            .map(|(id, _)| *id)
+            .collect();
+        out.sort();
+        out
+    }
+
+    /// Positions that changed in `category` since the customers were last told.
+    pub fn positions(&mut self, category: &str) -> Vec<(ConversationId, u32)> {
+        let Some(queue) = self.queues.get(category) else {
+            return vec![];
+        };
+        let mut changed = Vec::new();
+        for (i, (_, id)) in queue.iter().enumerate() {
+            let position = i as u32 + 1;
+            if let Some(chat) = self.chats.get_mut(id) {
+                if chat.told_position != position {
+                    chat.told_position = position;
+                    changed.push((*id, position));
+                }
+            }
+        }
+        changed
+    }
+
+    pub fn position_of(&self, chat: ConversationId) -> Option<u32> {
+        let c = self.chats.get(&chat)?;
+        let queue = self.queues.get(&c.category)?;
+        queue
+            .iter()
+            .position(|(_, id)| *id == chat)
+            .map(|p| p as u32 + 1)
+    }
+
+    fn categories_of(&self, id: ExpertId) -> Vec<String> {
+        self.experts
+            .get(&id)
+            .map(|e| e.categories.clone())
+            .unwrap_or_default()
+    }
+
+    fn dispatch_for(&mut self, id: ExpertId) -> Vec<Decision> {
+        self.categories_of(id)
+            .iter()
+            .flat_map(|c| self.dispatch(c))
+            .collect()
+    }
+
+    fn withdraw_offers_of(&mut self, id: ExpertId) -> Vec<Decision> {
+        let mut out: Vec<Decision> = self
+            .chats
+            .iter()
+            .filter(|(_, c)| matches!(c.slot, Slot::Offered { expert } | Slot::Waiting { reserved: Some(expert), .. } if expert == id))
+            .map(|(chat, _)| Decision::Withdraw { chat: *chat, expert: id })
+            .collect();
+        out.sort_by_key(|d| match d {
+            Decision::Withdraw { chat, .. } => *chat,
+            _ => ConversationId(0),
+        });
+        out
+    }
+
+    /// Offers every waiting chat of `category`, in queue order, to the best eligible expert.
+    fn dispatch(&mut self, category: &str) -> Vec<Decision> {
+        let Some(queue) = self.queues.get(category) else {
+            return vec![];
+        };
+        let waiting: Vec<ConversationId> = queue
+            .iter()
+            .map(|(_, id)| *id)
+            .filter(|id| matches!(self.chats[id].slot, Slot::Waiting { reserved: None, .. }))
+            .collect();
+        let mut decisions = Vec::new();
+        for chat_id in waiting {
+            let Slot::Waiting { declined, .. } = &self.chats[&chat_id].slot else {
+                continue;
+            };
+            let Some(expert) = self.best_expert(category, declined) else {
+                break;
+            };
+            let chat = self
+                .chats
+                .get_mut(&chat_id)
+                .expect("queued chats are tracked");
+            if let Slot::Waiting { reserved, .. } = &mut chat.slot {
+                *reserved = Some(expert);
+            }
+            decisions.push(Decision::Offer {
+                chat: chat_id,
+                expert,
+                at_rev: chat.rev,
+            });
+            if let Some(e) = self.experts.get_mut(&expert) {
+                e.load += 1;
+            }
+        }
+        decisions
+    }
+
+    /// Fewest chats first, then longest since the last assignment; an expert who declined
+    /// or let this chat lapse only when nobody else can take it.
+    fn best_expert(&self, category: &str, declined: &[ExpertId]) -> Option<ExpertId> {
+        let rank = |(id, e): (&ExpertId, &ExpertState)| (e.load, e.last_assigned, *id);
+        let eligible = || self.experts.iter().filter(|(_, e)| e.can_take(category));
+        eligible()
+            .filter(|(id, _)| !declined.contains(id))
+            .min_by_key(|x| rank(*x))
+            .or_else(|| eligible().min_by_key(|x| rank(*x)))
+            .map(|(id, _)| *id)
+    }
+
+    fn insert_chat(&mut self, id: ConversationId, chat: Chat) {
+        if let Some(e) = chat.slot.load_on().and_then(|e| self.experts.get_mut(&e)) {
+            e.load += 1;
+        } else if let Some(expert) = chat.slot.load_on() {
+            // Owned by an expert who is not connected: their load still counts when they return.
+            let mut e = ExpertState::new(vec![], 0);
+            e.load = 1;
+            self.experts.insert(expert, e);
+        }
+        if chat.slot.queued() {
+            self.queues
+                .entry(chat.category.clone())
+                .or_default()
+                .insert((chat.queued_at, id));
+        }
+        self.chats.insert(id, chat);
+    }
+
+    fn remove_chat(&mut self, id: ConversationId) -> Option<Chat> {
+        let chat = self.chats.remove(&id)?;
+        if let Some(e) = chat.slot.load_on().and_then(|e| self.experts.get_mut(&e)) {
+            e.load = e.load.saturating_sub(1);
+        }
+        if let Some(q) = self.queues.get_mut(&chat.category) {
+            q.remove(&(chat.queued_at, id));
+        }
+        Some(chat)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,132 @@
+use super::*;
+
+const T0: Timestamp = Timestamp(1_000);
+
+fn snap(id: u64, status: Status) -> Snapshot {
+    Snapshot {
+        id: ConversationId(id),
+        category: "general".into(),
+        status,
+        owner: None,
+        offered_to: None,
+        declined: vec![],
+        queued_at: Timestamp(id as i64),
+        left: false,
+        rev: 1,
+    }
+}
+
+fn router_with(experts: &[(u64, u32)]) -> RouterState {
+    let mut r = RouterState::new(2);
+    for &(id, max) in experts {
+        r.expert_online(ExpertId(id), vec!["general".into()], max);
+    }
+    r
+}
+
+fn offers(d: &[Decision]) -> Vec<(u64, u64)> {
+    d.iter()
+        .filter_map(|d| match d {
+            Decision::Offer { chat, expert, .. } => Some((chat.0, expert.0)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_new_chat_goes_to_the_least_loaded_expert() {
+    let mut r = router_with(&[(1, 3), (2, 3)]);
+    assert_eq!(
+        offers(&r.track(snap(10, Status::Queued), T0)),
+        vec![(10, 1)]
+    );
+    // Expert 1 now carries a reserved offer, so the next chat goes to expert 2.
+    assert_eq!(
+        offers(&r.track(snap(11, Status::Queued), T0)),
+        vec![(11, 2)]
+    );
+}
+
+#[test]
+fn a_declined_chat_goes_to_someone_else_while_anyone_else_can_take_it() {
+    let mut r = router_with(&[(1, 3), (2, 3)]);
+    let mut s = snap(10, Status::Queued);
+    s.declined = vec![ExpertId(1)];
+    assert_eq!(offers(&r.track(s.clone(), T0)), vec![(10, 2)]);
+    // With expert 2 gone, the chat may go back to expert 1 rather than wait forever.
+    let mut r = router_with(&[(1, 3)]);
+    assert_eq!(offers(&r.track(s, T0)), vec![(10, 1)]);
+}
+
+#[test]
+fn a_full_expert_gets_nothing_until_a_slot_frees() {
+    let mut r = router_with(&[(1, 1)]);
+    let mut open = snap(10, Status::Open);
+    open.owner = Some(ExpertId(1));
+    assert!(offers(&r.track(open.clone(), T0)).is_empty());
+    assert!(offers(&r.track(snap(11, Status::Queued), T0)).is_empty());
+    assert_eq!(r.position_of(ConversationId(11)), Some(1));
+    // The open chat is ended: its slot frees and the queued chat is offered at once.
+    open.status = Status::Solved;
+    assert_eq!(offers(&r.track(open, T0)), vec![(11, 1)]);
+}
+
+#[test]
+fn queue_positions_count_offered_chats_and_report_only_changes() {
+    let mut r = router_with(&[]);
+    for id in [10, 11, 12] {
+        r.track(snap(id, Status::Queued), T0);
+    }
+    assert_eq!(r.positions("general").len(), 3);
+    assert!(r.positions("general").is_empty());
+    r.track(snap(10, Status::Closed), T0);
+    assert_eq!(
+        r.positions("general"),
+        vec![(ConversationId(11), 1), (ConversationId(12), 2)]
+    );
+}
+
+#[test]
+fn an_expert_coming_online_takes_the_queue_in_order() {
+    let mut r = router_with(&[]);
+    for id in [12, 10, 11] {
+        r.track(snap(id, Status::Queued), T0);
+    }
+    let d = r.expert_online(ExpertId(1), vec!["general".into()], 2);
+    assert_eq!(offers(&d), vec![(10, 1), (11, 1)]);
+}
+
+#[test]
+fn missed_offers_set_an_expert_away_and_withdraw_the_rest() {
+    let mut r = router_with(&[(1, 3)]);
+    r.track(snap(10, Status::Queued), T0);
+    assert!(r.offer_outcome(ExpertId(1), true).is_empty());
+    let d = r.offer_outcome(ExpertId(1), true);
+    assert_eq!(
+        d[0],
+        Decision::Presence {
+            expert: ExpertId(1),
+            presence: Presence::Away,
+            reason: "missed_offers"
+        }
+    );
+    assert!(d.contains(&Decision::Withdraw {
+        chat: ConversationId(10),
+        expert: ExpertId(1)
+    }));
+    assert!(offers(&r.track(snap(11, Status::Queued), T0)).is_empty());
+}
+
+#[test]
+fn routing_ten_thousand_chats_to_a_thousand_experts_fills_every_slot() {
+    let mut r = RouterState::new(2);
+    for id in 0..10_000 {
+        r.track(snap(id, Status::Queued), T0);
+    }
+    let mut made = 0;
+    for e in 0..1_000 {
+        made += offers(&r.expert_online(ExpertId(e), vec!["general".into()], 3)).len();
+    }
+    assert_eq!(made, 3_000);
+    assert!(r.experts.values().all(|e| e.load == 3));
+}

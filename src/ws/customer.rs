@@ -1,0 +1,537 @@
+//! `/ws/customer`: one `CustomerWidget` actor per widget connection. It identifies the
+//! customer, then talks to each conversation actor directly; the router is never on the
+//! message path.
+
+use std::collections::HashMap;
+
+use actix::prelude::*;
+use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web_actors::ws;
+
+use super::{check_text, close, refuse, session_plumbing, start_heartbeat, Link, Session};
+use crate::app::AppState;
+use crate::auth;
+use crate::clock::Timestamp;
+use crate::conversation::{internal_error, replay, ConversationActor, Opening};
+use crate::hub::SessionHandle;
+use crate::ids::ConversationId;
+use crate::messages::*;
+use crate::protocol::{
+    self, AckBody, CategoryView, ConversationBrief, CustomerFrame, ErrorCode, MessageView, Ref,
+    Refusal, ServerFrame, UserIdentity,
+};
+use crate::store::model::{Conversation, Customer, Page, Status};
+use crate::store::StoreError;
+
+/// How many recent conversations `welcome` lists.
+const WELCOME_CONVERSATIONS: usize = 20;
+
+pub async fn connect(
+    req: HttpRequest,
+    stream: web::Payload,
+    app: web::Data<AppState>,
+) -> actix_web::Result<HttpResponse> {
+    let app = app.get_ref().clone();
+    let max = app.config.limits.max_frame_bytes;
+    let widget = CustomerWidget {
+        link: Link::new(app.hub.session_id(), max),
+        app,
+        customer: None,
+        page: None,
+        conversations: HashMap::new(),
+    };
+    ws::WsResponseBuilder::new(widget, &req, stream)
+        .frame_size(max)
+        .start()
+}
+
+pub struct CustomerWidget {
+    app: AppState,
+    link: Link,
+    /// Set by `hello`; nothing else is accepted before it.
+    customer: Option<Customer>,
+    /// The page the customer is on, shown to the expert.
+    page: Option<Page>,
+    /// Conversation actors this widget has talked to, so each frame skips the directory.
+    conversations: HashMap<ConversationId, Addr<ConversationActor>>,
+}
+
+/// Where a frame about a conversation goes: its live actor, or the stored record of one
+/// that has ended.
+enum Target {
+    Live(Addr<ConversationActor>),
+    Ended(Conversation),
+}
+
+impl Actor for CustomerWidget {
+    type Context = ws::WebsocketContext<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.set_mailbox_capacity(self.app.config.limits.outgoing_queue);
+        let s = &self.app.config.server;
+        start_heartbeat::<Self>(ctx, s.heartbeat_interval, s.client_timeout);
+    }
+
+    fn stopped(&mut self, _: &mut Self::Context) {
+        if let Some(c) = &self.customer {
+            self.app
+                .hub
+                .remove_customer_session(c.id, self.link.session_id);
+        }
+    }
+}
+
+session_plumbing!(CustomerWidget);
+
+impl Session for CustomerWidget {
+    fn link(&mut self) -> &mut Link {
+        &mut self.link
+    }
+
+    fn on_text(&mut self, text: &str, ctx: &mut Self::Context) {
+        let decoded = protocol::decode::<CustomerFrame>(text);
+        if self.customer.is_none() {
+            return match decoded {
+                Ok((
+                    reference,
+                    CustomerFrame::Hello {
+                        visitor_token,
+                        user,
+                        page,
+                    },
+                )) => self.hello(reference, visitor_token, user, page, ctx),
+                Ok((reference, _)) => self.unauthorized(reference, "say hello first", ctx),
+                Err(bad) => self.unauthorized(bad.reference, "say hello first", ctx),
+            };
+        }
+        match decoded {
+            Ok((reference, frame)) => {
+                let reply = self.reply_to(reference, ctx);
+                if let Err(refusal) = self.dispatch(frame, &reply, ctx) {
+                    reply.send(ServerFrame::error(reply.reference.clone(), refusal));
+                }
+            }
+            Err(bad) => refuse(ctx, bad.reference, ErrorCode::BadRequest, &bad.reason),
+        }
+    }
+}
+
+impl CustomerWidget {
+    fn unauthorized(
+        &mut self,
+        reference: Option<Ref>,
+        why: &str,
+        ctx: &mut ws::WebsocketContext<Self>,
+    ) {
+        refuse(ctx, reference, ErrorCode::Unauthorized, why);
+        close(ctx, ws::CloseCode::Policy, why);
+    }
+
+    fn hello(
+        &mut self,
+        reference: Option<Ref>,
+        visitor_token: Option<String>,
+        user: Option<UserIdentity>,
+        page: Option<Page>,
+        ctx: &mut ws::WebsocketContext<Self>,
+    ) {
+        let identified = match self.identify(visitor_token, user) {
+            Ok(Some(found)) => found,
+            Ok(None) => {
+                return self.unauthorized(reference, "the identity hash does not match", ctx)
+            }
+            Err(e) => {
+                let r = internal_error(e);
+                refuse(ctx, reference, r.code, &r.message);
+                return close(ctx, ws::CloseCode::Error, "internal error");
+            }
+        };
+        let (customer, token) = identified;
+        self.page = page;
+        let store = self.app.store.clone();
+        // The customer and their token must be durable before the widget is told of them.
+        ctx.wait(async move { store.sync().await }.into_actor(self).map(
+            move |synced, act, ctx| {
+                if synced.is_err() {
+                    refuse(
+                        ctx,
+                        reference,
+                        ErrorCode::Internal,
+                        "the server could not store this; please retry",
+                    );
+                    return close(ctx, ws::CloseCode::Error, "internal error");
+                }
+                let handle = SessionHandle {
+                    id: act.link.session_id,
+                    deliver: ctx.address().recipient(),
+                    disconnect: ctx.address().recipient(),
+                };
+                act.app.hub.add_customer_session(customer.id, handle);
+                match act.welcome(reference.clone(), &customer, token) {
+                    Ok(frame) => ctx.text(frame.encode()),
+                    Err(e) => {
+                        let r = internal_error(e);
+                        refuse(ctx, reference, r.code, &r.message);
+                    }
+                }
+                act.customer = Some(customer);
+            },
+        ));
+    }
+
+    /// Finds or creates the customer; `None` when a signed identity does not verify.
+    fn identify(
+        &self,
+        visitor_token: Option<String>,
+        user: Option<UserIdentity>,
+    ) -> Result<Option<(Customer, String)>, StoreError> {
+        let store = &self.app.store;
+        if let Some(user) = user {
+            if !auth::verify_identity(
+                &self.app.config.server.identity_secret,
+                &user.id,
+                &user.hash,
+            ) {
+                return Ok(None);
+            }
+            let id = store.external_customer(&user.id, crate::ids::CustomerId(store.next_id()?))?;
+            let mut customer = store.customer(id)?.unwrap_or_else(|| new_customer(id));
+            customer.external_id = Some(user.id);
+            if user.name.is_some() || user.email.is_some() {
+                customer.name = user.name.or(customer.name);
+                customer.email = user.email.or(customer.email);
+            }
+            store.put_customer(&customer)?;
+            return Ok(Some((customer, String::new())));
+        }
+        if let Some(token) = visitor_token {
+            if let Some(id) = store.customer_by_visitor_token(&auth::token_digest(&token))? {
+                if let Some(customer) = store.customer(id)? {
+                    return Ok(Some((customer, token)));
+                }
+            }
+        }
+        // A new visitor, or a token this server does not know (e.g. a wiped data dir).
+        let customer = new_customer(crate::ids::CustomerId(store.next_id()?));
+        let token = auth::new_token();
+        store.put_customer(&customer)?;
+        store.put_visitor_token(&auth::token_digest(&token), customer.id)?;
+        Ok(Some((customer, token)))
+    }
+
+    fn welcome(
+        &mut self,
+        reference: Option<Ref>,
+        customer: &Customer,
+        token: String,
+    ) -> Result<ServerFrame, StoreError> {
+        let store = &self.app.store;
+        let mut conversations = store.conversations_of_customer(customer.id)?;
+        let skip = conversations.len().saturating_sub(WELCOME_CONVERSATIONS);
+        conversations.drain(..skip);
+        let mut briefs = Vec::with_capacity(conversations.len());
+        for c in &conversations {
+            briefs.push(ConversationBrief {
+                id: c.id,
+                status: c.status,
+                last_seq: store.last_seq(c.id)?,
+            });
+        }
+        let config = &self.app.config;
+        Ok(ServerFrame::CustomerWelcome {
+            reference,
+            customer_id: customer.id.to_string(),
+            visitor_token: token,
+            available: self.app.hub.any_expert_available(),
+            // Office hours are not built yet (issue 3): the server is always open.
+            office_hours_open: true,
+            categories: config
+                .categories
+                .iter()
+                .map(|c| CategoryView {
+                    id: c.id.clone(),
+                    name: c.name.clone(),
+                })
+                .collect(),
+            conversations: briefs,
+        })
+    }
+
+    fn customer(&self) -> &Customer {
+        self.customer.as_ref().expect("dispatch runs after hello")
+    }
+
+    fn dispatch(
+        &mut self,
+        frame: CustomerFrame,
+        reply: &ReplyTo,
+        ctx: &mut ws::WebsocketContext<Self>,
+    ) -> Result<(), Refusal> {
+        let me = Party::Customer(self.customer().id);
+        match frame {
+            CustomerFrame::Hello { .. } => Err(Refusal::new(
+                ErrorCode::BadRequest,
+                "hello was already said",
+            )),
+            CustomerFrame::Start {
+                text,
+                category,
+                page,
+                client_msg_id,
+            } => self.start(text, category, page, client_msg_id, reply),
+            CustomerFrame::Send {
+                conversation_id,
+                text,
+                client_msg_id,
+            } => {
+                check_text(&text, self.app.config.limits.max_message_bytes)?;
+                match self.target(&conversation_id)? {
+                    Target::Live(addr) => {
+                        let post = Post {
+                            from: me,
+                            text,
+                            internal: false,
+                            client_msg_id,
+                            starting: false,
+                            reply: reply.clone(),
+                        };
+                        send_or_busy(&addr, post)
+                    }
+                    Target::Ended(_) => Err(Refusal::new(
+                        ErrorCode::Closed,
+                        "this conversation has ended",
+                    )),
+                }
+            }
+            CustomerFrame::Typing {
+                conversation_id,
+                on,
+            } => self.signal(&conversation_id, SignalKind::Typing(on), reply),
+            CustomerFrame::Read {
+                conversation_id,
+                seq,
+            } => self.signal(&conversation_id, SignalKind::Read(seq), reply),
+            CustomerFrame::Page { url, title } => {
+                let page = Page { url, title };
+                self.page = Some(page.clone());
+                for addr in self.conversations.values() {
+                    let _ = addr.try_send(PageChanged(page.clone()));
+                }
+                if reply.reference.is_some() {
+                    reply.send(ServerFrame::ack(reply.reference.clone(), AckBody::Empty {}));
+                }
+                Ok(())
+            }
+            CustomerFrame::Sync {
+                conversation_id,
+                after_seq,
+            } => match self.target(&conversation_id)? {
+                Target::Live(addr) => send_or_busy(
+                    &addr,
+                    Sync {
+                        viewer: me,
+                        after_seq,
+                        reply: reply.clone(),
+                    },
+                ),
+                Target::Ended(c) => {
+                    let store = &self.app.store;
+                    let upto = store.last_seq(c.id).map_err(internal_error)?;
+                    let frames =
+                        replay(store, c.id, after_seq, upto, false, reply.reference.clone())
+                            .map_err(internal_error)?;
+                    for f in frames {
+                        ctx.text(f);
+                    }
+                    Ok(())
+                }
+            },
+            CustomerFrame::End { .. }
+            | CustomerFrame::Rate { .. }
+            | CustomerFrame::Callback { .. } => Err(Refusal::new(
+                ErrorCode::NotAllowed,
+                "customer end, rating and callbacks are not built in this version yet",
+            )),
+        }
+    }
+
+    fn start(
+        &mut self,
+        text: String,
+        category: Option<String>,
+        page: Option<Page>,
+        client_msg_id: Option<String>,
+        reply: &ReplyTo,
+    ) -> Result<(), Refusal> {
+        let config = &self.app.config;
+        check_text(&text, config.limits.max_message_bytes)?;
+        let category = match category {
+            Some(id) => config.category(&id).ok_or_else(|| {
+                Refusal::new(ErrorCode::BadRequest, format!("unknown category {id:?}"))
+            })?,
+            None => &config.categories[0],
+        };
+        let store = &self.app.store;
+        let customer = self.customer().clone();
+        if let Some(client_id) = &client_msg_id {
+            if let Some(id) = store
+                .started_conversation(customer.id, client_id)
+                .map_err(internal_error)?
+            {
+                return self.resend_start(id, text, client_id.clone(), reply);
+            }
+        }
+        if page.is_some() {
+            self.page = page;
+        }
+        let now = Timestamp::now();
+        let id = ConversationId(store.next_id().map_err(internal_error)?);
+        let conv = Conversation {
+            id,
+            customer: customer.id,
+            category: category.id.clone(),
+            style: config.style_of(&category.id),
+            status: Status::Queued,
+            owner: None,
+            past_owners: Vec::new(),
+            offer: None,
+            declined: Vec::new(),
+            page: self.page.clone(),
+            created_at: now,
+            queued_at: now,
+            accepted_at: None,
+            first_response_at: None,
+            last_customer_at: Some(now),
+            last_expert_at: None,
+            solved_at: None,
+            close_at: None,
+            closed_at: None,
+            left: false,
+        };
+        let opening = Opening {
+            text,
+            client_msg_id,
+            greeting: config.conversation.greeting.clone(),
+            reply: reply.clone(),
+        };
+        let addr = ConversationActor::create(self.app.clone(), conv, customer, opening);
+        self.app.hub.add_conversation(id, addr.clone());
+        self.conversations.insert(id, addr);
+        Ok(())
+    }
+
+    /// A `start` the server has seen: answered with the conversation it opened.
+    fn resend_start(
+        &mut self,
+        id: ConversationId,
+        text: String,
+        client_id: String,
+        reply: &ReplyTo,
+    ) -> Result<(), Refusal> {
+        let me = Party::Customer(self.customer().id);
+        match self.target(&id.to_string())? {
+            Target::Live(addr) => {
+                let post = Post {
+                    from: me,
+                    text,
+                    internal: false,
+                    client_msg_id: Some(client_id),
+                    starting: true,
+                    reply: reply.clone(),
+                };
+                send_or_busy(&addr, post)
+            }
+            Target::Ended(c) => {
+                let first = self.app.store.transcript(c.id, 0).map_err(internal_error)?;
+                let message = first.first().map(|m| MessageView::new(c.id, m));
+                let message = message
+                    .ok_or_else(|| Refusal::new(ErrorCode::NotFound, "no such conversation"))?;
+                reply.send(ServerFrame::ack(
+                    reply.reference.clone(),
+                    AckBody::Started {
+                        conversation_id: c.id,
+                        message,
+                    },
+                ));
+                Ok(())
+            }
+        }
+    }
+
+    fn signal(
+        &mut self,
+        conversation_id: &str,
+        kind: SignalKind,
+        reply: &ReplyTo,
+    ) -> Result<(), Refusal> {
+        match self.target(conversation_id)? {
+            Target::Live(addr) => {
+                let from = Party::Customer(self.customer().id);
+                send_or_busy(
+                    &addr,
+                    Signal {
+                        from,
+                        kind,
+                        reply: reply.clone(),
+                    },
+                )
+            }
+            Target::Ended(_) => Err(Refusal::new(
+                ErrorCode::Closed,
+                "this conversation has ended",
+            )),
+        }
+    }
+
+    /// Resolves a conversation id from the wire. Someone else's conversation is reported
+    /// as unknown: a customer never learns of another customer.
+    fn target(&mut self, raw: &str) -> Result<Target, Refusal> {
+        let id = protocol::conversation_id(raw)?;
+        if let Some(addr) = self.conversations.get(&id).filter(|a| a.connected()) {
+            return Ok(Target::Live(addr.clone()));
+        }
+        let not_found = || Refusal::new(ErrorCode::NotFound, "no such conversation");
+        let record = self.app.store.conversation(id).map_err(internal_error)?;
+        let record = record
+            .filter(|c| c.customer == self.customer().id)
+            .ok_or_else(not_found)?;
+        match self.app.conversation(id).map_err(internal_error)? {
+            Some(addr) => {
+                self.conversations.insert(id, addr.clone());
+                Ok(Target::Live(addr))
+            }
+            None => {
+                self.conversations.remove(&id);
+                Ok(Target::Ended(record))
+            }
+        }
+    }
+}
+
+fn new_customer(id: crate::ids::CustomerId) -> Customer {
+    Customer {
+        id,
+        external_id: None,
+        name: None,
+        email: None,
+        created_at: Timestamp::now(),
+    }
+}
+
+/// Hands a message to a conversation without waiting; a full mailbox is a busy server,
+/// said plainly rather than queued without bound.
+pub fn send_or_busy<M>(addr: &Addr<ConversationActor>, msg: M) -> Result<(), Refusal>
+where
+    M: Message<Result = ()> + Send + 'static,
+    ConversationActor: Handler<M>,
+{
+    addr.try_send(msg).map_err(|e| match e {
+        SendError::Full(_) => Refusal::new(
+            ErrorCode::RateLimited,
+            "this conversation is busy; retry shortly",
+        ),
+        SendError::Closed(_) => {
+            Refusal::new(ErrorCode::Internal, "the conversation restarted; retry")
+        }
+    })
+}

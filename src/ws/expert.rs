@@ -1,0 +1,388 @@
+//! `/ws/expert`: one `ExpertSession` actor per console connection. It authenticates with a
+//! login token, tells the router the expert is online, and acts on conversations directly.
+
+use std::collections::HashMap;
+
+use actix::prelude::*;
+use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web_actors::ws;
+
+use super::customer::send_or_busy;
+use super::{check_text, close, refuse, session_plumbing, start_heartbeat, Link, Session};
+use crate::app::AppState;
+use crate::auth;
+use crate::clock::Timestamp;
+use crate::conversation::{internal_error, replay, ConversationActor};
+use crate::hub::SessionHandle;
+use crate::ids::{ConversationId, ExpertId};
+use crate::messages::*;
+use crate::protocol::{
+    self, AckBody, ConversationView, CustomerView, ErrorCode, ExpertBrief, ExpertFrame, Ref,
+    Refusal, ServerFrame,
+};
+use crate::store::model::{Conversation, Expert};
+use crate::store::StoreError;
+
+pub async fn connect(
+    req: HttpRequest,
+    stream: web::Payload,
+    app: web::Data<AppState>,
+) -> actix_web::Result<HttpResponse> {
+    let app = app.get_ref().clone();
+    let max = app.config.limits.max_frame_bytes;
+    let session = ExpertSession {
+        link: Link::new(app.hub.session_id(), max),
+        app,
+        expert: None,
+        conversations: HashMap::new(),
+    };
+    ws::WsResponseBuilder::new(session, &req, stream)
+        .frame_size(max)
+        .start()
+}
+
+pub struct ExpertSession {
+    app: AppState,
+    link: Link,
+    /// Set by `hello`; nothing else is accepted before it.
+    expert: Option<Expert>,
+    conversations: HashMap<ConversationId, Addr<ConversationActor>>,
+}
+
+enum Target {
+    Live(Addr<ConversationActor>),
+    Ended(Conversation),
+}
+
+impl Actor for ExpertSession {
+    type Context = ws::WebsocketContext<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.set_mailbox_capacity(self.app.config.limits.outgoing_queue);
+        let s = &self.app.config.server;
+        start_heartbeat::<Self>(ctx, s.heartbeat_interval, s.client_timeout);
+    }
+
+    fn stopped(&mut self, _: &mut Self::Context) {
+        if let Some(e) = &self.expert {
+            self.app
+                .hub
+                .remove_expert_session(e.id, self.link.session_id);
+            self.app.router.do_send(ExpertDisconnected { expert: e.id });
+        }
+    }
+}
+
+session_plumbing!(ExpertSession);
+
+impl Session for ExpertSession {
+    fn link(&mut self) -> &mut Link {
+        &mut self.link
+    }
+
+    fn on_text(&mut self, text: &str, ctx: &mut Self::Context) {
+        let decoded = protocol::decode::<ExpertFrame>(text);
+        if self.expert.is_none() {
+            return match decoded {
+                Ok((reference, ExpertFrame::Hello { token })) => self.hello(reference, &token, ctx),
+                Ok((reference, _)) => self.unauthorized(reference, "say hello first", ctx),
+                Err(bad) => self.unauthorized(bad.reference, "say hello first", ctx),
+            };
+        }
+        match decoded {
+            Ok((reference, frame)) => {
+                let reply = self.reply_to(reference, ctx);
+                if let Err(refusal) = self.dispatch(frame, &reply, ctx) {
+                    reply.send(ServerFrame::error(reply.reference.clone(), refusal));
+                }
+            }
+            Err(bad) => refuse(ctx, bad.reference, ErrorCode::BadRequest, &bad.reason),
+        }
+    }
+}
+
+/// The expert a login token belongs to, if it is valid and unexpired.
+pub fn expert_for_token(app: &AppState, token: &str) -> Result<Option<Expert>, StoreError> {
+    let Some(login) = app.store.token(&auth::token_digest(token))? else {
+        return Ok(None);
+    };
+    if login.expires_at <= Timestamp::now() {
+        return Ok(None);
+    }
+    app.store.expert(login.expert)
+}
+
+impl ExpertSession {
+    fn unauthorized(
+        &mut self,
+        reference: Option<Ref>,
+        why: &str,
+        ctx: &mut ws::WebsocketContext<Self>,
+    ) {
+        refuse(ctx, reference, ErrorCode::Unauthorized, why);
+        close(ctx, ws::CloseCode::Policy, why);
+    }
+
+    fn hello(&mut self, reference: Option<Ref>, token: &str, ctx: &mut ws::WebsocketContext<Self>) {
+        let expert = match expert_for_token(&self.app, token) {
+            Ok(Some(e)) => e,
+            Ok(None) => return self.unauthorized(reference, "unknown or expired token", ctx),
+            Err(e) => {
+                let r = internal_error(e);
+                refuse(ctx, reference, r.code, &r.message);
+                return close(ctx, ws::CloseCode::Error, "internal error");
+            }
+        };
+        let handle = SessionHandle {
+            id: self.link.session_id,
+            deliver: ctx.address().recipient(),
+            disconnect: ctx.address().recipient(),
+        };
+        self.app.hub.add_expert_session(expert.id, handle);
+        self.expert = Some(expert.clone());
+        // Waiting here holds back offers the connection itself triggers, so `welcome`
+        // is always the first frame the console sees.
+        let connected = self.app.router.send(ExpertConnected {
+            expert: expert.clone(),
+        });
+        ctx.wait(connected.into_actor(self).map(move |answer, act, ctx| {
+            let Ok(answer) = answer else {
+                refuse(
+                    ctx,
+                    reference,
+                    ErrorCode::Internal,
+                    "routing is unavailable",
+                );
+                return close(ctx, ws::CloseCode::Error, "internal error");
+            };
+            match act.summaries(&answer.conversations) {
+                Ok(conversations) => ctx.text(
+                    ServerFrame::ExpertWelcome {
+                        reference,
+                        expert: ExpertBrief {
+                            id: expert.id.to_string(),
+                            name: expert.name.clone(),
+                        },
+                        presence: answer.presence,
+                        conversations,
+                        claimable: Vec::new(),
+                    }
+                    .encode(),
+                ),
+                Err(e) => {
+                    let r = internal_error(e);
+                    refuse(ctx, reference, r.code, &r.message);
+                }
+            }
+        }));
+    }
+
+    fn summaries(&self, ids: &[ConversationId]) -> Result<Vec<ConversationView>, StoreError> {
+        let store = &self.app.store;
+        let mut out = Vec::with_capacity(ids.len());
+        for &id in ids {
+            let Some(c) = store.conversation(id)? else {
+                continue;
+            };
+            let customer = store.customer(c.customer)?;
+            let customer = customer
+                .map(|c| CustomerView::new(&c))
+                .unwrap_or(CustomerView {
+                    id: c.customer.to_string(),
+                    name: None,
+                    email: None,
+                    external_id: None,
+                });
+            out.push(ConversationView::new(&c, customer, store.last_seq(id)?));
+        }
+        Ok(out)
+    }
+
+    fn me(&self) -> (ExpertId, String) {
+        let e = self.expert.as_ref().expect("dispatch runs after hello");
+        (e.id, e.name.clone())
+    }
+
+    fn dispatch(
+        &mut self,
+        frame: ExpertFrame,
+        reply: &ReplyTo,
+        ctx: &mut ws::WebsocketContext<Self>,
+    ) -> Result<(), Refusal> {
+        let (id, name) = self.me();
+        let act = |action| Act {
+            expert: id,
+            name: name.clone(),
+            action,
+            reply: reply.clone(),
+        };
+        match frame {
+            ExpertFrame::Hello { .. } => Err(Refusal::new(
+                ErrorCode::BadRequest,
+                "hello was already said",
+            )),
+            ExpertFrame::Presence { status } => {
+                self.app.router.do_send(SetPresence {
+                    expert: id,
+                    presence: status,
+                });
+                reply.send(ServerFrame::ack(
+                    reply.reference.clone(),
+                    AckBody::Presence { presence: status },
+                ));
+                Ok(())
+            }
+            ExpertFrame::Accept { conversation_id } => {
+                self.act(&conversation_id, act(ExpertAction::Accept), true)
+            }
+            ExpertFrame::Decline { conversation_id } => {
+                self.act(&conversation_id, act(ExpertAction::Decline), true)
+            }
+            ExpertFrame::SetStatus {
+                conversation_id,
+                status,
+            } => self.act(
+                &conversation_id,
+                act(ExpertAction::SetStatus(status)),
+                false,
+            ),
+            ExpertFrame::End { conversation_id } => {
+                self.act(&conversation_id, act(ExpertAction::End), false)
+            }
+            ExpertFrame::Leave { conversation_id } => match self.target(&conversation_id, false)? {
+                Target::Live(addr) => send_or_busy(&addr, act(ExpertAction::Leave)),
+                // A closed conversation is already gone from the console.
+                Target::Ended(_) => {
+                    reply.send(ServerFrame::ack(reply.reference.clone(), AckBody::Empty {}));
+                    Ok(())
+                }
+            },
+            ExpertFrame::Send {
+                conversation_id,
+                text,
+                internal,
+                client_msg_id,
+                force: _,
+            } => {
+                check_text(&text, self.app.config.limits.max_message_bytes)?;
+                let from = Party::Expert { id, name };
+                let post = Post {
+                    from,
+                    text,
+                    internal,
+                    client_msg_id,
+                    starting: false,
+                    reply: reply.clone(),
+                };
+                match self.target(&conversation_id, false)? {
+                    Target::Live(addr) => send_or_busy(&addr, post),
+                    Target::Ended(_) => Err(closed()),
+                }
+            }
+            ExpertFrame::Typing {
+                conversation_id,
+                on,
+            } => self.signal(&conversation_id, SignalKind::Typing(on), reply),
+            ExpertFrame::Read {
+                conversation_id,
+                seq,
+            } => self.signal(&conversation_id, SignalKind::Read(seq), reply),
+            ExpertFrame::Sync {
+                conversation_id,
+                after_seq,
+            } => match self.target(&conversation_id, false)? {
+                Target::Live(addr) => {
+                    let viewer = Party::Expert { id, name };
+                    send_or_busy(
+                        &addr,
+                        Sync {
+                            viewer,
+                            after_seq,
+                            reply: reply.clone(),
+                        },
+                    )
+                }
+                Target::Ended(c) => {
+                    let store = &self.app.store;
+                    let upto = store.last_seq(c.id).map_err(internal_error)?;
+                    for f in replay(store, c.id, after_seq, upto, true, reply.reference.clone())
+                        .map_err(internal_error)?
+                    {
+                        ctx.text(f);
+                    }
+                    Ok(())
+                }
+            },
+            ExpertFrame::Claim { .. }
+            | ExpertFrame::Transfer { .. }
+            | ExpertFrame::PushChat { .. }
+            | ExpertFrame::History { .. } => Err(Refusal::new(
+                ErrorCode::NotAllowed,
+                "claim, transfer, push chat and history are not built in this version yet",
+            )),
+        }
+    }
+
+    /// Sends an action to a live conversation. Offers are answered by the conversation
+    /// itself, which knows whether the offer still stands.
+    fn act(&mut self, conversation_id: &str, act: Act, offer: bool) -> Result<(), Refusal> {
+        match self.target(conversation_id, offer)? {
+            Target::Live(addr) => send_or_busy(&addr, act),
+            Target::Ended(_) if offer => Err(Refusal::new(
+                ErrorCode::Conflict,
+                "the offer is no longer open",
+            )),
+            Target::Ended(_) => Err(closed()),
+        }
+    }
+
+    fn signal(
+        &mut self,
+        conversation_id: &str,
+        kind: SignalKind,
+        reply: &ReplyTo,
+    ) -> Result<(), Refusal> {
+        let (id, name) = self.me();
+        match self.target(conversation_id, false)? {
+            Target::Live(addr) => send_or_busy(
+                &addr,
+                Signal {
+                    from: Party::Expert { id, name },
+                    kind,
+                    reply: reply.clone(),
+                },
+            ),
+            Target::Ended(_) => Err(closed()),
+        }
+    }
+
+    /// Resolves a conversation id. A live conversation's actor decides access itself (an
+    /// offer is visible before it is owned); an ended one is checked against its record.
+    fn target(&mut self, raw: &str, offer: bool) -> Result<Target, Refusal> {
+        let id = protocol::conversation_id(raw)?;
+        if let Some(addr) = self.conversations.get(&id).filter(|a| a.connected()) {
+            return Ok(Target::Live(addr.clone()));
+        }
+        if let Some(addr) = self.app.conversation(id).map_err(internal_error)? {
+            self.conversations.insert(id, addr.clone());
+            return Ok(Target::Live(addr));
+        }
+        self.conversations.remove(&id);
+        let record = self.app.store.conversation(id).map_err(internal_error)?;
+        let record =
+            record.ok_or_else(|| Refusal::new(ErrorCode::NotFound, "no such conversation"))?;
+        let (me, _) = self.me();
+        if offer || record.visible_to(me) {
+            Ok(Target::Ended(record))
+        } else {
+            Err(Refusal::new(
+                ErrorCode::Forbidden,
+                "this conversation is not yours",
+            ))
+        }
+    }
+}
+
+fn closed() -> Refusal {
+    Refusal::new(ErrorCode::Closed, "this conversation has ended")
+}

@@ -1,0 +1,239 @@
+//! What both websocket actors share: heartbeats, frame reassembly, size limits, and the
+//! plumbing that turns `Deliver` messages into written frames.
+
+pub mod customer;
+pub mod expert;
+
+use std::time::{Duration, Instant};
+
+use actix::prelude::*;
+use actix_web_actors::ws;
+use bytestring::ByteString;
+
+use crate::messages::ReplyTo;
+use crate::protocol::{ErrorCode, Ref, Refusal, ServerFrame};
+
+/// Per-connection bookkeeping common to both kinds of session.
+pub struct Link {
+    pub session_id: u64,
+    last_heard: Instant,
+    /// A text message arriving in continuation frames, until its last frame.
+    partial: Option<Vec<u8>>,
+    max_message: usize,
+}
+
+impl Link {
+    pub fn new(session_id: u64, max_message: usize) -> Link {
+        Link {
+            session_id,
+            last_heard: Instant::now(),
+            partial: None,
+            max_message,
+        }
+    }
+}
+
+/// A websocket session: it owns a `Link` and handles whole text messages.
+pub trait Session:
+    Actor<Context = ws::WebsocketContext<Self>> + Handler<crate::messages::Deliver>
+{
+    fn link(&mut self) -> &mut Link;
+    fn on_text(&mut self, text: &str, ctx: &mut Self::Context);
+
+    fn reply_to(&mut self, reference: Option<Ref>, ctx: &mut Self::Context) -> ReplyTo {
+        ReplyTo {
+            session: ctx.address().recipient(),
+            session_id: self.link().session_id,
+            reference,
+        }
+    }
+}
+
+/// Pings the peer and drops it once it has been silent past `timeout`.
+pub fn start_heartbeat<S: Session>(ctx: &mut S::Context, interval: Duration, timeout: Duration) {
+    ctx.run_interval(interval, move |act, ctx| {
+        if act.link().last_heard.elapsed() > timeout {
+            tracing::debug!("websocket peer timed out");
+            ctx.stop();
+        } else {
+            ctx.ping(b"");
+        }
+    });
+}
+
+pub fn refuse<A>(
+    ctx: &mut ws::WebsocketContext<A>,
+    reference: Option<Ref>,
+    code: ErrorCode,
+    message: &str,
+) where
+    A: Actor<Context = ws::WebsocketContext<A>>,
+{
+    ctx.text(ServerFrame::error(reference, Refusal::new(code, message)).encode());
+}
+
+/// A chat message's text: present, and within `limits.max_message_bytes`.
+pub fn check_text(text: &str, max_bytes: usize) -> Result<(), Refusal> {
+    if text.trim().is_empty() {
+        return Err(Refusal::new(ErrorCode::BadRequest, "text is empty"));
+    }
+    if text.len() > max_bytes {
+        return Err(Refusal::new(
+            ErrorCode::TooLarge,
+            format!("text is over {max_bytes} bytes"),
+        ));
+    }
+    Ok(())
+}
+
+/// Closes after telling the client why.
+pub fn close<A>(ctx: &mut ws::WebsocketContext<A>, code: ws::CloseCode, why: &str)
+where
+    A: Actor<Context = ws::WebsocketContext<A>>,
+{
+    ctx.close(Some(ws::CloseReason {
+        code,
+        description: Some(why.to_owned()),
+    }));
+    ctx.stop();
+}
+
+/// Handles one websocket event for any session.
+pub fn on_message<S: Session>(
+    s: &mut S,
+    msg: Result<ws::Message, ws::ProtocolError>,
+    ctx: &mut S::Context,
+) {
+    s.link().last_heard = Instant::now();
+    let msg = match msg {
+        Ok(m) => m,
+        Err(ws::ProtocolError::Overflow) => {
+            refuse(
+                ctx,
+                None,
+                ErrorCode::TooLarge,
+                "the message is larger than the server accepts",
+            );
+            return close(ctx, ws::CloseCode::Size, "message too large");
+        }
+        Err(e) => {
+            tracing::debug!(error = %e, "websocket protocol error");
+            return close(ctx, ws::CloseCode::Protocol, "protocol error");
+        }
+    };
+    match msg {
+        ws::Message::Text(text) => s.on_text(&text, ctx),
+        ws::Message::Continuation(item) => {
+            if let Some(text) = reassemble(s.link(), item, ctx) {
+                s.on_text(&text, ctx);
+            }
+        }
+        ws::Message::Binary(_) => refuse(ctx, None, ErrorCode::BadRequest, "frames are JSON text"),
+        ws::Message::Ping(p) => ctx.pong(&p),
+        ws::Message::Pong(_) => {}
+        ws::Message::Close(reason) => {
+            ctx.close(reason);
+            ctx.stop();
+        }
+        ws::Message::Nop => {}
+    }
+}
+
+/// Joins continuation frames into one text message, within the same size limit as a
+/// single frame.
+fn reassemble<A>(
+    link: &mut Link,
+    item: actix_http::ws::Item,
+    ctx: &mut ws::WebsocketContext<A>,
+) -> Option<ByteString>
+where
+    A: Actor<Context = ws::WebsocketContext<A>>,
+{
+    let (bytes, last) = match item {
+        actix_http::ws::Item::FirstText(b) => {
+            link.partial = Some(Vec::new());
+            (b, false)
+        }
+        actix_http::ws::Item::FirstBinary(_) => {
+            refuse(ctx, None, ErrorCode::BadRequest, "frames are JSON text");
+            close(
+                ctx,
+                ws::CloseCode::Unsupported,
+                "binary frames are not accepted",
+            );
+            return None;
+        }
+        actix_http::ws::Item::Continue(b) => (b, false),
+        actix_http::ws::Item::Last(b) => (b, true),
+    };
+    let Some(buf) = link.partial.as_mut() else {
+        close(
+            ctx,
+            ws::CloseCode::Protocol,
+            "continuation without a first frame",
+        );
+        return None;
+    };
+    if buf.len() + bytes.len() > link.max_message {
+        link.partial = None;
+        refuse(
+            ctx,
+            None,
+            ErrorCode::TooLarge,
+            "the message is larger than the server accepts",
+        );
+        close(ctx, ws::CloseCode::Size, "message too large");
+        return None;
+    }
+    buf.extend_from_slice(&bytes);
+    if !last {
+        return None;
+    }
+    let whole = link.partial.take()?;
+    match ByteString::try_from(whole) {
+        Ok(text) => Some(text),
+        Err(_) => {
+            refuse(
+                ctx,
+                None,
+                ErrorCode::BadRequest,
+                "text frames must be UTF-8",
+            );
+            None
+        }
+    }
+}
+
+/// The actor plumbing every session has: deliveries become frames, a disconnect closes.
+macro_rules! session_plumbing {
+    ($t:ty) => {
+        impl actix::Handler<$crate::messages::Deliver> for $t {
+            type Result = ();
+            fn handle(&mut self, m: $crate::messages::Deliver, ctx: &mut Self::Context) {
+                ctx.text(m.0);
+            }
+        }
+
+        impl actix::Handler<$crate::messages::Disconnect> for $t {
+            type Result = ();
+            fn handle(&mut self, m: $crate::messages::Disconnect, ctx: &mut Self::Context) {
+                $crate::ws::close(ctx, actix_web_actors::ws::CloseCode::Policy, m.reason);
+            }
+        }
+
+        impl
+            actix::StreamHandler<
+                Result<actix_web_actors::ws::Message, actix_web_actors::ws::ProtocolError>,
+            > for $t
+        {
+            fn handle(
+                &mut self,
+                msg: Result<actix_web_actors::ws::Message, actix_web_actors::ws::ProtocolError>,
+                ctx: &mut Self::Context,
+            ) {
+                $crate::ws::on_message(self, msg, ctx);
+            }
+        }
+    };
+}
+pub(crate) use session_plumbing;
