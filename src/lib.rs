@@ -11,12 +11,14 @@
 //! - [`conversation`]: one actor per live conversation: transcript, timers, outbox.
 //! - [`ws`]: the websocket actors, `CustomerWidget` and `ExpertSession`.
 //! - [`http`]: the REST API and the routes of both websockets.
+//! - [`assets`]: the widget, console and demo page, embedded from `static/`.
 //! - [`hub`]: the directory of live actors and sessions.
 //! - [`messages`]: every message between actors.
 //! - [`app`]: what all of them share.
 //! - [`auth`], [`ids`], [`clock`]: credentials, typed ids, time.
 
 pub mod app;
+pub mod assets;
 pub mod auth;
 pub mod clock;
 pub mod config;

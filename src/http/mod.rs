@@ -34,11 +34,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 }))
                 .configure(experts::configure)
                 .configure(sessions::configure)
-                .configure(conversations::configure),
+                .configure(conversations::configure)
+                .default_service(web::to(|| async {
+                    Err::<HttpResponse, _>(ApiError::new(ErrorCode::NotFound, "no such endpoint"))
+                })),
         )
-        .default_service(web::to(|| async {
-            Err::<HttpResponse, _>(ApiError::new(ErrorCode::NotFound, "no such page"))
-        }));
+        .configure(crate::assets::configure);
 }
 
 async fn healthz() -> HttpResponse {

@@ -1,0 +1,2 @@
+//! Not written yet (issue 7): this file exists so the bench target builds.
+fn main() {}

@@ -1,0 +1,305 @@
+//! A real server for tests: the `switchboard` binary on port 0 with a temporary data dir
+//! and millisecond-scale windows, driven by real websocket and HTTP clients.
+
+#![allow(dead_code)]
+
+use std::collections::VecDeque;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::net::TcpStream;
+use tokio::process::{Child, Command};
+use tokio_tungstenite::{tungstenite::Message, MaybeTlsStream, WebSocketStream};
+
+pub const ADMIN: &str = "admin-token-for-tests";
+pub const SECRET: &str = "identity-secret-for-tests";
+/// How long a test waits for an event before failing with a clear message.
+pub const WAIT: Duration = Duration::from_secs(10);
+
+pub struct TestServer {
+    child: Child,
+    pub base: String,
+    pub ws_base: String,
+    dir: PathBuf,
+    /// Keeps the temporary directory alive for the server's lifetime.
+    _temp: Option<tempfile::TempDir>,
+    env: Vec<(String, String)>,
+    http: reqwest::Client,
+}
+
+impl TestServer {
+    /// Starts a server with test defaults, overridden by `env` (`SWITCHBOARD_*` pairs).
+    pub async fn start(env: &[(&str, &str)]) -> TestServer {
+        let temp = tempfile::tempdir().expect("temp dir");
+        let dir = temp.path().to_owned();
+        let env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let mut s = Self::spawn(dir, env).await;
+        s._temp = Some(temp);
+        s
+    }
+
+    async fn spawn(dir: PathBuf, env: Vec<(String, String)>) -> TestServer {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_switchboard"));
+        cmd.arg("serve")
+            .current_dir(&dir)
+            .env("SWITCHBOARD_SERVER_BIND", "127.0.0.1:0")
+            .env("SWITCHBOARD_SERVER_DATA_DIR", dir.join("data"))
+            .env("SWITCHBOARD_SERVER_ADMIN_TOKEN", ADMIN)
+            .env("SWITCHBOARD_SERVER_IDENTITY_SECRET", SECRET)
+            .env("SWITCHBOARD_SERVER_HEARTBEAT_INTERVAL", "200ms")
+            .env("SWITCHBOARD_ROUTING_POSITION_UPDATE_INTERVAL", "10ms")
+            .env("SWITCHBOARD_LOG", std::env::var("SWITCHBOARD_LOG").unwrap_or_else(|_| "warn".into()))
+            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true);
+        let mut child = cmd.spawn().expect("start the switchboard binary");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let line = tokio::time::timeout(WAIT, lines.next_line())
+            .await
+            .expect("server did not print its listening line in time")
+            .expect("reading server stdout")
+            .expect("server exited before listening");
+        let addr = line
+            .strip_prefix("listening on http://")
+            .unwrap_or_else(|| panic!("unexpected first line: {line}"))
+            .to_owned();
+        // Keep draining stdout so the server never blocks on a full pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        TestServer {
+            child,
+            base: format!("http://{addr}"),
+            ws_base: format!("ws://{addr}"),
+            dir,
+            _temp: None,
+            env,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    /// `kill -9`: no shutdown, no flush.
+    pub async fn kill9(&mut self) {
+        self.child.start_kill().expect("SIGKILL the server");
+        self.child.wait().await.expect("reap the server");
+    }
+
+    /// Kills the server with SIGKILL and starts a new one on the same data dir.
+    pub async fn crash_and_restart(&mut self) {
+        self.kill9().await;
+        let temp = self._temp.take();
+        let mut next = Self::spawn(self.dir.clone(), self.env.clone()).await;
+        next._temp = temp;
+        *self = next;
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> (u16, Value) {
+        let r = self.http.get(self.url(path)).bearer_auth(token).send().await.expect("GET");
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> (u16, Value) {
+        let mut req = self.http.post(self.url(path)).json(&body);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        let r = req.send().await.expect("POST");
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Creates an expert serving `categories` and logs them in; returns (id, token).
+    pub async fn expert(&self, username: &str, categories: &[&str], max_concurrent: Option<u32>) -> (String, String) {
+        let mut body = json!({
+            "username": username, "password": "password-1", "name": format!("Expert {username}"),
+            "categories": categories, "certifications": [],
+        });
+        if let Some(m) = max_concurrent {
+            body["max_concurrent"] = json!(m);
+        }
+        let (status, created) = self.post("/api/v1/experts", Some(ADMIN), body).await;
+        assert_eq!(status, 201, "creating expert {username}: {created}");
+        let (status, login) =
+            self.post("/api/v1/login", None, json!({"username": username, "password": "password-1"})).await;
+        assert_eq!(status, 200, "login of {username}: {login}");
+        (created["id"].as_str().unwrap().to_owned(), login["token"].as_str().unwrap().to_owned())
+    }
+
+    /// An expert console connection that has said hello.
+    pub async fn expert_ws(&self, token: &str) -> Ws {
+        let mut ws = Ws::connect(&format!("{}/ws/expert", self.ws_base)).await;
+        let welcome = ws.request(json!({"type": "hello", "token": token})).await;
+        assert_eq!(welcome["type"], "welcome", "expert hello: {welcome}");
+        ws
+    }
+
+    /// A customer widget that has said hello; returns it with its welcome.
+    pub async fn customer_ws(&self, hello: Value) -> (Ws, Value) {
+        let mut ws = Ws::connect(&format!("{}/ws/customer", self.ws_base)).await;
+        let mut hello = hello;
+        hello["type"] = json!("hello");
+        let welcome = ws.request(hello).await;
+        assert_eq!(welcome["type"], "welcome", "customer hello: {welcome}");
+        (ws, welcome)
+    }
+
+    /// Starts a chat from a new anonymous customer; returns (widget, conversation id, visitor token).
+    pub async fn new_chat(&self, text: &str) -> (Ws, String, String) {
+        let (mut ws, welcome) = self.customer_ws(json!({})).await;
+        let ack = ws.ack(json!({"type": "start", "text": text})).await;
+        let id = ack["conversation_id"].as_str().expect("conversation_id").to_owned();
+        (ws, id, welcome["visitor_token"].as_str().unwrap().to_owned())
+    }
+}
+
+static NEXT_REF: AtomicU64 = AtomicU64::new(1);
+
+type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// A websocket client that keeps every frame it has read until a test asks for it.
+pub struct Ws {
+    socket: Socket,
+    inbox: VecDeque<Value>,
+    closed: Option<Option<u16>>,
+}
+
+impl Ws {
+    pub async fn connect(url: &str) -> Ws {
+        let (socket, _) = tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(url))
+            .await
+            .expect("websocket connect timed out")
+            .expect("websocket connect");
+        Ws { socket, inbox: VecDeque::new(), closed: None }
+    }
+
+    pub async fn send(&mut self, frame: Value) {
+        self.send_text(frame.to_string()).await;
+    }
+
+    pub async fn send_text(&mut self, text: String) {
+        self.socket.send(Message::Text(text)).await.expect("websocket send");
+    }
+
+    /// Reads one more frame into the inbox; false once the socket is closed or `limit` passes.
+    async fn pull(&mut self, limit: Duration) -> bool {
+        if self.closed.is_some() {
+            return false;
+        }
+        match tokio::time::timeout(limit, self.socket.next()).await {
+            Err(_) => false,
+            Ok(None) | Ok(Some(Err(_))) => {
+                self.closed = Some(None);
+                false
+            }
+            Ok(Some(Ok(Message::Text(t)))) => {
+                self.inbox.push_back(serde_json::from_str(&t).expect("server frames are JSON"));
+                true
+            }
+            Ok(Some(Ok(Message::Close(frame)))) => {
+                self.closed = Some(frame.map(|f| u16::from(f.code)));
+                false
+            }
+            Ok(Some(Ok(_))) => true,
+        }
+    }
+
+    /// The first frame (read now or earlier) matching `pred`, waiting up to `WAIT`.
+    pub async fn expect(&mut self, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
+        self.expect_within(what, WAIT, pred).await
+    }
+
+    pub async fn expect_within(&mut self, what: &str, limit: Duration, pred: impl Fn(&Value) -> bool) -> Value {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            if let Some(i) = self.inbox.iter().position(&pred) {
+                return self.inbox.remove(i).unwrap();
+            }
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            if left.is_zero() || (!self.pull(left).await && self.closed.is_some()) {
+                if let Some(i) = self.inbox.iter().position(&pred) {
+                    return self.inbox.remove(i).unwrap();
+                }
+                panic!("timed out waiting for {what}; got instead: {:?}; closed: {:?}", self.inbox, self.closed);
+            }
+        }
+    }
+
+    /// The next event of `kind` (frames without a ref).
+    pub async fn event(&mut self, kind: &str) -> Value {
+        let k = kind.to_owned();
+        self.expect(&format!("a {kind} event"), move |f| f["type"] == k.as_str()).await
+    }
+
+    /// The next `message` event with this seq.
+    pub async fn message(&mut self, seq: u64) -> Value {
+        self.expect(&format!("message seq {seq}"), move |f| f["type"] == "message" && f["message"]["seq"] == seq)
+            .await
+    }
+
+    /// Sends a frame with a fresh ref and returns the one frame that answers it.
+    pub async fn request(&mut self, mut frame: Value) -> Value {
+        let r = NEXT_REF.fetch_add(1, Ordering::Relaxed);
+        frame["ref"] = json!(r);
+        self.send(frame.clone()).await;
+        self.expect(&format!("the answer to {frame}"), move |f| f["ref"] == r).await
+    }
+
+    /// A request that must be acknowledged.
+    pub async fn ack(&mut self, frame: Value) -> Value {
+        let answer = self.request(frame.clone()).await;
+        assert_eq!(answer["type"], "ack", "{frame} was not acknowledged: {answer}");
+        answer
+    }
+
+    /// A request that must be refused with `code`.
+    pub async fn refused(&mut self, frame: Value, code: &str) -> Value {
+        let answer = self.request(frame.clone()).await;
+        assert_eq!(answer["type"], "error", "{frame} should be refused: {answer}");
+        assert_eq!(answer["code"], code, "{frame} refused with the wrong code: {answer}");
+        answer
+    }
+
+    /// Asserts no frame matching `pred` arrives within `window` (for things that must not happen).
+    pub async fn expect_none(&mut self, what: &str, window: Duration, pred: impl Fn(&Value) -> bool) {
+        let deadline = tokio::time::Instant::now() + window;
+        loop {
+            if let Some(f) = self.inbox.iter().find(|f| pred(f)) {
+                panic!("{what} arrived but must not: {f}");
+            }
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            if left.is_zero() || !self.pull(left).await && self.closed.is_some() {
+                return;
+            }
+        }
+    }
+
+    /// Waits for the server to close the connection; returns the close code if any.
+    pub async fn closed(&mut self) -> Option<u16> {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        while self.closed.is_none() {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            assert!(!left.is_zero(), "the server did not close the connection");
+            self.pull(left).await;
+        }
+        self.closed.unwrap()
+    }
+
+    pub async fn close(mut self) {
+        let _ = self.socket.close(None).await;
+    }
+}
+
+/// Seqs of a transcript, as numbers.
+pub fn seqs(messages: &Value) -> Vec<u64> {
+    messages.as_array().expect("messages array").iter().map(|m| m["seq"].as_u64().unwrap()).collect()
+}
