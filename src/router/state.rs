@@ -348,52 +348,46 @@ impl RouterState {
     }
 
     /// Offers every waiting chat of `category`, in queue order, to the best eligible expert.
+    /// Stops at the first chat nobody can take: the rest of the queue waits behind it.
     fn dispatch(&mut self, category: &str) -> Vec<Decision> {
-        let Some(queue) = self.queues.get(category) else {
+        let RouterState {
+            experts,
+            chats,
+            queues,
+            ..
+        } = self;
+        let Some(queue) = queues.get(category) else {
             return vec![];
         };
-        let waiting: Vec<ConversationId> = queue
-            .iter()
-            .map(|(_, id)| *id)
-            .filter(|id| matches!(self.chats[id].slot, Slot::Waiting { reserved: None, .. }))
-            .collect();
         let mut decisions = Vec::new();
-        for chat_id in waiting {
-            let Slot::Waiting { declined, .. } = &self.chats[&chat_id].slot else {
+        if !experts.values().any(|e| e.can_take(category)) {
+            return decisions;
+        }
+        for (_, chat_id) in queue {
+            let Some(chat) = chats.get_mut(chat_id) else {
                 continue;
             };
-            let Some(expert) = self.best_expert(category, declined) else {
+            let Slot::Waiting {
+                declined,
+                reserved: reserved @ None,
+            } = &mut chat.slot
+            else {
+                continue;
+            };
+            let Some(expert) = best_expert(experts, category, declined) else {
                 break;
             };
-            let chat = self
-                .chats
-                .get_mut(&chat_id)
-                .expect("queued chats are tracked");
-            if let Slot::Waiting { reserved, .. } = &mut chat.slot {
-                *reserved = Some(expert);
-            }
+            *reserved = Some(expert);
             decisions.push(Decision::Offer {
-                chat: chat_id,
+                chat: *chat_id,
                 expert,
                 at_rev: chat.rev,
             });
-            if let Some(e) = self.experts.get_mut(&expert) {
+            if let Some(e) = experts.get_mut(&expert) {
                 e.load += 1;
             }
         }
         decisions
-    }
-
-    /// Fewest chats first, then longest since the last assignment; an expert who declined
-    /// or let this chat lapse only when nobody else can take it.
-    fn best_expert(&self, category: &str, declined: &[ExpertId]) -> Option<ExpertId> {
-        let rank = |(id, e): (&ExpertId, &ExpertState)| (e.load, e.last_assigned, *id);
-        let eligible = || self.experts.iter().filter(|(_, e)| e.can_take(category));
-        eligible()
-            .filter(|(id, _)| !declined.contains(id))
-            .min_by_key(|x| rank(*x))
-            .or_else(|| eligible().min_by_key(|x| rank(*x)))
-            .map(|(id, _)| *id)
     }
 
     fn insert_chat(&mut self, id: ConversationId, chat: Chat) {
@@ -424,6 +418,22 @@ impl RouterState {
         }
         Some(chat)
     }
+}
+
+/// Fewest chats first, then longest since the last assignment; an expert who declined
+/// or let this chat lapse only when nobody else can take it.
+fn best_expert(
+    experts: &HashMap<ExpertId, ExpertState>,
+    category: &str,
+    declined: &[ExpertId],
+) -> Option<ExpertId> {
+    let rank = |(id, e): &(&ExpertId, &ExpertState)| (e.load, e.last_assigned, **id);
+    let eligible = || experts.iter().filter(|(_, e)| e.can_take(category));
+    eligible()
+        .filter(|(id, _)| !declined.contains(id))
+        .min_by_key(rank)
+        .or_else(|| eligible().min_by_key(rank))
+        .map(|(id, _)| *id)
 }
 
 #[cfg(test)]
