@@ -46,6 +46,21 @@ impl TestServer {
         s
     }
 
+    /// Starts a server whose working directory (and data dir, `data/` inside it) is `temp`.
+    pub async fn start_in(temp: tempfile::TempDir, env: &[(&str, &str)]) -> TestServer {
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let mut s = Self::spawn(temp.path().to_owned(), env).await;
+        s._temp = Some(temp);
+        s
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.join("data")
+    }
+
     async fn spawn(dir: PathBuf, env: Vec<(String, String)>) -> TestServer {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_switchboard"));
         cmd.arg("serve")
@@ -295,6 +310,12 @@ impl Ws {
             f["type"] == "message" && f["message"]["seq"] == seq
         })
         .await
+    }
+
+    /// A frame already read that matches `pred`, without waiting for more.
+    pub fn take_ready(&mut self, pred: impl Fn(&Value) -> bool) -> Option<Value> {
+        let i = self.inbox.iter().position(pred)?;
+        self.inbox.remove(i)
     }
 
     /// Sends a frame with a fresh ref and returns the one frame that answers it.
