@@ -133,7 +133,7 @@ pub struct LimitsConfig {
     pub outgoing_queue: usize,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct OfficeHoursConfig {
     pub enabled: bool,
@@ -241,12 +241,6 @@ impl Default for LimitsConfig {
             new_chats_per_minute: 10,
             outgoing_queue: 256,
         }
-    }
-}
-
-impl Default for OfficeHoursConfig {
-    fn default() -> Self {
-        OfficeHoursConfig { enabled: false }
     }
 }
 
@@ -403,6 +397,18 @@ mod tests {
         assert_eq!(c.style_of("billing"), Style::Messaging);
         assert_eq!(c.style_of("reset"), Style::Returning);
         assert_eq!(c.category("reset").unwrap().tools.len(), 1);
+    }
+
+    #[test]
+    fn the_shipped_config_toml_states_the_defaults() {
+        let shipped = include_str!("../config.toml");
+        let c = Config::from_sources(shipped, env(&[])).unwrap();
+        let d = Config::default();
+        assert_eq!(format!("{:?}", c.server), format!("{:?}", d.server));
+        assert_eq!(format!("{:?}", c.routing), format!("{:?}", d.routing));
+        assert_eq!(format!("{:?}", c.conversation), format!("{:?}", d.conversation));
+        assert_eq!(format!("{:?}", c.limits), format!("{:?}", d.limits));
+        assert_eq!(c.categories, d.categories);
     }
 
     #[test]

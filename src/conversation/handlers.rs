@@ -83,7 +83,7 @@ impl ConversationActor {
             };
             let (ticket, _) = self.append(bot, o.greeting.clone(), false, None, None, ctx)?;
             self.outbox
-                .push(ticket, super::Outgoing::Router(self.track(ctx)));
+                .push(ticket, super::Outgoing::Router(Box::new(self.track(ctx))));
         }
         self.arm_timer(ctx);
         Ok(())

@@ -64,7 +64,7 @@ impl ConversationActor {
         let customer = app
             .store
             .customer(conv.customer)?
-            .unwrap_or_else(|| Customer {
+            .unwrap_or(Customer {
                 id: conv.customer,
                 external_id: None,
                 name: None,
@@ -125,7 +125,7 @@ impl ConversationActor {
         for effect in t.effects {
             self.queue_effect(ticket, effect);
         }
-        self.outbox.push(ticket, Outgoing::Router(self.track(ctx)));
+        self.outbox.push(ticket, Outgoing::Router(Box::new(self.track(ctx))));
         if self.conv.status.is_terminal() {
             self.outbox.push(ticket, Outgoing::Stop);
         }
@@ -323,7 +323,7 @@ impl ConversationActor {
                 t,
                 Outgoing::Reply {
                     to: to.clone(),
-                    frame,
+                    frame: Box::new(frame),
                 },
             ),
             None => self.reply(to, frame),

@@ -26,11 +26,11 @@ pub enum Outgoing {
     /// The answer to a client frame.
     Reply {
         to: ReplyTo,
-        frame: ServerFrame,
+        frame: Box<ServerFrame>,
     },
     /// This seq is durable and may be replayed by a sync.
     Delivered(u64),
-    Router(Track),
+    Router(Box<Track>),
     Outcome(OfferOutcome),
     Stop,
 }
@@ -49,7 +49,7 @@ impl Outbox {
     /// A reply that needs no write of its own still waits behind earlier items.
     pub fn reply(&mut self, to: ReplyTo, frame: ServerFrame) {
         match self.items.back() {
-            Some(&(ticket, _)) => self.push(ticket, Outgoing::Reply { to, frame }),
+            Some(&(ticket, _)) => self.push(ticket, Outgoing::Reply { to, frame: Box::new(frame) }),
             None => to.send(frame),
         }
     }
@@ -97,9 +97,9 @@ impl ConversationActor {
                 frame,
                 except,
             } => hub.to_expert(expert, &frame, except),
-            Outgoing::Reply { to, frame } => to.send(frame),
+            Outgoing::Reply { to, frame } => to.send(*frame),
             Outgoing::Delivered(seq) => self.delivered_seq = self.delivered_seq.max(seq),
-            Outgoing::Router(track) => self.app.router.do_send(track),
+            Outgoing::Router(track) => self.app.router.do_send(*track),
             Outgoing::Outcome(outcome) => self.app.router.do_send(outcome),
             Outgoing::Stop => ctx.stop(),
         }

@@ -8,7 +8,7 @@ use actix::prelude::*;
 use actix_web::{web, HttpRequest, HttpResponse};
 use actix_web_actors::ws;
 
-use super::{check_text, close, refuse, session_plumbing, start_heartbeat, Link, Session};
+use super::{check_text, Target, close, refuse, session_plumbing, start_heartbeat, Link, Session};
 use crate::app::AppState;
 use crate::auth;
 use crate::clock::Timestamp;
@@ -54,13 +54,6 @@ pub struct CustomerWidget {
     page: Option<Page>,
     /// Conversation actors this widget has talked to, so each frame skips the directory.
     conversations: HashMap<ConversationId, Addr<ConversationActor>>,
-}
-
-/// Where a frame about a conversation goes: its live actor, or the stored record of one
-/// that has ended.
-enum Target {
-    Live(Addr<ConversationActor>),
-    Ended(Conversation),
 }
 
 impl Actor for CustomerWidget {
@@ -502,7 +495,7 @@ impl CustomerWidget {
             }
             None => {
                 self.conversations.remove(&id);
-                Ok(Target::Ended(record))
+                Ok(Target::Ended(Box::new(record)))
             }
         }
     }

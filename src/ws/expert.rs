@@ -8,7 +8,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use actix_web_actors::ws;
 
 use super::customer::send_or_busy;
-use super::{check_text, close, refuse, session_plumbing, start_heartbeat, Link, Session};
+use super::{check_text, Target, close, refuse, session_plumbing, start_heartbeat, Link, Session};
 use crate::app::AppState;
 use crate::auth;
 use crate::clock::Timestamp;
@@ -20,7 +20,7 @@ use crate::protocol::{
     self, AckBody, ConversationView, CustomerView, ErrorCode, ExpertBrief, ExpertFrame, Ref,
     Refusal, ServerFrame,
 };
-use crate::store::model::{Conversation, Expert};
+use crate::store::model::Expert;
 use crate::store::StoreError;
 
 pub async fn connect(
@@ -47,11 +47,6 @@ pub struct ExpertSession {
     /// Set by `hello`; nothing else is accepted before it.
     expert: Option<Expert>,
     conversations: HashMap<ConversationId, Addr<ConversationActor>>,
-}
-
-enum Target {
-    Live(Addr<ConversationActor>),
-    Ended(Conversation),
 }
 
 impl Actor for ExpertSession {
@@ -373,7 +368,7 @@ impl ExpertSession {
             record.ok_or_else(|| Refusal::new(ErrorCode::NotFound, "no such conversation"))?;
         let (me, _) = self.me();
         if offer || record.visible_to(me) {
-            Ok(Target::Ended(record))
+            Ok(Target::Ended(Box::new(record)))
         } else {
             Err(Refusal::new(
                 ErrorCode::Forbidden,

@@ -13,6 +13,13 @@ use bytestring::ByteString;
 use crate::messages::ReplyTo;
 use crate::protocol::{ErrorCode, Ref, Refusal, ServerFrame};
 
+/// Where a frame about a conversation goes: its live actor, or the stored record of one
+/// that has ended.
+pub enum Target {
+    Live(Addr<crate::conversation::ConversationActor>),
+    Ended(Box<crate::store::model::Conversation>),
+}
+
 /// Per-connection bookkeeping common to both kinds of session.
 pub struct Link {
     pub session_id: u64,
