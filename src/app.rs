@@ -32,11 +32,8 @@ impl App {
         let router = {
             let hub = hub.clone();
             let r = &config.routing;
-            let (missed, max, interval) = (
-                r.missed_offers_before_away,
-                r.max_concurrent,
-                r.position_update_interval,
-            );
+            let (missed, max, interval) =
+                (r.missed_offers_before_away, r.max_concurrent, r.position_update_interval);
             Router::start_in_arbiter(&Arbiter::new().handle(), move |_| {
                 Router::new(hub, missed, max, interval)
             })
@@ -47,9 +44,7 @@ impl App {
             store,
             hub,
             router,
-            arbiters: (0..threads.max(1))
-                .map(|_| Arbiter::new().handle())
-                .collect(),
+            arbiters: (0..threads.max(1)).map(|_| Arbiter::new().handle()).collect(),
             next_arbiter: AtomicUsize::new(0),
         })
     }
@@ -66,13 +61,11 @@ impl App {
         id: ConversationId,
     ) -> Result<Option<Addr<ConversationActor>>, StoreError> {
         let mut failure = None;
-        let addr = self.hub.conversation_or_start(id, || {
-            match ConversationActor::load(self.clone(), id) {
-                Ok(addr) => addr,
-                Err(e) => {
-                    failure = Some(e);
-                    None
-                }
+        let addr = self.hub.conversation_or_start(id, || match ConversationActor::load(self.clone(), id) {
+            Ok(addr) => addr,
+            Err(e) => {
+                failure = Some(e);
+                None
             }
         });
         match failure {

@@ -10,14 +10,8 @@ struct Assets;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/", web::get().to(|| async { asset("index.html") }))
-        .route(
-            "/console",
-            web::get().to(|| async { asset("console/index.html") }),
-        )
-        .route(
-            "/console/",
-            web::get().to(|| async { asset("console/index.html") }),
-        )
+        .route("/console", web::get().to(|| async { asset("console/index.html") }))
+        .route("/console/", web::get().to(|| async { asset("console/index.html") }))
         .route("/{path:.*}", web::get().to(by_path));
 }
 

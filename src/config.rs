@@ -10,22 +10,13 @@ use serde::Deserialize;
 
 /// Sections that may be overridden from the environment. Longest names first, so that
 /// `OFFICE_HOURS_ENABLED` is not read as section `office`.
-const SECTIONS: &[&str] = &[
-    "office_hours",
-    "conversation",
-    "routing",
-    "limits",
-    "server",
-];
+const SECTIONS: &[&str] = &["office_hours", "conversation", "routing", "limits", "server"];
 const ENV_PREFIX: &str = "SWITCHBOARD_";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read {path}: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Read { path: PathBuf, source: std::io::Error },
     #[error("invalid configuration: {0}")]
     Invalid(String),
 }
@@ -74,15 +65,7 @@ pub struct RoutingConfig {
 }
 
 #[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Deserialize,
-    serde::Serialize,
-    bincode::Encode,
-    bincode::Decode,
+    Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize, bincode::Encode, bincode::Decode,
 )]
 #[serde(rename_all = "snake_case")]
 pub enum Style {
@@ -133,10 +116,39 @@ pub struct LimitsConfig {
     pub outgoing_queue: usize,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+/// A weekly schedule: each day lists "HH:MM-HH:MM" spans in `timezone`.
+#[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct OfficeHoursConfig {
     pub enabled: bool,
+    pub timezone: String,
+    pub monday: Vec<String>,
+    pub tuesday: Vec<String>,
+    pub wednesday: Vec<String>,
+    pub thursday: Vec<String>,
+    pub friday: Vec<String>,
+    pub saturday: Vec<String>,
+    pub sunday: Vec<String>,
+    /// Closed dates, "YYYY-MM-DD" in `timezone`.
+    pub holidays: Vec<String>,
+}
+
+impl Default for OfficeHoursConfig {
+    fn default() -> Self {
+        let weekday = || vec!["09:00-17:00".to_owned()];
+        OfficeHoursConfig {
+            enabled: false,
+            timezone: "UTC".into(),
+            monday: weekday(),
+            tuesday: weekday(),
+            wednesday: weekday(),
+            thursday: weekday(),
+            friday: weekday(),
+            saturday: Vec::new(),
+            sunday: Vec::new(),
+            holidays: Vec::new(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
@@ -249,10 +261,8 @@ impl Config {
     pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
         let text = match path {
             Some(p) => Some(
-                std::fs::read_to_string(p).map_err(|source| ConfigError::Read {
-                    path: p.to_owned(),
-                    source,
-                })?,
+                std::fs::read_to_string(p)
+                    .map_err(|source| ConfigError::Read { path: p.to_owned(), source })?,
             ),
             None => std::fs::read_to_string("config.toml").ok(),
         };
@@ -272,9 +282,7 @@ impl Config {
             };
             let rest = rest.to_ascii_lowercase();
             let Some((section, key)) = SECTIONS.iter().find_map(|s| {
-                rest.strip_prefix(s)
-                    .and_then(|r| r.strip_prefix('_'))
-                    .map(|key| (*s, key.to_owned()))
+                rest.strip_prefix(s).and_then(|r| r.strip_prefix('_')).map(|key| (*s, key.to_owned()))
             }) else {
                 continue;
             };
@@ -309,6 +317,9 @@ impl Config {
         if self.conversation.messaging_close_after > MAX_MESSAGING {
             return invalid("conversation.messaging_close_after is at most 28 days".into());
         }
+        if let Err(e) = crate::office_hours::Schedule::from_config(&self.office_hours) {
+            return invalid(e);
+        }
         if self.routing.max_concurrent == 0 {
             return invalid("routing.max_concurrent must be at least 1".into());
         }
@@ -321,9 +332,7 @@ impl Config {
 
     /// The conversational style of a category: its own, else the global one.
     pub fn style_of(&self, category: &str) -> Style {
-        self.category(category)
-            .and_then(|c| c.style)
-            .unwrap_or(self.conversation.style)
+        self.category(category).and_then(|c| c.style).unwrap_or(self.conversation.style)
     }
 }
 
@@ -341,10 +350,7 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
     }
 
     #[test]
@@ -408,6 +414,7 @@ mod tests {
         assert_eq!(format!("{:?}", c.routing), format!("{:?}", d.routing));
         assert_eq!(format!("{:?}", c.conversation), format!("{:?}", d.conversation));
         assert_eq!(format!("{:?}", c.limits), format!("{:?}", d.limits));
+        assert_eq!(format!("{:?}", c.office_hours), format!("{:?}", d.office_hours));
         assert_eq!(c.categories, d.categories);
     }
 

@@ -11,6 +11,7 @@ use dashmap::DashMap;
 use crate::conversation::ConversationActor;
 use crate::ids::{ConversationId, CustomerId, ExpertId};
 use crate::messages::{Deliver, Disconnect};
+use crate::protocol::Presence;
 
 pub struct SessionHandle {
     pub id: u64,
@@ -25,6 +26,9 @@ pub struct Hub {
     experts: DashMap<ExpertId, Vec<SessionHandle>>,
     /// Experts currently available, kept by the router for the widget's `available` flag.
     available_experts: AtomicUsize,
+    /// Each connected expert's presence, kept by the router, so a conversation can tell
+    /// whether its owner could take a reopened chat without asking.
+    presence: DashMap<ExpertId, Presence>,
     next_session: AtomicUsize,
 }
 
@@ -66,8 +70,7 @@ impl Hub {
 
     /// Forgets a stopped actor, unless a newer one already took its place.
     pub fn remove_conversation(&self, id: ConversationId, addr: &Addr<ConversationActor>) {
-        self.conversations
-            .remove_if(&id, |_, current| current == addr);
+        self.conversations.remove_if(&id, |_, current| current == addr);
     }
 
     pub fn live_conversations(&self) -> usize {
@@ -78,8 +81,10 @@ impl Hub {
         self.customers.entry(customer).or_default().push(s);
     }
 
-    pub fn remove_customer_session(&self, customer: CustomerId, session: u64) {
+    /// Returns whether the customer still has a widget open.
+    pub fn remove_customer_session(&self, customer: CustomerId, session: u64) -> bool {
         remove_session(&self.customers, customer, session);
+        self.customer_online(customer)
     }
 
     pub fn add_expert_session(&self, expert: ExpertId, s: SessionHandle) {
@@ -123,16 +128,20 @@ impl Hub {
         self.available_experts.store(n, Ordering::Relaxed);
     }
 
+    pub fn set_presence(&self, expert: ExpertId, presence: Presence) {
+        self.presence.insert(expert, presence);
+    }
+
+    pub fn is_available(&self, expert: ExpertId) -> bool {
+        self.presence.get(&expert).is_some_and(|p| *p == Presence::Available)
+    }
+
     pub fn any_expert_available(&self) -> bool {
         self.available_experts.load(Ordering::Relaxed) > 0
     }
 }
 
-fn remove_session<K: std::hash::Hash + Eq>(
-    map: &DashMap<K, Vec<SessionHandle>>,
-    key: K,
-    session: u64,
-) {
+fn remove_session<K: std::hash::Hash + Eq>(map: &DashMap<K, Vec<SessionHandle>>, key: K, session: u64) {
     if let dashmap::mapref::entry::Entry::Occupied(mut e) = map.entry(key) {
         e.get_mut().retain(|s| s.id != session);
         if e.get().is_empty() {

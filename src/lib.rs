@@ -15,6 +15,7 @@
 //! - [`hub`]: the directory of live actors and sessions.
 //! - [`messages`]: every message between actors.
 //! - [`app`]: what all of them share.
+//! - [`office_hours`]: the weekly schedule in a time zone, with holidays.
 //! - [`auth`], [`ids`], [`clock`]: credentials, typed ids, time.
 
 pub mod app;
@@ -28,6 +29,7 @@ pub mod hub;
 pub mod ids;
 pub mod lifecycle;
 pub mod messages;
+pub mod office_hours;
 pub mod protocol;
 pub mod router;
 pub mod store;
@@ -67,15 +69,12 @@ pub async fn run(
     let restored = app.restore()?;
     let addr = listener.local_addr()?;
     let data = web::Data::new(app.clone());
-    let server = HttpServer::new(move || {
-        actix_web::App::new()
-            .app_data(data.clone())
-            .configure(http::configure)
-    })
-    .listen(listener)?
-    .shutdown_timeout(5)
-    .disable_signals()
-    .run();
+    let server =
+        HttpServer::new(move || actix_web::App::new().app_data(data.clone()).configure(http::configure))
+            .listen(listener)?
+            .shutdown_timeout(5)
+            .disable_signals()
+            .run();
     tracing::info!(%addr, restored, "serving");
     println!("listening on http://{addr}");
     let _ = std::io::stdout().flush();

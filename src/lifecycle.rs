@@ -1,15 +1,15 @@
 //! The conversation lifecycle of PRODUCT.md as one explicit state machine:
-//! `step(conversation, event, now)` gives the next stored state (if any) and the effects to
-//! carry out once that state is durable. Deadlines are absolute times inside the record, so
-//! `next_deadline` re-arms a timer after a restart from data alone.
+//! `step(conversation, event, now, policy)` gives the next stored state (if any) and the
+//! effects to carry out once that state is durable. Every deadline is derived from absolute
+//! times inside the record, so `next_deadline` re-arms a timer after a restart from data alone.
 
 use std::time::Duration;
 
 use crate::clock::Timestamp;
-use crate::config::{Config, Style};
+use crate::config::{Config, CustomerMayEnd, Style};
 use crate::ids::ExpertId;
 use crate::protocol::{ErrorCode, Refusal, SettableStatus};
-use crate::store::model::{Conversation, Offer, Owner, Status};
+use crate::store::model::{Conversation, Offer, Owner, Rating, Status};
 
 /// The windows the lifecycle keeps, taken from the configuration.
 #[derive(Debug, Clone)]
@@ -17,14 +17,25 @@ pub struct Policy {
     pub accept_window: Duration,
     pub returning_close_after: Duration,
     pub messaging_close_after: Duration,
+    pub nudge_after: Duration,
+    pub abandon_after: Duration,
+    pub inactivity_end: Duration,
+    pub left_site_after: Duration,
+    pub customer_may_always_end: bool,
 }
 
 impl Policy {
     pub fn from_config(c: &Config) -> Policy {
+        let conv = &c.conversation;
         Policy {
             accept_window: c.routing.accept_window,
-            returning_close_after: c.conversation.returning_close_after,
-            messaging_close_after: c.conversation.messaging_close_after,
+            returning_close_after: conv.returning_close_after,
+            messaging_close_after: conv.messaging_close_after,
+            nudge_after: conv.nudge_after,
+            abandon_after: conv.abandon_after,
+            inactivity_end: conv.inactivity_end,
+            left_site_after: conv.left_site_after,
+            customer_may_always_end: conv.customer_may_end == CustomerMayEnd::Always,
         }
     }
 
@@ -54,7 +65,10 @@ pub enum Event {
     WithdrawOffer {
         expert: ExpertId,
     },
-    CustomerMessage,
+    /// `owner_available`: whether the owner could take a reopened chat back right now.
+    CustomerMessage {
+        owner_available: bool,
+    },
     ExpertMessage {
         expert: ExpertId,
     },
@@ -71,6 +85,17 @@ pub enum Event {
     },
     Leave {
         expert: ExpertId,
+    },
+    CustomerEnd {
+        office_hours_open: bool,
+    },
+    /// The customer's first widget connected, or their last one closed.
+    CustomerPresence {
+        online: bool,
+    },
+    Rate {
+        score: u8,
+        comment: Option<String>,
     },
     /// Time passed: whatever deadline is due fires.
     Tick,
@@ -95,7 +120,14 @@ pub enum Effect {
         reason: &'static str,
     },
     /// The router counts this toward `missed_offers_before_away`.
-    OfferLapsed { expert: ExpertId },
+    OfferLapsed {
+        expert: ExpertId,
+    },
+    /// The owner is reminded that the customer is waiting.
+    Nudge {
+        expert: ExpertId,
+        waiting: Duration,
+    },
 }
 
 #[derive(Debug, Default)]
@@ -111,33 +143,52 @@ impl Transition {
     }
 
     fn to(next: Conversation, effects: Vec<Effect>) -> Transition {
-        Transition {
-            next: Some(next),
-            effects,
-        }
+        Transition { next: Some(next), effects }
     }
+}
+
+/// The deadlines a conversation can have; the earliest due one fires on a tick.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Deadline {
+    OfferLapse,
+    LeftSite,
+    Inactivity,
+    Close,
+    Nudge,
 }
 
 fn refuse(code: ErrorCode, message: &str) -> Result<Transition, Refusal> {
     Err(Refusal::new(code, message))
 }
 
-/// The earliest stored deadline, if any.
-pub fn next_deadline(c: &Conversation) -> Option<Timestamp> {
-    let offer = c
-        .offer
-        .filter(|_| c.status == Status::Offered)
-        .map(|o| o.expires_at);
-    let close = c.close_at.filter(|_| c.status == Status::Solved);
-    offer.into_iter().chain(close).min()
+/// Every deadline the record currently carries.
+pub fn deadlines(c: &Conversation, p: &Policy) -> Vec<(Timestamp, Deadline)> {
+    use Status::*;
+    let mut out = Vec::new();
+    if let (Offered, Some(o)) = (c.status, c.offer) {
+        out.push((o.expires_at, Deadline::OfferLapse));
+    }
+    if let (Queued | Offered | Open | Pending | OnHold, Some(left)) = (c.status, c.customer_left_at) {
+        out.push((left.plus(p.left_site_after), Deadline::LeftSite));
+    }
+    if c.status == Open {
+        out.push((c.last_activity_at.plus(p.inactivity_end), Deadline::Inactivity));
+        if let (Some(_), Some(since)) = (&c.owner, c.awaiting_reply_since) {
+            out.push((since.plus(p.nudge_after * (c.nudges + 1)), Deadline::Nudge));
+        }
+    }
+    if let (Solved, Some(at)) = (c.status, c.close_at) {
+        out.push((at, Deadline::Close));
+    }
+    out
 }
 
-pub fn step(
-    c: &Conversation,
-    event: &Event,
-    now: Timestamp,
-    p: &Policy,
-) -> Result<Transition, Refusal> {
+/// The earliest stored deadline, if any: when the actor's timer must fire.
+pub fn next_deadline(c: &Conversation, p: &Policy) -> Option<Timestamp> {
+    deadlines(c, p).into_iter().map(|(at, _)| at).min()
+}
+
+pub fn step(c: &Conversation, event: &Event, now: Timestamp, p: &Policy) -> Result<Transition, Refusal> {
     use Status::*;
     match *event {
         Event::Offer { expert } => {
@@ -148,10 +199,7 @@ pub fn step(
             let mut n = c.clone();
             n.status = Offered;
             n.offer = Some(Offer { expert, expires_at });
-            Ok(Transition::to(
-                n,
-                vec![Effect::OfferMade { expert, expires_at }],
-            ))
+            Ok(Transition::to(n, vec![Effect::OfferMade { expert, expires_at }]))
         }
         Event::Accept { expert, ref name } => {
             match c.offer {
@@ -162,29 +210,17 @@ pub fn step(
             n.status = Open;
             n.offer = None;
             n.declined.clear();
-            n.owner = Some(Owner {
-                id: expert,
-                name: name.clone(),
-            });
+            n.owner = Some(Owner { id: expert, name: name.clone() });
             if !n.past_owners.contains(&expert) {
                 n.past_owners.push(expert);
             }
             n.accepted_at.get_or_insert(now);
-            Ok(Transition::to(
-                n,
-                vec![
-                    Effect::Assigned,
-                    Effect::Status {
-                        status: Open,
-                        reason: None,
-                    },
-                ],
-            ))
+            n.last_activity_at = now;
+            n.nudges = 0;
+            Ok(Transition::to(n, vec![Effect::Assigned, Effect::Status { status: Open, reason: None }]))
         }
         Event::Decline { expert } => match c.offer {
-            Some(o) if c.status == Offered && o.expert == expert => {
-                Ok(withdraw(c, expert, "declined", true))
-            }
+            Some(o) if c.status == Offered && o.expert == expert => Ok(withdraw(c, expert, "declined", true)),
             _ => refuse(ErrorCode::Conflict, "the offer is no longer open"),
         },
         Event::WithdrawOffer { expert } => match c.offer {
@@ -193,46 +229,55 @@ pub fn step(
             }
             _ => Ok(Transition::unchanged()),
         },
-        Event::CustomerMessage => match c.status {
-            Queued | Offered | Open => Ok(Transition::unchanged()),
-            Pending | OnHold => {
-                let mut n = c.clone();
-                n.status = Open;
-                Ok(Transition::to(
-                    n,
-                    vec![Effect::Status {
-                        status: Open,
-                        reason: Some("reopened"),
-                    }],
-                ))
+        Event::CustomerMessage { owner_available } => {
+            if c.status.is_terminal() {
+                return refuse(ErrorCode::Closed, "this conversation has ended");
             }
-            Solved => {
-                let mut n = c.clone();
-                n.status = Open;
-                n.solved_at = None;
-                n.close_at = None;
-                n.left = false;
-                Ok(Transition::to(
-                    n,
-                    vec![Effect::Status {
-                        status: Open,
-                        reason: Some("reopened"),
-                    }],
-                ))
+            let mut n = c.clone();
+            n.last_customer_at = Some(now);
+            n.last_activity_at = now;
+            if n.awaiting_reply_since.is_none() {
+                n.awaiting_reply_since = Some(now);
+                n.nudges = 0;
             }
-            Closed | Abandoned => refuse(ErrorCode::Closed, "this conversation has ended"),
-        },
+            let mut effects = Vec::new();
+            match c.status {
+                Pending | OnHold => {
+                    n.status = Open;
+                    effects.push(Effect::Status { status: Open, reason: Some("reopened") });
+                }
+                Solved => {
+                    n.solved_at = None;
+                    n.close_at = None;
+                    n.left = false;
+                    if owner_available && n.owner.is_some() {
+                        n.status = Open;
+                        effects.push(Effect::Status { status: Open, reason: Some("reopened") });
+                    } else {
+                        // Back to the queue with the whole history, for whoever can take it.
+                        n.status = Queued;
+                        n.owner = None;
+                        n.declined.clear();
+                        n.queued_at = now;
+                        effects.push(Effect::Status { status: Queued, reason: Some("reopened") });
+                    }
+                }
+                _ => {}
+            }
+            Ok(Transition::to(n, effects))
+        }
         Event::ExpertMessage { expert } => {
             owner_only(c, expert)?;
-            match c.status {
-                Open | Pending | OnHold if c.first_response_at.is_none() => {
-                    let mut n = c.clone();
-                    n.first_response_at = Some(now);
-                    Ok(Transition::to(n, vec![]))
-                }
-                Open | Pending | OnHold => Ok(Transition::unchanged()),
-                _ => refuse(ErrorCode::Closed, "this conversation has ended"),
+            if !matches!(c.status, Open | Pending | OnHold) {
+                return refuse(ErrorCode::Closed, "this conversation has ended");
             }
+            let mut n = c.clone();
+            n.first_response_at.get_or_insert(now);
+            n.last_expert_at = Some(now);
+            n.last_activity_at = now;
+            n.awaiting_reply_since = None;
+            n.nudges = 0;
+            Ok(Transition::to(n, vec![]))
         }
         Event::Note { expert } => {
             owner_only(c, expert)?;
@@ -253,18 +298,10 @@ pub fn step(
                 Open | Pending | OnHold => {
                     let mut n = c.clone();
                     n.status = status;
-                    Ok(Transition::to(
-                        n,
-                        vec![Effect::Status {
-                            status,
-                            reason: None,
-                        }],
-                    ))
+                    n.last_activity_at = now;
+                    Ok(Transition::to(n, vec![Effect::Status { status, reason: None }]))
                 }
-                _ => refuse(
-                    ErrorCode::NotAllowed,
-                    "only an active conversation changes status",
-                ),
+                _ => refuse(ErrorCode::NotAllowed, "only an active conversation changes status"),
             }
         }
         Event::End { expert } => {
@@ -272,18 +309,7 @@ pub fn step(
             if !matches!(c.status, Open | Pending | OnHold) {
                 return refuse(ErrorCode::NotAllowed, "this conversation is not active");
             }
-            let mut n = c.clone();
-            n.status = Solved;
-            n.solved_at = Some(now);
-            n.close_at = Some(now.plus(p.close_delay(c.style)));
-            let mut effects = vec![Effect::Status {
-                status: Solved,
-                reason: Some("expert_ended"),
-            }];
-            if c.style == Style::LiveChat {
-                close(&mut n, now, &mut effects);
-            }
-            Ok(Transition::to(n, effects))
+            Ok(solve(c, now, p, "expert_ended"))
         }
         Event::Leave { expert } => {
             owner_only(c, expert)?;
@@ -294,13 +320,43 @@ pub fn step(
                     n.left = true;
                     Ok(Transition::to(n, vec![]))
                 }
-                _ => refuse(
-                    ErrorCode::NotAllowed,
-                    "end the conversation before leaving it",
-                ),
+                _ => refuse(ErrorCode::NotAllowed, "end the conversation before leaving it"),
             }
         }
-        Event::Tick => Ok(tick(c, now)),
+        Event::CustomerEnd { office_hours_open } => {
+            if !matches!(c.status, Queued | Offered | Open | Pending | OnHold) {
+                return refuse(ErrorCode::Closed, "this conversation has ended");
+            }
+            let unanswered = c.awaiting_reply_since.is_some_and(|t| now >= t.plus(p.abandon_after));
+            let inactive = now >= c.last_activity_at.plus(p.inactivity_end);
+            if !(p.customer_may_always_end || !office_hours_open || unanswered || inactive) {
+                return refuse(
+                    ErrorCode::NotAllowed,
+                    "an expert is handling this chat; you can end it if nobody answers for a while",
+                );
+            }
+            Ok(end_by_customer_side(c, now, p, "customer_ended"))
+        }
+        Event::CustomerPresence { online } => {
+            if c.status.is_terminal() || c.customer_left_at.is_none() == online {
+                return Ok(Transition::unchanged());
+            }
+            let mut n = c.clone();
+            n.customer_left_at = if online { None } else { Some(now) };
+            Ok(Transition::to(n, vec![]))
+        }
+        Event::Rate { score, ref comment } => {
+            if !matches!(c.status, Solved | Closed) {
+                return refuse(ErrorCode::NotAllowed, "a chat can be rated once it has ended");
+            }
+            if !(1..=5).contains(&score) {
+                return refuse(ErrorCode::BadRequest, "score is 1 to 5");
+            }
+            let mut n = c.clone();
+            n.rating = Some(Rating { score, comment: comment.clone(), at: now });
+            Ok(Transition::to(n, vec![]))
+        }
+        Event::Tick => Ok(tick(c, now, p)),
     }
 }
 
@@ -308,19 +364,11 @@ fn owner_only(c: &Conversation, expert: ExpertId) -> Result<(), Refusal> {
     if c.owned_by(expert) {
         Ok(())
     } else {
-        Err(Refusal::new(
-            ErrorCode::Forbidden,
-            "you do not own this conversation",
-        ))
+        Err(Refusal::new(ErrorCode::Forbidden, "you do not own this conversation"))
     }
 }
 
-fn withdraw(
-    c: &Conversation,
-    expert: ExpertId,
-    reason: &'static str,
-    held_against: bool,
-) -> Transition {
+fn withdraw(c: &Conversation, expert: ExpertId, reason: &'static str, held_against: bool) -> Transition {
     let mut n = c.clone();
     n.status = Status::Queued;
     n.offer = None;
@@ -330,30 +378,82 @@ fn withdraw(
     Transition::to(n, vec![Effect::OfferWithdrawn { expert, reason }])
 }
 
+/// Ends an active chat: solved, then closed after the style's delay (at once for live chat).
+fn solve(c: &Conversation, now: Timestamp, p: &Policy, reason: &'static str) -> Transition {
+    let mut n = c.clone();
+    n.status = Status::Solved;
+    n.solved_at = Some(now);
+    n.close_at = Some(now.plus(p.close_delay(c.style)));
+    n.awaiting_reply_since = None;
+    let mut effects = vec![Effect::Status { status: Status::Solved, reason: Some(reason) }];
+    if c.style == Style::LiveChat {
+        close(&mut n, now, &mut effects);
+    }
+    Transition::to(n, effects)
+}
+
+/// The customer ended it or left the site: abandoned if no expert ever answered,
+/// otherwise solved like any other end.
+fn end_by_customer_side(c: &Conversation, now: Timestamp, p: &Policy, reason: &'static str) -> Transition {
+    let mut withdrawn = Vec::new();
+    if let (Status::Offered, Some(o)) = (c.status, c.offer) {
+        withdrawn.push(Effect::OfferWithdrawn { expert: o.expert, reason: "abandoned" });
+    }
+    if c.first_response_at.is_some() {
+        let mut t = solve(c, now, p, reason);
+        t.effects.splice(0..0, withdrawn);
+        return t;
+    }
+    let mut n = c.clone();
+    n.status = Status::Abandoned;
+    n.offer = None;
+    n.solved_at = Some(now);
+    n.closed_at = Some(now);
+    n.awaiting_reply_since = None;
+    withdrawn.push(Effect::Status { status: Status::Abandoned, reason: Some(reason) });
+    Transition::to(n, withdrawn)
+}
+
 fn close(n: &mut Conversation, now: Timestamp, effects: &mut Vec<Effect>) {
     n.status = Status::Closed;
     n.closed_at = Some(now);
     n.close_at = None;
-    effects.push(Effect::Status {
-        status: Status::Closed,
-        reason: Some("closed_after_solved"),
-    });
+    effects.push(Effect::Status { status: Status::Closed, reason: Some("closed_after_solved") });
 }
 
-fn tick(c: &Conversation, now: Timestamp) -> Transition {
-    match (c.status, c.offer, c.close_at) {
-        (Status::Offered, Some(o), _) if o.expires_at <= now => {
-            let mut t = withdraw(c, o.expert, "expired", true);
-            t.effects.push(Effect::OfferLapsed { expert: o.expert });
+/// Fires the earliest deadline that is due, if any; the actor ticks again for the next one.
+fn tick(c: &Conversation, now: Timestamp, p: &Policy) -> Transition {
+    let due = deadlines(c, p).into_iter().filter(|(at, _)| *at <= now).min();
+    let Some((at, deadline)) = due else { return Transition::unchanged() };
+    match deadline {
+        Deadline::OfferLapse => {
+            let expert = c.offer.map(|o| o.expert).expect("an offer deadline has an offer");
+            let mut t = withdraw(c, expert, "expired", true);
+            t.effects.push(Effect::OfferLapsed { expert });
             t
         }
-        (Status::Solved, _, Some(at)) if at <= now => {
+        Deadline::LeftSite => {
+            let mut t = end_by_customer_side(c, now, p, "left_site");
+            if let Some(n) = t.next.as_mut() {
+                // Resolved for them: it leaves the expert's console too.
+                n.left = true;
+            }
+            t
+        }
+        Deadline::Inactivity => solve(c, now, p, "inactivity"),
+        Deadline::Close => {
             let mut n = c.clone();
             let mut effects = Vec::new();
             close(&mut n, now, &mut effects);
             Transition::to(n, effects)
         }
-        _ => Transition::unchanged(),
+        Deadline::Nudge => {
+            let mut n = c.clone();
+            n.nudges += 1;
+            let since = c.awaiting_reply_since.unwrap_or(at);
+            let expert = c.owner.as_ref().map(|o| o.id).expect("a nudge deadline has an owner");
+            Transition::to(n, vec![Effect::Nudge { expert, waiting: since.until(now) }])
+        }
     }
 }
 

@@ -8,11 +8,7 @@ use switchboard::http::experts::{add_expert, NewExpert};
 use switchboard::store::Store;
 
 #[derive(Parser)]
-#[command(
-    name = "switchboard",
-    version,
-    about = "Self-hosted live chat for customer care"
-)]
+#[command(name = "switchboard", version, about = "Self-hosted live chat for customer care")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -80,10 +76,7 @@ fn serve(config: Option<PathBuf>) -> anyhow::Result<()> {
     let config = load(config)?;
     let filter = tracing_subscriber::EnvFilter::try_from_env("SWITCHBOARD_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&config.server.log_level));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
     let listener = std::net::TcpListener::bind(config.server.bind)?;
     actix_web::rt::System::new().block_on(switchboard::run(config, listener, shutdown_signal()))?;
     Ok(())
@@ -99,15 +92,8 @@ async fn shutdown_signal() {
 }
 
 fn expert(action: ExpertCommand) -> anyhow::Result<()> {
-    let ExpertCommand::Add {
-        config,
-        username,
-        password,
-        name,
-        categories,
-        certifications,
-        max_concurrent,
-    } = action;
+    let ExpertCommand::Add { config, username, password, name, categories, certifications, max_concurrent } =
+        action;
     let config = load(config)?;
     let password = match password {
         Some(p) => p,
@@ -119,14 +105,7 @@ fn expert(action: ExpertCommand) -> anyhow::Result<()> {
     };
     let store = Store::open(&config.server.data_dir)?;
     let known: Vec<String> = config.categories.iter().map(|c| c.id.clone()).collect();
-    let new = NewExpert {
-        username,
-        password,
-        name,
-        categories,
-        certifications,
-        max_concurrent,
-    };
+    let new = NewExpert { username, password, name, categories, certifications, max_concurrent };
     let expert = add_expert(&store, &known, new)?;
     println!("created expert {} ({})", expert.id, expert.username);
     Ok(())

@@ -36,10 +36,7 @@ pub struct Refusal {
 
 impl Refusal {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Refusal {
-        Refusal {
-            code,
-            message: message.into(),
-        }
+        Refusal { code, message: message.into() }
     }
 }
 
@@ -71,51 +68,16 @@ pub struct UserIdentity {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum CustomerFrame {
-    Hello {
-        visitor_token: Option<String>,
-        user: Option<UserIdentity>,
-        page: Option<Page>,
-    },
-    Start {
-        text: String,
-        category: Option<String>,
-        page: Option<Page>,
-        client_msg_id: Option<String>,
-    },
-    Send {
-        conversation_id: String,
-        text: String,
-        client_msg_id: Option<String>,
-    },
-    Typing {
-        conversation_id: String,
-        on: bool,
-    },
-    Read {
-        conversation_id: String,
-        seq: u64,
-    },
-    Page {
-        url: String,
-        title: Option<String>,
-    },
-    Sync {
-        conversation_id: String,
-        after_seq: u64,
-    },
-    End {
-        conversation_id: String,
-    },
-    Rate {
-        conversation_id: String,
-        score: u8,
-        comment: Option<String>,
-    },
-    Callback {
-        phone: String,
-        message: Option<String>,
-        category: Option<String>,
-    },
+    Hello { visitor_token: Option<String>, user: Option<UserIdentity>, page: Option<Page> },
+    Start { text: String, category: Option<String>, page: Option<Page>, client_msg_id: Option<String> },
+    Send { conversation_id: String, text: String, client_msg_id: Option<String> },
+    Typing { conversation_id: String, on: bool },
+    Read { conversation_id: String, seq: u64 },
+    Page { url: String, title: Option<String> },
+    Sync { conversation_id: String, after_seq: u64 },
+    End { conversation_id: String },
+    Rate { conversation_id: String, score: u8, comment: Option<String> },
+    Callback { phone: String, message: Option<String>, category: Option<String> },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -218,9 +180,7 @@ pub fn decode<F: DeserializeOwned>(text: &str) -> Result<(Option<Ref>, F), BadFr
     match serde_json::from_str::<Envelope<F>>(text) {
         Ok(e) => Ok((e.reference, e.frame)),
         Err(err) => Err(BadFrame {
-            reference: serde_json::from_str::<RefOnly>(text)
-                .ok()
-                .and_then(|r| r.reference),
+            reference: serde_json::from_str::<RefOnly>(text).ok().and_then(|r| r.reference),
             reason: err.to_string(),
         }),
     }
@@ -228,8 +188,7 @@ pub fn decode<F: DeserializeOwned>(text: &str) -> Result<(Option<Ref>, F), BadFr
 
 /// Parses a conversation id from the wire; an id we never issued is simply unknown.
 pub fn conversation_id(s: &str) -> Result<ConversationId, Refusal> {
-    s.parse()
-        .map_err(|_| Refusal::new(ErrorCode::NotFound, "no such conversation"))
+    s.parse().map_err(|_| Refusal::new(ErrorCode::NotFound, "no such conversation"))
 }
 
 // ----- what the server sends -----
@@ -275,11 +234,7 @@ impl MessageView {
             id: ids::message_id(conversation, m.seq),
             conversation_id: conversation,
             seq: m.seq,
-            author: AuthorView {
-                kind: m.author.kind,
-                id,
-                name: m.author.name.clone(),
-            },
+            author: AuthorView { kind: m.author.kind, id, name: m.author.name.clone() },
             text: m.text.clone(),
             internal: m.internal,
             attachments: Vec::new(),
@@ -342,10 +297,7 @@ impl ConversationView {
             status: c.status,
             category: c.category.clone(),
             customer,
-            expert: c.owner.as_ref().map(|o| ExpertBrief {
-                id: o.id.to_string(),
-                name: o.name.clone(),
-            }),
+            expert: c.owner.as_ref().map(|o| ExpertBrief { id: o.id.to_string(), name: o.name.clone() }),
             page: c.page.clone(),
             created_at: c.created_at,
             ended_at: c.solved_at,
@@ -485,6 +437,11 @@ pub enum ServerFrame {
         #[serde(skip_serializing_if = "Option::is_none")]
         reason: Option<&'static str>,
     },
+    Nudge {
+        #[serde(with = "ids::wire")]
+        conversation_id: ConversationId,
+        waiting_ms: u64,
+    },
 }
 
 impl ServerFrame {
@@ -493,18 +450,12 @@ impl ServerFrame {
     }
 
     pub fn error(reference: Option<Ref>, refusal: Refusal) -> ServerFrame {
-        ServerFrame::Error {
-            reference,
-            code: refusal.code,
-            message: refusal.message,
-        }
+        ServerFrame::Error { reference, code: refusal.code, message: refusal.message }
     }
 
     pub fn encode(&self) -> bytestring::ByteString {
         // Serializing plain data to a String cannot fail.
-        serde_json::to_string(self)
-            .expect("server frames serialize")
-            .into()
+        serde_json::to_string(self).expect("server frames serialize").into()
     }
 }
 
@@ -514,10 +465,9 @@ mod tests {
 
     #[test]
     fn decodes_frames_and_keeps_the_ref() {
-        let (r, f) = decode::<CustomerFrame>(
-            r#"{"type":"send","ref":7,"conversation_id":"c_1","text":"hi"}"#,
-        )
-        .unwrap();
+        let (r, f) =
+            decode::<CustomerFrame>(r#"{"type":"send","ref":7,"conversation_id":"c_1","text":"hi"}"#)
+                .unwrap();
         assert_eq!(r, Some(Ref::Number(7.into())));
         assert!(matches!(f, CustomerFrame::Send { ref text, .. } if text == "hi"));
     }
@@ -537,9 +487,6 @@ mod tests {
         let f = ServerFrame::ack(Some(Ref::Text("x".into())), AckBody::Synced { last_seq: 4 });
         assert_eq!(&*f.encode(), r#"{"type":"ack","ref":"x","last_seq":4}"#);
         let f = ServerFrame::error(None, Refusal::new(ErrorCode::NotAllowed, "no"));
-        assert_eq!(
-            &*f.encode(),
-            r#"{"type":"error","code":"not_allowed","message":"no"}"#
-        );
+        assert_eq!(&*f.encode(), r#"{"type":"error","code":"not_allowed","message":"no"}"#);
     }
 }

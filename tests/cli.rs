@@ -13,46 +13,23 @@ async fn an_expert_added_on_the_command_line_can_log_in() {
     let data = dir.path().join("data");
     let add = |username: &str| {
         Command::new(env!("CARGO_BIN_EXE_switchboard"))
-            .args([
-                "expert",
-                "add",
-                "--username",
-                username,
-                "--name",
-                "Grace Hopper",
-            ])
-            .args([
-                "--password",
-                "correct-horse",
-                "--categories",
-                "general",
-                "--max-concurrent",
-                "2",
-            ])
+            .args(["expert", "add", "--username", username, "--name", "Grace Hopper"])
+            .args(["--password", "correct-horse", "--categories", "general", "--max-concurrent", "2"])
             .current_dir(dir.path())
             .env("SWITCHBOARD_SERVER_DATA_DIR", &data)
             .output()
             .expect("run switchboard expert add")
     };
     let out = add("grace");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stdout).contains("created expert"));
     let again = add("grace");
     assert!(!again.status.success(), "a taken username is refused");
     assert!(String::from_utf8_lossy(&again.stderr).contains("taken"));
 
     let server = TestServer::start_in(dir, &[]).await;
-    let (status, login) = server
-        .post(
-            "/api/v1/login",
-            None,
-            json!({"username": "grace", "password": "correct-horse"}),
-        )
-        .await;
+    let (status, login) =
+        server.post("/api/v1/login", None, json!({"username": "grace", "password": "correct-horse"})).await;
     assert_eq!(status, 200, "{login}");
     assert_eq!(login["expert"]["max_concurrent"], 2);
 }
@@ -68,8 +45,5 @@ async fn a_second_server_on_the_same_data_dir_fails_with_a_clear_message() {
         .expect("run a second server");
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains("in use by another switchboard process"),
-        "{err}"
-    );
+    assert!(err.contains("in use by another switchboard process"), "{err}");
 }

@@ -35,28 +35,14 @@ async fn acknowledged_messages_and_queued_chats_survive_kill_9() {
     server.crash_and_restart().await;
 
     for (id, visitor, texts) in &acked {
-        let (status, c) = server
-            .get(&format!("/api/v1/conversations/{id}"), visitor)
-            .await;
+        let (status, c) = server.get(&format!("/api/v1/conversations/{id}"), visitor).await;
         assert_eq!(status, 200, "{c}");
         let got = seqs(&c["messages"]);
-        assert_eq!(
-            got,
-            (1..=got.len() as u64).collect::<Vec<_>>(),
-            "seqs are gapless"
-        );
-        let stored: Vec<&str> = c["messages"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|m| m["text"].as_str().unwrap())
-            .collect();
+        assert_eq!(got, (1..=got.len() as u64).collect::<Vec<_>>(), "seqs are gapless");
+        let stored: Vec<&str> =
+            c["messages"].as_array().unwrap().iter().map(|m| m["text"].as_str().unwrap()).collect();
         for t in texts {
-            assert_eq!(
-                stored.iter().filter(|s| **s == t).count(),
-                1,
-                "{t} is stored exactly once"
-            );
+            assert_eq!(stored.iter().filter(|s| **s == t).count(), 1, "{t} is stored exactly once");
         }
         assert_eq!(c["status"], "queued");
     }
@@ -65,11 +51,7 @@ async fn acknowledged_messages_and_queued_chats_survive_kill_9() {
     // offered as soon as an expert comes online.
     let mut expert = server.expert_ws(&token).await;
     let first = expert.event("offer").await;
-    assert_eq!(
-        first["conversation"]["id"],
-        acked[0].0.as_str(),
-        "the oldest chat is offered first"
-    );
+    assert_eq!(first["conversation"]["id"], acked[0].0.as_str(), "the oldest chat is offered first");
     assert_eq!(seqs(&first["conversation"]["messages"]).len(), 27);
 }
 
@@ -80,18 +62,16 @@ async fn a_reconnecting_client_syncs_exactly_what_it_missed() {
     let mut expert = server.expert_ws(&token).await;
     let (customer, id, visitor) = server.new_chat("hello").await;
     expert.event("offer").await;
-    expert
-        .ack(json!({"type": "accept", "conversation_id": id}))
-        .await;
+    expert.ack(json!({"type": "accept", "conversation_id": id})).await;
 
     // The customer goes away; three expert messages arrive while they are gone.
     customer.close().await;
     for text in ["one", "two", "three"] {
-        expert
-            .ack(json!({"type": "send", "conversation_id": id, "text": text}))
-            .await;
+        expert.ack(json!({"type": "send", "conversation_id": id, "text": text})).await;
     }
-    let note = expert.ack(json!({"type": "send", "conversation_id": id, "text": "note to self", "internal": true})).await;
+    let note = expert
+        .ack(json!({"type": "send", "conversation_id": id, "text": "note to self", "internal": true}))
+        .await;
     assert_eq!(note["message"]["internal"], true);
 
     let (mut back, welcome) = server.customer_ws(json!({"visitor_token": visitor})).await;
@@ -99,28 +79,19 @@ async fn a_reconnecting_client_syncs_exactly_what_it_missed() {
     assert_eq!(listed["id"], id.as_str());
     assert_eq!(listed["last_seq"], 6);
 
-    let ack = back
-        .request(json!({"type": "sync", "conversation_id": id, "after_seq": 2}))
-        .await;
+    let ack = back.request(json!({"type": "sync", "conversation_id": id, "after_seq": 2})).await;
     assert_eq!(ack["type"], "ack");
     assert_eq!(ack["last_seq"], 6);
     let mut replayed = Vec::new();
     while let Some(f) = back.take_ready(|f| f["type"] == "message") {
         replayed.push(f["message"]["text"].as_str().unwrap().to_owned());
     }
-    assert_eq!(
-        replayed,
-        ["one", "two", "three"],
-        "in order, no internal note, nothing else"
-    );
+    assert_eq!(replayed, ["one", "two", "three"], "in order, no internal note, nothing else");
 
     // The expert's console syncs internal notes too.
-    let ack = expert
-        .request(json!({"type": "sync", "conversation_id": id, "after_seq": 5}))
-        .await;
+    let ack = expert.request(json!({"type": "sync", "conversation_id": id, "after_seq": 5})).await;
     assert_eq!(ack["last_seq"], 6);
-    let replayed = expert
-        .take_ready(|f| f["type"] == "message" && f["message"]["seq"] == 6)
-        .expect("the note");
+    let replayed =
+        expert.take_ready(|f| f["type"] == "message" && f["message"]["seq"] == 6).expect("the note");
     assert_eq!(replayed["message"]["text"], "note to self");
 }

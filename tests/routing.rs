@@ -31,15 +31,9 @@ async fn a_lapsed_offer_moves_to_the_second_expert_and_a_late_accept_conflicts()
     let withdrawn = experts[first].event("offer_withdrawn").await;
     assert_eq!(withdrawn["conversation_id"], id.as_str());
     assert_eq!(withdrawn["reason"], "expired");
-    experts[other]
-        .expect("the second offer", offer_for(&id))
-        .await;
-    experts[first]
-        .refused(json!({"type": "accept", "conversation_id": id}), "conflict")
-        .await;
-    experts[other]
-        .ack(json!({"type": "accept", "conversation_id": id}))
-        .await;
+    experts[other].expect("the second offer", offer_for(&id)).await;
+    experts[first].refused(json!({"type": "accept", "conversation_id": id}), "conflict").await;
+    experts[other].ack(json!({"type": "accept", "conversation_id": id})).await;
 }
 
 #[tokio::test]
@@ -52,17 +46,10 @@ async fn a_decline_moves_the_offer_on_at_once() {
     // A second expert arrives while the first holds the offer, then the first declines.
     let (_, t2) = server.expert("second", &["general"], None).await;
     let mut b = server.expert_ws(&t2).await;
-    a.ack(json!({"type": "decline", "conversation_id": id}))
-        .await;
+    a.ack(json!({"type": "decline", "conversation_id": id})).await;
     // Well inside the 30 s accept window: the decline, not a lapse, moved it.
-    b.expect_within(
-        "the offer after a decline",
-        Duration::from_secs(5),
-        offer_for(&id),
-    )
-    .await;
-    a.refused(json!({"type": "accept", "conversation_id": id}), "conflict")
-        .await;
+    b.expect_within("the offer after a decline", Duration::from_secs(5), offer_for(&id)).await;
+    a.refused(json!({"type": "accept", "conversation_id": id}), "conflict").await;
 }
 
 #[tokio::test]
@@ -73,40 +60,23 @@ async fn a_full_expert_gets_no_offer_and_the_queue_moves_when_a_slot_frees() {
 
     let (_c1, first, _) = server.new_chat("first").await;
     expert.expect("offer", offer_for(&first)).await;
-    expert
-        .ack(json!({"type": "accept", "conversation_id": first}))
-        .await;
+    expert.ack(json!({"type": "accept", "conversation_id": first})).await;
 
     let (mut c2, second, _) = server.new_chat("second").await;
     let (mut c3, third, _) = server.new_chat("third").await;
     assert_eq!(c2.event("queue").await["position"], 1);
     assert_eq!(c3.event("queue").await["position"], 2);
     expert
-        .expect_none(
-            "an offer beyond capacity",
-            Duration::from_millis(300),
-            |f| f["type"] == "offer",
-        )
+        .expect_none("an offer beyond capacity", Duration::from_millis(300), |f| f["type"] == "offer")
         .await;
 
     // Ending the first chat frees the slot: the second is offered, the third moves up.
-    expert
-        .ack(json!({"type": "end", "conversation_id": first}))
-        .await;
-    expert
-        .expect("offer of the second chat", offer_for(&second))
-        .await;
-    expert
-        .ack(json!({"type": "accept", "conversation_id": second}))
-        .await;
-    let moved = c3
-        .expect("position 1", |f| f["type"] == "queue" && f["position"] == 1)
-        .await;
+    expert.ack(json!({"type": "end", "conversation_id": first})).await;
+    expert.expect("offer of the second chat", offer_for(&second)).await;
+    expert.ack(json!({"type": "accept", "conversation_id": second})).await;
+    let moved = c3.expect("position 1", |f| f["type"] == "queue" && f["position"] == 1).await;
     assert_eq!(moved["conversation_id"], third.as_str());
-    assert_eq!(
-        c2.event("assigned").await["conversation_id"],
-        second.as_str()
-    );
+    assert_eq!(c2.event("assigned").await["conversation_id"], second.as_str());
 }
 
 #[tokio::test]
@@ -115,19 +85,9 @@ async fn a_chat_waits_for_an_expert_of_its_category() {
     let (_, token) = server.expert("ada", &["general"], None).await;
     let mut expert = server.expert_ws(&token).await;
     // Away experts get nothing; coming back makes the waiting chat's offer arrive.
-    expert
-        .ack(json!({"type": "presence", "status": "away"}))
-        .await;
+    expert.ack(json!({"type": "presence", "status": "away"})).await;
     let (_c, id, _) = server.new_chat("waiting").await;
-    expert
-        .expect_none("an offer while away", Duration::from_millis(300), |f| {
-            f["type"] == "offer"
-        })
-        .await;
-    expert
-        .ack(json!({"type": "presence", "status": "available"}))
-        .await;
-    expert
-        .expect("offer after coming back", offer_for(&id))
-        .await;
+    expert.expect_none("an offer while away", Duration::from_millis(300), |f| f["type"] == "offer").await;
+    expert.ack(json!({"type": "presence", "status": "available"})).await;
+    expert.expect("offer after coming back", offer_for(&id)).await;
 }

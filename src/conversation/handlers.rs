@@ -43,8 +43,7 @@ impl Actor for ConversationActor {
 impl ConversationActor {
     fn open(&mut self, o: Opening, ctx: &mut Context<Self>) {
         if let Err(refusal) = self.try_open(&o, ctx) {
-            o.reply
-                .send(ServerFrame::error(o.reply.reference.clone(), refusal));
+            o.reply.send(ServerFrame::error(o.reply.reference.clone(), refusal));
             ctx.stop();
         }
     }
@@ -53,37 +52,17 @@ impl ConversationActor {
         let store = &self.app.store;
         store.put_conversation(&self.conv).map_err(internal_error)?;
         if let Some(id) = &o.client_msg_id {
-            store
-                .record_start(self.conv.customer, id, self.id())
-                .map_err(internal_error)?;
+            store.record_start(self.conv.customer, id, self.id()).map_err(internal_error)?;
         }
         self.rev = 1;
         let author = self.author_customer();
-        let (ticket, message) = self.append(
-            author,
-            o.text.clone(),
-            false,
-            o.client_msg_id.as_deref(),
-            Some(&o.reply),
-            ctx,
-        )?;
-        self.ack(
-            &o.reply,
-            AckBody::Started {
-                conversation_id: self.id(),
-                message,
-            },
-            Some(ticket),
-        );
+        let (ticket, message) =
+            self.append(author, o.text.clone(), false, o.client_msg_id.as_deref(), Some(&o.reply), ctx)?;
+        self.ack(&o.reply, AckBody::Started { conversation_id: self.id(), message }, Some(ticket));
         if !o.greeting.is_empty() {
-            let bot = Author {
-                kind: AuthorKind::Bot,
-                id: None,
-                name: None,
-            };
+            let bot = Author { kind: AuthorKind::Bot, id: None, name: None };
             let (ticket, _) = self.append(bot, o.greeting.clone(), false, None, None, ctx)?;
-            self.outbox
-                .push(ticket, super::Outgoing::Router(Box::new(self.track(ctx))));
+            self.outbox.push(ticket, super::Outgoing::Router(Box::new(self.track(ctx))));
         }
         self.arm_timer(ctx);
         Ok(())
@@ -92,39 +71,24 @@ impl ConversationActor {
     fn post(&mut self, p: &Post, ctx: &mut Context<Self>) -> Result<(), Refusal> {
         let (event, author) = match &p.from {
             Party::Customer(id) if *id == self.conv.customer && !p.internal => {
-                (Event::CustomerMessage, self.author_customer())
+                let owner = self.conv.owner.as_ref();
+                let owner_available = owner.is_some_and(|o| self.app.hub.is_available(o.id));
+                (Event::CustomerMessage { owner_available }, self.author_customer())
             }
             Party::Customer(_) => return Err(forbidden()),
             Party::Expert { id, name } => {
-                let author = Author {
-                    kind: AuthorKind::Expert,
-                    id: Some(id.0),
-                    name: Some(name.clone()),
-                };
+                let author = Author { kind: AuthorKind::Expert, id: Some(id.0), name: Some(name.clone()) };
                 let expert = *id;
-                (
-                    if p.internal {
-                        Event::Note { expert }
-                    } else {
-                        Event::ExpertMessage { expert }
-                    },
-                    author,
-                )
+                (if p.internal { Event::Note { expert } } else { Event::ExpertMessage { expert } }, author)
             }
         };
         if let (Some(client_id), Some(author_id)) = (&p.client_msg_id, author.id) {
-            let earlier = self
-                .app
-                .store
-                .client_message(self.id(), author_id, client_id)
-                .map_err(internal_error)?;
+            let earlier =
+                self.app.store.client_message(self.id(), author_id, client_id).map_err(internal_error)?;
             if let Some(m) = earlier {
                 let message = MessageView::new(self.id(), &m);
                 let body = match p.starting {
-                    true => AckBody::Started {
-                        conversation_id: self.id(),
-                        message,
-                    },
+                    true => AckBody::Started { conversation_id: self.id(), message },
                     false => AckBody::Message { message },
                 };
                 self.ack(&p.reply, body, None);
@@ -132,14 +96,8 @@ impl ConversationActor {
             }
         }
         self.apply(&event, ctx)?;
-        let (ticket, message) = self.append(
-            author,
-            p.text.clone(),
-            p.internal,
-            p.client_msg_id.as_deref(),
-            Some(&p.reply),
-            ctx,
-        )?;
+        let (ticket, message) =
+            self.append(author, p.text.clone(), p.internal, p.client_msg_id.as_deref(), Some(&p.reply), ctx)?;
         self.ack(&p.reply, AckBody::Message { message }, Some(ticket));
         Ok(())
     }
@@ -147,10 +105,7 @@ impl ConversationActor {
     fn act(&mut self, a: &Act, ctx: &mut Context<Self>) -> Result<(), Refusal> {
         let expert = a.expert;
         let event = match a.action {
-            ExpertAction::Accept => Event::Accept {
-                expert,
-                name: a.name.clone(),
-            },
+            ExpertAction::Accept => Event::Accept { expert, name: a.name.clone() },
             ExpertAction::Decline => Event::Decline { expert },
             ExpertAction::SetStatus(status) => Event::SetStatus { expert, status },
             ExpertAction::End => Event::End { expert },
@@ -158,9 +113,9 @@ impl ConversationActor {
         };
         let ticket = self.apply(&event, ctx)?;
         let body = match a.action {
-            ExpertAction::Accept => AckBody::Conversation {
-                conversation: self.view(true).map_err(internal_error)?,
-            },
+            ExpertAction::Accept => {
+                AckBody::Conversation { conversation: self.view(true).map_err(internal_error)? }
+            }
             _ => AckBody::Empty {},
         };
         self.ack(&a.reply, body, ticket);
@@ -203,14 +158,8 @@ impl ConversationActor {
     fn signal(&mut self, s: &Signal) -> Result<(), Refusal> {
         let id = self.id();
         let frame = match s.kind {
-            SignalKind::Typing(on) => ServerFrame::Typing {
-                conversation_id: id,
-                on,
-            },
-            SignalKind::Read(seq) => ServerFrame::Read {
-                conversation_id: id,
-                seq,
-            },
+            SignalKind::Typing(on) => ServerFrame::Typing { conversation_id: id, on },
+            SignalKind::Read(seq) => ServerFrame::Read { conversation_id: id, seq },
         }
         .encode();
         match &s.from {
@@ -273,20 +222,10 @@ impl Handler<PageChanged> for ConversationActor {
         match self.app.store.put_conversation(&self.conv) {
             Ok(ticket) => {
                 if let Some(expert) = self.experts_in_view() {
-                    let frame = ServerFrame::Page {
-                        conversation_id: self.id(),
-                        url: page.url,
-                        title: page.title,
-                    }
-                    .encode();
-                    self.outbox.push(
-                        ticket,
-                        super::Outgoing::Expert {
-                            expert,
-                            frame,
-                            except: None,
-                        },
-                    );
+                    let frame =
+                        ServerFrame::Page { conversation_id: self.id(), url: page.url, title: page.title }
+                            .encode();
+                    self.outbox.push(ticket, super::Outgoing::Expert { expert, frame, except: None });
                     self.watch_flush(ctx);
                 }
             }
@@ -323,11 +262,7 @@ impl Handler<QueuePosition> for ConversationActor {
     type Result = ();
     fn handle(&mut self, QueuePosition(position): QueuePosition, _: &mut Context<Self>) {
         if self.conv.status.is_waiting() {
-            let frame = ServerFrame::Queue {
-                conversation_id: self.id(),
-                position,
-            }
-            .encode();
+            let frame = ServerFrame::Queue { conversation_id: self.id(), position }.encode();
             self.app.hub.to_customer(self.conv.customer, &frame, None);
         }
     }

@@ -14,8 +14,7 @@ use crate::ids::{ConversationId, ExpertId};
 use crate::lifecycle::{self, Effect, Event, Transition};
 use crate::messages::{OfferOutcome, ReplyTo, Track};
 use crate::protocol::{
-    AckBody, ConversationView, CustomerView, ErrorCode, ExpertBrief, MessageView, Refusal,
-    ServerFrame,
+    AckBody, ConversationView, CustomerView, ErrorCode, ExpertBrief, MessageView, Refusal, ServerFrame,
 };
 use crate::store::model::{Author, AuthorKind, Conversation, Customer, StoredMessage};
 use crate::store::{StoreError, Ticket};
@@ -61,16 +60,13 @@ impl ConversationActor {
         if conv.status.is_terminal() {
             return Ok(None);
         }
-        let customer = app
-            .store
-            .customer(conv.customer)?
-            .unwrap_or(Customer {
-                id: conv.customer,
-                external_id: None,
-                name: None,
-                email: None,
-                created_at: conv.created_at,
-            });
+        let customer = app.store.customer(conv.customer)?.unwrap_or(Customer {
+            id: conv.customer,
+            external_id: None,
+            name: None,
+            email: None,
+            created_at: conv.created_at,
+        });
         let last_seq = app.store.last_seq(id)?;
         Ok(Some(Self::spawn(app, conv, customer, last_seq, None)))
     }
@@ -109,23 +105,19 @@ impl ConversationActor {
         self.commit(t, ctx)
     }
 
-    fn commit(
-        &mut self,
-        t: Transition,
-        ctx: &mut Context<Self>,
-    ) -> Result<Option<Ticket>, Refusal> {
+    fn commit(&mut self, t: Transition, ctx: &mut Context<Self>) -> Result<Option<Ticket>, Refusal> {
         let Some(next) = t.next else { return Ok(None) };
-        let ticket = self
-            .app
-            .store
-            .put_conversation(&next)
-            .map_err(internal_error)?;
+        let ticket = self.app.store.put_conversation(&next).map_err(internal_error)?;
+        // Most messages change only activity times; the router hears of routing changes alone.
+        let routing_changed = routing_view(&self.conv) != routing_view(&next);
         self.conv = next;
-        self.rev += 1;
         for effect in t.effects {
             self.queue_effect(ticket, effect);
         }
-        self.outbox.push(ticket, Outgoing::Router(Box::new(self.track(ctx))));
+        if routing_changed {
+            self.rev += 1;
+            self.outbox.push(ticket, Outgoing::Router(Box::new(self.track(ctx))));
+        }
         if self.conv.status.is_terminal() {
             self.outbox.push(ticket, Outgoing::Stop);
         }
@@ -154,48 +146,17 @@ impl ConversationActor {
         let id = self.id();
         match effect {
             Effect::Status { status, reason } => {
-                let frame = ServerFrame::Status {
-                    conversation_id: id,
-                    status,
-                    reason,
-                }
-                .encode();
-                self.outbox.push(
-                    ticket,
-                    Outgoing::Customer {
-                        frame: frame.clone(),
-                        except: None,
-                    },
-                );
+                let frame = ServerFrame::Status { conversation_id: id, status, reason }.encode();
+                self.outbox.push(ticket, Outgoing::Customer { frame: frame.clone(), except: None });
                 if let Some(owner) = &self.conv.owner {
-                    self.outbox.push(
-                        ticket,
-                        Outgoing::Expert {
-                            expert: owner.id,
-                            frame,
-                            except: None,
-                        },
-                    );
+                    self.outbox.push(ticket, Outgoing::Expert { expert: owner.id, frame, except: None });
                 }
             }
             Effect::Assigned => {
                 if let Some(owner) = &self.conv.owner {
-                    let expert = ExpertBrief {
-                        id: owner.id.to_string(),
-                        name: owner.name.clone(),
-                    };
-                    let frame = ServerFrame::Assigned {
-                        conversation_id: id,
-                        expert,
-                    }
-                    .encode();
-                    self.outbox.push(
-                        ticket,
-                        Outgoing::Customer {
-                            frame,
-                            except: None,
-                        },
-                    );
+                    let expert = ExpertBrief { id: owner.id.to_string(), name: owner.name.clone() };
+                    let frame = ServerFrame::Assigned { conversation_id: id, expert }.encode();
+                    self.outbox.push(ticket, Outgoing::Customer { frame, except: None });
                 }
             }
             Effect::OfferMade { expert, expires_at } => {
@@ -211,38 +172,19 @@ impl ConversationActor {
                         return;
                     }
                 };
-                self.outbox.push(
-                    ticket,
-                    Outgoing::Expert {
-                        expert,
-                        frame,
-                        except: None,
-                    },
-                );
+                self.outbox.push(ticket, Outgoing::Expert { expert, frame, except: None });
             }
             Effect::OfferWithdrawn { expert, reason } => {
-                let frame = ServerFrame::OfferWithdrawn {
-                    conversation_id: id,
-                    reason,
-                }
-                .encode();
-                self.outbox.push(
-                    ticket,
-                    Outgoing::Expert {
-                        expert,
-                        frame,
-                        except: None,
-                    },
-                );
+                let frame = ServerFrame::OfferWithdrawn { conversation_id: id, reason }.encode();
+                self.outbox.push(ticket, Outgoing::Expert { expert, frame, except: None });
+            }
+            Effect::Nudge { expert, waiting } => {
+                let waiting_ms = waiting.as_millis() as u64;
+                let frame = ServerFrame::Nudge { conversation_id: id, waiting_ms }.encode();
+                self.outbox.push(ticket, Outgoing::Expert { expert, frame, except: None });
             }
             Effect::OfferLapsed { expert } => {
-                self.outbox.push(
-                    ticket,
-                    Outgoing::Outcome(OfferOutcome {
-                        expert,
-                        lapsed: true,
-                    }),
-                );
+                self.outbox.push(ticket, Outgoing::Outcome(OfferOutcome { expert, lapsed: true }));
             }
         }
     }
@@ -257,43 +199,18 @@ impl ConversationActor {
         sender: Option<&ReplyTo>,
         ctx: &mut Context<Self>,
     ) -> Result<(Ticket, MessageView), Refusal> {
-        let message = StoredMessage {
-            seq: self.last_seq + 1,
-            author,
-            text,
-            internal,
-            at: Timestamp::now(),
-        };
-        let ticket = self
-            .app
-            .store
-            .append_message(self.id(), &message, client_msg_id)
-            .map_err(internal_error)?;
+        let message = StoredMessage { seq: self.last_seq + 1, author, text, internal, at: Timestamp::now() };
+        let ticket =
+            self.app.store.append_message(self.id(), &message, client_msg_id).map_err(internal_error)?;
         self.last_seq = message.seq;
         let view = MessageView::new(self.id(), &message);
-        let frame = ServerFrame::Message {
-            message: view.clone(),
-        }
-        .encode();
+        let frame = ServerFrame::Message { message: view.clone() }.encode();
         let except = sender.map(|s| s.session_id);
         if !internal {
-            self.outbox.push(
-                ticket,
-                Outgoing::Customer {
-                    frame: frame.clone(),
-                    except,
-                },
-            );
+            self.outbox.push(ticket, Outgoing::Customer { frame: frame.clone(), except });
         }
         if let Some(expert) = self.experts_in_view() {
-            self.outbox.push(
-                ticket,
-                Outgoing::Expert {
-                    expert,
-                    frame: frame.clone(),
-                    except,
-                },
-            );
+            self.outbox.push(ticket, Outgoing::Expert { expert, frame: frame.clone(), except });
         }
         self.outbox.push(ticket, Outgoing::Delivered(message.seq));
         self.watch_flush(ctx);
@@ -319,13 +236,7 @@ impl ConversationActor {
     fn ack(&mut self, to: &ReplyTo, body: AckBody, ticket: Option<Ticket>) {
         let frame = ServerFrame::ack(to.reference.clone(), body);
         match ticket {
-            Some(t) => self.outbox.push(
-                t,
-                Outgoing::Reply {
-                    to: to.clone(),
-                    frame: Box::new(frame),
-                },
-            ),
+            Some(t) => self.outbox.push(t, Outgoing::Reply { to: to.clone(), frame: Box::new(frame) }),
             None => self.reply(to, frame),
         }
     }
@@ -348,17 +259,14 @@ impl ConversationActor {
             .filter(|m| for_expert || !m.internal)
             .map(|m| MessageView::new(self.id(), m))
             .collect();
-        Ok(
-            ConversationView::new(&self.conv, self.customer_view(), self.last_seq)
-                .with_messages(messages),
-        )
+        Ok(ConversationView::new(&self.conv, self.customer_view(), self.last_seq).with_messages(messages))
     }
 
     fn arm_timer(&mut self, ctx: &mut Context<Self>) {
         if let Some(h) = self.timer.take() {
             ctx.cancel_future(h);
         }
-        if let Some(at) = lifecycle::next_deadline(&self.conv) {
+        if let Some(at) = lifecycle::next_deadline(&self.conv, &self.app.policy) {
             let wait = Timestamp::now().until(at);
             self.timer = Some(ctx.run_later(wait, |act, ctx| {
                 act.timer = None;
@@ -373,12 +281,13 @@ impl ConversationActor {
     }
 
     fn author_customer(&self) -> Author {
-        Author {
-            kind: AuthorKind::Customer,
-            id: Some(self.customer.id.0),
-            name: self.customer.name.clone(),
-        }
+        Author { kind: AuthorKind::Customer, id: Some(self.customer.id.0), name: self.customer.name.clone() }
     }
+}
+
+/// What the router knows of a conversation; a change here is worth a `Track`.
+fn routing_view(c: &Conversation) -> impl PartialEq + '_ {
+    (c.status, c.owner.as_ref().map(|o| o.id), c.offer, &c.declined, c.queued_at, c.left)
 }
 
 /// Replays a transcript after `after_seq` (up to `upto`) as message frames and the closing
@@ -396,12 +305,7 @@ pub fn replay(
         .iter()
         .take_while(|m| m.seq <= upto)
         .filter(|m| for_expert || !m.internal)
-        .map(|m| {
-            ServerFrame::Message {
-                message: MessageView::new(id, m),
-            }
-            .encode()
-        })
+        .map(|m| ServerFrame::Message { message: MessageView::new(id, m) }.encode())
         .collect();
     frames.push(ServerFrame::ack(reference, AckBody::Synced { last_seq: upto }).encode());
     Ok(frames)
@@ -410,8 +314,5 @@ pub fn replay(
 /// A store failure reaches the sender as `internal`; the details go to the log only.
 pub fn internal_error(e: StoreError) -> Refusal {
     tracing::error!(error = %e, "store failure");
-    Refusal::new(
-        ErrorCode::Internal,
-        "the server could not store this; please retry",
-    )
+    Refusal::new(ErrorCode::Internal, "the server could not store this; please retry")
 }

@@ -65,18 +65,16 @@ impl ConversationActor {
         };
         self.outbox.waiting = true;
         let store = self.app.store.clone();
-        ctx.spawn(
-            async move { store.durable(target).await }
-                .into_actor(self)
-                .map(move |result, act, ctx| {
-                    act.outbox.waiting = false;
-                    match result {
-                        Ok(()) => act.release(target, ctx),
-                        Err(e) => act.fail(target, e, ctx),
-                    }
-                    act.watch_flush(ctx);
-                }),
-        );
+        ctx.spawn(async move { store.durable(target).await }.into_actor(self).map(
+            move |result, act, ctx| {
+                act.outbox.waiting = false;
+                match result {
+                    Ok(()) => act.release(target, ctx),
+                    Err(e) => act.fail(target, e, ctx),
+                }
+                act.watch_flush(ctx);
+            },
+        ));
     }
 
     fn release(&mut self, upto: Ticket, ctx: &mut Context<Self>) {
@@ -89,14 +87,8 @@ impl ConversationActor {
     fn perform(&mut self, item: Outgoing, ctx: &mut Context<Self>) {
         let hub = &self.app.hub;
         match item {
-            Outgoing::Customer { frame, except } => {
-                hub.to_customer(self.conv.customer, &frame, except)
-            }
-            Outgoing::Expert {
-                expert,
-                frame,
-                except,
-            } => hub.to_expert(expert, &frame, except),
+            Outgoing::Customer { frame, except } => hub.to_customer(self.conv.customer, &frame, except),
+            Outgoing::Expert { expert, frame, except } => hub.to_expert(expert, &frame, except),
             Outgoing::Reply { to, frame } => to.send(*frame),
             Outgoing::Delivered(seq) => self.delivered_seq = self.delivered_seq.max(seq),
             Outgoing::Router(track) => self.app.router.do_send(*track),
@@ -111,10 +103,8 @@ impl ConversationActor {
         tracing::error!(conversation = %self.id(), %error, "flush failed; dropping unconfirmed work");
         while self.outbox.items.front().is_some_and(|(t, _)| *t <= upto) {
             if let Some((_, Outgoing::Reply { to, .. })) = self.outbox.items.pop_front() {
-                let refusal = Refusal::new(
-                    ErrorCode::Internal,
-                    "the server could not store this; please retry",
-                );
+                let refusal =
+                    Refusal::new(ErrorCode::Internal, "the server could not store this; please retry");
                 to.send(ServerFrame::error(to.reference.clone(), refusal));
             }
         }

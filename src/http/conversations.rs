@@ -10,8 +10,7 @@ use crate::store::model::Conversation;
 use crate::store::StoreError;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/conversations", web::get().to(list))
-        .route("/conversations/{id}", web::get().to(get));
+    cfg.route("/conversations", web::get().to(list)).route("/conversations/{id}", web::get().to(get));
 }
 
 #[derive(Deserialize)]
@@ -22,19 +21,13 @@ struct Filter {
 
 fn view(app: &AppState, c: &Conversation) -> Result<ConversationView, StoreError> {
     let customer = app.store.customer(c.customer)?;
-    let customer = customer
-        .map(|c| CustomerView::new(&c))
-        .unwrap_or(CustomerView {
-            id: c.customer.to_string(),
-            name: None,
-            email: None,
-            external_id: None,
-        });
-    Ok(ConversationView::new(
-        c,
-        customer,
-        app.store.last_seq(c.id)?,
-    ))
+    let customer = customer.map(|c| CustomerView::new(&c)).unwrap_or(CustomerView {
+        id: c.customer.to_string(),
+        name: None,
+        email: None,
+        external_id: None,
+    });
+    Ok(ConversationView::new(c, customer, app.store.last_seq(c.id)?))
 }
 
 async fn list(
@@ -49,18 +42,10 @@ async fn list(
     };
     let mut out = Vec::new();
     for c in &conversations {
-        if filter
-            .status
-            .as_deref()
-            .is_some_and(|s| s != c.status.as_str())
-        {
+        if filter.status.as_deref().is_some_and(|s| s != c.status.as_str()) {
             continue;
         }
-        if filter
-            .customer_id
-            .as_deref()
-            .is_some_and(|id| id != c.customer.to_string())
-        {
+        if filter.customer_id.as_deref().is_some_and(|id| id != c.customer.to_string()) {
             continue;
         }
         out.push(view(&app, c)?);
@@ -82,20 +67,12 @@ async fn get(
         Caller::Admin => true,
         Caller::Expert(e) if c.visible_to(e.id) => true,
         Caller::Customer(customer) if *customer == c.customer => false,
-        _ => {
-            return Err(ApiError::new(
-                ErrorCode::Forbidden,
-                "this conversation is not yours",
-            ))
-        }
+        _ => return Err(ApiError::new(ErrorCode::Forbidden, "this conversation is not yours")),
     };
     // Whatever this read sees must be on disk before it is shown.
     let messages = app.store.transcript(id, 0)?;
     app.store.sync().await?;
-    let messages = messages
-        .iter()
-        .filter(|m| for_expert || !m.internal)
-        .map(|m| MessageView::new(id, m))
-        .collect();
+    let messages =
+        messages.iter().filter(|m| for_expert || !m.internal).map(|m| MessageView::new(id, m)).collect();
     Ok(HttpResponse::Ok().json(view(&app, &c)?.with_messages(messages)))
 }

@@ -14,8 +14,7 @@ use crate::store::model::Expert;
 use crate::store::{Store, StoreError};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/experts", web::post().to(create))
-        .route("/experts", web::get().to(list));
+    cfg.route("/experts", web::post().to(create)).route("/experts", web::get().to(list));
 }
 
 #[derive(Debug, Deserialize)]
@@ -81,26 +80,16 @@ pub fn add_expert(
 ) -> Result<Expert, AddExpertError> {
     let username = new.username.trim().to_owned();
     if username.is_empty() || new.name.trim().is_empty() {
-        return Err(AddExpertError::Invalid(
-            "username and name are required".into(),
-        ));
+        return Err(AddExpertError::Invalid("username and name are required".into()));
     }
     if new.password.len() < 8 {
-        return Err(AddExpertError::Invalid(
-            "the password needs at least 8 characters".into(),
-        ));
+        return Err(AddExpertError::Invalid("the password needs at least 8 characters".into()));
     }
-    if let Some(c) = new
-        .categories
-        .iter()
-        .find(|c| !known_categories.contains(c))
-    {
+    if let Some(c) = new.categories.iter().find(|c| !known_categories.contains(c)) {
         return Err(AddExpertError::Invalid(format!("unknown category {c:?}")));
     }
     if new.max_concurrent == Some(0) {
-        return Err(AddExpertError::Invalid(
-            "max_concurrent must be at least 1".into(),
-        ));
+        return Err(AddExpertError::Invalid("max_concurrent must be at least 1".into()));
     }
     let expert = Expert {
         id: ExpertId(store.next_id().map_err(AddExpertError::Store)?),
@@ -155,13 +144,7 @@ async fn list(caller: Caller, app: web::Data<AppState>) -> Result<HttpResponse, 
         .store
         .experts()?
         .iter()
-        .map(|e| {
-            ExpertView::new(
-                e,
-                presence.get(&e.id).copied().unwrap_or(Presence::Offline),
-                default_max,
-            )
-        })
+        .map(|e| ExpertView::new(e, presence.get(&e.id).copied().unwrap_or(Presence::Offline), default_max))
         .collect();
     Ok(HttpResponse::Ok().json(experts))
 }

@@ -4,9 +4,7 @@ mod conversations;
 pub mod experts;
 mod sessions;
 
-use actix_web::{
-    dev::Payload, http::StatusCode, web, FromRequest, HttpRequest, HttpResponse, ResponseError,
-};
+use actix_web::{dev::Payload, http::StatusCode, web, FromRequest, HttpRequest, HttpResponse, ResponseError};
 use futures_util::future::{ready, Ready};
 
 use crate::app::AppState;
@@ -22,13 +20,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/ws/expert", web::get().to(crate::ws::expert::connect))
         .service(
             web::scope("/api/v1")
-                .app_data(
-                    web::JsonConfig::default()
-                        .limit(64 * 1024)
-                        .error_handler(|e, _| {
-                            ApiError(Refusal::new(ErrorCode::BadRequest, e.to_string())).into()
-                        }),
-                )
+                .app_data(web::JsonConfig::default().limit(64 * 1024).error_handler(|e, _| {
+                    ApiError(Refusal::new(ErrorCode::BadRequest, e.to_string())).into()
+                }))
                 .app_data(web::QueryConfig::default().error_handler(|e, _| {
                     ApiError(Refusal::new(ErrorCode::BadRequest, e.to_string())).into()
                 }))
@@ -82,9 +76,8 @@ impl ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        HttpResponse::build(self.status_code()).json(
-            serde_json::json!({ "error": { "code": self.0.code, "message": self.0.message } }),
-        )
+        HttpResponse::build(self.status_code())
+            .json(serde_json::json!({ "error": { "code": self.0.code, "message": self.0.message } }))
     }
 }
 
@@ -123,25 +116,17 @@ pub fn bearer(req: &HttpRequest) -> Option<&str> {
 }
 
 fn caller(req: &HttpRequest) -> Result<Caller, ApiError> {
-    let app = req
-        .app_data::<web::Data<AppState>>()
-        .expect("app state is registered");
-    let token = bearer(req)
-        .ok_or_else(|| ApiError::new(ErrorCode::Unauthorized, "a bearer token is required"))?;
+    let app = req.app_data::<web::Data<AppState>>().expect("app state is registered");
+    let token =
+        bearer(req).ok_or_else(|| ApiError::new(ErrorCode::Unauthorized, "a bearer token is required"))?;
     if auth::is_admin_token(&app.config.server.admin_token, token) {
         return Ok(Caller::Admin);
     }
     if let Some(expert) = crate::ws::expert::expert_for_token(app, token)? {
         return Ok(Caller::Expert(expert));
     }
-    if let Some(customer) = app
-        .store
-        .customer_by_visitor_token(&auth::token_digest(token))?
-    {
+    if let Some(customer) = app.store.customer_by_visitor_token(&auth::token_digest(token))? {
         return Ok(Caller::Customer(customer));
     }
-    Err(ApiError::new(
-        ErrorCode::Unauthorized,
-        "unknown or expired token",
-    ))
+    Err(ApiError::new(ErrorCode::Unauthorized, "unknown or expired token"))
 }

@@ -11,8 +11,7 @@ use crate::protocol::{ErrorCode, Presence};
 use crate::store::model::LoginToken;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/login", web::post().to(login))
-        .route("/logout", web::post().to(logout));
+    cfg.route("/login", web::post().to(login)).route("/logout", web::post().to(logout));
 }
 
 #[derive(Deserialize)]
@@ -21,10 +20,7 @@ struct Credentials {
     password: String,
 }
 
-async fn login(
-    app: web::Data<AppState>,
-    body: web::Json<Credentials>,
-) -> Result<HttpResponse, ApiError> {
+async fn login(app: web::Data<AppState>, body: web::Json<Credentials>) -> Result<HttpResponse, ApiError> {
     let Credentials { username, password } = body.into_inner();
     let store = app.store.clone();
     let found = web::block(move || {
@@ -35,26 +31,14 @@ async fn login(
     })
     .await
     .map_err(|_| ApiError::new(ErrorCode::Internal, "the server is busy"))??;
-    let expert = found
-        .ok_or_else(|| ApiError::new(ErrorCode::Unauthorized, "wrong username or password"))?;
+    let expert = found.ok_or_else(|| ApiError::new(ErrorCode::Unauthorized, "wrong username or password"))?;
     let token = auth::new_token();
     let expires_at = Timestamp::now().plus(app.config.server.token_ttl);
-    app.store.put_token(
-        &auth::token_digest(&token),
-        &LoginToken {
-            expert: expert.id,
-            expires_at,
-        },
-    )?;
+    app.store.put_token(&auth::token_digest(&token), &LoginToken { expert: expert.id, expires_at })?;
     app.store.sync().await?;
-    let view = super::experts::ExpertView::new(
-        &expert,
-        Presence::Offline,
-        app.config.routing.max_concurrent,
-    );
-    Ok(HttpResponse::Ok().json(
-        serde_json::json!({ "token": token, "expert": view, "expires_at": expires_at.rfc3339() }),
-    ))
+    let view = super::experts::ExpertView::new(&expert, Presence::Offline, app.config.routing.max_concurrent);
+    Ok(HttpResponse::Ok()
+        .json(serde_json::json!({ "token": token, "expert": view, "expires_at": expires_at.rfc3339() })))
 }
 
 async fn logout(
@@ -63,10 +47,7 @@ async fn logout(
     app: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let Caller::Expert(_) = caller else {
-        return Err(ApiError::new(
-            ErrorCode::Forbidden,
-            "only expert tokens log out",
-        ));
+        return Err(ApiError::new(ErrorCode::Forbidden, "only expert tokens log out"));
     };
     let token = super::bearer(&req).unwrap_or_default();
     app.store.remove_token(&auth::token_digest(token))?;

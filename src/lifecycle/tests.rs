@@ -11,6 +11,11 @@ fn policy() -> Policy {
         accept_window: Duration::from_millis(100),
         returning_close_after: Duration::from_millis(1000),
         messaging_close_after: Duration::from_millis(5000),
+        nudge_after: Duration::from_millis(60),
+        abandon_after: Duration::from_millis(200),
+        inactivity_end: Duration::from_millis(10_000),
+        left_site_after: Duration::from_millis(500),
+        customer_may_always_end: false,
     }
 }
 
@@ -30,76 +35,78 @@ fn queued(style: Style) -> Conversation {
         queued_at: Timestamp(0),
         accepted_at: None,
         first_response_at: None,
-        last_customer_at: None,
+        last_customer_at: Some(Timestamp(0)),
         last_expert_at: None,
+        last_activity_at: Timestamp(0),
+        awaiting_reply_since: Some(Timestamp(0)),
+        nudges: 0,
+        customer_left_at: None,
         solved_at: None,
         close_at: None,
         closed_at: None,
         left: false,
+        rating: None,
     }
 }
 
-/// Applies an event that must be accepted and change the record.
+fn try_go(c: &Conversation, e: Event, now: i64) -> Result<Transition, Refusal> {
+    step(c, &e, Timestamp(now), &policy())
+}
+
+/// Applies an event that must be accepted.
 fn go(c: &Conversation, e: Event, now: i64) -> (Conversation, Vec<Effect>) {
-    let t = step(c, &e, Timestamp(now), &policy()).unwrap_or_else(|r| panic!("{e:?} refused: {r}"));
+    let t = try_go(c, e.clone(), now).unwrap_or_else(|r| panic!("{e:?} refused: {r}"));
     (t.next.unwrap_or_else(|| c.clone()), t.effects)
 }
 
-fn accept(expert: ExpertId) -> Event {
-    Event::Accept {
-        expert,
-        name: "Ada".into(),
-    }
+fn refused(c: &Conversation, e: Event, now: i64) -> ErrorCode {
+    try_go(c, e.clone(), now).err().unwrap_or_else(|| panic!("{e:?} should be refused")).code
 }
+
+fn accept(expert: ExpertId) -> Event {
+    Event::Accept { expert, name: "Ada".into() }
+}
+
+const CUSTOMER_MSG: Event = Event::CustomerMessage { owner_available: true };
 
 fn open_with_ada(style: Style) -> Conversation {
     let (c, _) = go(&queued(style), Event::Offer { expert: ADA }, 0);
     go(&c, accept(ADA), 10).0
 }
 
+/// Open, with the expert having answered at t=20.
+fn answered(style: Style) -> Conversation {
+    go(&open_with_ada(style), Event::ExpertMessage { expert: ADA }, 20).0
+}
+
 #[test]
 fn an_offer_carries_its_stored_deadline_and_accept_opens() {
     let (c, fx) = go(&queued(Style::Returning), Event::Offer { expert: ADA }, 0);
     assert_eq!(c.status, Status::Offered);
-    assert_eq!(next_deadline(&c), Some(Timestamp(100)));
-    assert_eq!(
-        fx,
-        vec![Effect::OfferMade {
-            expert: ADA,
-            expires_at: Timestamp(100)
-        }]
-    );
+    assert_eq!(next_deadline(&c, &policy()), Some(Timestamp(100)));
+    assert_eq!(fx, vec![Effect::OfferMade { expert: ADA, expires_at: Timestamp(100) }]);
     let (c, fx) = go(&c, accept(ADA), 99);
     assert_eq!(c.status, Status::Open);
     assert!(c.owned_by(ADA));
-    assert_eq!(next_deadline(&c), None);
     assert!(fx.contains(&Effect::Assigned));
 }
 
 #[test]
 fn only_the_offered_expert_may_accept_and_only_in_time() {
     let (c, _) = go(&queued(Style::Returning), Event::Offer { expert: ADA }, 0);
-    let late = step(&c, &accept(ADA), Timestamp(100), &policy()).unwrap_err();
-    assert_eq!(late.code, ErrorCode::Conflict);
-    let other = step(&c, &accept(BOB), Timestamp(50), &policy()).unwrap_err();
-    assert_eq!(other.code, ErrorCode::Conflict);
+    assert_eq!(refused(&c, accept(ADA), 100), ErrorCode::Conflict);
+    assert_eq!(refused(&c, accept(BOB), 50), ErrorCode::Conflict);
 }
 
 #[test]
 fn a_lapsed_offer_returns_to_the_queue_and_remembers_who_let_it_lapse() {
     let (c, _) = go(&queued(Style::Returning), Event::Offer { expert: ADA }, 0);
-    assert!(step(&c, &Event::Tick, Timestamp(99), &policy())
-        .unwrap()
-        .next
-        .is_none());
+    assert!(try_go(&c, Event::Tick, 99).unwrap().next.is_none());
     let (c, fx) = go(&c, Event::Tick, 100);
     assert_eq!(c.status, Status::Queued);
     assert_eq!(c.declined, vec![ADA]);
     assert!(fx.contains(&Effect::OfferLapsed { expert: ADA }));
-    assert!(fx.contains(&Effect::OfferWithdrawn {
-        expert: ADA,
-        reason: "expired"
-    }));
+    assert!(fx.contains(&Effect::OfferWithdrawn { expert: ADA, reason: "expired" }));
 }
 
 #[test]
@@ -113,47 +120,42 @@ fn a_decline_moves_on_but_an_unavailable_expert_is_not_held_to_it() {
 
 #[test]
 fn live_chat_closes_at_once_when_ended_and_refuses_the_customer_after() {
-    let c = open_with_ada(Style::LiveChat);
-    let (c, fx) = go(&c, Event::End { expert: ADA }, 20);
+    let (c, fx) = go(&answered(Style::LiveChat), Event::End { expert: ADA }, 30);
     assert_eq!(c.status, Status::Closed);
     assert_eq!(fx.len(), 2);
-    let refused = step(&c, &Event::CustomerMessage, Timestamp(21), &policy()).unwrap_err();
-    assert_eq!(refused.code, ErrorCode::Closed);
+    assert_eq!(refused(&c, CUSTOMER_MSG, 31), ErrorCode::Closed);
 }
 
 #[test]
 fn returning_style_reopens_inside_its_window_and_closes_after_it() {
-    let c = open_with_ada(Style::Returning);
-    let (solved, _) = go(&c, Event::End { expert: ADA }, 20);
-    assert_eq!(next_deadline(&solved), Some(Timestamp(1020)));
-    let (reopened, fx) = go(&solved, Event::CustomerMessage, 500);
+    let (solved, _) = go(&answered(Style::Returning), Event::End { expert: ADA }, 30);
+    assert_eq!(next_deadline(&solved, &policy()), Some(Timestamp(1030)));
+    let (reopened, fx) = go(&solved, CUSTOMER_MSG, 500);
     assert_eq!(reopened.status, Status::Open);
     assert!(reopened.owned_by(ADA));
-    assert_eq!(
-        fx,
-        vec![Effect::Status {
-            status: Status::Open,
-            reason: Some("reopened")
-        }]
-    );
-    let (closed, _) = go(&solved, Event::Tick, 1020);
+    assert_eq!(fx, vec![Effect::Status { status: Status::Open, reason: Some("reopened") }]);
+    let (closed, _) = go(&solved, Event::Tick, 1030);
     assert_eq!(closed.status, Status::Closed);
+}
+
+#[test]
+fn a_reopened_chat_whose_expert_is_away_is_routed_again_with_its_history() {
+    let (solved, _) = go(&answered(Style::Messaging), Event::End { expert: ADA }, 30);
+    assert_eq!(next_deadline(&solved, &policy()), Some(Timestamp(5030)));
+    let (requeued, fx) = go(&solved, Event::CustomerMessage { owner_available: false }, 600);
+    assert_eq!(requeued.status, Status::Queued);
+    assert!(requeued.owner.is_none());
+    assert_eq!(requeued.past_owners, vec![ADA]);
+    assert_eq!(fx, vec![Effect::Status { status: Status::Queued, reason: Some("reopened") }]);
 }
 
 #[test]
 fn only_the_owner_acts_and_leave_needs_an_end_first() {
     let c = open_with_ada(Style::Returning);
-    for e in [
-        Event::ExpertMessage { expert: BOB },
-        Event::End { expert: BOB },
-    ] {
-        assert_eq!(
-            step(&c, &e, Timestamp(20), &policy()).unwrap_err().code,
-            ErrorCode::Forbidden
-        );
+    for e in [Event::ExpertMessage { expert: BOB }, Event::End { expert: BOB }, Event::Note { expert: BOB }] {
+        assert_eq!(refused(&c, e, 20), ErrorCode::Forbidden);
     }
-    let early = step(&c, &Event::Leave { expert: ADA }, Timestamp(20), &policy()).unwrap_err();
-    assert_eq!(early.code, ErrorCode::NotAllowed);
+    assert_eq!(refused(&c, Event::Leave { expert: ADA }, 20), ErrorCode::NotAllowed);
     let (solved, _) = go(&c, Event::End { expert: ADA }, 20);
     assert!(go(&solved, Event::Leave { expert: ADA }, 21).0.left);
 }
@@ -161,32 +163,106 @@ fn only_the_owner_acts_and_leave_needs_an_end_first() {
 #[test]
 fn pending_is_reopened_by_the_customer_with_the_same_expert() {
     let c = open_with_ada(Style::Returning);
-    let (p, _) = go(
-        &c,
-        Event::SetStatus {
-            expert: ADA,
-            status: SettableStatus::Pending,
-        },
-        20,
-    );
+    let (p, _) = go(&c, Event::SetStatus { expert: ADA, status: SettableStatus::Pending }, 20);
     assert_eq!(p.status, Status::Pending);
-    let (o, _) = go(&p, Event::CustomerMessage, 30);
+    assert_eq!(next_deadline(&p, &policy()), None, "no nudges or inactivity end while pending");
+    let (o, _) = go(&p, CUSTOMER_MSG, 30);
     assert_eq!(o.status, Status::Open);
     assert!(o.owned_by(ADA));
 }
 
 #[test]
-fn the_first_expert_reply_is_recorded_once() {
+fn nudges_repeat_while_the_customer_waits_and_stop_at_a_reply() {
+    // The customer has waited since t=0; the chat is accepted at t=10.
     let c = open_with_ada(Style::Returning);
-    let (c, _) = go(&c, Event::ExpertMessage { expert: ADA }, 40);
-    assert_eq!(c.first_response_at, Some(Timestamp(40)));
-    assert!(step(
-        &c,
-        &Event::ExpertMessage { expert: ADA },
-        Timestamp(50),
-        &policy()
-    )
-    .unwrap()
-    .next
-    .is_none());
+    assert_eq!(next_deadline(&c, &policy()), Some(Timestamp(60)));
+    let (c, fx) = go(&c, Event::Tick, 60);
+    assert_eq!(fx, vec![Effect::Nudge { expert: ADA, waiting: Duration::from_millis(60) }]);
+    assert_eq!(next_deadline(&c, &policy()), Some(Timestamp(120)));
+    let (c, fx) = go(&c, Event::Tick, 121);
+    assert_eq!(fx, vec![Effect::Nudge { expert: ADA, waiting: Duration::from_millis(121) }]);
+    // An internal note is not a reply; an expert message is.
+    assert!(try_go(&c, Event::Note { expert: ADA }, 130).unwrap().next.is_none());
+    let (c, _) = go(&c, Event::ExpertMessage { expert: ADA }, 130);
+    assert_eq!(c.awaiting_reply_since, None);
+    assert_eq!(
+        next_deadline(&c, &policy()),
+        Some(Timestamp(130 + 10_000)),
+        "only the inactivity end is left"
+    );
+}
+
+#[test]
+fn the_customer_may_end_only_when_unanswered_inactive_or_out_of_hours() {
+    let c = answered(Style::Returning);
+    let (c, _) = go(&c, CUSTOMER_MSG, 100);
+    let end = Event::CustomerEnd { office_hours_open: true };
+    assert_eq!(refused(&c, end.clone(), 299), ErrorCode::NotAllowed);
+    // Unanswered for abandon_after: allowed, and solved since an expert had answered before.
+    let (ended, fx) = go(&c, end.clone(), 300);
+    assert_eq!(ended.status, Status::Solved);
+    assert_eq!(fx[0], Effect::Status { status: Status::Solved, reason: Some("customer_ended") });
+    // Outside office hours, or with the policy switch, at any time.
+    go(&c, Event::CustomerEnd { office_hours_open: false }, 101);
+    let always = Policy { customer_may_always_end: true, ..policy() };
+    assert!(step(&c, &end, Timestamp(101), &always).is_ok());
+    // After a long silence on both sides.
+    let quiet = go(&answered(Style::Returning), Event::ExpertMessage { expert: ADA }, 30).0;
+    assert_eq!(refused(&quiet, end.clone(), 10_029), ErrorCode::NotAllowed);
+    go(&quiet, end, 10_030);
+}
+
+#[test]
+fn a_chat_ended_before_any_answer_is_abandoned() {
+    let (offered, _) = go(&queued(Style::Returning), Event::Offer { expert: ADA }, 0);
+    let (c, fx) = go(&offered, Event::CustomerEnd { office_hours_open: true }, 250);
+    assert_eq!(c.status, Status::Abandoned);
+    assert_eq!(fx[0], Effect::OfferWithdrawn { expert: ADA, reason: "abandoned" });
+    assert_eq!(fx[1], Effect::Status { status: Status::Abandoned, reason: Some("customer_ended") });
+    assert_eq!(refused(&c, CUSTOMER_MSG, 300), ErrorCode::Closed);
+}
+
+#[test]
+fn inactivity_ends_an_open_chat() {
+    let c = answered(Style::LiveChat);
+    assert_eq!(next_deadline(&c, &policy()), Some(Timestamp(10_020)));
+    let (c, fx) = go(&c, Event::Tick, 10_020);
+    assert_eq!(c.status, Status::Closed);
+    assert_eq!(fx[0], Effect::Status { status: Status::Solved, reason: Some("inactivity") });
+}
+
+#[test]
+fn a_customer_gone_past_left_site_after_is_resolved_and_leaves_the_console() {
+    let c = answered(Style::Returning);
+    let (gone, _) = go(&c, Event::CustomerPresence { online: false }, 100);
+    assert_eq!(next_deadline(&gone, &policy()), Some(Timestamp(600)));
+    let (back, _) = go(&gone, Event::CustomerPresence { online: true }, 300);
+    assert_eq!(back.customer_left_at, None);
+    let (resolved, fx) = go(&gone, Event::Tick, 600);
+    assert_eq!((resolved.status, resolved.left), (Status::Solved, true));
+    assert_eq!(fx[0], Effect::Status { status: Status::Solved, reason: Some("left_site") });
+    // Never answered: abandoned instead.
+    let (gone, _) = go(&queued(Style::Returning), Event::CustomerPresence { online: false }, 100);
+    assert_eq!(go(&gone, Event::Tick, 600).0.status, Status::Abandoned);
+}
+
+#[test]
+fn a_rating_is_taken_after_the_end_only() {
+    let c = answered(Style::Returning);
+    let rate = Event::Rate { score: 5, comment: Some("great".into()) };
+    assert_eq!(refused(&c, rate.clone(), 30), ErrorCode::NotAllowed);
+    let (solved, _) = go(&c, Event::End { expert: ADA }, 30);
+    assert_eq!(refused(&solved, Event::Rate { score: 6, comment: None }, 31), ErrorCode::BadRequest);
+    assert_eq!(go(&solved, rate, 31).0.rating.unwrap().score, 5);
+}
+
+#[test]
+fn due_deadlines_fire_one_at_a_time_earliest_first() {
+    // Offer lapse and left-site both due: the earlier one (the lapse) fires first.
+    let (c, _) = go(&queued(Style::Returning), Event::Offer { expert: ADA }, 0);
+    let (c, _) = go(&c, Event::CustomerPresence { online: false }, 50);
+    let (c, fx) = go(&c, Event::Tick, 10_000);
+    assert!(fx.contains(&Effect::OfferLapsed { expert: ADA }));
+    let (c, _) = go(&c, Event::Tick, 10_000);
+    assert_eq!(c.status, Status::Abandoned);
 }

@@ -47,14 +47,14 @@ impl Router {
         }
     }
 
+    fn publish_presence(&self, expert: ExpertId) {
+        self.hub.set_presence(expert, self.state.presence(expert));
+    }
+
     fn carry_out(&mut self, decisions: Vec<Decision>) {
         for d in decisions {
             match d {
-                Decision::Offer {
-                    chat,
-                    expert,
-                    at_rev,
-                } => {
+                Decision::Offer { chat, expert, at_rev } => {
                     if let Some(addr) = self.addrs.get(&chat) {
                         addr.do_send(MakeOffer { expert, at_rev });
                     }
@@ -64,16 +64,9 @@ impl Router {
                         addr.do_send(WithdrawOffer { expert });
                     }
                 }
-                Decision::Presence {
-                    expert,
-                    presence,
-                    reason,
-                } => {
-                    let frame = ServerFrame::Presence {
-                        status: presence,
-                        reason: Some(reason),
-                    }
-                    .encode();
+                Decision::Presence { expert, presence, reason } => {
+                    self.publish_presence(expert);
+                    let frame = ServerFrame::Presence { status: presence, reason: Some(reason) }.encode();
                     self.hub.to_expert(expert, &frame, None);
                 }
             }
@@ -141,11 +134,9 @@ impl Handler<ExpertConnected> for Router {
         let e = m.expert;
         let max = e.max_concurrent.unwrap_or(self.default_max_concurrent);
         let decisions = self.state.expert_online(e.id, e.categories, max);
+        self.publish_presence(e.id);
         self.carry_out(decisions);
-        ExpertWelcome {
-            presence: self.state.presence(e.id),
-            conversations: self.state.owned_by(e.id),
-        }
+        ExpertWelcome { presence: self.state.presence(e.id), conversations: self.state.owned_by(e.id) }
     }
 }
 
@@ -154,6 +145,7 @@ impl Handler<ExpertDisconnected> for Router {
 
     fn handle(&mut self, m: ExpertDisconnected, _: &mut Context<Self>) {
         let decisions = self.state.expert_offline(m.expert);
+        self.publish_presence(m.expert);
         self.carry_out(decisions);
     }
 }
@@ -163,6 +155,7 @@ impl Handler<SetPresence> for Router {
 
     fn handle(&mut self, m: SetPresence, _: &mut Context<Self>) {
         let decisions = self.state.set_presence(m.expert, m.presence);
+        self.publish_presence(m.expert);
         self.carry_out(decisions);
     }
 }
@@ -182,9 +175,7 @@ impl Handler<PresenceList> for Router {
     fn handle(&mut self, _: PresenceList, _: &mut Context<Self>) -> Self::Result {
         let ids: Vec<ExpertId> = self.state.experts.keys().copied().collect();
         MessageResult(
-            ids.into_iter()
-                .map(|id| (id, self.state.presence(id)))
-                .collect::<HashMap<_, Presence>>(),
+            ids.into_iter().map(|id| (id, self.state.presence(id))).collect::<HashMap<_, Presence>>(),
         )
     }
 }

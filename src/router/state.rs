@@ -42,9 +42,7 @@ impl ExpertState {
     }
 
     fn can_take(&self, category: &str) -> bool {
-        self.available()
-            && self.load < self.max_concurrent
-            && self.categories.iter().any(|c| c == category)
+        self.available() && self.load < self.max_concurrent && self.categories.iter().any(|c| c == category)
     }
 }
 
@@ -116,20 +114,9 @@ pub struct Snapshot {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {
-    Offer {
-        chat: ConversationId,
-        expert: ExpertId,
-        at_rev: u64,
-    },
-    Withdraw {
-        chat: ConversationId,
-        expert: ExpertId,
-    },
-    Presence {
-        expert: ExpertId,
-        presence: Presence,
-        reason: &'static str,
-    },
+    Offer { chat: ConversationId, expert: ExpertId, at_rev: u64 },
+    Withdraw { chat: ConversationId, expert: ExpertId },
+    Presence { expert: ExpertId, presence: Presence, reason: &'static str },
 }
 
 #[derive(Default)]
@@ -143,10 +130,7 @@ pub struct RouterState {
 
 impl RouterState {
     pub fn new(missed_offers_before_away: u32) -> RouterState {
-        RouterState {
-            missed_offers_before_away,
-            ..Default::default()
-        }
+        RouterState { missed_offers_before_away, ..Default::default() }
     }
 
     /// Reconciles one conversation's snapshot and routes whatever that makes possible.
@@ -162,13 +146,8 @@ impl RouterState {
             let slot = match (s.status, s.owner, s.offered_to) {
                 (Status::Offered, _, Some(expert)) => Slot::Offered { expert },
                 (Status::Open, Some(expert), _) => Slot::Active { expert },
-                (Status::Pending | Status::OnHold | Status::Solved, Some(expert), _) => {
-                    Slot::Idle { expert }
-                }
-                _ => Slot::Waiting {
-                    declined: s.declined.clone(),
-                    reserved: None,
-                },
+                (Status::Pending | Status::OnHold | Status::Solved, Some(expert), _) => Slot::Idle { expert },
+                _ => Slot::Waiting { declined: s.declined.clone(), reserved: None },
             };
             if let (Some(prev), Slot::Active { expert }) = (&previous, &slot) {
                 if prev.slot == (Slot::Offered { expert: *expert }) {
@@ -203,10 +182,7 @@ impl RouterState {
         categories: Vec<String>,
         max_concurrent: u32,
     ) -> Vec<Decision> {
-        let e = self
-            .experts
-            .entry(id)
-            .or_insert_with(|| ExpertState::new(vec![], max_concurrent));
+        let e = self.experts.entry(id).or_insert_with(|| ExpertState::new(vec![], max_concurrent));
         e.categories = categories;
         e.max_concurrent = max_concurrent;
         e.sessions += 1;
@@ -257,11 +233,8 @@ impl RouterState {
             return vec![];
         }
         e.presence = Presence::Away;
-        let mut out = vec![Decision::Presence {
-            expert: id,
-            presence: Presence::Away,
-            reason: "missed_offers",
-        }];
+        let mut out =
+            vec![Decision::Presence { expert: id, presence: Presence::Away, reason: "missed_offers" }];
         out.extend(self.withdraw_offers_of(id));
         out
     }
@@ -313,24 +286,15 @@ impl RouterState {
     pub fn position_of(&self, chat: ConversationId) -> Option<u32> {
         let c = self.chats.get(&chat)?;
         let queue = self.queues.get(&c.category)?;
-        queue
-            .iter()
-            .position(|(_, id)| *id == chat)
-            .map(|p| p as u32 + 1)
+        queue.iter().position(|(_, id)| *id == chat).map(|p| p as u32 + 1)
     }
 
     fn categories_of(&self, id: ExpertId) -> Vec<String> {
-        self.experts
-            .get(&id)
-            .map(|e| e.categories.clone())
-            .unwrap_or_default()
+        self.experts.get(&id).map(|e| e.categories.clone()).unwrap_or_default()
     }
 
     fn dispatch_for(&mut self, id: ExpertId) -> Vec<Decision> {
-        self.categories_of(id)
-            .iter()
-            .flat_map(|c| self.dispatch(c))
-            .collect()
+        self.categories_of(id).iter().flat_map(|c| self.dispatch(c)).collect()
     }
 
     fn withdraw_offers_of(&mut self, id: ExpertId) -> Vec<Decision> {
@@ -350,12 +314,7 @@ impl RouterState {
     /// Offers every waiting chat of `category`, in queue order, to the best eligible expert.
     /// Stops at the first chat nobody can take: the rest of the queue waits behind it.
     fn dispatch(&mut self, category: &str) -> Vec<Decision> {
-        let RouterState {
-            experts,
-            chats,
-            queues,
-            ..
-        } = self;
+        let RouterState { experts, chats, queues, .. } = self;
         let Some(queue) = queues.get(category) else {
             return vec![];
         };
@@ -367,22 +326,14 @@ impl RouterState {
             let Some(chat) = chats.get_mut(chat_id) else {
                 continue;
             };
-            let Slot::Waiting {
-                declined,
-                reserved: reserved @ None,
-            } = &mut chat.slot
-            else {
+            let Slot::Waiting { declined, reserved: reserved @ None } = &mut chat.slot else {
                 continue;
             };
             let Some(expert) = best_expert(experts, category, declined) else {
                 break;
             };
             *reserved = Some(expert);
-            decisions.push(Decision::Offer {
-                chat: *chat_id,
-                expert,
-                at_rev: chat.rev,
-            });
+            decisions.push(Decision::Offer { chat: *chat_id, expert, at_rev: chat.rev });
             if let Some(e) = experts.get_mut(&expert) {
                 e.load += 1;
             }
@@ -400,10 +351,7 @@ impl RouterState {
             self.experts.insert(expert, e);
         }
         if chat.slot.queued() {
-            self.queues
-                .entry(chat.category.clone())
-                .or_default()
-                .insert((chat.queued_at, id));
+            self.queues.entry(chat.category.clone()).or_default().insert((chat.queued_at, id));
         }
         self.chats.insert(id, chat);
     }

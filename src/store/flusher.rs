@@ -97,8 +97,7 @@ impl Flusher {
             }
             let started = Instant::now();
             let result = db.flush();
-            self.last_flush_nanos
-                .store(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
+            self.last_flush_nanos.store(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
             match result {
                 Ok(_) => progress.send_modify(|p| p.durable = target),
                 Err(e) => {

@@ -71,8 +71,6 @@ mod tests {
         assert!(a.starts_with(&messages_of(ConversationId(1))));
         assert_eq!(seq_of_message_key(&b), 10);
         // An idempotency entry never falls inside the message range.
-        assert!(
-            !client_message(ConversationId(1), 5, "x").starts_with(&messages_of(ConversationId(1)))
-        );
+        assert!(!client_message(ConversationId(1), 5, "x").starts_with(&messages_of(ConversationId(1))));
     }
 }

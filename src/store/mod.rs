@@ -87,8 +87,7 @@ impl Store {
         std::fs::create_dir_all(dir).map_err(|e| StoreError::Sled(e.into()))?;
         let db = sled::Config::new().path(dir).open().map_err(|e| match e {
             sled::Error::Io(ref io)
-                if io.kind() == std::io::ErrorKind::WouldBlock
-                    || io.to_string().contains("lock") =>
+                if io.kind() == std::io::ErrorKind::WouldBlock || io.to_string().contains("lock") =>
             {
                 StoreError::Locked(dir.display().to_string())
             }
@@ -171,9 +170,7 @@ impl Store {
     }
 
     pub fn put_expert(&self, expert: &Expert) -> Result<Ticket, StoreError> {
-        self.inner
-            .experts
-            .insert(expert.id.to_be_bytes(), encode(expert))?;
+        self.inner.experts.insert(expert.id.to_be_bytes(), encode(expert))?;
         Ok(self.ticket())
     }
 
@@ -209,9 +206,7 @@ impl Store {
     // --- customers ---
 
     pub fn put_customer(&self, customer: &Customer) -> Result<Ticket, StoreError> {
-        self.inner
-            .customers
-            .insert(customer.id.to_be_bytes(), encode(customer))?;
+        self.inner.customers.insert(customer.id.to_be_bytes(), encode(customer))?;
         Ok(self.ticket())
     }
 
@@ -219,34 +214,17 @@ impl Store {
         get(&self.inner.customers, id.to_be_bytes())
     }
 
-    pub fn put_visitor_token(
-        &self,
-        token_hash: &[u8],
-        id: CustomerId,
-    ) -> Result<Ticket, StoreError> {
-        self.inner
-            .visitor_tokens
-            .insert(token_hash, &id.to_be_bytes())?;
+    pub fn put_visitor_token(&self, token_hash: &[u8], id: CustomerId) -> Result<Ticket, StoreError> {
+        self.inner.visitor_tokens.insert(token_hash, &id.to_be_bytes())?;
         Ok(self.ticket())
     }
 
-    pub fn customer_by_visitor_token(
-        &self,
-        token_hash: &[u8],
-    ) -> Result<Option<CustomerId>, StoreError> {
-        Ok(self
-            .inner
-            .visitor_tokens
-            .get(token_hash)?
-            .map(|v| CustomerId(keys::u64_from(&v))))
+    pub fn customer_by_visitor_token(&self, token_hash: &[u8]) -> Result<Option<CustomerId>, StoreError> {
+        Ok(self.inner.visitor_tokens.get(token_hash)?.map(|v| CustomerId(keys::u64_from(&v))))
     }
 
     /// The customer for a company user id, created with `fresh` on first sight.
-    pub fn external_customer(
-        &self,
-        external_id: &str,
-        fresh: CustomerId,
-    ) -> Result<CustomerId, StoreError> {
+    pub fn external_customer(&self, external_id: &str, fresh: CustomerId) -> Result<CustomerId, StoreError> {
         let i = &self.inner;
         let won = i.external_users.compare_and_swap(
             external_id.as_bytes(),
@@ -269,16 +247,9 @@ impl Store {
         if !c.status.is_terminal() {
             i.live.insert(id, &[])?;
         }
-        i.customer_conversations
-            .insert(keys::customer_conversation(c.customer, c.id), &[])?;
-        for expert in c
-            .owner
-            .iter()
-            .map(|o| o.id)
-            .chain(c.past_owners.iter().copied())
-        {
-            i.expert_conversations
-                .insert(keys::customer_conversation(CustomerId(expert.0), c.id), &[])?;
+        i.customer_conversations.insert(keys::customer_conversation(c.customer, c.id), &[])?;
+        for expert in c.owner.iter().map(|o| o.id).chain(c.past_owners.iter().copied()) {
+            i.expert_conversations.insert(keys::customer_conversation(CustomerId(expert.0), c.id), &[])?;
         }
         i.conversations.insert(id, encode(c))?;
         if c.status.is_terminal() {
@@ -309,18 +280,12 @@ impl Store {
         all(&self.inner.conversations)
     }
 
-    pub fn conversations_of_customer(
-        &self,
-        customer: CustomerId,
-    ) -> Result<Vec<Conversation>, StoreError> {
+    pub fn conversations_of_customer(&self, customer: CustomerId) -> Result<Vec<Conversation>, StoreError> {
         self.indexed(&self.inner.customer_conversations, customer.0)
     }
 
     /// Conversations an expert owns or has owned.
-    pub fn conversations_of_expert(
-        &self,
-        expert: ExpertId,
-    ) -> Result<Vec<Conversation>, StoreError> {
+    pub fn conversations_of_expert(&self, expert: ExpertId) -> Result<Vec<Conversation>, StoreError> {
         self.indexed(&self.inner.expert_conversations, expert.0)
     }
 
@@ -353,9 +318,7 @@ impl Store {
         client_id: &str,
         id: ConversationId,
     ) -> Result<(), StoreError> {
-        self.inner
-            .starts
-            .insert(keys::customer_start(customer, client_id), &id.to_be_bytes())?;
+        self.inner.starts.insert(keys::customer_start(customer, client_id), &id.to_be_bytes())?;
         Ok(())
     }
 
@@ -369,15 +332,9 @@ impl Store {
         client_id: Option<&str>,
     ) -> Result<Ticket, StoreError> {
         let mut batch = sled::Batch::default();
-        batch.insert(
-            &keys::message(conversation, message.seq)[..],
-            encode(message),
-        );
+        batch.insert(&keys::message(conversation, message.seq)[..], encode(message));
         if let (Some(client_id), Some(author)) = (client_id, message.author.id) {
-            batch.insert(
-                keys::client_message(conversation, author, client_id),
-                &message.seq.to_be_bytes(),
-            );
+            batch.insert(keys::client_message(conversation, author, client_id), &message.seq.to_be_bytes());
         }
         self.inner.messages.apply_batch(batch)?;
         Ok(self.ticket())
@@ -392,10 +349,7 @@ impl Store {
     ) -> Result<Option<StoredMessage>, StoreError> {
         let key = keys::client_message(conversation, author, client_id);
         match self.inner.messages.get(key)? {
-            Some(seq) => get(
-                &self.inner.messages,
-                keys::message(conversation, keys::u64_from(&seq)),
-            ),
+            Some(seq) => get(&self.inner.messages, keys::message(conversation, keys::u64_from(&seq))),
             None => Ok(None),
         }
     }
@@ -408,12 +362,7 @@ impl Store {
     ) -> Result<Vec<StoredMessage>, StoreError> {
         let start = keys::message(conversation, after_seq.saturating_add(1));
         let end = keys::message(conversation, u64::MAX);
-        self.inner
-            .messages
-            .range(start..=end)
-            .values()
-            .map(|v| decode(&v?))
-            .collect()
+        self.inner.messages.range(start..=end).values().map(|v| decode(&v?)).collect()
     }
 
     pub fn last_seq(&self, conversation: ConversationId) -> Result<u64, StoreError> {
@@ -429,10 +378,7 @@ impl Store {
     }
 }
 
-fn get<T: bincode::Decode<()>>(
-    tree: &sled::Tree,
-    key: impl AsRef<[u8]>,
-) -> Result<Option<T>, StoreError> {
+fn get<T: bincode::Decode<()>>(tree: &sled::Tree, key: impl AsRef<[u8]>) -> Result<Option<T>, StoreError> {
     tree.get(key)?.map(|v| decode(&v)).transpose()
 }
 

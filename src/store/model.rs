@@ -41,9 +41,7 @@ pub struct Customer {
 }
 
 /// PRODUCT.md's lifecycle states.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, Encode, Decode, serde::Serialize, serde::Deserialize,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Encode, Decode, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
     Queued,
@@ -123,12 +121,28 @@ pub struct Conversation {
     pub first_response_at: Option<Timestamp>,
     pub last_customer_at: Option<Timestamp>,
     pub last_expert_at: Option<Timestamp>,
+    /// Any message or transition: what `inactivity_end` counts from.
+    pub last_activity_at: Timestamp,
+    /// The customer's oldest message still without an expert reply.
+    pub awaiting_reply_since: Option<Timestamp>,
+    /// Nudges sent to the owner since the customer started waiting.
+    pub nudges: u32,
+    /// When the customer's last widget closed; cleared when one connects again.
+    pub customer_left_at: Option<Timestamp>,
     pub solved_at: Option<Timestamp>,
     /// When a solved conversation becomes closed.
     pub close_at: Option<Timestamp>,
     pub closed_at: Option<Timestamp>,
     /// The owner has left it: it is gone from their console.
     pub left: bool,
+    pub rating: Option<Rating>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
+pub struct Rating {
+    pub score: u8,
+    pub comment: Option<String>,
+    pub at: Timestamp,
 }
 
 impl Conversation {

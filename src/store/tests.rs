@@ -10,38 +10,33 @@ fn sample_conversation() -> Conversation {
         category: "billing".into(),
         style: Style::Returning,
         status: Status::Open,
-        owner: Some(Owner {
-            id: ExpertId(2),
-            name: "Ada".into(),
-        }),
+        owner: Some(Owner { id: ExpertId(2), name: "Ada".into() }),
         past_owners: vec![ExpertId(2)],
         offer: None,
         declined: vec![ExpertId(5)],
-        page: Some(Page {
-            url: "https://shop.example/cart".into(),
-            title: Some("Cart".into()),
-        }),
+        page: Some(Page { url: "https://shop.example/cart".into(), title: Some("Cart".into()) }),
         created_at: Timestamp(1_700_000_000_000),
         queued_at: Timestamp(1_700_000_000_000),
         accepted_at: Some(Timestamp(1_700_000_001_000)),
         first_response_at: None,
         last_customer_at: Some(Timestamp(1_700_000_000_000)),
         last_expert_at: None,
+        last_activity_at: Timestamp(1_700_000_001_000),
+        awaiting_reply_since: Some(Timestamp(1_700_000_000_000)),
+        nudges: 1,
+        customer_left_at: None,
         solved_at: None,
         close_at: None,
         closed_at: None,
         left: false,
+        rating: Some(Rating { score: 4, comment: Some("quick".into()), at: Timestamp(1_700_000_003_000) }),
     }
 }
 
 fn sample_message() -> StoredMessage {
     StoredMessage {
         seq: 3,
-        author: Author {
-            kind: AuthorKind::Expert,
-            id: Some(2),
-            name: Some("Ada".into()),
-        },
+        author: Author { kind: AuthorKind::Expert, id: Some(2), name: Some("Ada".into()) },
         text: "Hello!".into(),
         internal: false,
         at: Timestamp(1_700_000_002_000),
@@ -52,10 +47,7 @@ fn sample_message() -> StoredMessage {
 /// and add a migration rather than editing the expected bytes.
 #[test]
 fn persisted_conversation_bytes_are_stable() {
-    assert_eq!(
-        hex::encode(encode(&sample_conversation())),
-        GOLDEN_CONVERSATION
-    );
+    assert_eq!(hex::encode(encode(&sample_conversation())), GOLDEN_CONVERSATION);
 }
 
 #[test]
@@ -76,10 +68,7 @@ fn persisted_expert_and_token_bytes_are_stable() {
         created_at: Timestamp(1),
     };
     assert_eq!(hex::encode(encode(&e)), GOLDEN_EXPERT);
-    let t = LoginToken {
-        expert: ExpertId(2),
-        expires_at: Timestamp(1000),
-    };
+    let t = LoginToken { expert: ExpertId(2), expires_at: Timestamp(1000) };
     assert_eq!(hex::encode(encode(&t)), GOLDEN_TOKEN);
     let c = Customer {
         id: CustomerId(9),
@@ -97,10 +86,7 @@ fn values_round_trip_and_foreign_versions_are_refused() {
     assert_eq!(decode::<Conversation>(&encode(&c)).unwrap(), c);
     let mut bytes = encode(&c);
     bytes[0] = FORMAT_VERSION + 1;
-    assert!(matches!(
-        decode::<Conversation>(&bytes),
-        Err(StoreError::Corrupt(_))
-    ));
+    assert!(matches!(decode::<Conversation>(&bytes), Err(StoreError::Corrupt(_))));
 }
 
 #[tokio::test]
@@ -110,40 +96,18 @@ async fn transcript_reads_in_seq_order_and_client_ids_dedupe() {
     let conv = ConversationId(1);
     let mut t = None;
     for seq in [1u64, 2, 10, 11] {
-        let m = StoredMessage {
-            seq,
-            ..sample_message()
-        };
-        t = Some(
-            store
-                .append_message(conv, &m, Some(&format!("c{seq}")))
-                .unwrap(),
-        );
+        let m = StoredMessage { seq, ..sample_message() };
+        t = Some(store.append_message(conv, &m, Some(&format!("c{seq}"))).unwrap());
     }
     // A neighbouring conversation must not leak into the range.
-    store
-        .append_message(ConversationId(2), &sample_message(), None)
-        .unwrap();
+    store.append_message(ConversationId(2), &sample_message(), None).unwrap();
     store.durable(t.unwrap()).await.unwrap();
-    let seqs: Vec<u64> = store
-        .transcript(conv, 0)
-        .unwrap()
-        .iter()
-        .map(|m| m.seq)
-        .collect();
+    let seqs: Vec<u64> = store.transcript(conv, 0).unwrap().iter().map(|m| m.seq).collect();
     assert_eq!(seqs, vec![1, 2, 10, 11]);
-    let after: Vec<u64> = store
-        .transcript(conv, 2)
-        .unwrap()
-        .iter()
-        .map(|m| m.seq)
-        .collect();
+    let after: Vec<u64> = store.transcript(conv, 2).unwrap().iter().map(|m| m.seq).collect();
     assert_eq!(after, vec![10, 11]);
     assert_eq!(store.last_seq(conv).unwrap(), 11);
-    assert_eq!(
-        store.client_message(conv, 2, "c10").unwrap().unwrap().seq,
-        10
-    );
+    assert_eq!(store.client_message(conv, 2, "c10").unwrap().unwrap().seq, 10);
     assert!(store.client_message(conv, 3, "c10").unwrap().is_none());
 }
 
@@ -159,10 +123,7 @@ async fn live_index_follows_status_and_a_second_open_is_refused() {
     store.put_conversation(&c).unwrap();
     assert!(store.live_conversations().unwrap().is_empty());
     assert_eq!(store.conversations_of_expert(ExpertId(2)).unwrap().len(), 1);
-    assert!(matches!(
-        Store::open(dir.path()),
-        Err(StoreError::Locked(_))
-    ));
+    assert!(matches!(Store::open(dir.path()), Err(StoreError::Locked(_))));
 }
 
 #[tokio::test]
@@ -180,23 +141,13 @@ async fn usernames_are_unique() {
         created_at: Timestamp(0),
     };
     store.create_expert(&e).unwrap();
-    let again = Expert {
-        id: ExpertId(2),
-        ..e
-    };
-    assert!(matches!(
-        store.create_expert(&again),
-        Err(StoreError::Taken)
-    ));
-    assert_eq!(
-        store.expert_by_username("ada").unwrap().unwrap().id,
-        ExpertId(1)
-    );
+    let again = Expert { id: ExpertId(2), ..e };
+    assert!(matches!(store.create_expert(&again), Err(StoreError::Taken)));
+    assert_eq!(store.expert_by_username("ada").unwrap().unwrap().id, ExpertId(1));
 }
 
-const GOLDEN_CONVERSATION: &str = "0107030762696c6c696e6701020102034164610102000105011968747470733a2f2f73686f702e6578616d706c652f63617274010443617274fd00d0ca9f17030000fd00d0ca9f1703000001fdd0d7ca9f170300000001fd00d0ca9f170300000000000000";
+const GOLDEN_CONVERSATION: &str = "0107030762696c6c696e6701020102034164610102000105011968747470733a2f2f73686f702e6578616d706c652f63617274010443617274fd00d0ca9f17030000fd00d0ca9f1703000001fdd0d7ca9f170300000001fd00d0ca9f1703000000fdd0d7ca9f1703000001fd00d0ca9f1703000001000000000001040105717569636bfd70e7ca9f17030000";
 const GOLDEN_MESSAGE: &str = "010301010201034164610648656c6c6f2100fda0dfca9f17030000";
-const GOLDEN_EXPERT: &str =
-    "010203616461034164610b246172676f6e3269642478010762696c6c696e6700010302";
+const GOLDEN_EXPERT: &str = "010203616461034164610b246172676f6e3269642478010762696c6c696e6700010302";
 const GOLDEN_TOKEN: &str = "0102fbd007";
 const GOLDEN_CUSTOMER: &str = "010901027531000002";

@@ -8,7 +8,7 @@ use actix::prelude::*;
 use actix_web::{web, HttpRequest, HttpResponse};
 use actix_web_actors::ws;
 
-use super::{check_text, Target, close, refuse, session_plumbing, start_heartbeat, Link, Session};
+use super::{check_text, close, refuse, session_plumbing, start_heartbeat, Link, Session, Target};
 use crate::app::AppState;
 use crate::auth;
 use crate::clock::Timestamp;
@@ -17,8 +17,8 @@ use crate::hub::SessionHandle;
 use crate::ids::ConversationId;
 use crate::messages::*;
 use crate::protocol::{
-    self, AckBody, CategoryView, ConversationBrief, CustomerFrame, ErrorCode, MessageView, Ref,
-    Refusal, ServerFrame, UserIdentity,
+    self, AckBody, CategoryView, ConversationBrief, CustomerFrame, ErrorCode, MessageView, Ref, Refusal,
+    ServerFrame, UserIdentity,
 };
 use crate::store::model::{Conversation, Customer, Page, Status};
 use crate::store::StoreError;
@@ -40,9 +40,7 @@ pub async fn connect(
         page: None,
         conversations: HashMap::new(),
     };
-    ws::WsResponseBuilder::new(widget, &req, stream)
-        .frame_size(max)
-        .start()
+    ws::WsResponseBuilder::new(widget, &req, stream).frame_size(max).start()
 }
 
 pub struct CustomerWidget {
@@ -67,9 +65,7 @@ impl Actor for CustomerWidget {
 
     fn stopped(&mut self, _: &mut Self::Context) {
         if let Some(c) = &self.customer {
-            self.app
-                .hub
-                .remove_customer_session(c.id, self.link.session_id);
+            self.app.hub.remove_customer_session(c.id, self.link.session_id);
         }
     }
 }
@@ -85,14 +81,9 @@ impl Session for CustomerWidget {
         let decoded = protocol::decode::<CustomerFrame>(text);
         if self.customer.is_none() {
             return match decoded {
-                Ok((
-                    reference,
-                    CustomerFrame::Hello {
-                        visitor_token,
-                        user,
-                        page,
-                    },
-                )) => self.hello(reference, visitor_token, user, page, ctx),
+                Ok((reference, CustomerFrame::Hello { visitor_token, user, page })) => {
+                    self.hello(reference, visitor_token, user, page, ctx)
+                }
                 Ok((reference, _)) => self.unauthorized(reference, "say hello first", ctx),
                 Err(bad) => self.unauthorized(bad.reference, "say hello first", ctx),
             };
@@ -110,12 +101,7 @@ impl Session for CustomerWidget {
 }
 
 impl CustomerWidget {
-    fn unauthorized(
-        &mut self,
-        reference: Option<Ref>,
-        why: &str,
-        ctx: &mut ws::WebsocketContext<Self>,
-    ) {
+    fn unauthorized(&mut self, reference: Option<Ref>, why: &str, ctx: &mut ws::WebsocketContext<Self>) {
         refuse(ctx, reference, ErrorCode::Unauthorized, why);
         close(ctx, ws::CloseCode::Policy, why);
     }
@@ -130,9 +116,7 @@ impl CustomerWidget {
     ) {
         let identified = match self.identify(visitor_token, user) {
             Ok(Some(found)) => found,
-            Ok(None) => {
-                return self.unauthorized(reference, "the identity hash does not match", ctx)
-            }
+            Ok(None) => return self.unauthorized(reference, "the identity hash does not match", ctx),
             Err(e) => {
                 let r = internal_error(e);
                 refuse(ctx, reference, r.code, &r.message);
@@ -143,33 +127,26 @@ impl CustomerWidget {
         self.page = page;
         let store = self.app.store.clone();
         // The customer and their token must be durable before the widget is told of them.
-        ctx.wait(async move { store.sync().await }.into_actor(self).map(
-            move |synced, act, ctx| {
-                if synced.is_err() {
-                    refuse(
-                        ctx,
-                        reference,
-                        ErrorCode::Internal,
-                        "the server could not store this; please retry",
-                    );
-                    return close(ctx, ws::CloseCode::Error, "internal error");
+        ctx.wait(async move { store.sync().await }.into_actor(self).map(move |synced, act, ctx| {
+            if synced.is_err() {
+                refuse(ctx, reference, ErrorCode::Internal, "the server could not store this; please retry");
+                return close(ctx, ws::CloseCode::Error, "internal error");
+            }
+            let handle = SessionHandle {
+                id: act.link.session_id,
+                deliver: ctx.address().recipient(),
+                disconnect: ctx.address().recipient(),
+            };
+            act.app.hub.add_customer_session(customer.id, handle);
+            match act.welcome(reference.clone(), &customer, token) {
+                Ok(frame) => ctx.text(frame.encode()),
+                Err(e) => {
+                    let r = internal_error(e);
+                    refuse(ctx, reference, r.code, &r.message);
                 }
-                let handle = SessionHandle {
-                    id: act.link.session_id,
-                    deliver: ctx.address().recipient(),
-                    disconnect: ctx.address().recipient(),
-                };
-                act.app.hub.add_customer_session(customer.id, handle);
-                match act.welcome(reference.clone(), &customer, token) {
-                    Ok(frame) => ctx.text(frame.encode()),
-                    Err(e) => {
-                        let r = internal_error(e);
-                        refuse(ctx, reference, r.code, &r.message);
-                    }
-                }
-                act.customer = Some(customer);
-            },
-        ));
+            }
+            act.customer = Some(customer);
+        }));
     }
 
     /// Finds or creates the customer; `None` when a signed identity does not verify.
@@ -180,11 +157,7 @@ impl CustomerWidget {
     ) -> Result<Option<(Customer, String)>, StoreError> {
         let store = &self.app.store;
         if let Some(user) = user {
-            if !auth::verify_identity(
-                &self.app.config.server.identity_secret,
-                &user.id,
-                &user.hash,
-            ) {
+            if !auth::verify_identity(&self.app.config.server.identity_secret, &user.id, &user.hash) {
                 return Ok(None);
             }
             let id = store.external_customer(&user.id, crate::ids::CustomerId(store.next_id()?))?;
@@ -224,11 +197,7 @@ impl CustomerWidget {
         conversations.drain(..skip);
         let mut briefs = Vec::with_capacity(conversations.len());
         for c in &conversations {
-            briefs.push(ConversationBrief {
-                id: c.id,
-                status: c.status,
-                last_seq: store.last_seq(c.id)?,
-            });
+            briefs.push(ConversationBrief { id: c.id, status: c.status, last_seq: store.last_seq(c.id)? });
         }
         let config = &self.app.config;
         Ok(ServerFrame::CustomerWelcome {
@@ -241,10 +210,7 @@ impl CustomerWidget {
             categories: config
                 .categories
                 .iter()
-                .map(|c| CategoryView {
-                    id: c.id.clone(),
-                    name: c.name.clone(),
-                })
+                .map(|c| CategoryView { id: c.id.clone(), name: c.name.clone() })
                 .collect(),
             conversations: briefs,
         })
@@ -262,21 +228,11 @@ impl CustomerWidget {
     ) -> Result<(), Refusal> {
         let me = Party::Customer(self.customer().id);
         match frame {
-            CustomerFrame::Hello { .. } => Err(Refusal::new(
-                ErrorCode::BadRequest,
-                "hello was already said",
-            )),
-            CustomerFrame::Start {
-                text,
-                category,
-                page,
-                client_msg_id,
-            } => self.start(text, category, page, client_msg_id, reply),
-            CustomerFrame::Send {
-                conversation_id,
-                text,
-                client_msg_id,
-            } => {
+            CustomerFrame::Hello { .. } => Err(Refusal::new(ErrorCode::BadRequest, "hello was already said")),
+            CustomerFrame::Start { text, category, page, client_msg_id } => {
+                self.start(text, category, page, client_msg_id, reply)
+            }
+            CustomerFrame::Send { conversation_id, text, client_msg_id } => {
                 check_text(&text, self.app.config.limits.max_message_bytes)?;
                 match self.target(&conversation_id)? {
                     Target::Live(addr) => {
@@ -290,20 +246,15 @@ impl CustomerWidget {
                         };
                         send_or_busy(&addr, post)
                     }
-                    Target::Ended(_) => Err(Refusal::new(
-                        ErrorCode::Closed,
-                        "this conversation has ended",
-                    )),
+                    Target::Ended(_) => Err(Refusal::new(ErrorCode::Closed, "this conversation has ended")),
                 }
             }
-            CustomerFrame::Typing {
-                conversation_id,
-                on,
-            } => self.signal(&conversation_id, SignalKind::Typing(on), reply),
-            CustomerFrame::Read {
-                conversation_id,
-                seq,
-            } => self.signal(&conversation_id, SignalKind::Read(seq), reply),
+            CustomerFrame::Typing { conversation_id, on } => {
+                self.signal(&conversation_id, SignalKind::Typing(on), reply)
+            }
+            CustomerFrame::Read { conversation_id, seq } => {
+                self.signal(&conversation_id, SignalKind::Read(seq), reply)
+            }
             CustomerFrame::Page { url, title } => {
                 let page = Page { url, title };
                 self.page = Some(page.clone());
@@ -315,36 +266,27 @@ impl CustomerWidget {
                 }
                 Ok(())
             }
-            CustomerFrame::Sync {
-                conversation_id,
-                after_seq,
-            } => match self.target(&conversation_id)? {
-                Target::Live(addr) => send_or_busy(
-                    &addr,
-                    Sync {
-                        viewer: me,
-                        after_seq,
-                        reply: reply.clone(),
-                    },
-                ),
+            CustomerFrame::Sync { conversation_id, after_seq } => match self.target(&conversation_id)? {
+                Target::Live(addr) => {
+                    send_or_busy(&addr, Sync { viewer: me, after_seq, reply: reply.clone() })
+                }
                 Target::Ended(c) => {
                     let store = &self.app.store;
                     let upto = store.last_seq(c.id).map_err(internal_error)?;
-                    let frames =
-                        replay(store, c.id, after_seq, upto, false, reply.reference.clone())
-                            .map_err(internal_error)?;
+                    let frames = replay(store, c.id, after_seq, upto, false, reply.reference.clone())
+                        .map_err(internal_error)?;
                     for f in frames {
                         ctx.text(f);
                     }
                     Ok(())
                 }
             },
-            CustomerFrame::End { .. }
-            | CustomerFrame::Rate { .. }
-            | CustomerFrame::Callback { .. } => Err(Refusal::new(
-                ErrorCode::NotAllowed,
-                "customer end, rating and callbacks are not built in this version yet",
-            )),
+            CustomerFrame::End { .. } | CustomerFrame::Rate { .. } | CustomerFrame::Callback { .. } => {
+                Err(Refusal::new(
+                    ErrorCode::NotAllowed,
+                    "customer end, rating and callbacks are not built in this version yet",
+                ))
+            }
         }
     }
 
@@ -359,18 +301,15 @@ impl CustomerWidget {
         let config = &self.app.config;
         check_text(&text, config.limits.max_message_bytes)?;
         let category = match category {
-            Some(id) => config.category(&id).ok_or_else(|| {
-                Refusal::new(ErrorCode::BadRequest, format!("unknown category {id:?}"))
-            })?,
+            Some(id) => config
+                .category(&id)
+                .ok_or_else(|| Refusal::new(ErrorCode::BadRequest, format!("unknown category {id:?}")))?,
             None => &config.categories[0],
         };
         let store = &self.app.store;
         let customer = self.customer().clone();
         if let Some(client_id) = &client_msg_id {
-            if let Some(id) = store
-                .started_conversation(customer.id, client_id)
-                .map_err(internal_error)?
-            {
+            if let Some(id) = store.started_conversation(customer.id, client_id).map_err(internal_error)? {
                 return self.resend_start(id, text, client_id.clone(), reply);
             }
         }
@@ -396,10 +335,15 @@ impl CustomerWidget {
             first_response_at: None,
             last_customer_at: Some(now),
             last_expert_at: None,
+            last_activity_at: now,
+            awaiting_reply_since: Some(now),
+            nudges: 0,
+            customer_left_at: None,
             solved_at: None,
             close_at: None,
             closed_at: None,
             left: false,
+            rating: None,
         };
         let opening = Opening {
             text,
@@ -437,42 +381,24 @@ impl CustomerWidget {
             Target::Ended(c) => {
                 let first = self.app.store.transcript(c.id, 0).map_err(internal_error)?;
                 let message = first.first().map(|m| MessageView::new(c.id, m));
-                let message = message
-                    .ok_or_else(|| Refusal::new(ErrorCode::NotFound, "no such conversation"))?;
+                let message =
+                    message.ok_or_else(|| Refusal::new(ErrorCode::NotFound, "no such conversation"))?;
                 reply.send(ServerFrame::ack(
                     reply.reference.clone(),
-                    AckBody::Started {
-                        conversation_id: c.id,
-                        message,
-                    },
+                    AckBody::Started { conversation_id: c.id, message },
                 ));
                 Ok(())
             }
         }
     }
 
-    fn signal(
-        &mut self,
-        conversation_id: &str,
-        kind: SignalKind,
-        reply: &ReplyTo,
-    ) -> Result<(), Refusal> {
+    fn signal(&mut self, conversation_id: &str, kind: SignalKind, reply: &ReplyTo) -> Result<(), Refusal> {
         match self.target(conversation_id)? {
             Target::Live(addr) => {
                 let from = Party::Customer(self.customer().id);
-                send_or_busy(
-                    &addr,
-                    Signal {
-                        from,
-                        kind,
-                        reply: reply.clone(),
-                    },
-                )
+                send_or_busy(&addr, Signal { from, kind, reply: reply.clone() })
             }
-            Target::Ended(_) => Err(Refusal::new(
-                ErrorCode::Closed,
-                "this conversation has ended",
-            )),
+            Target::Ended(_) => Err(Refusal::new(ErrorCode::Closed, "this conversation has ended")),
         }
     }
 
@@ -485,9 +411,7 @@ impl CustomerWidget {
         }
         let not_found = || Refusal::new(ErrorCode::NotFound, "no such conversation");
         let record = self.app.store.conversation(id).map_err(internal_error)?;
-        let record = record
-            .filter(|c| c.customer == self.customer().id)
-            .ok_or_else(not_found)?;
+        let record = record.filter(|c| c.customer == self.customer().id).ok_or_else(not_found)?;
         match self.app.conversation(id).map_err(internal_error)? {
             Some(addr) => {
                 self.conversations.insert(id, addr.clone());
@@ -502,13 +426,7 @@ impl CustomerWidget {
 }
 
 fn new_customer(id: crate::ids::CustomerId) -> Customer {
-    Customer {
-        id,
-        external_id: None,
-        name: None,
-        email: None,
-        created_at: Timestamp::now(),
-    }
+    Customer { id, external_id: None, name: None, email: None, created_at: Timestamp::now() }
 }
 
 /// Hands a message to a conversation without waiting; a full mailbox is a busy server,
@@ -519,12 +437,9 @@ where
     ConversationActor: Handler<M>,
 {
     addr.try_send(msg).map_err(|e| match e {
-        SendError::Full(_) => Refusal::new(
-            ErrorCode::RateLimited,
-            "this conversation is busy; retry shortly",
-        ),
-        SendError::Closed(_) => {
-            Refusal::new(ErrorCode::Internal, "the conversation restarted; retry")
+        SendError::Full(_) => {
+            Refusal::new(ErrorCode::RateLimited, "this conversation is busy; retry shortly")
         }
+        SendError::Closed(_) => Refusal::new(ErrorCode::Internal, "the conversation restarted; retry"),
     })
 }

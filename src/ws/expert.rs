@@ -8,7 +8,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use actix_web_actors::ws;
 
 use super::customer::send_or_busy;
-use super::{check_text, Target, close, refuse, session_plumbing, start_heartbeat, Link, Session};
+use super::{check_text, close, refuse, session_plumbing, start_heartbeat, Link, Session, Target};
 use crate::app::AppState;
 use crate::auth;
 use crate::clock::Timestamp;
@@ -17,8 +17,8 @@ use crate::hub::SessionHandle;
 use crate::ids::{ConversationId, ExpertId};
 use crate::messages::*;
 use crate::protocol::{
-    self, AckBody, ConversationView, CustomerView, ErrorCode, ExpertBrief, ExpertFrame, Ref,
-    Refusal, ServerFrame,
+    self, AckBody, ConversationView, CustomerView, ErrorCode, ExpertBrief, ExpertFrame, Ref, Refusal,
+    ServerFrame,
 };
 use crate::store::model::Expert;
 use crate::store::StoreError;
@@ -36,9 +36,7 @@ pub async fn connect(
         expert: None,
         conversations: HashMap::new(),
     };
-    ws::WsResponseBuilder::new(session, &req, stream)
-        .frame_size(max)
-        .start()
+    ws::WsResponseBuilder::new(session, &req, stream).frame_size(max).start()
 }
 
 pub struct ExpertSession {
@@ -60,9 +58,7 @@ impl Actor for ExpertSession {
 
     fn stopped(&mut self, _: &mut Self::Context) {
         if let Some(e) = &self.expert {
-            self.app
-                .hub
-                .remove_expert_session(e.id, self.link.session_id);
+            self.app.hub.remove_expert_session(e.id, self.link.session_id);
             self.app.router.do_send(ExpertDisconnected { expert: e.id });
         }
     }
@@ -108,12 +104,7 @@ pub fn expert_for_token(app: &AppState, token: &str) -> Result<Option<Expert>, S
 }
 
 impl ExpertSession {
-    fn unauthorized(
-        &mut self,
-        reference: Option<Ref>,
-        why: &str,
-        ctx: &mut ws::WebsocketContext<Self>,
-    ) {
+    fn unauthorized(&mut self, reference: Option<Ref>, why: &str, ctx: &mut ws::WebsocketContext<Self>) {
         refuse(ctx, reference, ErrorCode::Unauthorized, why);
         close(ctx, ws::CloseCode::Policy, why);
     }
@@ -137,27 +128,17 @@ impl ExpertSession {
         self.expert = Some(expert.clone());
         // Waiting here holds back offers the connection itself triggers, so `welcome`
         // is always the first frame the console sees.
-        let connected = self.app.router.send(ExpertConnected {
-            expert: expert.clone(),
-        });
+        let connected = self.app.router.send(ExpertConnected { expert: expert.clone() });
         ctx.wait(connected.into_actor(self).map(move |answer, act, ctx| {
             let Ok(answer) = answer else {
-                refuse(
-                    ctx,
-                    reference,
-                    ErrorCode::Internal,
-                    "routing is unavailable",
-                );
+                refuse(ctx, reference, ErrorCode::Internal, "routing is unavailable");
                 return close(ctx, ws::CloseCode::Error, "internal error");
             };
             match act.summaries(&answer.conversations) {
                 Ok(conversations) => ctx.text(
                     ServerFrame::ExpertWelcome {
                         reference,
-                        expert: ExpertBrief {
-                            id: expert.id.to_string(),
-                            name: expert.name.clone(),
-                        },
+                        expert: ExpertBrief { id: expert.id.to_string(), name: expert.name.clone() },
                         presence: answer.presence,
                         conversations,
                         claimable: Vec::new(),
@@ -180,14 +161,12 @@ impl ExpertSession {
                 continue;
             };
             let customer = store.customer(c.customer)?;
-            let customer = customer
-                .map(|c| CustomerView::new(&c))
-                .unwrap_or(CustomerView {
-                    id: c.customer.to_string(),
-                    name: None,
-                    email: None,
-                    external_id: None,
-                });
+            let customer = customer.map(|c| CustomerView::new(&c)).unwrap_or(CustomerView {
+                id: c.customer.to_string(),
+                name: None,
+                email: None,
+                external_id: None,
+            });
             out.push(ConversationView::new(&c, customer, store.last_seq(id)?));
         }
         Ok(out)
@@ -205,26 +184,12 @@ impl ExpertSession {
         ctx: &mut ws::WebsocketContext<Self>,
     ) -> Result<(), Refusal> {
         let (id, name) = self.me();
-        let act = |action| Act {
-            expert: id,
-            name: name.clone(),
-            action,
-            reply: reply.clone(),
-        };
+        let act = |action| Act { expert: id, name: name.clone(), action, reply: reply.clone() };
         match frame {
-            ExpertFrame::Hello { .. } => Err(Refusal::new(
-                ErrorCode::BadRequest,
-                "hello was already said",
-            )),
+            ExpertFrame::Hello { .. } => Err(Refusal::new(ErrorCode::BadRequest, "hello was already said")),
             ExpertFrame::Presence { status } => {
-                self.app.router.do_send(SetPresence {
-                    expert: id,
-                    presence: status,
-                });
-                reply.send(ServerFrame::ack(
-                    reply.reference.clone(),
-                    AckBody::Presence { presence: status },
-                ));
+                self.app.router.do_send(SetPresence { expert: id, presence: status });
+                reply.send(ServerFrame::ack(reply.reference.clone(), AckBody::Presence { presence: status }));
                 Ok(())
             }
             ExpertFrame::Accept { conversation_id } => {
@@ -233,17 +198,10 @@ impl ExpertSession {
             ExpertFrame::Decline { conversation_id } => {
                 self.act(&conversation_id, act(ExpertAction::Decline), true)
             }
-            ExpertFrame::SetStatus {
-                conversation_id,
-                status,
-            } => self.act(
-                &conversation_id,
-                act(ExpertAction::SetStatus(status)),
-                false,
-            ),
-            ExpertFrame::End { conversation_id } => {
-                self.act(&conversation_id, act(ExpertAction::End), false)
+            ExpertFrame::SetStatus { conversation_id, status } => {
+                self.act(&conversation_id, act(ExpertAction::SetStatus(status)), false)
             }
+            ExpertFrame::End { conversation_id } => self.act(&conversation_id, act(ExpertAction::End), false),
             ExpertFrame::Leave { conversation_id } => match self.target(&conversation_id, false)? {
                 Target::Live(addr) => send_or_busy(&addr, act(ExpertAction::Leave)),
                 // A closed conversation is already gone from the console.
@@ -252,50 +210,26 @@ impl ExpertSession {
                     Ok(())
                 }
             },
-            ExpertFrame::Send {
-                conversation_id,
-                text,
-                internal,
-                client_msg_id,
-                force: _,
-            } => {
+            ExpertFrame::Send { conversation_id, text, internal, client_msg_id, force: _ } => {
                 check_text(&text, self.app.config.limits.max_message_bytes)?;
                 let from = Party::Expert { id, name };
-                let post = Post {
-                    from,
-                    text,
-                    internal,
-                    client_msg_id,
-                    starting: false,
-                    reply: reply.clone(),
-                };
+                let post =
+                    Post { from, text, internal, client_msg_id, starting: false, reply: reply.clone() };
                 match self.target(&conversation_id, false)? {
                     Target::Live(addr) => send_or_busy(&addr, post),
                     Target::Ended(_) => Err(closed()),
                 }
             }
-            ExpertFrame::Typing {
-                conversation_id,
-                on,
-            } => self.signal(&conversation_id, SignalKind::Typing(on), reply),
-            ExpertFrame::Read {
-                conversation_id,
-                seq,
-            } => self.signal(&conversation_id, SignalKind::Read(seq), reply),
-            ExpertFrame::Sync {
-                conversation_id,
-                after_seq,
-            } => match self.target(&conversation_id, false)? {
+            ExpertFrame::Typing { conversation_id, on } => {
+                self.signal(&conversation_id, SignalKind::Typing(on), reply)
+            }
+            ExpertFrame::Read { conversation_id, seq } => {
+                self.signal(&conversation_id, SignalKind::Read(seq), reply)
+            }
+            ExpertFrame::Sync { conversation_id, after_seq } => match self.target(&conversation_id, false)? {
                 Target::Live(addr) => {
                     let viewer = Party::Expert { id, name };
-                    send_or_busy(
-                        &addr,
-                        Sync {
-                            viewer,
-                            after_seq,
-                            reply: reply.clone(),
-                        },
-                    )
+                    send_or_busy(&addr, Sync { viewer, after_seq, reply: reply.clone() })
                 }
                 Target::Ended(c) => {
                     let store = &self.app.store;
@@ -323,30 +257,19 @@ impl ExpertSession {
     fn act(&mut self, conversation_id: &str, act: Act, offer: bool) -> Result<(), Refusal> {
         match self.target(conversation_id, offer)? {
             Target::Live(addr) => send_or_busy(&addr, act),
-            Target::Ended(_) if offer => Err(Refusal::new(
-                ErrorCode::Conflict,
-                "the offer is no longer open",
-            )),
+            Target::Ended(_) if offer => {
+                Err(Refusal::new(ErrorCode::Conflict, "the offer is no longer open"))
+            }
             Target::Ended(_) => Err(closed()),
         }
     }
 
-    fn signal(
-        &mut self,
-        conversation_id: &str,
-        kind: SignalKind,
-        reply: &ReplyTo,
-    ) -> Result<(), Refusal> {
+    fn signal(&mut self, conversation_id: &str, kind: SignalKind, reply: &ReplyTo) -> Result<(), Refusal> {
         let (id, name) = self.me();
         match self.target(conversation_id, false)? {
-            Target::Live(addr) => send_or_busy(
-                &addr,
-                Signal {
-                    from: Party::Expert { id, name },
-                    kind,
-                    reply: reply.clone(),
-                },
-            ),
+            Target::Live(addr) => {
+                send_or_busy(&addr, Signal { from: Party::Expert { id, name }, kind, reply: reply.clone() })
+            }
             Target::Ended(_) => Err(closed()),
         }
     }
@@ -364,16 +287,12 @@ impl ExpertSession {
         }
         self.conversations.remove(&id);
         let record = self.app.store.conversation(id).map_err(internal_error)?;
-        let record =
-            record.ok_or_else(|| Refusal::new(ErrorCode::NotFound, "no such conversation"))?;
+        let record = record.ok_or_else(|| Refusal::new(ErrorCode::NotFound, "no such conversation"))?;
         let (me, _) = self.me();
         if offer || record.visible_to(me) {
             Ok(Target::Ended(Box::new(record)))
         } else {
-            Err(Refusal::new(
-                ErrorCode::Forbidden,
-                "this conversation is not yours",
-            ))
+            Err(Refusal::new(ErrorCode::Forbidden, "this conversation is not yours"))
         }
     }
 }

@@ -31,28 +31,17 @@ pub struct Link {
 
 impl Link {
     pub fn new(session_id: u64, max_message: usize) -> Link {
-        Link {
-            session_id,
-            last_heard: Instant::now(),
-            partial: None,
-            max_message,
-        }
+        Link { session_id, last_heard: Instant::now(), partial: None, max_message }
     }
 }
 
 /// A websocket session: it owns a `Link` and handles whole text messages.
-pub trait Session:
-    Actor<Context = ws::WebsocketContext<Self>> + Handler<crate::messages::Deliver>
-{
+pub trait Session: Actor<Context = ws::WebsocketContext<Self>> + Handler<crate::messages::Deliver> {
     fn link(&mut self) -> &mut Link;
     fn on_text(&mut self, text: &str, ctx: &mut Self::Context);
 
     fn reply_to(&mut self, reference: Option<Ref>, ctx: &mut Self::Context) -> ReplyTo {
-        ReplyTo {
-            session: ctx.address().recipient(),
-            session_id: self.link().session_id,
-            reference,
-        }
+        ReplyTo { session: ctx.address().recipient(), session_id: self.link().session_id, reference }
     }
 }
 
@@ -68,12 +57,8 @@ pub fn start_heartbeat<S: Session>(ctx: &mut S::Context, interval: Duration, tim
     });
 }
 
-pub fn refuse<A>(
-    ctx: &mut ws::WebsocketContext<A>,
-    reference: Option<Ref>,
-    code: ErrorCode,
-    message: &str,
-) where
+pub fn refuse<A>(ctx: &mut ws::WebsocketContext<A>, reference: Option<Ref>, code: ErrorCode, message: &str)
+where
     A: Actor<Context = ws::WebsocketContext<A>>,
 {
     ctx.text(ServerFrame::error(reference, Refusal::new(code, message)).encode());
@@ -85,10 +70,7 @@ pub fn check_text(text: &str, max_bytes: usize) -> Result<(), Refusal> {
         return Err(Refusal::new(ErrorCode::BadRequest, "text is empty"));
     }
     if text.len() > max_bytes {
-        return Err(Refusal::new(
-            ErrorCode::TooLarge,
-            format!("text is over {max_bytes} bytes"),
-        ));
+        return Err(Refusal::new(ErrorCode::TooLarge, format!("text is over {max_bytes} bytes")));
     }
     Ok(())
 }
@@ -98,29 +80,17 @@ pub fn close<A>(ctx: &mut ws::WebsocketContext<A>, code: ws::CloseCode, why: &st
 where
     A: Actor<Context = ws::WebsocketContext<A>>,
 {
-    ctx.close(Some(ws::CloseReason {
-        code,
-        description: Some(why.to_owned()),
-    }));
+    ctx.close(Some(ws::CloseReason { code, description: Some(why.to_owned()) }));
     ctx.stop();
 }
 
 /// Handles one websocket event for any session.
-pub fn on_message<S: Session>(
-    s: &mut S,
-    msg: Result<ws::Message, ws::ProtocolError>,
-    ctx: &mut S::Context,
-) {
+pub fn on_message<S: Session>(s: &mut S, msg: Result<ws::Message, ws::ProtocolError>, ctx: &mut S::Context) {
     s.link().last_heard = Instant::now();
     let msg = match msg {
         Ok(m) => m,
         Err(ws::ProtocolError::Overflow) => {
-            refuse(
-                ctx,
-                None,
-                ErrorCode::TooLarge,
-                "the message is larger than the server accepts",
-            );
+            refuse(ctx, None, ErrorCode::TooLarge, "the message is larger than the server accepts");
             return close(ctx, ws::CloseCode::Size, "message too large");
         }
         Err(e) => {
@@ -163,32 +133,19 @@ where
         }
         actix_http::ws::Item::FirstBinary(_) => {
             refuse(ctx, None, ErrorCode::BadRequest, "frames are JSON text");
-            close(
-                ctx,
-                ws::CloseCode::Unsupported,
-                "binary frames are not accepted",
-            );
+            close(ctx, ws::CloseCode::Unsupported, "binary frames are not accepted");
             return None;
         }
         actix_http::ws::Item::Continue(b) => (b, false),
         actix_http::ws::Item::Last(b) => (b, true),
     };
     let Some(buf) = link.partial.as_mut() else {
-        close(
-            ctx,
-            ws::CloseCode::Protocol,
-            "continuation without a first frame",
-        );
+        close(ctx, ws::CloseCode::Protocol, "continuation without a first frame");
         return None;
     };
     if buf.len() + bytes.len() > link.max_message {
         link.partial = None;
-        refuse(
-            ctx,
-            None,
-            ErrorCode::TooLarge,
-            "the message is larger than the server accepts",
-        );
+        refuse(ctx, None, ErrorCode::TooLarge, "the message is larger than the server accepts");
         close(ctx, ws::CloseCode::Size, "message too large");
         return None;
     }
@@ -200,12 +157,7 @@ where
     match ByteString::try_from(whole) {
         Ok(text) => Some(text),
         Err(_) => {
-            refuse(
-                ctx,
-                None,
-                ErrorCode::BadRequest,
-                "text frames must be UTF-8",
-            );
+            refuse(ctx, None, ErrorCode::BadRequest, "text frames must be UTF-8");
             None
         }
     }
@@ -228,10 +180,8 @@ macro_rules! session_plumbing {
             }
         }
 
-        impl
-            actix::StreamHandler<
-                Result<actix_web_actors::ws::Message, actix_web_actors::ws::ProtocolError>,
-            > for $t
+        impl actix::StreamHandler<Result<actix_web_actors::ws::Message, actix_web_actors::ws::ProtocolError>>
+            for $t
         {
             fn handle(
                 &mut self,

@@ -37,10 +37,7 @@ impl TestServer {
     pub async fn start(env: &[(&str, &str)]) -> TestServer {
         let temp = tempfile::tempdir().expect("temp dir");
         let dir = temp.path().to_owned();
-        let env: Vec<(String, String)> = env
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        let env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         let mut s = Self::spawn(dir, env).await;
         s._temp = Some(temp);
         s
@@ -48,10 +45,7 @@ impl TestServer {
 
     /// Starts a server whose working directory (and data dir, `data/` inside it) is `temp`.
     pub async fn start_in(temp: tempfile::TempDir, env: &[(&str, &str)]) -> TestServer {
-        let env: Vec<(String, String)> = env
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        let env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         let mut s = Self::spawn(temp.path().to_owned(), env).await;
         s._temp = Some(temp);
         s
@@ -71,10 +65,7 @@ impl TestServer {
             .env("SWITCHBOARD_SERVER_IDENTITY_SECRET", SECRET)
             .env("SWITCHBOARD_SERVER_HEARTBEAT_INTERVAL", "200ms")
             .env("SWITCHBOARD_ROUTING_POSITION_UPDATE_INTERVAL", "10ms")
-            .env(
-                "SWITCHBOARD_LOG",
-                std::env::var("SWITCHBOARD_LOG").unwrap_or_else(|_| "warn".into()),
-            )
+            .env("SWITCHBOARD_LOG", std::env::var("SWITCHBOARD_LOG").unwrap_or_else(|_| "warn".into()))
             .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -124,13 +115,7 @@ impl TestServer {
     }
 
     pub async fn get(&self, path: &str, token: &str) -> (u16, Value) {
-        let r = self
-            .http
-            .get(self.url(path))
-            .bearer_auth(token)
-            .send()
-            .await
-            .expect("GET");
+        let r = self.http.get(self.url(path)).bearer_auth(token).send().await.expect("GET");
         let status = r.status().as_u16();
         (status, r.json().await.unwrap_or(Value::Null))
     }
@@ -161,18 +146,10 @@ impl TestServer {
         }
         let (status, created) = self.post("/api/v1/experts", Some(ADMIN), body).await;
         assert_eq!(status, 201, "creating expert {username}: {created}");
-        let (status, login) = self
-            .post(
-                "/api/v1/login",
-                None,
-                json!({"username": username, "password": "password-1"}),
-            )
-            .await;
+        let (status, login) =
+            self.post("/api/v1/login", None, json!({"username": username, "password": "password-1"})).await;
         assert_eq!(status, 200, "login of {username}: {login}");
-        (
-            created["id"].as_str().unwrap().to_owned(),
-            login["token"].as_str().unwrap().to_owned(),
-        )
+        (created["id"].as_str().unwrap().to_owned(), login["token"].as_str().unwrap().to_owned())
     }
 
     /// An expert console connection that has said hello.
@@ -197,15 +174,8 @@ impl TestServer {
     pub async fn new_chat(&self, text: &str) -> (Ws, String, String) {
         let (mut ws, welcome) = self.customer_ws(json!({})).await;
         let ack = ws.ack(json!({"type": "start", "text": text})).await;
-        let id = ack["conversation_id"]
-            .as_str()
-            .expect("conversation_id")
-            .to_owned();
-        (
-            ws,
-            id,
-            welcome["visitor_token"].as_str().unwrap().to_owned(),
-        )
+        let id = ack["conversation_id"].as_str().expect("conversation_id").to_owned();
+        (ws, id, welcome["visitor_token"].as_str().unwrap().to_owned())
     }
 }
 
@@ -226,11 +196,7 @@ impl Ws {
             .await
             .expect("websocket connect timed out")
             .expect("websocket connect");
-        Ws {
-            socket,
-            inbox: VecDeque::new(),
-            closed: None,
-        }
+        Ws { socket, inbox: VecDeque::new(), closed: None }
     }
 
     pub async fn send(&mut self, frame: Value) {
@@ -238,10 +204,7 @@ impl Ws {
     }
 
     pub async fn send_text(&mut self, text: String) {
-        self.socket
-            .send(Message::Text(text))
-            .await
-            .expect("websocket send");
+        self.socket.send(Message::Text(text)).await.expect("websocket send");
     }
 
     /// Reads one more frame into the inbox; false once the socket is closed or `limit` passes.
@@ -256,8 +219,7 @@ impl Ws {
                 false
             }
             Ok(Some(Ok(Message::Text(t)))) => {
-                self.inbox
-                    .push_back(serde_json::from_str(&t).expect("server frames are JSON"));
+                self.inbox.push_back(serde_json::from_str(&t).expect("server frames are JSON"));
                 true
             }
             Ok(Some(Ok(Message::Close(frame)))) => {
@@ -300,8 +262,7 @@ impl Ws {
     /// The next event of `kind` (frames without a ref).
     pub async fn event(&mut self, kind: &str) -> Value {
         let k = kind.to_owned();
-        self.expect(&format!("a {kind} event"), move |f| f["type"] == k.as_str())
-            .await
+        self.expect(&format!("a {kind} event"), move |f| f["type"] == k.as_str()).await
     }
 
     /// The next `message` event with this seq.
@@ -323,41 +284,26 @@ impl Ws {
         let r = NEXT_REF.fetch_add(1, Ordering::Relaxed);
         frame["ref"] = json!(r);
         self.send(frame.clone()).await;
-        self.expect(&format!("the answer to {frame}"), move |f| f["ref"] == r)
-            .await
+        self.expect(&format!("the answer to {frame}"), move |f| f["ref"] == r).await
     }
 
     /// A request that must be acknowledged.
     pub async fn ack(&mut self, frame: Value) -> Value {
         let answer = self.request(frame.clone()).await;
-        assert_eq!(
-            answer["type"], "ack",
-            "{frame} was not acknowledged: {answer}"
-        );
+        assert_eq!(answer["type"], "ack", "{frame} was not acknowledged: {answer}");
         answer
     }
 
     /// A request that must be refused with `code`.
     pub async fn refused(&mut self, frame: Value, code: &str) -> Value {
         let answer = self.request(frame.clone()).await;
-        assert_eq!(
-            answer["type"], "error",
-            "{frame} should be refused: {answer}"
-        );
-        assert_eq!(
-            answer["code"], code,
-            "{frame} refused with the wrong code: {answer}"
-        );
+        assert_eq!(answer["type"], "error", "{frame} should be refused: {answer}");
+        assert_eq!(answer["code"], code, "{frame} refused with the wrong code: {answer}");
         answer
     }
 
     /// Asserts no frame matching `pred` arrives within `window` (for things that must not happen).
-    pub async fn expect_none(
-        &mut self,
-        what: &str,
-        window: Duration,
-        pred: impl Fn(&Value) -> bool,
-    ) {
+    pub async fn expect_none(&mut self, what: &str, window: Duration, pred: impl Fn(&Value) -> bool) {
         let deadline = tokio::time::Instant::now() + window;
         loop {
             if let Some(f) = self.inbox.iter().find(|f| pred(f)) {
@@ -388,10 +334,5 @@ impl Ws {
 
 /// Seqs of a transcript, as numbers.
 pub fn seqs(messages: &Value) -> Vec<u64> {
-    messages
-        .as_array()
-        .expect("messages array")
-        .iter()
-        .map(|m| m["seq"].as_u64().unwrap())
-        .collect()
+    messages.as_array().expect("messages array").iter().map(|m| m["seq"].as_u64().unwrap()).collect()
 }

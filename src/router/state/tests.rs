@@ -36,15 +36,9 @@ fn offers(d: &[Decision]) -> Vec<(u64, u64)> {
 #[test]
 fn a_new_chat_goes_to_the_least_loaded_expert() {
     let mut r = router_with(&[(1, 3), (2, 3)]);
-    assert_eq!(
-        offers(&r.track(snap(10, Status::Queued), T0)),
-        vec![(10, 1)]
-    );
+    assert_eq!(offers(&r.track(snap(10, Status::Queued), T0)), vec![(10, 1)]);
     // Expert 1 now carries a reserved offer, so the next chat goes to expert 2.
-    assert_eq!(
-        offers(&r.track(snap(11, Status::Queued), T0)),
-        vec![(11, 2)]
-    );
+    assert_eq!(offers(&r.track(snap(11, Status::Queued), T0)), vec![(11, 2)]);
 }
 
 #[test]
@@ -80,10 +74,7 @@ fn queue_positions_count_offered_chats_and_report_only_changes() {
     assert_eq!(r.positions("general").len(), 3);
     assert!(r.positions("general").is_empty());
     r.track(snap(10, Status::Closed), T0);
-    assert_eq!(
-        r.positions("general"),
-        vec![(ConversationId(11), 1), (ConversationId(12), 2)]
-    );
+    assert_eq!(r.positions("general"), vec![(ConversationId(11), 1), (ConversationId(12), 2)]);
 }
 
 #[test]
@@ -104,16 +95,9 @@ fn missed_offers_set_an_expert_away_and_withdraw_the_rest() {
     let d = r.offer_outcome(ExpertId(1), true);
     assert_eq!(
         d[0],
-        Decision::Presence {
-            expert: ExpertId(1),
-            presence: Presence::Away,
-            reason: "missed_offers"
-        }
+        Decision::Presence { expert: ExpertId(1), presence: Presence::Away, reason: "missed_offers" }
     );
-    assert!(d.contains(&Decision::Withdraw {
-        chat: ConversationId(10),
-        expert: ExpertId(1)
-    }));
+    assert!(d.contains(&Decision::Withdraw { chat: ConversationId(10), expert: ExpertId(1) }));
     assert!(offers(&r.track(snap(11, Status::Queued), T0)).is_empty());
 }
 

@@ -1,0 +1,150 @@
+//! Office hours: a weekly schedule in a named time zone, with holidays. Outside them new
+//! chats are not queued; the widget shows the hours and the callback form.
+
+use std::collections::HashSet;
+
+use jiff::civil::{Date, Time, Weekday};
+use jiff::tz::TimeZone;
+use serde::Serialize;
+
+use crate::clock::Timestamp;
+use crate::config::OfficeHoursConfig;
+
+#[derive(Debug, Clone)]
+pub struct Schedule {
+    tz: TimeZone,
+    /// Opening spans per weekday, Monday first.
+    days: [Vec<(Time, Time)>; 7],
+    holidays: HashSet<Date>,
+    /// The configuration as written, shown to customers.
+    pub view: HoursView,
+}
+
+/// What the widget shows a customer: the hours as configured.
+#[derive(Debug, Clone, Serialize)]
+pub struct HoursView {
+    pub timezone: String,
+    pub days: Vec<DayView>,
+    pub holidays: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DayView {
+    pub day: &'static str,
+    pub hours: Vec<String>,
+}
+
+const DAYS: [&str; 7] = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"];
+
+impl Schedule {
+    pub fn from_config(c: &OfficeHoursConfig) -> Result<Schedule, String> {
+        let tz =
+            TimeZone::get(&c.timezone).map_err(|e| format!("office_hours.timezone {:?}: {e}", c.timezone))?;
+        let spans = [&c.monday, &c.tuesday, &c.wednesday, &c.thursday, &c.friday, &c.saturday, &c.sunday];
+        let mut days: [Vec<(Time, Time)>; 7] = Default::default();
+        for (i, written) in spans.iter().enumerate() {
+            for span in written.iter() {
+                days[i].push(parse_span(span).map_err(|e| format!("office_hours.{}: {e}", DAYS[i]))?);
+            }
+        }
+        let holidays = c
+            .holidays
+            .iter()
+            .map(|d| d.parse::<Date>().map_err(|e| format!("office_hours.holidays {d:?}: {e}")))
+            .collect::<Result<_, _>>()?;
+        let view = HoursView {
+            timezone: c.timezone.clone(),
+            days: spans.iter().zip(DAYS).map(|(hours, day)| DayView { day, hours: hours.to_vec() }).collect(),
+            holidays: c.holidays.clone(),
+        };
+        Ok(Schedule { tz, days, holidays, view })
+    }
+
+    pub fn is_open(&self, at: Timestamp) -> bool {
+        let Ok(instant) = jiff::Timestamp::from_millisecond(at.0) else { return false };
+        let local = instant.to_zoned(self.tz.clone()).datetime();
+        if self.holidays.contains(&local.date()) {
+            return false;
+        }
+        let day = match local.weekday() {
+            Weekday::Monday => 0,
+            Weekday::Tuesday => 1,
+            Weekday::Wednesday => 2,
+            Weekday::Thursday => 3,
+            Weekday::Friday => 4,
+            Weekday::Saturday => 5,
+            Weekday::Sunday => 6,
+        };
+        let now = local.time();
+        self.days[day].iter().any(|&(open, close)| open <= now && now < close)
+    }
+}
+
+/// "09:00-17:30"; "24:00" may close a span at midnight.
+fn parse_span(span: &str) -> Result<(Time, Time), String> {
+    let (open, close) = span.split_once('-').ok_or_else(|| format!("{span:?} is not HH:MM-HH:MM"))?;
+    let time = |s: &str| -> Result<Time, String> {
+        let s = s.trim();
+        if s == "24:00" {
+            return Ok(Time::MAX);
+        }
+        s.parse::<Time>().map_err(|e| format!("{s:?}: {e}"))
+    };
+    let (open, close) = (time(open)?, time(close)?);
+    if open >= close {
+        return Err(format!("{span:?} closes before it opens"));
+    }
+    Ok((open, close))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn schedule(tz: &str, holidays: &[&str]) -> Schedule {
+        let c = OfficeHoursConfig {
+            enabled: true,
+            timezone: tz.into(),
+            monday: vec!["09:00-12:00".into(), "13:00-17:00".into()],
+            tuesday: vec![],
+            saturday: vec!["10:00-24:00".into()],
+            holidays: holidays.iter().map(|s| s.to_string()).collect(),
+            ..OfficeHoursConfig::default()
+        };
+        Schedule::from_config(&c).unwrap()
+    }
+
+    fn at(rfc3339: &str) -> Timestamp {
+        Timestamp(rfc3339.parse::<jiff::Timestamp>().unwrap().as_millisecond())
+    }
+
+    #[test]
+    fn hours_are_kept_in_the_named_time_zone() {
+        let s = schedule("Europe/Paris", &[]);
+        // Monday 2026-11-23: Paris is UTC+1 in November.
+        assert!(!s.is_open(at("2026-11-23T07:59:00Z")));
+        assert!(s.is_open(at("2026-11-23T08:00:00Z")));
+        assert!(!s.is_open(at("2026-11-23T11:30:00Z")), "lunch break");
+        assert!(s.is_open(at("2026-11-23T12:00:00Z")));
+        assert!(!s.is_open(at("2026-11-23T16:00:00Z")));
+        assert!(!s.is_open(at("2026-11-24T10:00:00Z")), "no hours on tuesday");
+        assert!(s.is_open(at("2026-11-28T22:59:00Z")), "saturday until midnight");
+    }
+
+    #[test]
+    fn holidays_are_closed() {
+        let s = schedule("UTC", &["2026-11-23"]);
+        assert!(!s.is_open(at("2026-11-23T10:00:00Z")));
+    }
+
+    #[test]
+    fn bad_schedules_are_refused() {
+        let mut c = OfficeHoursConfig { timezone: "Mars/Olympus".into(), ..Default::default() };
+        assert!(Schedule::from_config(&c).is_err());
+        c.timezone = "UTC".into();
+        c.monday = vec!["17:00-09:00".into()];
+        assert!(Schedule::from_config(&c).is_err());
+        c.monday = vec!["nine to five".into()];
+        assert!(Schedule::from_config(&c).is_err());
+    }
+}
