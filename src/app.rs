@@ -10,6 +10,7 @@ use crate::conversation::ConversationActor;
 use crate::hub::Hub;
 use crate::ids::ConversationId;
 use crate::lifecycle::Policy;
+use crate::office_hours::Schedule;
 use crate::router::Router;
 use crate::store::{Store, StoreError};
 
@@ -21,6 +22,8 @@ pub struct App {
     pub store: Store,
     pub hub: Arc<Hub>,
     pub router: Addr<Router>,
+    /// Office hours, when enabled.
+    pub schedule: Option<Schedule>,
     /// Conversation actors are spread over these threads, apart from the HTTP workers.
     arbiters: Vec<ArbiterHandle>,
     next_arbiter: AtomicUsize,
@@ -38,7 +41,13 @@ impl App {
                 Router::new(hub, missed, max, interval)
             })
         };
+        // The configuration was validated on load, so the schedule parses.
+        let schedule = match config.office_hours.enabled {
+            true => Schedule::from_config(&config.office_hours).ok(),
+            false => None,
+        };
         Arc::new(App {
+            schedule,
             policy: Policy::from_config(&config),
             config,
             store,
@@ -47,6 +56,10 @@ impl App {
             arbiters: (0..threads.max(1)).map(|_| Arbiter::new().handle()).collect(),
             next_arbiter: AtomicUsize::new(0),
         })
+    }
+
+    pub fn office_hours_open(&self) -> bool {
+        self.schedule.as_ref().is_none_or(|s| s.is_open(crate::clock::Timestamp::now()))
     }
 
     pub fn conversation_arbiter(&self) -> ArbiterHandle {

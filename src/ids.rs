@@ -50,6 +50,11 @@ id_type!(
     CustomerId, "u_"
 );
 
+id_type!(
+    /// A customer's request to be called back.
+    CallbackId, "cb_"
+);
+
 /// A message is addressed by its conversation and its sequence number there.
 pub fn message_id(conversation: ConversationId, seq: u64) -> String {
     format!("m_{}_{}", conversation.0, seq)

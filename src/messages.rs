@@ -93,6 +93,28 @@ pub enum SignalKind {
     Read(u64),
 }
 
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CustomerAction {
+    End,
+    Rate { score: u8, comment: Option<String> },
+}
+
+/// The customer ends or rates their conversation.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct CustomerAct {
+    pub customer: CustomerId,
+    pub action: CustomerAction,
+    pub reply: ReplyTo,
+}
+
+/// The customer's first widget connected, or their last one closed.
+#[derive(Message, Clone)]
+#[rtype(result = "()")]
+pub struct CustomerPresence {
+    pub online: bool,
+}
+
 /// The customer moved to another page.
 #[derive(Message)]
 #[rtype(result = "()")]

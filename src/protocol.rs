@@ -287,7 +287,17 @@ pub struct ConversationView {
     pub ended_at: Option<Timestamp>,
     pub last_seq: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
+    pub rating: Option<RatingView>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub messages: Option<Vec<MessageView>>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RatingView {
+    pub score: u8,
+    pub comment: Option<String>,
+    #[serde(with = "clock::rfc3339")]
+    pub at: Timestamp,
 }
 
 impl ConversationView {
@@ -302,6 +312,11 @@ impl ConversationView {
             created_at: c.created_at,
             ended_at: c.solved_at,
             last_seq,
+            rating: c.rating.as_ref().map(|r| RatingView {
+                score: r.score,
+                comment: r.comment.clone(),
+                at: r.at,
+            }),
             messages: None,
         }
     }
@@ -348,6 +363,10 @@ pub enum AckBody {
     Presence {
         presence: Presence,
     },
+    Callback {
+        #[serde(with = "ids::wire")]
+        callback_id: crate::ids::CallbackId,
+    },
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -361,6 +380,8 @@ pub enum ServerFrame {
         visitor_token: String,
         available: bool,
         office_hours_open: bool,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        office_hours: Option<crate::office_hours::HoursView>,
         categories: Vec<CategoryView>,
         conversations: Vec<ConversationBrief>,
     },

@@ -31,6 +31,11 @@ impl Actor for ConversationActor {
                 // Restored from the store: what it says is already durable.
                 self.app.router.do_send(self.track(ctx));
                 self.arm_timer(ctx);
+                // After a restart nobody is connected yet: the left-site clock starts now
+                // unless the customer's widget comes back.
+                if !self.app.hub.customer_online(self.conv.customer) {
+                    self.presence(false, ctx);
+                }
             }
         }
     }
@@ -122,6 +127,27 @@ impl ConversationActor {
         Ok(())
     }
 
+    fn presence(&mut self, online: bool, ctx: &mut Context<Self>) {
+        if let Err(r) = self.apply(&Event::CustomerPresence { online }, ctx) {
+            tracing::error!(conversation = %self.id(), refusal = %r, "cannot record customer presence");
+        }
+    }
+
+    fn customer_act(&mut self, a: &CustomerAct, ctx: &mut Context<Self>) -> Result<(), Refusal> {
+        if a.customer != self.conv.customer {
+            return Err(forbidden());
+        }
+        let event = match &a.action {
+            CustomerAction::End => Event::CustomerEnd { office_hours_open: self.app.office_hours_open() },
+            CustomerAction::Rate { score, comment } => {
+                Event::Rate { score: *score, comment: comment.clone() }
+            }
+        };
+        let ticket = self.apply(&event, ctx)?;
+        self.ack(&a.reply, AckBody::Empty {}, ticket);
+        Ok(())
+    }
+
     fn answer(&mut self, reply: &ReplyTo, result: Result<(), Refusal>) {
         if let Err(refusal) = result {
             self.refuse(reply, refusal);
@@ -209,6 +235,21 @@ impl Handler<Signal> for ConversationActor {
     fn handle(&mut self, m: Signal, _: &mut Context<Self>) {
         let result = self.signal(&m);
         self.answer(&m.reply, result);
+    }
+}
+
+impl Handler<CustomerAct> for ConversationActor {
+    type Result = ();
+    fn handle(&mut self, m: CustomerAct, ctx: &mut Context<Self>) {
+        let result = self.customer_act(&m, ctx);
+        self.answer(&m.reply, result);
+    }
+}
+
+impl Handler<CustomerPresence> for ConversationActor {
+    type Result = ();
+    fn handle(&mut self, m: CustomerPresence, ctx: &mut Context<Self>) {
+        self.presence(m.online, ctx);
     }
 }
 

@@ -2,6 +2,7 @@
 
 mod conversations;
 pub mod experts;
+mod followups;
 mod sessions;
 
 use actix_web::{dev::Payload, http::StatusCode, web, FromRequest, HttpRequest, HttpResponse, ResponseError};
@@ -29,6 +30,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .configure(experts::configure)
                 .configure(sessions::configure)
                 .configure(conversations::configure)
+                .configure(followups::configure)
                 .default_service(web::to(|| async {
                     Err::<HttpResponse, _>(ApiError::new(ErrorCode::NotFound, "no such endpoint"))
                 })),

@@ -14,9 +14,9 @@ use std::sync::Arc;
 pub use codec::{decode, encode, FORMAT_VERSION};
 use flusher::Flusher;
 pub use flusher::Ticket;
-use model::{Conversation, Customer, Expert, LoginToken, StoredMessage};
+use model::{Callback, Conversation, Customer, Expert, LoginToken, StoredMessage};
 
-use crate::ids::{ConversationId, CustomerId, ExpertId};
+use crate::ids::{CallbackId, ConversationId, CustomerId, ExpertId};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -49,6 +49,8 @@ mod tree {
     pub const EXPERT_CONVERSATIONS: &str = "expert_conversations_v1";
     pub const STARTS: &str = "conversation_starts_v1";
     pub const MESSAGES: &str = "messages_v1";
+    pub const ABANDONED: &str = "abandoned_v1";
+    pub const CALLBACKS: &str = "callbacks_v1";
 }
 
 #[derive(Clone)]
@@ -72,6 +74,9 @@ struct Inner {
     /// `start` frames by client_msg_id, so a resent start does not open a second chat.
     starts: sled::Tree,
     messages: sled::Tree,
+    /// Abandoned conversations: the follow-up list.
+    abandoned: sled::Tree,
+    callbacks: sled::Tree,
     flusher: Arc<Flusher>,
 }
 
@@ -121,6 +126,8 @@ impl Store {
                 expert_conversations: t(tree::EXPERT_CONVERSATIONS)?,
                 starts: t(tree::STARTS)?,
                 messages: t(tree::MESSAGES)?,
+                abandoned: t(tree::ABANDONED)?,
+                callbacks: t(tree::CALLBACKS)?,
                 db,
                 flusher,
             }),
@@ -251,6 +258,9 @@ impl Store {
         for expert in c.owner.iter().map(|o| o.id).chain(c.past_owners.iter().copied()) {
             i.expert_conversations.insert(keys::customer_conversation(CustomerId(expert.0), c.id), &[])?;
         }
+        if c.status == model::Status::Abandoned {
+            i.abandoned.insert(id, &[])?;
+        }
         i.conversations.insert(id, encode(c))?;
         if c.status.is_terminal() {
             i.live.remove(id)?;
@@ -274,6 +284,30 @@ impl Store {
             }
         }
         Ok(out)
+    }
+
+    /// Abandoned conversations, oldest first.
+    pub fn abandoned(&self) -> Result<Vec<Conversation>, StoreError> {
+        let mut out = Vec::new();
+        for key in self.inner.abandoned.iter().keys() {
+            if let Some(c) = self.conversation(ConversationId(keys::u64_from(&key?)))? {
+                out.push(c);
+            }
+        }
+        Ok(out)
+    }
+
+    pub fn put_callback(&self, c: &Callback) -> Result<Ticket, StoreError> {
+        self.inner.callbacks.insert(c.id.to_be_bytes(), encode(c))?;
+        Ok(self.ticket())
+    }
+
+    pub fn callback(&self, id: CallbackId) -> Result<Option<Callback>, StoreError> {
+        get(&self.inner.callbacks, id.to_be_bytes())
+    }
+
+    pub fn callbacks(&self) -> Result<Vec<Callback>, StoreError> {
+        all(&self.inner.callbacks)
     }
 
     pub fn conversations(&self) -> Result<Vec<Conversation>, StoreError> {

@@ -6,7 +6,7 @@ use bincode::{Decode, Encode};
 
 use crate::clock::Timestamp;
 use crate::config::Style;
-use crate::ids::{ConversationId, CustomerId, ExpertId};
+use crate::ids::{CallbackId, ConversationId, CustomerId, ExpertId};
 
 #[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
 pub struct Expert {
@@ -183,4 +183,17 @@ pub struct StoredMessage {
     /// Internal notes reach experts only.
     pub internal: bool,
     pub at: Timestamp,
+}
+
+/// A customer asked to be called back (no expert available, or outside office hours).
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
+pub struct Callback {
+    pub id: CallbackId,
+    pub customer: CustomerId,
+    pub phone: String,
+    pub message: Option<String>,
+    pub category: Option<String>,
+    pub created_at: Timestamp,
+    pub done_at: Option<Timestamp>,
+    pub done_by: Option<ExpertId>,
 }

@@ -14,13 +14,15 @@ use crate::auth;
 use crate::clock::Timestamp;
 use crate::conversation::{internal_error, replay, ConversationActor, Opening};
 use crate::hub::SessionHandle;
+use crate::ids::CallbackId;
 use crate::ids::ConversationId;
+use crate::lifecycle::{self, Event};
 use crate::messages::*;
 use crate::protocol::{
     self, AckBody, CategoryView, ConversationBrief, CustomerFrame, ErrorCode, MessageView, Ref, Refusal,
     ServerFrame, UserIdentity,
 };
-use crate::store::model::{Conversation, Customer, Page, Status};
+use crate::store::model::{Callback, Conversation, Customer, Page, Status};
 use crate::store::StoreError;
 
 /// How many recent conversations `welcome` lists.
@@ -64,8 +66,10 @@ impl Actor for CustomerWidget {
     }
 
     fn stopped(&mut self, _: &mut Self::Context) {
-        if let Some(c) = &self.customer {
-            self.app.hub.remove_customer_session(c.id, self.link.session_id);
+        let Some(c) = &self.customer else { return };
+        if !self.app.hub.remove_customer_session(c.id, self.link.session_id) {
+            // Their last widget closed: the left-site clock of each live chat starts.
+            self.tell_live_conversations(CustomerPresence { online: false });
         }
     }
 }
@@ -138,6 +142,8 @@ impl CustomerWidget {
                 disconnect: ctx.address().recipient(),
             };
             act.app.hub.add_customer_session(customer.id, handle);
+            act.customer = Some(customer.clone());
+            act.tell_live_conversations(CustomerPresence { online: true });
             match act.welcome(reference.clone(), &customer, token) {
                 Ok(frame) => ctx.text(frame.encode()),
                 Err(e) => {
@@ -205,8 +211,8 @@ impl CustomerWidget {
             customer_id: customer.id.to_string(),
             visitor_token: token,
             available: self.app.hub.any_expert_available(),
-            // Office hours are not built yet (issue 3): the server is always open.
-            office_hours_open: true,
+            office_hours_open: self.app.office_hours_open(),
+            office_hours: self.app.schedule.as_ref().map(|s| s.view.clone()),
             categories: config
                 .categories
                 .iter()
@@ -281,13 +287,128 @@ impl CustomerWidget {
                     Ok(())
                 }
             },
-            CustomerFrame::End { .. } | CustomerFrame::Rate { .. } | CustomerFrame::Callback { .. } => {
-                Err(Refusal::new(
-                    ErrorCode::NotAllowed,
-                    "customer end, rating and callbacks are not built in this version yet",
-                ))
+            CustomerFrame::End { conversation_id } => match self.target(&conversation_id)? {
+                Target::Live(addr) => {
+                    let act = CustomerAct {
+                        customer: self.customer().id,
+                        action: CustomerAction::End,
+                        reply: reply.clone(),
+                    };
+                    send_or_busy(&addr, act)
+                }
+                Target::Ended(_) => Err(Refusal::new(ErrorCode::Closed, "this conversation has ended")),
+            },
+            CustomerFrame::Rate { conversation_id, score, comment } => {
+                let comment = comment.filter(|c| !c.trim().is_empty());
+                if comment.as_ref().is_some_and(|c| c.len() > self.app.config.limits.max_message_bytes) {
+                    return Err(Refusal::new(ErrorCode::TooLarge, "the comment is too long"));
+                }
+                match self.target(&conversation_id)? {
+                    Target::Live(addr) => {
+                        let action = CustomerAction::Rate { score, comment };
+                        send_or_busy(
+                            &addr,
+                            CustomerAct { customer: self.customer().id, action, reply: reply.clone() },
+                        )
+                    }
+                    Target::Ended(c) => self.rate_closed(*c, score, comment, reply, ctx),
+                }
+            }
+            CustomerFrame::Callback { phone, message, category } => {
+                self.callback(phone, message, category, reply, ctx)
             }
         }
+    }
+
+    /// Sends `msg` to every live conversation of this customer.
+    fn tell_live_conversations<M>(&mut self, msg: M)
+    where
+        M: Message<Result = ()> + Clone + Send + 'static,
+        ConversationActor: Handler<M>,
+    {
+        let Some(customer) = &self.customer else { return };
+        let live = match self.app.store.conversations_of_customer(customer.id) {
+            Ok(all) => all.into_iter().filter(|c| !c.status.is_terminal()),
+            Err(e) => return tracing::error!(error = %e, "cannot list a customer's conversations"),
+        };
+        for c in live {
+            if let Ok(Some(addr)) = self.app.conversation(c.id) {
+                let _ = addr.try_send(msg.clone());
+                self.conversations.insert(c.id, addr);
+            }
+        }
+    }
+
+    /// A closed conversation has no actor: its rating is written to the record directly.
+    fn rate_closed(
+        &mut self,
+        c: Conversation,
+        score: u8,
+        comment: Option<String>,
+        reply: &ReplyTo,
+        ctx: &mut ws::WebsocketContext<Self>,
+    ) -> Result<(), Refusal> {
+        let event = Event::Rate { score, comment };
+        let t = lifecycle::step(&c, &event, Timestamp::now(), &self.app.policy)?;
+        if let Some(next) = t.next {
+            self.app.store.put_conversation(&next).map_err(internal_error)?;
+        }
+        self.ack_when_durable(reply, AckBody::Empty {}, ctx);
+        Ok(())
+    }
+
+    fn callback(
+        &mut self,
+        phone: String,
+        message: Option<String>,
+        category: Option<String>,
+        reply: &ReplyTo,
+        ctx: &mut ws::WebsocketContext<Self>,
+    ) -> Result<(), Refusal> {
+        let phone = phone.trim().to_owned();
+        let valid = |c: char| c.is_ascii_digit() || " +-().".contains(c);
+        if phone.chars().filter(char::is_ascii_digit).count() < 5
+            || phone.len() > 40
+            || !phone.chars().all(valid)
+        {
+            return Err(Refusal::new(
+                ErrorCode::BadRequest,
+                "a phone number has digits, spaces and + - ( ) only",
+            ));
+        }
+        let message = message.filter(|m| !m.trim().is_empty());
+        if message.as_ref().is_some_and(|m| m.len() > self.app.config.limits.max_message_bytes) {
+            return Err(Refusal::new(ErrorCode::TooLarge, "the message is too long"));
+        }
+        if let Some(id) = category.as_deref().filter(|id| self.app.config.category(id).is_none()) {
+            return Err(Refusal::new(ErrorCode::BadRequest, format!("unknown category {id:?}")));
+        }
+        let store = &self.app.store;
+        let callback = Callback {
+            id: CallbackId(store.next_id().map_err(internal_error)?),
+            customer: self.customer().id,
+            phone,
+            message,
+            category,
+            created_at: Timestamp::now(),
+            done_at: None,
+            done_by: None,
+        };
+        store.put_callback(&callback).map_err(internal_error)?;
+        self.ack_when_durable(reply, AckBody::Callback { callback_id: callback.id }, ctx);
+        Ok(())
+    }
+
+    fn ack_when_durable(&mut self, reply: &ReplyTo, body: AckBody, ctx: &mut ws::WebsocketContext<Self>) {
+        let store = self.app.store.clone();
+        let reference = reply.reference.clone();
+        ctx.spawn(async move { store.sync().await }.into_actor(self).map(move |synced, _, ctx| {
+            let frame = match synced {
+                Ok(()) => ServerFrame::ack(reference, body),
+                Err(e) => ServerFrame::error(reference, internal_error(e)),
+            };
+            ctx.text(frame.encode());
+        }));
     }
 
     fn start(
@@ -300,6 +421,12 @@ impl CustomerWidget {
     ) -> Result<(), Refusal> {
         let config = &self.app.config;
         check_text(&text, config.limits.max_message_bytes)?;
+        if !self.app.office_hours_open() {
+            return Err(Refusal::new(
+                ErrorCode::Unavailable,
+                "we are closed right now; leave a callback request and we will call you",
+            ));
+        }
         let category = match category {
             Some(id) => config
                 .category(&id)

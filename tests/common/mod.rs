@@ -43,6 +43,13 @@ impl TestServer {
         s
     }
 
+    /// Starts a server that reads `config_toml` as its config.toml, then `env`.
+    pub async fn start_with_config(config_toml: &str, env: &[(&str, &str)]) -> TestServer {
+        let temp = tempfile::tempdir().expect("temp dir");
+        std::fs::write(temp.path().join("config.toml"), config_toml).expect("write config.toml");
+        Self::start_in(temp, env).await
+    }
+
     /// Starts a server whose working directory (and data dir, `data/` inside it) is `temp`.
     pub async fn start_in(temp: tempfile::TempDir, env: &[(&str, &str)]) -> TestServer {
         let env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();

@@ -1,0 +1,130 @@
+//! The follow-up lists: callback requests and abandoned chats (experts and admins).
+
+use actix_web::{web, HttpResponse};
+use serde::{Deserialize, Serialize};
+
+use super::{ApiError, Caller};
+use crate::app::AppState;
+use crate::clock::{self, Timestamp};
+use crate::ids::{self, CallbackId, ExpertId};
+use crate::protocol::{ConversationView, CustomerView, ErrorCode};
+use crate::store::model::Callback;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/callbacks", web::get().to(callbacks))
+        .route("/callbacks/{id}/done", web::post().to(done))
+        .route("/abandoned", web::get().to(abandoned));
+}
+
+fn staff_only(caller: &Caller) -> Result<Option<ExpertId>, ApiError> {
+    match caller {
+        Caller::Admin => Ok(None),
+        Caller::Expert(e) => Ok(Some(e.id)),
+        Caller::Customer(_) => Err(ApiError::new(ErrorCode::Forbidden, "experts and admins only")),
+    }
+}
+
+#[derive(Serialize)]
+struct CallbackView {
+    #[serde(with = "ids::wire")]
+    id: CallbackId,
+    customer: CustomerView,
+    phone: String,
+    message: Option<String>,
+    category: Option<String>,
+    #[serde(with = "clock::rfc3339")]
+    created_at: Timestamp,
+    done: bool,
+    #[serde(with = "clock::rfc3339::option")]
+    done_at: Option<Timestamp>,
+    done_by: Option<String>,
+}
+
+fn customer_view(app: &AppState, id: crate::ids::CustomerId) -> Result<CustomerView, ApiError> {
+    Ok(match app.store.customer(id)? {
+        Some(c) => CustomerView::new(&c),
+        None => CustomerView { id: id.to_string(), name: None, email: None, external_id: None },
+    })
+}
+
+fn callback_view(app: &AppState, c: &Callback) -> Result<CallbackView, ApiError> {
+    Ok(CallbackView {
+        id: c.id,
+        customer: customer_view(app, c.customer)?,
+        phone: c.phone.clone(),
+        message: c.message.clone(),
+        category: c.category.clone(),
+        created_at: c.created_at,
+        done: c.done_at.is_some(),
+        done_at: c.done_at,
+        done_by: c.done_by.map(|e| e.to_string()),
+    })
+}
+
+#[derive(Deserialize)]
+struct CallbackFilter {
+    /// `open` or `done`; both when absent.
+    status: Option<String>,
+}
+
+async fn callbacks(
+    caller: Caller,
+    app: web::Data<AppState>,
+    q: web::Query<CallbackFilter>,
+) -> Result<HttpResponse, ApiError> {
+    staff_only(&caller)?;
+    let wanted = match q.status.as_deref() {
+        None => None,
+        Some("open") => Some(false),
+        Some("done") => Some(true),
+        Some(other) => return Err(ApiError::new(ErrorCode::BadRequest, format!("unknown status {other:?}"))),
+    };
+    let mut out = Vec::new();
+    for c in app.store.callbacks()? {
+        if wanted.is_none_or(|done| done == c.done_at.is_some()) {
+            out.push(callback_view(&app, &c)?);
+        }
+    }
+    Ok(HttpResponse::Ok().json(out))
+}
+
+async fn done(
+    caller: Caller,
+    app: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let by = staff_only(&caller)?;
+    let not_found = || ApiError::new(ErrorCode::NotFound, "no such callback");
+    let id: CallbackId = path.parse().map_err(|_| not_found())?;
+    let mut callback = app.store.callback(id)?.ok_or_else(not_found)?;
+    if callback.done_at.is_none() {
+        callback.done_at = Some(Timestamp::now());
+        callback.done_by = by;
+        app.store.put_callback(&callback)?;
+        app.store.sync().await?;
+    }
+    Ok(HttpResponse::Ok().json(callback_view(&app, &callback)?))
+}
+
+#[derive(Serialize)]
+struct AbandonedView {
+    conversation: ConversationView,
+    /// Whether a widget of the customer is open now, so a chat can be pushed to them.
+    online: bool,
+    #[serde(with = "clock::rfc3339::option")]
+    abandoned_at: Option<Timestamp>,
+}
+
+async fn abandoned(caller: Caller, app: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    staff_only(&caller)?;
+    let mut out = Vec::new();
+    for c in app.store.abandoned()? {
+        let view = ConversationView::new(&c, customer_view(&app, c.customer)?, app.store.last_seq(c.id)?);
+        out.push(AbandonedView {
+            conversation: view,
+            online: app.hub.customer_online(c.customer),
+            abandoned_at: c.closed_at,
+        });
+    }
+    Ok(HttpResponse::Ok().json(out))
+}
