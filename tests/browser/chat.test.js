@@ -5,13 +5,19 @@
 
 const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
+const crypto = require('node:crypto');
 const h = require('./helpers');
+
+const IDENTITY_SECRET = 'browser-test-identity-secret';
 
 let server;
 let browser;
 
 before(async () => {
-  [server, browser] = await Promise.all([h.startServer(), h.launchBrowser()]);
+  [server, browser] = await Promise.all([
+    h.startServer({ env: { SWITCHBOARD_SERVER_IDENTITY_SECRET: IDENTITY_SECRET } }),
+    h.launchBrowser(),
+  ]);
 });
 
 after(async () => {
@@ -175,4 +181,52 @@ test('the widget works at 375 px and from the keyboard', async () => {
   await page.keyboard.press('Escape');
   await page.waitForSelector(h.W.panel, { state: 'hidden' });
   assert.deepEqual(page.errors, []);
+});
+
+test('the one-tag embed works on another site, with a signed identity', async () => {
+  const expert = await h.createExpert(server, { username: 'erin', name: 'Erin Wolf' });
+  const { page: consolePage } = await h.newPage(browser);
+  await h.loginConsole(consolePage, server, expert);
+
+  const hash = crypto.createHmac('sha256', IDENTITY_SECRET).update('cust-42').digest('hex');
+  const shopPage = (attrs) => `<!doctype html><html><head><title>Other shop</title>
+    <style>* { all: unset; font-family: serif !important; color: red !important; } button { display: none !important; }</style>
+    </head><body><h1>Another shop</h1>
+    <script src="${server.url}/widget.js" data-category="general" ${attrs} async></script></body></html>`;
+  const { page: shop } = await h.newPage(browser);
+  await shop.route('http://shop.example/**', (route) =>
+    route.fulfill({
+      contentType: 'text/html',
+      body: route.request().url().includes('bad')
+        ? shopPage('data-user-id="cust-42" data-user-hash="0000"')
+        : shopPage(`data-user-id="cust-42" data-user-hash="${hash}" data-user-name="Jane Doe" data-user-email="jane@example.com"`),
+    })
+  );
+
+  // A forged identity is refused and the widget says so instead of retrying forever.
+  await shop.goto('http://shop.example/bad');
+  await shop.waitForSelector(h.W.conn + ':not([hidden])');
+  await h.waitFor(
+    shop,
+    () => /unavailable/.test(document.getElementById('switchboard-widget').shadowRoot.querySelector('.conn').textContent),
+    'the refused identity message'
+  );
+
+  // The real one works, whatever the host page's CSS says.
+  await shop.goto('http://shop.example/account');
+  await shop.waitForSelector(h.W.launcher);
+  const color = await shop.$eval(h.W.launcher, (b) => getComputedStyle(b).display);
+  assert.notEqual(color, 'none', 'host CSS does not reach the widget');
+  await shop.click(h.W.launcher);
+  await shop.fill(h.W.input, 'Hi, it is Jane');
+  await shop.press(h.W.input, 'Enter');
+  const offer = await consolePage.waitForSelector('.offer', { timeout: h.TIMEOUT });
+  assert.match(await offer.textContent(), /Jane Doe/);
+  await consolePage.click('.offer-accept');
+  await consolePage.waitForSelector('.chat:not([hidden]) .chat-info');
+  const info = await consolePage.textContent('.chat:not([hidden]) .chat-info');
+  assert.match(info, /jane@example\.com/);
+  assert.match(info, /cust-42/);
+  assert.match(info, /shop\.example\/account/);
+  assert.deepEqual(shop.errors, []);
 });
