@@ -32,15 +32,8 @@ pub struct App {
 impl App {
     pub fn new(config: Config, store: Store, threads: usize) -> AppState {
         let hub = Arc::new(Hub::default());
-        let router = {
-            let hub = hub.clone();
-            let r = &config.routing;
-            let (missed, max, interval) =
-                (r.missed_offers_before_away, r.max_concurrent, r.position_update_interval);
-            Router::start_in_arbiter(&Arbiter::new().handle(), move |_| {
-                Router::new(hub, missed, max, interval)
-            })
-        };
+        let router = Router::new(hub.clone(), &config);
+        let router = Router::start_in_arbiter(&Arbiter::new().handle(), move |_| router);
         // The configuration was validated on load, so the schedule parses.
         let schedule = match config.office_hours.enabled {
             true => Schedule::from_config(&config.office_hours).ok(),

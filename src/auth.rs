@@ -48,6 +48,28 @@ pub fn sign(secret: &str, data: &str) -> String {
     hex::encode(mac.finalize().into_bytes())
 }
 
+/// Fills a tool's URL template for a customer and signs it so the tool can trust the link:
+/// `{customer_id}` (and `{external_id}`, the company's own user id) are replaced, then `ts`
+/// (Unix seconds) is added and `sig`, the HMAC-SHA256 of everything before `&sig=`.
+pub fn tool_link(
+    secret: &str,
+    template: &str,
+    customer_id: &str,
+    external_id: Option<&str>,
+    now: crate::clock::Timestamp,
+) -> String {
+    use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+    /// Everything but RFC 3986's unreserved characters.
+    const COMPONENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
+    let filled = template
+        .replace("{customer_id}", &utf8_percent_encode(customer_id, COMPONENT).to_string())
+        .replace("{external_id}", &utf8_percent_encode(external_id.unwrap_or(""), COMPONENT).to_string());
+    let separator = if filled.contains('?') { '&' } else { '?' };
+    let unsigned = format!("{filled}{separator}ts={}", now.0.div_euclid(1000));
+    let sig = sign(secret, &unsigned);
+    format!("{unsigned}&sig={sig}")
+}
+
 /// Checks an identified customer's `hash` in constant time. Without a configured secret
 /// no identity can be trusted.
 pub fn verify_identity(secret: &str, user_id: &str, hash: &str) -> bool {
@@ -82,6 +104,16 @@ mod tests {
         assert!(!verify_identity("s3cret", "user-43", &hash));
         assert!(!verify_identity("other", "user-42", &hash));
         assert!(!verify_identity("", "user-42", &sign("", "user-42")));
+    }
+
+    #[test]
+    fn tool_links_are_filled_and_signed() {
+        let t = crate::clock::Timestamp(1_700_000_000_500);
+        let link = tool_link("k", "https://t.example/reset?user={customer_id}", "u_7", None, t);
+        let unsigned = "https://t.example/reset?user=u_7&ts=1700000000";
+        assert_eq!(link, format!("{unsigned}&sig={}", sign("k", unsigned)));
+        let bare = tool_link("k", "https://t.example/{external_id}", "u_7", Some("a b"), t);
+        assert!(bare.starts_with("https://t.example/a%20b?ts=1700000000&sig="));
     }
 
     #[test]

@@ -110,6 +110,8 @@ pub struct LimitsConfig {
     pub max_message_bytes: usize,
     /// Bytes of one websocket message, continuations included.
     pub max_frame_bytes: usize,
+    /// Bytes of one attached file.
+    pub max_attachment_bytes: usize,
     pub messages_per_second: u32,
     pub new_chats_per_minute: u32,
     /// Events queued for one connection before it is dropped as a slow reader.
@@ -249,6 +251,7 @@ impl Default for LimitsConfig {
         LimitsConfig {
             max_message_bytes: 4096,
             max_frame_bytes: 64 * 1024,
+            max_attachment_bytes: 10 * 1024 * 1024,
             messages_per_second: 5,
             new_chats_per_minute: 10,
             outgoing_queue: 256,

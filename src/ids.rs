@@ -55,6 +55,11 @@ id_type!(
     CallbackId, "cb_"
 );
 
+id_type!(
+    /// A file a customer or expert attached to a conversation.
+    AttachmentId, "a_"
+);
+
 /// A message is addressed by its conversation and its sequence number there.
 pub fn message_id(conversation: ConversationId, seq: u64) -> String {
     format!("m_{}_{}", conversation.0, seq)

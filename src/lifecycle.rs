@@ -21,6 +21,7 @@ pub struct Policy {
     pub abandon_after: Duration,
     pub inactivity_end: Duration,
     pub left_site_after: Duration,
+    pub first_response_window: Duration,
     pub customer_may_always_end: bool,
 }
 
@@ -35,6 +36,7 @@ impl Policy {
             abandon_after: conv.abandon_after,
             inactivity_end: conv.inactivity_end,
             left_site_after: conv.left_site_after,
+            first_response_window: conv.first_response_window,
             customer_may_always_end: conv.customer_may_end == CustomerMayEnd::Always,
         }
     }
@@ -60,6 +62,18 @@ pub enum Event {
     },
     Decline {
         expert: ExpertId,
+    },
+    /// Claim mode. `certified`: the expert holds the category's certification.
+    Claim {
+        expert: ExpertId,
+        name: String,
+        certified: bool,
+    },
+    /// The owner hands the chat to another expert or back to a category's queue.
+    Transfer {
+        from: ExpertId,
+        to: TransferTo,
+        note: Option<String>,
     },
     /// The expert became unavailable while the offer stood; not held against them.
     WithdrawOffer {
@@ -101,6 +115,20 @@ pub enum Event {
     Tick,
 }
 
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TransferTo {
+    /// `certified`: holds the certification a claim-mode chat requires.
+    Expert {
+        id: ExpertId,
+        name: String,
+        certified: bool,
+    },
+    Category {
+        id: String,
+        style: Style,
+    },
+}
+
 /// What the world must learn once the new state is on disk.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Effect {
@@ -127,6 +155,17 @@ pub enum Effect {
     Nudge {
         expert: ExpertId,
         waiting: Duration,
+    },
+    /// A claimer who did not answer in time loses the chat.
+    Released {
+        expert: ExpertId,
+        reason: &'static str,
+    },
+    /// The new owner receives the chat (after the customer was told).
+    Transferred {
+        from: ExpertId,
+        to: ExpertId,
+        note: Option<String>,
     },
 }
 
@@ -155,6 +194,7 @@ pub enum Deadline {
     Inactivity,
     Close,
     Nudge,
+    FirstResponse,
 }
 
 fn refuse(code: ErrorCode, message: &str) -> Result<Transition, Refusal> {
@@ -176,6 +216,9 @@ pub fn deadlines(c: &Conversation, p: &Policy) -> Vec<(Timestamp, Deadline)> {
         if let (Some(_), Some(since)) = (&c.owner, c.awaiting_reply_since) {
             out.push((since.plus(p.nudge_after * (c.nudges + 1)), Deadline::Nudge));
         }
+    }
+    if let (Open | Pending | OnHold, Some(due)) = (c.status, c.first_response_due) {
+        out.push((due, Deadline::FirstResponse));
     }
     if let (Solved, Some(at)) = (c.status, c.close_at) {
         out.push((at, Deadline::Close));
@@ -223,6 +266,69 @@ pub fn step(c: &Conversation, event: &Event, now: Timestamp, p: &Policy) -> Resu
             Some(o) if c.status == Offered && o.expert == expert => Ok(withdraw(c, expert, "declined", true)),
             _ => refuse(ErrorCode::Conflict, "the offer is no longer open"),
         },
+        Event::Claim { expert, ref name, certified } => {
+            if !certified {
+                return refuse(ErrorCode::Forbidden, "this chat needs a certification you do not hold");
+            }
+            if c.declined.contains(&expert) {
+                return refuse(ErrorCode::Forbidden, "this chat was released from you");
+            }
+            if c.status != Queued {
+                return refuse(ErrorCode::Conflict, "another expert has claimed this chat");
+            }
+            let mut n = c.clone();
+            n.status = Open;
+            n.owner = Some(Owner { id: expert, name: name.clone() });
+            if !n.past_owners.contains(&expert) {
+                n.past_owners.push(expert);
+            }
+            n.accepted_at.get_or_insert(now);
+            n.last_activity_at = now;
+            n.nudges = 0;
+            n.first_response_due = Some(now.plus(p.first_response_window));
+            Ok(Transition::to(n, vec![Effect::Assigned, Effect::Status { status: Open, reason: None }]))
+        }
+        Event::Transfer { from, ref to, ref note } => {
+            owner_only(c, from)?;
+            if !matches!(c.status, Open | Pending | OnHold) {
+                return refuse(ErrorCode::NotAllowed, "only an active conversation is transferred");
+            }
+            let mut n = c.clone();
+            n.first_response_due = None;
+            n.last_activity_at = now;
+            match to {
+                TransferTo::Expert { id, .. } if *id == from => {
+                    refuse(ErrorCode::BadRequest, "the conversation is already yours")
+                }
+                TransferTo::Expert { certified: false, .. } => {
+                    refuse(ErrorCode::Forbidden, "that expert lacks the certification this chat needs")
+                }
+                TransferTo::Expert { id, name, .. } => {
+                    n.status = Open;
+                    n.owner = Some(Owner { id: *id, name: name.clone() });
+                    if !n.past_owners.contains(id) {
+                        n.past_owners.push(*id);
+                    }
+                    let told = Effect::Status { status: Open, reason: Some("transferred") };
+                    Ok(Transition::to(
+                        n,
+                        vec![told, Effect::Transferred { from, to: *id, note: note.clone() }],
+                    ))
+                }
+                TransferTo::Category { id, style } => {
+                    n.category = id.clone();
+                    n.style = *style;
+                    n.status = Queued;
+                    n.owner = None;
+                    n.queued_at = now;
+                    n.declined = vec![from];
+                    Ok(Transition::to(
+                        n,
+                        vec![Effect::Status { status: Queued, reason: Some("transferred") }],
+                    ))
+                }
+            }
+        }
         Event::WithdrawOffer { expert } => match c.offer {
             Some(o) if c.status == Offered && o.expert == expert => {
                 Ok(withdraw(c, expert, "unavailable", false))
@@ -276,6 +382,7 @@ pub fn step(c: &Conversation, event: &Event, now: Timestamp, p: &Policy) -> Resu
             n.last_expert_at = Some(now);
             n.last_activity_at = now;
             n.awaiting_reply_since = None;
+            n.first_response_due = None;
             n.nudges = 0;
             Ok(Transition::to(n, vec![]))
         }
@@ -446,6 +553,21 @@ fn tick(c: &Conversation, now: Timestamp, p: &Policy) -> Transition {
             let mut effects = Vec::new();
             close(&mut n, now, &mut effects);
             Transition::to(n, effects)
+        }
+        Deadline::FirstResponse => {
+            let expert = c.owner.as_ref().map(|o| o.id).expect("a claim deadline has an owner");
+            let mut n = c.clone();
+            n.status = Status::Queued;
+            n.owner = None;
+            n.first_response_due = None;
+            // The claimer loses all access: not an owner now, nor a past one.
+            n.past_owners.retain(|e| *e != expert);
+            if !n.declined.contains(&expert) {
+                n.declined.push(expert);
+            }
+            let released = Effect::Released { expert, reason: "no_response" };
+            let requeued = Effect::Status { status: Status::Queued, reason: Some("no_response") };
+            Transition::to(n, vec![released, requeued])
         }
         Deadline::Nudge => {
             let mut n = c.clone();

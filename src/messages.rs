@@ -48,16 +48,34 @@ pub struct Post {
     pub client_msg_id: Option<String>,
     /// A resent `start`: its answer names the conversation too.
     pub starting: bool,
+    /// The expert confirmed a message that repeats an earlier one.
+    pub force: bool,
+    /// Files uploaded to this conversation that the message carries.
+    pub attachments: Vec<crate::ids::AttachmentId>,
     pub reply: ReplyTo,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ExpertAction {
     Accept,
     Decline,
+    /// Claim mode; the claimer's certifications decide whether they may.
+    Claim {
+        certifications: Vec<String>,
+    },
     SetStatus(SettableStatus),
     End,
     Leave,
+    Transfer {
+        to: TransferTarget,
+        note: Option<String>,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TransferTarget {
+    Expert { id: ExpertId, name: String, certifications: Vec<String>, available: bool },
+    Category(String),
 }
 
 #[derive(Message)]
@@ -137,6 +155,8 @@ pub struct Track {
     pub left: bool,
     /// Bumped on every change; an offer made against an older rev is refused.
     pub rev: u64,
+    /// Claim mode, while waiting: the `claimable` frame to list it with.
+    pub listing: Option<ByteString>,
     pub addr: Addr<ConversationActor>,
 }
 
@@ -179,6 +199,8 @@ pub struct ExpertWelcome {
     pub presence: Presence,
     /// Live conversations the expert owns and has not left.
     pub conversations: Vec<ConversationId>,
+    /// Claim-mode chats the expert may claim.
+    pub claimable: Vec<ConversationId>,
 }
 
 impl<A, M> actix::dev::MessageResponse<A, M> for ExpertWelcome
@@ -204,6 +226,13 @@ pub struct ExpertDisconnected {
 pub struct SetPresence {
     pub expert: ExpertId,
     pub presence: Presence,
+}
+
+/// Whether an expert is under their maximum of chats (for a pushed chat).
+#[derive(Message)]
+#[rtype(result = "bool")]
+pub struct HasRoom {
+    pub expert: ExpertId,
 }
 
 /// Everyone's presence, for the admin's expert list.

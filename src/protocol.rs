@@ -68,16 +68,54 @@ pub struct UserIdentity {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum CustomerFrame {
-    Hello { visitor_token: Option<String>, user: Option<UserIdentity>, page: Option<Page> },
-    Start { text: String, category: Option<String>, page: Option<Page>, client_msg_id: Option<String> },
-    Send { conversation_id: String, text: String, client_msg_id: Option<String> },
-    Typing { conversation_id: String, on: bool },
-    Read { conversation_id: String, seq: u64 },
-    Page { url: String, title: Option<String> },
-    Sync { conversation_id: String, after_seq: u64 },
-    End { conversation_id: String },
-    Rate { conversation_id: String, score: u8, comment: Option<String> },
-    Callback { phone: String, message: Option<String>, category: Option<String> },
+    Hello {
+        visitor_token: Option<String>,
+        user: Option<UserIdentity>,
+        page: Option<Page>,
+    },
+    Start {
+        text: String,
+        category: Option<String>,
+        page: Option<Page>,
+        client_msg_id: Option<String>,
+    },
+    Send {
+        conversation_id: String,
+        text: String,
+        client_msg_id: Option<String>,
+        /// Ids of files uploaded to this conversation with `POST /api/v1/attachments`.
+        #[serde(default)]
+        attachments: Vec<String>,
+    },
+    Typing {
+        conversation_id: String,
+        on: bool,
+    },
+    Read {
+        conversation_id: String,
+        seq: u64,
+    },
+    Page {
+        url: String,
+        title: Option<String>,
+    },
+    Sync {
+        conversation_id: String,
+        after_seq: u64,
+    },
+    End {
+        conversation_id: String,
+    },
+    Rate {
+        conversation_id: String,
+        score: u8,
+        comment: Option<String>,
+    },
+    Callback {
+        phone: String,
+        message: Option<String>,
+        category: Option<String>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -115,6 +153,8 @@ pub enum ExpertFrame {
         client_msg_id: Option<String>,
         #[serde(default)]
         force: bool,
+        #[serde(default)]
+        attachments: Vec<String>,
     },
     Typing {
         conversation_id: String,
@@ -186,6 +226,13 @@ pub fn decode<F: DeserializeOwned>(text: &str) -> Result<(Option<Ref>, F), BadFr
     }
 }
 
+/// Parses attachment ids from the wire.
+pub fn attachment_ids(raw: &[String]) -> Result<Vec<crate::ids::AttachmentId>, Refusal> {
+    raw.iter()
+        .map(|s| s.parse().map_err(|_| Refusal::new(ErrorCode::BadRequest, format!("no attachment {s:?}"))))
+        .collect()
+}
+
 /// Parses a conversation id from the wire; an id we never issued is simply unknown.
 pub fn conversation_id(s: &str) -> Result<ConversationId, Refusal> {
     s.parse().map_err(|_| Refusal::new(ErrorCode::NotFound, "no such conversation"))
@@ -208,6 +255,17 @@ pub struct AttachmentView {
     pub name: String,
     pub size: u64,
     pub content_type: String,
+}
+
+impl AttachmentView {
+    pub fn new(a: &crate::store::model::AttachmentRef) -> AttachmentView {
+        AttachmentView {
+            id: a.id.to_string(),
+            name: a.name.clone(),
+            size: a.size,
+            content_type: a.content_type.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -237,7 +295,7 @@ impl MessageView {
             author: AuthorView { kind: m.author.kind, id, name: m.author.name.clone() },
             text: m.text.clone(),
             internal: m.internal,
-            attachments: Vec::new(),
+            attachments: m.attachments.iter().map(AttachmentView::new).collect(),
             at: m.at,
         }
     }
@@ -288,6 +346,9 @@ pub struct ConversationView {
     pub last_seq: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rating: Option<RatingView>,
+    /// The customer's opening words, in claim-list summaries.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub preview: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub messages: Option<Vec<MessageView>>,
 }
@@ -317,6 +378,7 @@ impl ConversationView {
                 comment: r.comment.clone(),
                 at: r.at,
             }),
+            preview: None,
             messages: None,
         }
     }
@@ -325,6 +387,27 @@ impl ConversationView {
         self.messages = Some(messages);
         self
     }
+}
+
+/// An embedded tool, its link filled in and signed for this customer.
+#[derive(Debug, Clone, Serialize)]
+pub struct ToolView {
+    pub name: String,
+    pub url: String,
+}
+
+/// One past conversation of a customer, for `history`.
+#[derive(Debug, Clone, Serialize)]
+pub struct HistoryEntry {
+    #[serde(with = "ids::wire")]
+    pub id: ConversationId,
+    pub status: Status,
+    pub category: String,
+    #[serde(with = "clock::rfc3339")]
+    pub started_at: Timestamp,
+    #[serde(with = "clock::rfc3339::option")]
+    pub ended_at: Option<Timestamp>,
+    pub messages: Vec<MessageView>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -354,9 +437,6 @@ pub enum AckBody {
     Message {
         message: MessageView,
     },
-    Conversation {
-        conversation: ConversationView,
-    },
     Synced {
         last_seq: u64,
     },
@@ -366,6 +446,24 @@ pub enum AckBody {
     Callback {
         #[serde(with = "ids::wire")]
         callback_id: crate::ids::CallbackId,
+    },
+    /// Accept: the whole transcript and the category's tools.
+    Accepted {
+        conversation: ConversationView,
+        tools: Vec<ToolView>,
+    },
+    /// Claim: the transcript, the customer's attachments and the tools.
+    Claimed {
+        conversation: ConversationView,
+        attachments: Vec<AttachmentView>,
+        tools: Vec<ToolView>,
+    },
+    Pushed {
+        #[serde(with = "ids::wire")]
+        conversation_id: ConversationId,
+    },
+    History {
+        conversations: Vec<HistoryEntry>,
     },
 }
 
@@ -462,6 +560,34 @@ pub enum ServerFrame {
         #[serde(with = "ids::wire")]
         conversation_id: ConversationId,
         waiting_ms: u64,
+    },
+    /// A claim-mode chat listed to a certified expert: a summary, no attachments, no tools.
+    Claimable {
+        conversation: ConversationView,
+    },
+    Claimed {
+        #[serde(with = "ids::wire")]
+        conversation_id: ConversationId,
+    },
+    Released {
+        #[serde(with = "ids::wire")]
+        conversation_id: ConversationId,
+        reason: &'static str,
+    },
+    /// To the new owner: the whole transcript, who handed it over and why.
+    Transferred {
+        #[serde(with = "ids::wire")]
+        conversation_id: ConversationId,
+        from: Option<ExpertBrief>,
+        note: Option<String>,
+        conversation: ConversationView,
+        tools: Vec<ToolView>,
+    },
+    /// To the customer: an expert opened a chat with them.
+    PushChat {
+        #[serde(with = "ids::wire")]
+        conversation_id: ConversationId,
+        expert: ExpertBrief,
     },
 }
 

@@ -8,7 +8,8 @@ use serde_json::json;
 #[tokio::test]
 async fn acknowledged_messages_and_queued_chats_survive_kill_9() {
     let mut server = TestServer::start(&[("SWITCHBOARD_ROUTING_ACCEPT_WINDOW", "30s")]).await;
-    let (_, token) = server.expert("ada", &["general"], None).await;
+    // One slot, so exactly one chat is offered when the expert arrives: the oldest.
+    let (_, token) = server.expert("ada", &["general"], Some(1)).await;
 
     // A burst of concurrently sent messages from several customers, every one acknowledged.
     let mut chats = Vec::new();

@@ -3,17 +3,25 @@
 
 use actix::prelude::*;
 
-use super::{internal_error, ConversationActor};
-use crate::lifecycle::Event;
+use super::{internal_error, ConversationActor, Draft};
+use crate::clock::Timestamp;
+use crate::ids::AttachmentId;
+use crate::lifecycle::{self, Event, TransferTo};
 use crate::messages::*;
 use crate::protocol::{AckBody, ErrorCode, MessageView, Refusal, ServerFrame};
+use crate::protocol::{AttachmentView, ExpertBrief};
+use crate::store::model::AttachmentRef;
 use crate::store::model::{Author, AuthorKind};
+use crate::store::StoreError;
 
 /// A new chat's first customer message, stored with the bot greeting when the actor starts.
+/// A new chat's first message (the customer's, or an expert's pushed chat) and the bot
+/// greeting, stored when the conversation's actor starts.
 pub struct Opening {
-    pub text: String,
-    pub client_msg_id: Option<String>,
-    pub greeting: String,
+    pub draft: Draft,
+    pub greeting: Option<String>,
+    /// A chat an expert pushed to the customer: their widget is told to open it.
+    pub pushed_by: Option<ExpertBrief>,
     pub reply: ReplyTo,
 }
 
@@ -55,20 +63,33 @@ impl ConversationActor {
 
     fn try_open(&mut self, o: &Opening, ctx: &mut Context<Self>) -> Result<(), Refusal> {
         let store = &self.app.store;
-        store.put_conversation(&self.conv).map_err(internal_error)?;
-        if let Some(id) = &o.client_msg_id {
+        let opened = store.put_conversation(&self.conv).map_err(internal_error)?;
+        if let Some(id) = &o.draft.client_msg_id {
             store.record_start(self.conv.customer, id, self.id()).map_err(internal_error)?;
         }
         self.rev = 1;
-        let author = self.author_customer();
-        let (ticket, message) =
-            self.append(author, o.text.clone(), false, o.client_msg_id.as_deref(), Some(&o.reply), ctx)?;
-        self.ack(&o.reply, AckBody::Started { conversation_id: self.id(), message }, Some(ticket));
-        if !o.greeting.is_empty() {
-            let bot = Author { kind: AuthorKind::Bot, id: None, name: None };
-            let (ticket, _) = self.append(bot, o.greeting.clone(), false, None, None, ctx)?;
-            self.outbox.push(ticket, super::Outgoing::Router(Box::new(self.track(ctx))));
+        if let Some(expert) = &o.pushed_by {
+            let frame = ServerFrame::PushChat { conversation_id: self.id(), expert: expert.clone() }.encode();
+            self.outbox.push(opened, super::Outgoing::Customer { frame, except: None });
         }
+        let draft = Draft {
+            author: o.draft.author.clone(),
+            text: o.draft.text.clone(),
+            internal: false,
+            attachments: Vec::new(),
+            client_msg_id: o.draft.client_msg_id.clone(),
+        };
+        let (mut ticket, message) = self.append(draft, Some(&o.reply), ctx)?;
+        let body = match o.pushed_by {
+            Some(_) => AckBody::Pushed { conversation_id: self.id() },
+            None => AckBody::Started { conversation_id: self.id(), message },
+        };
+        self.ack(&o.reply, body, Some(ticket));
+        if let Some(greeting) = o.greeting.as_ref().filter(|g| !g.is_empty()) {
+            let bot = Author { kind: AuthorKind::Bot, id: None, name: None };
+            ticket = self.append(Draft::new(bot, greeting.as_str()), None, ctx)?.0;
+        }
+        self.outbox.push(ticket, super::Outgoing::Router(Box::new(self.track(ctx))));
         self.arm_timer(ctx);
         Ok(())
     }
@@ -100,30 +121,101 @@ impl ConversationActor {
                 return Ok(());
             }
         }
+        let is_reply = matches!(p.from, Party::Expert { .. }) && !p.internal;
+        if is_reply && !p.force && self.said.contains(&super::fingerprint(&p.text)) {
+            return Err(Refusal::new(
+                ErrorCode::DuplicateMessage,
+                "this repeats an earlier message; send again with force to confirm",
+            ));
+        }
         self.apply(&event, ctx)?;
-        let (ticket, message) =
-            self.append(author, p.text.clone(), p.internal, p.client_msg_id.as_deref(), Some(&p.reply), ctx)?;
+        let (ticket, message) = self.append(
+            Draft {
+                author,
+                text: p.text.clone(),
+                internal: p.internal,
+                attachments: self.attached(&p.attachments)?,
+                client_msg_id: p.client_msg_id.clone(),
+            },
+            Some(&p.reply),
+            ctx,
+        )?;
         self.ack(&p.reply, AckBody::Message { message }, Some(ticket));
         Ok(())
     }
 
     fn act(&mut self, a: &Act, ctx: &mut Context<Self>) -> Result<(), Refusal> {
         let expert = a.expert;
-        let event = match a.action {
+        let event = match &a.action {
             ExpertAction::Accept => Event::Accept { expert, name: a.name.clone() },
             ExpertAction::Decline => Event::Decline { expert },
-            ExpertAction::SetStatus(status) => Event::SetStatus { expert, status },
+            ExpertAction::Claim { certifications } => {
+                let Some(cert) = self.claim_certification() else {
+                    return Err(Refusal::new(
+                        ErrorCode::NotAllowed,
+                        "this chat is offered to experts, not claimed",
+                    ));
+                };
+                let certified = certifications.iter().any(|c| c == cert);
+                Event::Claim { expert, name: a.name.clone(), certified }
+            }
+            ExpertAction::SetStatus(status) => Event::SetStatus { expert, status: *status },
             ExpertAction::End => Event::End { expert },
             ExpertAction::Leave => Event::Leave { expert },
+            ExpertAction::Transfer { to, note } => return self.transfer(a, to, note.clone(), ctx),
         };
         let ticket = self.apply(&event, ctx)?;
         let body = match a.action {
-            ExpertAction::Accept => {
-                AckBody::Conversation { conversation: self.view(true).map_err(internal_error)? }
-            }
+            ExpertAction::Accept => AckBody::Accepted {
+                conversation: self.view(true).map_err(internal_error)?,
+                tools: self.tools(),
+            },
+            ExpertAction::Claim { .. } => AckBody::Claimed {
+                conversation: self.view(true).map_err(internal_error)?,
+                attachments: self.attachments().map_err(internal_error)?,
+                tools: self.tools(),
+            },
             _ => AckBody::Empty {},
         };
         self.ack(&a.reply, body, ticket);
+        Ok(())
+    }
+
+    /// Hands the chat over. The note is kept in the transcript as an internal note, written
+    /// only once the transfer is known to be allowed.
+    fn transfer(
+        &mut self,
+        a: &Act,
+        to: &TransferTarget,
+        note: Option<String>,
+        ctx: &mut Context<Self>,
+    ) -> Result<(), Refusal> {
+        let to = match to {
+            TransferTarget::Expert { available: false, .. } => {
+                return Err(Refusal::new(ErrorCode::Unavailable, "that expert is not available"))
+            }
+            TransferTarget::Expert { id, name, certifications, .. } => {
+                let certified =
+                    self.claim_certification().is_none_or(|c| certifications.iter().any(|h| h == c));
+                TransferTo::Expert { id: *id, name: name.clone(), certified }
+            }
+            TransferTarget::Category(id) => {
+                if self.app.config.category(id).is_none() {
+                    return Err(Refusal::new(ErrorCode::BadRequest, format!("unknown category {id:?}")));
+                }
+                TransferTo::Category { id: id.clone(), style: self.app.config.style_of(id) }
+            }
+        };
+        let event = Event::Transfer { from: a.expert, to, note: note.clone() };
+        lifecycle::step(&self.conv, &event, Timestamp::now(), &self.app.policy)?;
+        if let Some(note) = note.filter(|n| !n.trim().is_empty()) {
+            let author =
+                Author { kind: AuthorKind::Expert, id: Some(a.expert.0), name: Some(a.name.clone()) };
+            let draft = Draft { internal: true, ..Draft::new(author, format!("Transfer note: {note}")) };
+            self.append(draft, None, ctx)?;
+        }
+        let ticket = self.apply(&event, ctx)?;
+        self.ack(&a.reply, AckBody::Empty {}, ticket);
         Ok(())
     }
 
@@ -146,6 +238,30 @@ impl ConversationActor {
         let ticket = self.apply(&event, ctx)?;
         self.ack(&a.reply, AckBody::Empty {}, ticket);
         Ok(())
+    }
+
+    /// The files a message refers to; each must have been uploaded to this conversation.
+    fn attached(&self, ids: &[AttachmentId]) -> Result<Vec<AttachmentRef>, Refusal> {
+        ids.iter()
+            .map(|id| match self.app.store.attachment(*id).map_err(internal_error)? {
+                Some(a) if a.conversation == self.id() => Ok(a.summary),
+                _ => Err(Refusal::new(
+                    ErrorCode::BadRequest,
+                    format!("no attachment {id} in this conversation"),
+                )),
+            })
+            .collect()
+    }
+
+    /// Every file attached to this conversation.
+    pub(super) fn attachments(&self) -> Result<Vec<AttachmentView>, StoreError> {
+        Ok(self
+            .app
+            .store
+            .attachments_of(self.id())?
+            .iter()
+            .map(|a| AttachmentView::new(&a.summary))
+            .collect())
     }
 
     fn answer(&mut self, reply: &ReplyTo, result: Result<(), Refusal>) {

@@ -4,19 +4,23 @@
 
 mod handlers;
 mod outbox;
+pub mod views;
+
+use std::collections::HashSet;
 
 use actix::prelude::*;
 use bytestring::ByteString;
 
 use crate::app::AppState;
+use crate::auth;
 use crate::clock::Timestamp;
+use crate::config::RoutingMode;
 use crate::ids::{ConversationId, ExpertId};
 use crate::lifecycle::{self, Effect, Event, Transition};
 use crate::messages::{OfferOutcome, ReplyTo, Track};
-use crate::protocol::{
-    AckBody, ConversationView, CustomerView, ErrorCode, ExpertBrief, MessageView, Refusal, ServerFrame,
-};
-use crate::store::model::{Author, AuthorKind, Conversation, Customer, StoredMessage};
+use crate::protocol::ToolView;
+use crate::protocol::{AckBody, ConversationView, ErrorCode, ExpertBrief, MessageView, Refusal, ServerFrame};
+use crate::store::model::{AttachmentRef, Author, AuthorKind, Conversation, Customer, Status, StoredMessage};
 use crate::store::{StoreError, Ticket};
 pub use handlers::Opening;
 use outbox::{Outbox, Outgoing};
@@ -39,6 +43,34 @@ pub struct ConversationActor {
     timer: Option<SpawnHandle>,
     /// The customer's first message and the greeting, written when a new chat's actor starts.
     opening: Option<handlers::Opening>,
+    /// Fingerprints of what experts and the bot have said here, for the duplicate guard.
+    said: HashSet<u64>,
+}
+
+/// A message about to be stored.
+pub struct Draft {
+    pub author: Author,
+    pub text: String,
+    /// Experts only: an internal note.
+    pub internal: bool,
+    pub attachments: Vec<AttachmentRef>,
+    pub client_msg_id: Option<String>,
+}
+
+impl Draft {
+    pub fn new(author: Author, text: impl Into<String>) -> Draft {
+        Draft { author, text: text.into(), internal: false, attachments: Vec::new(), client_msg_id: None }
+    }
+}
+
+/// A message's fingerprint for the duplicate guard: trimmed, whitespace collapsed, case-folded.
+pub fn fingerprint(text: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    for word in text.split_whitespace() {
+        word.to_lowercase().hash(&mut h);
+    }
+    h.finish()
 }
 
 impl ConversationActor {
@@ -49,7 +81,7 @@ impl ConversationActor {
         customer: Customer,
         opening: handlers::Opening,
     ) -> Addr<Self> {
-        Self::spawn(app, conv, customer, 0, Some(opening))
+        Self::spawn(app, conv, customer, 0, Some(opening), HashSet::new())
     }
 
     /// Starts the actor of a stored conversation; `None` if it is unknown or closed.
@@ -67,8 +99,10 @@ impl ConversationActor {
             email: None,
             created_at: conv.created_at,
         });
-        let last_seq = app.store.last_seq(id)?;
-        Ok(Some(Self::spawn(app, conv, customer, last_seq, None)))
+        let transcript = app.store.transcript(id, 0)?;
+        let last_seq = transcript.last().map_or(0, |m| m.seq);
+        let addr = Self::spawn(app, conv, customer, last_seq, None, said(&transcript));
+        Ok(Some(addr))
     }
 
     fn spawn(
@@ -77,6 +111,7 @@ impl ConversationActor {
         customer: Customer,
         last_seq: u64,
         opening: Option<handlers::Opening>,
+        said: HashSet<u64>,
     ) -> Addr<Self> {
         let arbiter = app.conversation_arbiter();
         ConversationActor::start_in_arbiter(&arbiter, move |ctx| {
@@ -91,6 +126,7 @@ impl ConversationActor {
                 outbox: Outbox::default(),
                 timer: None,
                 opening,
+                said,
             }
         })
     }
@@ -138,8 +174,47 @@ impl ConversationActor {
             queued_at: c.queued_at,
             left: c.left,
             rev: self.rev,
+            listing: self.listing(),
             addr: ctx.address(),
         }
+    }
+
+    /// The certification this chat's category requires, if it is a claim-mode category.
+    fn claim_certification(&self) -> Option<&str> {
+        let category = self.app.config.category(&self.conv.category)?;
+        (category.mode == RoutingMode::Claim).then_some(category.certification.as_deref()?)
+    }
+
+    /// Claim mode, while waiting: the summary certified experts see (no transcript, no
+    /// attachments, no tools; the customer's opening words as a preview).
+    fn listing(&self) -> Option<ByteString> {
+        if self.conv.status != Status::Queued || self.claim_certification().is_none() {
+            return None;
+        }
+        match views::claim_summary(&self.app.store, &self.conv) {
+            Ok(conversation) => Some(ServerFrame::Claimable { conversation }.encode()),
+            Err(e) => {
+                tracing::error!(conversation = %self.id(), error = %e, "cannot list a claimable chat");
+                None
+            }
+        }
+    }
+
+    /// The category's tools, each link filled in for this customer and signed.
+    fn tools(&self) -> Vec<ToolView> {
+        let Some(category) = self.app.config.category(&self.conv.category) else { return vec![] };
+        let secret = &self.app.config.server.identity_secret;
+        let customer = self.customer.id.to_string();
+        let external = self.customer.external_id.as_deref();
+        let now = Timestamp::now();
+        category
+            .tools
+            .iter()
+            .map(|t| ToolView {
+                name: t.name.clone(),
+                url: auth::tool_link(secret, &t.url, &customer, external, now),
+            })
+            .collect()
     }
 
     fn queue_effect(&mut self, ticket: Ticket, effect: Effect) {
@@ -183,6 +258,26 @@ impl ConversationActor {
                 let frame = ServerFrame::Nudge { conversation_id: id, waiting_ms }.encode();
                 self.outbox.push(ticket, Outgoing::Expert { expert, frame, except: None });
             }
+            Effect::Released { expert, reason } => {
+                let frame = ServerFrame::Released { conversation_id: id, reason }.encode();
+                self.outbox.push(ticket, Outgoing::Expert { expert, frame, except: None });
+            }
+            Effect::Transferred { from, to, note } => {
+                let from = match self.app.store.expert(from) {
+                    Ok(e) => e.map(|e| ExpertBrief { id: e.id.to_string(), name: e.name }),
+                    Err(_) => None,
+                };
+                let conversation = match self.view(true) {
+                    Ok(v) => v,
+                    Err(e) => {
+                        return tracing::error!(conversation = %id, error = %e, "cannot read a transfer's transcript")
+                    }
+                };
+                let tools = self.tools();
+                let frame = ServerFrame::Transferred { conversation_id: id, from, note, conversation, tools }
+                    .encode();
+                self.outbox.push(ticket, Outgoing::Expert { expert: to, frame, except: None });
+            }
             Effect::OfferLapsed { expert } => {
                 self.outbox.push(ticket, Outgoing::Outcome(OfferOutcome { expert, lapsed: true }));
             }
@@ -192,17 +287,29 @@ impl ConversationActor {
     /// Stores a message under the next seq and queues its delivery.
     fn append(
         &mut self,
-        author: Author,
-        text: String,
-        internal: bool,
-        client_msg_id: Option<&str>,
+        draft: Draft,
         sender: Option<&ReplyTo>,
         ctx: &mut Context<Self>,
     ) -> Result<(Ticket, MessageView), Refusal> {
-        let message = StoredMessage { seq: self.last_seq + 1, author, text, internal, at: Timestamp::now() };
-        let ticket =
-            self.app.store.append_message(self.id(), &message, client_msg_id).map_err(internal_error)?;
+        let Draft { author, text, internal, attachments, client_msg_id } = draft;
+        let internal = internal && author.kind == AuthorKind::Expert;
+        let message = StoredMessage {
+            seq: self.last_seq + 1,
+            author,
+            text,
+            internal,
+            at: Timestamp::now(),
+            attachments,
+        };
+        let ticket = self
+            .app
+            .store
+            .append_message(self.id(), &message, client_msg_id.as_deref())
+            .map_err(internal_error)?;
         self.last_seq = message.seq;
+        if counts_as_said(&message) {
+            self.said.insert(fingerprint(&message.text));
+        }
         let view = MessageView::new(self.id(), &message);
         let frame = ServerFrame::Message { message: view.clone() }.encode();
         let except = sender.map(|s| s.session_id);
@@ -245,21 +352,9 @@ impl ConversationActor {
         self.reply(to, ServerFrame::error(to.reference.clone(), refusal));
     }
 
-    fn customer_view(&self) -> CustomerView {
-        CustomerView::new(&self.customer)
-    }
-
-    /// The conversation with its durable transcript; experts also see internal notes.
+    /// The conversation with its transcript; experts also see internal notes.
     fn view(&self, for_expert: bool) -> Result<ConversationView, StoreError> {
-        let messages = self
-            .app
-            .store
-            .transcript(self.id(), 0)?
-            .iter()
-            .filter(|m| for_expert || !m.internal)
-            .map(|m| MessageView::new(self.id(), m))
-            .collect();
-        Ok(ConversationView::new(&self.conv, self.customer_view(), self.last_seq).with_messages(messages))
+        views::with_transcript(&self.app.store, &self.conv, for_expert)
     }
 
     fn arm_timer(&mut self, ctx: &mut Context<Self>) {
@@ -281,8 +376,17 @@ impl ConversationActor {
     }
 
     fn author_customer(&self) -> Author {
-        Author { kind: AuthorKind::Customer, id: Some(self.customer.id.0), name: self.customer.name.clone() }
+        Author::customer(&self.customer)
     }
+}
+
+/// Expert and bot messages the customer saw: what the duplicate guard compares against.
+fn counts_as_said(m: &StoredMessage) -> bool {
+    !m.internal && matches!(m.author.kind, AuthorKind::Expert | AuthorKind::Bot)
+}
+
+fn said(transcript: &[StoredMessage]) -> HashSet<u64> {
+    transcript.iter().filter(|m| counts_as_said(m)).map(|m| fingerprint(&m.text)).collect()
 }
 
 /// What the router knows of a conversation; a change here is worth a `Track`.

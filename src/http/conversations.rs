@@ -5,7 +5,8 @@ use serde::Deserialize;
 
 use super::{ApiError, Caller};
 use crate::app::AppState;
-use crate::protocol::{self, ConversationView, CustomerView, ErrorCode, MessageView};
+use crate::conversation::views;
+use crate::protocol::{self, ConversationView, ErrorCode};
 use crate::store::model::Conversation;
 use crate::store::StoreError;
 
@@ -20,14 +21,7 @@ struct Filter {
 }
 
 fn view(app: &AppState, c: &Conversation) -> Result<ConversationView, StoreError> {
-    let customer = app.store.customer(c.customer)?;
-    let customer = customer.map(|c| CustomerView::new(&c)).unwrap_or(CustomerView {
-        id: c.customer.to_string(),
-        name: None,
-        email: None,
-        external_id: None,
-    });
-    Ok(ConversationView::new(c, customer, app.store.last_seq(c.id)?))
+    views::summary(&app.store, c)
 }
 
 async fn list(
@@ -69,10 +63,8 @@ async fn get(
         Caller::Customer(customer) if *customer == c.customer => false,
         _ => return Err(ApiError::new(ErrorCode::Forbidden, "this conversation is not yours")),
     };
-    // Whatever this read sees must be on disk before it is shown.
-    let messages = app.store.transcript(id, 0)?;
+    let view = views::with_transcript(&app.store, &c, for_expert)?;
+    // Whatever that read saw must be on disk before it is shown.
     app.store.sync().await?;
-    let messages =
-        messages.iter().filter(|m| for_expert || !m.internal).map(|m| MessageView::new(id, m)).collect();
-    Ok(HttpResponse::Ok().json(view(&app, &c)?.with_messages(messages)))
+    Ok(HttpResponse::Ok().json(view))
 }

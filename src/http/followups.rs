@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use super::{ApiError, Caller};
 use crate::app::AppState;
 use crate::clock::{self, Timestamp};
+use crate::conversation::views;
 use crate::ids::{self, CallbackId, ExpertId};
 use crate::protocol::{ConversationView, CustomerView, ErrorCode};
 use crate::store::model::Callback;
@@ -41,10 +42,7 @@ struct CallbackView {
 }
 
 fn customer_view(app: &AppState, id: crate::ids::CustomerId) -> Result<CustomerView, ApiError> {
-    Ok(match app.store.customer(id)? {
-        Some(c) => CustomerView::new(&c),
-        None => CustomerView { id: id.to_string(), name: None, email: None, external_id: None },
-    })
+    Ok(views::customer_view(&app.store, id)?)
 }
 
 fn callback_view(app: &AppState, c: &Callback) -> Result<CallbackView, ApiError> {
@@ -119,7 +117,7 @@ async fn abandoned(caller: Caller, app: web::Data<AppState>) -> Result<HttpRespo
     staff_only(&caller)?;
     let mut out = Vec::new();
     for c in app.store.abandoned()? {
-        let view = ConversationView::new(&c, customer_view(&app, c.customer)?, app.store.last_seq(c.id)?);
+        let view = views::summary(&app.store, &c)?;
         out.push(AbandonedView {
             conversation: view,
             online: app.hub.customer_online(c.customer),

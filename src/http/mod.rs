@@ -1,5 +1,6 @@
 //! The HTTP side: `/api/v1`, `/healthz` and the two websocket endpoints.
 
+mod attachments;
 mod conversations;
 pub mod experts;
 mod followups;
@@ -30,6 +31,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .configure(experts::configure)
                 .configure(sessions::configure)
                 .configure(conversations::configure)
+                .configure(attachments::configure)
                 .configure(followups::configure)
                 .default_service(web::to(|| async {
                     Err::<HttpResponse, _>(ApiError::new(ErrorCode::NotFound, "no such endpoint"))

@@ -15,6 +15,7 @@ fn policy() -> Policy {
         abandon_after: Duration::from_millis(200),
         inactivity_end: Duration::from_millis(10_000),
         left_site_after: Duration::from_millis(500),
+        first_response_window: Duration::from_millis(300),
         customer_may_always_end: false,
     }
 }
@@ -41,6 +42,7 @@ fn queued(style: Style) -> Conversation {
         awaiting_reply_since: Some(Timestamp(0)),
         nudges: 0,
         customer_left_at: None,
+        first_response_due: None,
         solved_at: None,
         close_at: None,
         closed_at: None,
@@ -265,4 +267,60 @@ fn due_deadlines_fire_one_at_a_time_earliest_first() {
     assert!(fx.contains(&Effect::OfferLapsed { expert: ADA }));
     let (c, _) = go(&c, Event::Tick, 10_000);
     assert_eq!(c.status, Status::Abandoned);
+}
+
+fn claim(expert: ExpertId, certified: bool) -> Event {
+    Event::Claim { expert, name: "Ada".into(), certified }
+}
+
+#[test]
+fn the_first_certified_claim_wins_and_must_answer_in_time() {
+    let c = queued(Style::Returning);
+    assert_eq!(refused(&c, claim(BOB, false), 5), ErrorCode::Forbidden);
+    let (claimed, _) = go(&c, claim(ADA, true), 10);
+    assert!(claimed.owned_by(ADA));
+    assert_eq!(refused(&claimed, claim(BOB, true), 11), ErrorCode::Conflict);
+    assert_eq!(next_deadline(&claimed, &policy()), Some(Timestamp(60)), "the nudge comes first");
+    // No first answer within the window: released, and the claimer loses all access.
+    let mut c = claimed.clone();
+    let mut fx = Vec::new();
+    while c.status == Status::Open {
+        (c, fx) = go(&c, Event::Tick, 310);
+    }
+    let released = c;
+    assert_eq!(released.status, Status::Queued);
+    assert!(!released.visible_to(ADA));
+    assert_eq!(fx[0], Effect::Released { expert: ADA, reason: "no_response" });
+    assert_eq!(refused(&released, claim(ADA, true), 320), ErrorCode::Forbidden);
+    assert_eq!(refused(&released, Event::ExpertMessage { expert: ADA }, 320), ErrorCode::Forbidden);
+    // An answer in time keeps it.
+    let (kept, _) = go(&claimed, Event::ExpertMessage { expert: ADA }, 200);
+    assert_eq!(kept.first_response_due, None);
+}
+
+#[test]
+fn a_transfer_tells_the_customer_first_and_respects_certification() {
+    let c = answered(Style::Returning);
+    let to_bob = |certified| Event::Transfer {
+        from: ADA,
+        to: TransferTo::Expert { id: BOB, name: "Bob".into(), certified },
+        note: Some("VIP".into()),
+    };
+    assert_eq!(refused(&c, to_bob(false), 30), ErrorCode::Forbidden);
+    let (moved, fx) = go(&c, to_bob(true), 30);
+    assert!(moved.owned_by(BOB));
+    assert!(moved.visible_to(ADA), "the former owner keeps its history");
+    assert_eq!(fx[0], Effect::Status { status: Status::Open, reason: Some("transferred") });
+    assert_eq!(fx[1], Effect::Transferred { from: ADA, to: BOB, note: Some("VIP".into()) });
+    let to_queue = Event::Transfer {
+        from: ADA,
+        to: TransferTo::Category { id: "billing".into(), style: Style::LiveChat },
+        note: None,
+    };
+    let (queued, _) = go(&c, to_queue, 30);
+    assert_eq!(
+        (queued.status, queued.category.as_str(), queued.owner.is_none()),
+        (Status::Queued, "billing", true)
+    );
+    assert_eq!(queued.declined, vec![ADA]);
 }

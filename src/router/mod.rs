@@ -11,7 +11,10 @@ use actix::prelude::*;
 
 pub use state::{Decision, RouterState, Snapshot};
 
+use bytestring::ByteString;
+
 use crate::clock::Timestamp;
+use crate::config::{Config, RoutingMode};
 use crate::conversation::ConversationActor;
 use crate::hub::Hub;
 use crate::ids::{ConversationId, ExpertId};
@@ -21,6 +24,8 @@ use crate::protocol::{Presence, ServerFrame};
 pub struct Router {
     state: RouterState,
     addrs: HashMap<ConversationId, Addr<ConversationActor>>,
+    /// The `claimable` frame of each claim-mode chat that is waiting.
+    listings: HashMap<ConversationId, ByteString>,
     hub: Arc<Hub>,
     default_max_concurrent: u32,
     /// Categories whose queue changed since positions were last sent.
@@ -30,19 +35,22 @@ pub struct Router {
 }
 
 impl Router {
-    pub fn new(
-        hub: Arc<Hub>,
-        missed_offers_before_away: u32,
-        default_max_concurrent: u32,
-        position_interval: Duration,
-    ) -> Router {
+    pub fn new(hub: Arc<Hub>, config: &Config) -> Router {
+        let claim_categories = config
+            .categories
+            .iter()
+            .filter(|c| c.mode == RoutingMode::Claim)
+            .filter_map(|c| Some((c.id.clone(), c.certification.clone()?)))
+            .collect();
+        let r = &config.routing;
         Router {
-            state: RouterState::new(missed_offers_before_away),
+            state: RouterState::new(r.missed_offers_before_away).with_claim_categories(claim_categories),
             addrs: HashMap::new(),
+            listings: HashMap::new(),
             hub,
-            default_max_concurrent,
+            default_max_concurrent: r.max_concurrent,
             dirty: HashSet::new(),
-            position_interval,
+            position_interval: r.position_update_interval,
             positions_scheduled: false,
         }
     }
@@ -62,6 +70,19 @@ impl Router {
                 Decision::Withdraw { chat, expert } => {
                     if let Some(addr) = self.addrs.get(&chat) {
                         addr.do_send(WithdrawOffer { expert });
+                    }
+                }
+                Decision::ShowClaimable { chat, experts } => {
+                    if let Some(frame) = self.listings.get(&chat) {
+                        for e in experts {
+                            self.hub.to_expert(e, frame, None);
+                        }
+                    }
+                }
+                Decision::Claimed { chat, experts } => {
+                    let frame = ServerFrame::Claimed { conversation_id: chat }.encode();
+                    for e in experts {
+                        self.hub.to_expert(e, &frame, None);
                     }
                 }
                 Decision::Presence { expert, presence, reason } => {
@@ -108,6 +129,10 @@ impl Handler<Track> for Router {
         } else {
             self.addrs.insert(t.id, t.addr);
         }
+        match t.listing {
+            Some(frame) => self.listings.insert(t.id, frame),
+            None => self.listings.remove(&t.id),
+        };
         let decisions = self.state.track(
             Snapshot {
                 id: t.id,
@@ -133,10 +158,14 @@ impl Handler<ExpertConnected> for Router {
     fn handle(&mut self, m: ExpertConnected, _: &mut Context<Self>) -> ExpertWelcome {
         let e = m.expert;
         let max = e.max_concurrent.unwrap_or(self.default_max_concurrent);
-        let decisions = self.state.expert_online(e.id, e.categories, max);
+        let decisions = self.state.expert_online(e.id, e.categories, e.certifications, max);
         self.publish_presence(e.id);
         self.carry_out(decisions);
-        ExpertWelcome { presence: self.state.presence(e.id), conversations: self.state.owned_by(e.id) }
+        ExpertWelcome {
+            presence: self.state.presence(e.id),
+            conversations: self.state.owned_by(e.id),
+            claimable: self.state.claimable_for(e.id),
+        }
     }
 }
 
@@ -166,6 +195,14 @@ impl Handler<OfferOutcome> for Router {
     fn handle(&mut self, m: OfferOutcome, _: &mut Context<Self>) {
         let decisions = self.state.offer_outcome(m.expert, m.lapsed);
         self.carry_out(decisions);
+    }
+}
+
+impl Handler<HasRoom> for Router {
+    type Result = bool;
+
+    fn handle(&mut self, m: HasRoom, _: &mut Context<Self>) -> bool {
+        self.state.has_room(m.expert)
     }
 }
 

@@ -14,6 +14,7 @@ use crate::store::model::Status;
 #[derive(Debug, Clone)]
 pub struct ExpertState {
     pub categories: Vec<String>,
+    pub certifications: Vec<String>,
     pub max_concurrent: u32,
     pub presence: Presence,
     pub sessions: usize,
@@ -28,6 +29,7 @@ impl ExpertState {
     pub fn new(categories: Vec<String>, max_concurrent: u32) -> ExpertState {
         ExpertState {
             categories,
+            certifications: Vec::new(),
             max_concurrent,
             presence: Presence::Offline,
             sessions: 0,
@@ -39,6 +41,10 @@ impl ExpertState {
 
     fn available(&self) -> bool {
         self.presence == Presence::Available && self.sessions > 0
+    }
+
+    fn may_claim(&self, certification: &str) -> bool {
+        self.available() && self.certifications.iter().any(|c| c == certification)
     }
 
     fn can_take(&self, category: &str) -> bool {
@@ -96,6 +102,8 @@ pub struct Chat {
     pub left: bool,
     /// The last position the customer was told.
     pub told_position: u32,
+    /// Claim mode: the experts this chat has been listed to, who hear when it is claimed.
+    pub shown_to: Vec<ExpertId>,
 }
 
 /// The routing-relevant view of one conversation (see `messages::Track`).
@@ -114,9 +122,30 @@ pub struct Snapshot {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {
-    Offer { chat: ConversationId, expert: ExpertId, at_rev: u64 },
-    Withdraw { chat: ConversationId, expert: ExpertId },
-    Presence { expert: ExpertId, presence: Presence, reason: &'static str },
+    Offer {
+        chat: ConversationId,
+        expert: ExpertId,
+        at_rev: u64,
+    },
+    Withdraw {
+        chat: ConversationId,
+        expert: ExpertId,
+    },
+    Presence {
+        expert: ExpertId,
+        presence: Presence,
+        reason: &'static str,
+    },
+    /// List a claim-mode chat to these experts.
+    ShowClaimable {
+        chat: ConversationId,
+        experts: Vec<ExpertId>,
+    },
+    /// Tell these experts the chat left their claim list.
+    Claimed {
+        chat: ConversationId,
+        experts: Vec<ExpertId>,
+    },
 }
 
 #[derive(Default)]
@@ -126,6 +155,8 @@ pub struct RouterState {
     /// Per category, waiting and offered chats in arrival order.
     queues: HashMap<String, BTreeSet<(Timestamp, ConversationId)>>,
     pub missed_offers_before_away: u32,
+    /// Claim-mode categories and the certification each requires; these are never offered.
+    pub claim_certifications: HashMap<String, String>,
 }
 
 impl RouterState {
@@ -133,10 +164,16 @@ impl RouterState {
         RouterState { missed_offers_before_away, ..Default::default() }
     }
 
+    pub fn with_claim_categories(mut self, categories: HashMap<String, String>) -> RouterState {
+        self.claim_certifications = categories;
+        self
+    }
+
     /// Reconciles one conversation's snapshot and routes whatever that makes possible.
     pub fn track(&mut self, s: Snapshot, now: Timestamp) -> Vec<Decision> {
         let mut affected: Vec<String> = vec![s.category.clone()];
         let previous = self.remove_chat(s.id);
+        let shown_before = previous.as_ref().map(|p| p.shown_to.clone()).unwrap_or_default();
         if let Some(prev) = &previous {
             if let Some(e) = prev.slot.load_on() {
                 affected.extend(self.categories_of(e));
@@ -157,22 +194,78 @@ impl RouterState {
                     }
                 }
             }
-            let told_position = previous.map_or(0, |p| p.told_position);
-            self.insert_chat(
-                s.id,
-                Chat {
-                    category: s.category,
-                    queued_at: s.queued_at,
-                    slot,
-                    rev: s.rev,
-                    left: s.left,
-                    told_position,
-                },
-            );
+            let told_position = previous.as_ref().map_or(0, |p| p.told_position);
+            let chat = Chat {
+                category: s.category,
+                queued_at: s.queued_at,
+                slot,
+                rev: s.rev,
+                left: s.left,
+                told_position,
+                shown_to: shown_before.clone(),
+            };
+            self.insert_chat(s.id, chat);
         }
+        let mut decisions = self.relist(s.id, s.owner, shown_before);
         affected.sort();
         affected.dedup();
-        affected.iter().flat_map(|c| self.dispatch(c)).collect()
+        decisions.extend(affected.iter().flat_map(|c| self.dispatch(c)));
+        decisions
+    }
+
+    /// Keeps a claim-mode chat's listing in step with its state: listed to every available
+    /// certified expert (bar those it was released from) while waiting; withdrawn from the
+    /// lists it was on once claimed or gone.
+    fn relist(
+        &mut self,
+        id: ConversationId,
+        owner: Option<ExpertId>,
+        shown_before: Vec<ExpertId>,
+    ) -> Vec<Decision> {
+        let listing = self.chats.get(&id).and_then(|c| match &c.slot {
+            Slot::Waiting { declined, .. } => {
+                self.claim_certifications.get(&c.category).map(|cert| (cert.clone(), declined.clone()))
+            }
+            _ => None,
+        });
+        let Some((cert, declined)) = listing else {
+            if let Some(chat) = self.chats.get_mut(&id) {
+                chat.shown_to.clear();
+            }
+            let experts: Vec<ExpertId> = shown_before.into_iter().filter(|e| Some(*e) != owner).collect();
+            return match experts.is_empty() {
+                true => vec![],
+                false => vec![Decision::Claimed { chat: id, experts: sorted(experts) }],
+            };
+        };
+        let shown = &self.chats[&id].shown_to;
+        let experts: Vec<ExpertId> = self
+            .experts
+            .iter()
+            .filter(|(e, state)| state.may_claim(&cert) && !declined.contains(e) && !shown.contains(e))
+            .map(|(e, _)| *e)
+            .collect();
+        if experts.is_empty() {
+            return vec![];
+        }
+        self.chats.get_mut(&id).expect("listed above").shown_to.extend(&experts);
+        vec![Decision::ShowClaimable { chat: id, experts: sorted(experts) }]
+    }
+
+    /// Claim-mode chats this expert may claim now; they count as shown to them.
+    pub fn claimable_for(&mut self, expert: ExpertId) -> Vec<ConversationId> {
+        let Some(e) = self.experts.get(&expert).cloned() else { return vec![] };
+        let mut out = Vec::new();
+        for (id, chat) in self.chats.iter_mut() {
+            let Slot::Waiting { declined, .. } = &chat.slot else { continue };
+            let Some(cert) = self.claim_certifications.get(&chat.category) else { continue };
+            if e.may_claim(cert) && !declined.contains(&expert) && !chat.shown_to.contains(&expert) {
+                chat.shown_to.push(expert);
+                out.push(*id);
+            }
+        }
+        out.sort();
+        out
     }
 
     /// An expert's first session connects, or their record changed.
@@ -180,9 +273,11 @@ impl RouterState {
         &mut self,
         id: ExpertId,
         categories: Vec<String>,
+        certifications: Vec<String>,
         max_concurrent: u32,
     ) -> Vec<Decision> {
         let e = self.experts.entry(id).or_insert_with(|| ExpertState::new(vec![], max_concurrent));
+        e.certifications = certifications;
         e.categories = categories;
         e.max_concurrent = max_concurrent;
         e.sessions += 1;
@@ -212,7 +307,12 @@ impl RouterState {
         e.presence = presence;
         if presence == Presence::Available {
             e.missed = 0;
-            self.dispatch_for(id)
+            let mut decisions = self.dispatch_for(id);
+            let claimable = self.claimable_for(id);
+            decisions.extend(
+                claimable.into_iter().map(|chat| Decision::ShowClaimable { chat, experts: vec![id] }),
+            );
+            decisions
         } else {
             self.withdraw_offers_of(id)
         }
@@ -237,6 +337,11 @@ impl RouterState {
             vec![Decision::Presence { expert: id, presence: Presence::Away, reason: "missed_offers" }];
         out.extend(self.withdraw_offers_of(id));
         out
+    }
+
+    /// Whether a connected expert holds fewer chats than their maximum.
+    pub fn has_room(&self, id: ExpertId) -> bool {
+        self.experts.get(&id).is_some_and(|e| e.load < e.max_concurrent)
     }
 
     pub fn available_count(&self) -> usize {
@@ -314,6 +419,9 @@ impl RouterState {
     /// Offers every waiting chat of `category`, in queue order, to the best eligible expert.
     /// Stops at the first chat nobody can take: the rest of the queue waits behind it.
     fn dispatch(&mut self, category: &str) -> Vec<Decision> {
+        if self.claim_certifications.contains_key(category) {
+            return vec![];
+        }
         let RouterState { experts, chats, queues, .. } = self;
         let Some(queue) = queues.get(category) else {
             return vec![];
@@ -382,6 +490,11 @@ fn best_expert(
         .min_by_key(rank)
         .or_else(|| eligible().min_by_key(rank))
         .map(|(id, _)| *id)
+}
+
+fn sorted(mut v: Vec<ExpertId>) -> Vec<ExpertId> {
+    v.sort();
+    v
 }
 
 #[cfg(test)]

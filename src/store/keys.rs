@@ -38,10 +38,12 @@ pub fn client_message(conversation: ConversationId, author: u64, client_id: &str
     k
 }
 
-pub fn customer_conversation(customer: CustomerId, conversation: ConversationId) -> [u8; 16] {
+/// Two ids side by side: an index entry whose prefix scan lists the second under the first
+/// (a customer's conversations, an expert's, a conversation's attachments).
+pub fn pair(owner: u64, item: u64) -> [u8; 16] {
     let mut k = [0u8; 16];
-    k[..8].copy_from_slice(&customer.to_be_bytes());
-    k[8..].copy_from_slice(&conversation.to_be_bytes());
+    k[..8].copy_from_slice(&owner.to_be_bytes());
+    k[8..].copy_from_slice(&item.to_be_bytes());
     k
 }
 

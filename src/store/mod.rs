@@ -14,9 +14,9 @@ use std::sync::Arc;
 pub use codec::{decode, encode, FORMAT_VERSION};
 use flusher::Flusher;
 pub use flusher::Ticket;
-use model::{Callback, Conversation, Customer, Expert, LoginToken, StoredMessage};
+use model::{Attachment, Callback, Conversation, Customer, Expert, LoginToken, StoredMessage};
 
-use crate::ids::{CallbackId, ConversationId, CustomerId, ExpertId};
+use crate::ids::{AttachmentId, CallbackId, ConversationId, CustomerId, ExpertId};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -51,6 +51,9 @@ mod tree {
     pub const MESSAGES: &str = "messages_v1";
     pub const ABANDONED: &str = "abandoned_v1";
     pub const CALLBACKS: &str = "callbacks_v1";
+    pub const ATTACHMENTS: &str = "attachments_v1";
+    pub const ATTACHMENT_BYTES: &str = "attachment_bytes_v1";
+    pub const CONVERSATION_ATTACHMENTS: &str = "conversation_attachments_v1";
 }
 
 #[derive(Clone)]
@@ -77,6 +80,9 @@ struct Inner {
     /// Abandoned conversations: the follow-up list.
     abandoned: sled::Tree,
     callbacks: sled::Tree,
+    attachments: sled::Tree,
+    attachment_bytes: sled::Tree,
+    conversation_attachments: sled::Tree,
     flusher: Arc<Flusher>,
 }
 
@@ -128,6 +134,9 @@ impl Store {
                 messages: t(tree::MESSAGES)?,
                 abandoned: t(tree::ABANDONED)?,
                 callbacks: t(tree::CALLBACKS)?,
+                attachments: t(tree::ATTACHMENTS)?,
+                attachment_bytes: t(tree::ATTACHMENT_BYTES)?,
+                conversation_attachments: t(tree::CONVERSATION_ATTACHMENTS)?,
                 db,
                 flusher,
             }),
@@ -254,9 +263,9 @@ impl Store {
         if !c.status.is_terminal() {
             i.live.insert(id, &[])?;
         }
-        i.customer_conversations.insert(keys::customer_conversation(c.customer, c.id), &[])?;
+        i.customer_conversations.insert(keys::pair(c.customer.0, c.id.0), &[])?;
         for expert in c.owner.iter().map(|o| o.id).chain(c.past_owners.iter().copied()) {
-            i.expert_conversations.insert(keys::customer_conversation(CustomerId(expert.0), c.id), &[])?;
+            i.expert_conversations.insert(keys::pair(expert.0, c.id.0), &[])?;
         }
         if c.status == model::Status::Abandoned {
             i.abandoned.insert(id, &[])?;
@@ -295,6 +304,33 @@ impl Store {
             }
         }
         Ok(out)
+    }
+
+    /// Stores a file's bytes first, then its record: a record never points at nothing.
+    pub fn put_attachment(&self, a: &Attachment, bytes: &[u8]) -> Result<Ticket, StoreError> {
+        let i = &self.inner;
+        let id = a.summary.id.to_be_bytes();
+        i.attachment_bytes.insert(id, bytes)?;
+        i.attachments.insert(id, encode(a))?;
+        i.conversation_attachments.insert(keys::pair(a.conversation.0, a.summary.id.0), &[])?;
+        Ok(self.ticket())
+    }
+
+    pub fn attachments_of(&self, conversation: ConversationId) -> Result<Vec<Attachment>, StoreError> {
+        let mut out = Vec::new();
+        for key in self.inner.conversation_attachments.scan_prefix(conversation.to_be_bytes()).keys() {
+            let id = AttachmentId(keys::u64_from(&key?[8..]));
+            out.extend(self.attachment(id)?);
+        }
+        Ok(out)
+    }
+
+    pub fn attachment(&self, id: AttachmentId) -> Result<Option<Attachment>, StoreError> {
+        get(&self.inner.attachments, id.to_be_bytes())
+    }
+
+    pub fn attachment_bytes(&self, id: AttachmentId) -> Result<Option<sled::IVec>, StoreError> {
+        Ok(self.inner.attachment_bytes.get(id.to_be_bytes())?)
     }
 
     pub fn put_callback(&self, c: &Callback) -> Result<Ticket, StoreError> {

@@ -6,7 +6,7 @@ use bincode::{Decode, Encode};
 
 use crate::clock::Timestamp;
 use crate::config::Style;
-use crate::ids::{CallbackId, ConversationId, CustomerId, ExpertId};
+use crate::ids::{AttachmentId, CallbackId, ConversationId, CustomerId, ExpertId};
 
 #[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
 pub struct Expert {
@@ -129,6 +129,8 @@ pub struct Conversation {
     pub nudges: u32,
     /// When the customer's last widget closed; cleared when one connects again.
     pub customer_left_at: Option<Timestamp>,
+    /// Claim mode: the claimer must answer by then or the chat is released.
+    pub first_response_due: Option<Timestamp>,
     pub solved_at: Option<Timestamp>,
     /// When a solved conversation becomes closed.
     pub close_at: Option<Timestamp>,
@@ -146,6 +148,44 @@ pub struct Rating {
 }
 
 impl Conversation {
+    /// A conversation as it starts: queued, waiting on the customer's first message.
+    pub fn new(
+        id: ConversationId,
+        customer: CustomerId,
+        category: String,
+        style: Style,
+        now: Timestamp,
+    ) -> Conversation {
+        Conversation {
+            id,
+            customer,
+            category,
+            style,
+            status: Status::Queued,
+            owner: None,
+            past_owners: Vec::new(),
+            offer: None,
+            declined: Vec::new(),
+            page: None,
+            created_at: now,
+            queued_at: now,
+            accepted_at: None,
+            first_response_at: None,
+            last_customer_at: None,
+            last_expert_at: None,
+            last_activity_at: now,
+            awaiting_reply_since: Some(now),
+            nudges: 0,
+            customer_left_at: None,
+            first_response_due: None,
+            solved_at: None,
+            close_at: None,
+            closed_at: None,
+            left: false,
+            rating: None,
+        }
+    }
+
     /// Whether `expert` may read it: the owner, anyone who owned it, or the one it is offered to.
     pub fn visible_to(&self, expert: ExpertId) -> bool {
         self.owner.as_ref().is_some_and(|o| o.id == expert)
@@ -175,6 +215,12 @@ pub struct Author {
     pub name: Option<String>,
 }
 
+impl Author {
+    pub fn customer(c: &Customer) -> Author {
+        Author { kind: AuthorKind::Customer, id: Some(c.id.0), name: c.name.clone() }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
 pub struct StoredMessage {
     pub seq: u64,
@@ -183,6 +229,24 @@ pub struct StoredMessage {
     /// Internal notes reach experts only.
     pub internal: bool,
     pub at: Timestamp,
+    pub attachments: Vec<AttachmentRef>,
+}
+
+/// What a message says of an attached file; the bytes live apart.
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
+pub struct AttachmentRef {
+    pub id: AttachmentId,
+    pub name: String,
+    pub size: u64,
+    pub content_type: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
+pub struct Attachment {
+    pub summary: AttachmentRef,
+    pub conversation: ConversationId,
+    pub uploaded_by: Author,
+    pub created_at: Timestamp,
 }
 
 /// A customer asked to be called back (no expert available, or outside office hours).

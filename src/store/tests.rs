@@ -25,6 +25,7 @@ fn sample_conversation() -> Conversation {
         awaiting_reply_since: Some(Timestamp(1_700_000_000_000)),
         nudges: 1,
         customer_left_at: None,
+        first_response_due: None,
         solved_at: None,
         close_at: None,
         closed_at: None,
@@ -40,6 +41,12 @@ fn sample_message() -> StoredMessage {
         text: "Hello!".into(),
         internal: false,
         at: Timestamp(1_700_000_002_000),
+        attachments: vec![AttachmentRef {
+            id: crate::ids::AttachmentId(11),
+            name: "receipt.pdf".into(),
+            size: 2048,
+            content_type: "application/pdf".into(),
+        }],
     }
 }
 
@@ -146,8 +153,8 @@ async fn usernames_are_unique() {
     assert_eq!(store.expert_by_username("ada").unwrap().unwrap().id, ExpertId(1));
 }
 
-const GOLDEN_CONVERSATION: &str = "0107030762696c6c696e6701020102034164610102000105011968747470733a2f2f73686f702e6578616d706c652f63617274010443617274fd00d0ca9f17030000fd00d0ca9f1703000001fdd0d7ca9f170300000001fd00d0ca9f1703000000fdd0d7ca9f1703000001fd00d0ca9f1703000001000000000001040105717569636bfd70e7ca9f17030000";
-const GOLDEN_MESSAGE: &str = "010301010201034164610648656c6c6f2100fda0dfca9f17030000";
+const GOLDEN_CONVERSATION: &str = "0107030762696c6c696e6701020102034164610102000105011968747470733a2f2f73686f702e6578616d706c652f63617274010443617274fd00d0ca9f17030000fd00d0ca9f1703000001fdd0d7ca9f170300000001fd00d0ca9f1703000000fdd0d7ca9f1703000001fd00d0ca9f170300000100000000000001040105717569636bfd70e7ca9f17030000";
+const GOLDEN_MESSAGE: &str = "010301010201034164610648656c6c6f2100fda0dfca9f17030000010b0b726563656970742e706466fb00080f6170706c69636174696f6e2f706466";
 const GOLDEN_EXPERT: &str = "010203616461034164610b246172676f6e3269642478010762696c6c696e6700010302";
 const GOLDEN_TOKEN: &str = "0102fbd007";
 const GOLDEN_CUSTOMER: &str = "010901027531000002";

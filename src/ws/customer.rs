@@ -8,11 +8,13 @@ use actix::prelude::*;
 use actix_web::{web, HttpRequest, HttpResponse};
 use actix_web_actors::ws;
 
-use super::{check_text, close, refuse, session_plumbing, start_heartbeat, Link, Session, Target};
+use super::{
+    ack_when_durable, check_text, close, refuse, session_plumbing, start_heartbeat, Link, Session, Target,
+};
 use crate::app::AppState;
 use crate::auth;
 use crate::clock::Timestamp;
-use crate::conversation::{internal_error, replay, ConversationActor, Opening};
+use crate::conversation::{internal_error, replay, ConversationActor, Draft, Opening};
 use crate::hub::SessionHandle;
 use crate::ids::CallbackId;
 use crate::ids::ConversationId;
@@ -22,7 +24,7 @@ use crate::protocol::{
     self, AckBody, CategoryView, ConversationBrief, CustomerFrame, ErrorCode, MessageView, Ref, Refusal,
     ServerFrame, UserIdentity,
 };
-use crate::store::model::{Callback, Conversation, Customer, Page, Status};
+use crate::store::model::{Author, Callback, Conversation, Customer, Page};
 use crate::store::StoreError;
 
 /// How many recent conversations `welcome` lists.
@@ -238,8 +240,9 @@ impl CustomerWidget {
             CustomerFrame::Start { text, category, page, client_msg_id } => {
                 self.start(text, category, page, client_msg_id, reply)
             }
-            CustomerFrame::Send { conversation_id, text, client_msg_id } => {
+            CustomerFrame::Send { conversation_id, text, client_msg_id, attachments } => {
                 check_text(&text, self.app.config.limits.max_message_bytes)?;
+                let attachments = protocol::attachment_ids(&attachments)?;
                 match self.target(&conversation_id)? {
                     Target::Live(addr) => {
                         let post = Post {
@@ -248,6 +251,8 @@ impl CustomerWidget {
                             internal: false,
                             client_msg_id,
                             starting: false,
+                            force: false,
+                            attachments,
                             reply: reply.clone(),
                         };
                         send_or_busy(&addr, post)
@@ -353,7 +358,7 @@ impl CustomerWidget {
         if let Some(next) = t.next {
             self.app.store.put_conversation(&next).map_err(internal_error)?;
         }
-        self.ack_when_durable(reply, AckBody::Empty {}, ctx);
+        ack_when_durable(&self.app.store, reply, AckBody::Empty {}, ctx);
         Ok(())
     }
 
@@ -395,20 +400,8 @@ impl CustomerWidget {
             done_by: None,
         };
         store.put_callback(&callback).map_err(internal_error)?;
-        self.ack_when_durable(reply, AckBody::Callback { callback_id: callback.id }, ctx);
+        ack_when_durable(&self.app.store, reply, AckBody::Callback { callback_id: callback.id }, ctx);
         Ok(())
-    }
-
-    fn ack_when_durable(&mut self, reply: &ReplyTo, body: AckBody, ctx: &mut ws::WebsocketContext<Self>) {
-        let store = self.app.store.clone();
-        let reference = reply.reference.clone();
-        ctx.spawn(async move { store.sync().await }.into_actor(self).map(move |synced, _, ctx| {
-            let frame = match synced {
-                Ok(()) => ServerFrame::ack(reference, body),
-                Err(e) => ServerFrame::error(reference, internal_error(e)),
-            };
-            ctx.text(frame.encode());
-        }));
     }
 
     fn start(
@@ -445,37 +438,14 @@ impl CustomerWidget {
         }
         let now = Timestamp::now();
         let id = ConversationId(store.next_id().map_err(internal_error)?);
-        let conv = Conversation {
-            id,
-            customer: customer.id,
-            category: category.id.clone(),
-            style: config.style_of(&category.id),
-            status: Status::Queued,
-            owner: None,
-            past_owners: Vec::new(),
-            offer: None,
-            declined: Vec::new(),
-            page: self.page.clone(),
-            created_at: now,
-            queued_at: now,
-            accepted_at: None,
-            first_response_at: None,
-            last_customer_at: Some(now),
-            last_expert_at: None,
-            last_activity_at: now,
-            awaiting_reply_since: Some(now),
-            nudges: 0,
-            customer_left_at: None,
-            solved_at: None,
-            close_at: None,
-            closed_at: None,
-            left: false,
-            rating: None,
-        };
+        let mut conv =
+            Conversation::new(id, customer.id, category.id.clone(), config.style_of(&category.id), now);
+        conv.page = self.page.clone();
+        conv.last_customer_at = Some(now);
         let opening = Opening {
-            text,
-            client_msg_id,
-            greeting: config.conversation.greeting.clone(),
+            draft: Draft { client_msg_id, ..Draft::new(Author::customer(&customer), text) },
+            greeting: Some(config.conversation.greeting.clone()),
+            pushed_by: None,
             reply: reply.clone(),
         };
         let addr = ConversationActor::create(self.app.clone(), conv, customer, opening);
@@ -501,6 +471,8 @@ impl CustomerWidget {
                     internal: false,
                     client_msg_id: Some(client_id),
                     starting: true,
+                    force: false,
+                    attachments: Vec::new(),
                     reply: reply.clone(),
                 };
                 send_or_busy(&addr, post)

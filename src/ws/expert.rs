@@ -8,20 +8,22 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use actix_web_actors::ws;
 
 use super::customer::send_or_busy;
-use super::{check_text, close, refuse, session_plumbing, start_heartbeat, Link, Session, Target};
+use super::{
+    ack_when_durable, check_text, close, refuse, session_plumbing, start_heartbeat, Link, Session, Target,
+};
 use crate::app::AppState;
 use crate::auth;
 use crate::clock::Timestamp;
-use crate::conversation::{internal_error, replay, ConversationActor};
+use crate::conversation::{internal_error, replay, views, ConversationActor, Draft, Opening};
 use crate::hub::SessionHandle;
-use crate::ids::{ConversationId, ExpertId};
+use crate::ids::{ConversationId, CustomerId, ExpertId};
 use crate::messages::*;
 use crate::protocol::{
-    self, AckBody, ConversationView, CustomerView, ErrorCode, ExpertBrief, ExpertFrame, Ref, Refusal,
-    ServerFrame,
+    self, AckBody, ConversationView, ErrorCode, ExpertBrief, ExpertFrame, HistoryEntry, MessageView, Ref,
+    Refusal, ServerFrame,
 };
-use crate::store::model::Expert;
-use crate::store::StoreError;
+use crate::store::model::{Author, AuthorKind, Conversation, Customer, Expert, Owner, Status};
+use crate::store::{Store, StoreError};
 
 pub async fn connect(
     req: HttpRequest,
@@ -134,14 +136,17 @@ impl ExpertSession {
                 refuse(ctx, reference, ErrorCode::Internal, "routing is unavailable");
                 return close(ctx, ws::CloseCode::Error, "internal error");
             };
-            match act.summaries(&answer.conversations) {
-                Ok(conversations) => ctx.text(
+            let summaries = act.summaries(&answer.conversations, views::summary).and_then(|conversations| {
+                Ok((conversations, act.summaries(&answer.claimable, views::claim_summary)?))
+            });
+            match summaries {
+                Ok((conversations, claimable)) => ctx.text(
                     ServerFrame::ExpertWelcome {
                         reference,
                         expert: ExpertBrief { id: expert.id.to_string(), name: expert.name.clone() },
                         presence: answer.presence,
                         conversations,
-                        claimable: Vec::new(),
+                        claimable,
                     }
                     .encode(),
                 ),
@@ -153,21 +158,17 @@ impl ExpertSession {
         }));
     }
 
-    fn summaries(&self, ids: &[ConversationId]) -> Result<Vec<ConversationView>, StoreError> {
+    fn summaries(
+        &self,
+        ids: &[ConversationId],
+        view: fn(&Store, &Conversation) -> Result<ConversationView, StoreError>,
+    ) -> Result<Vec<ConversationView>, StoreError> {
         let store = &self.app.store;
         let mut out = Vec::with_capacity(ids.len());
         for &id in ids {
-            let Some(c) = store.conversation(id)? else {
-                continue;
-            };
-            let customer = store.customer(c.customer)?;
-            let customer = customer.map(|c| CustomerView::new(&c)).unwrap_or(CustomerView {
-                id: c.customer.to_string(),
-                name: None,
-                email: None,
-                external_id: None,
-            });
-            out.push(ConversationView::new(&c, customer, store.last_seq(id)?));
+            if let Some(c) = store.conversation(id)? {
+                out.push(view(store, &c)?);
+            }
         }
         Ok(out)
     }
@@ -210,11 +211,20 @@ impl ExpertSession {
                     Ok(())
                 }
             },
-            ExpertFrame::Send { conversation_id, text, internal, client_msg_id, force: _ } => {
+            ExpertFrame::Send { conversation_id, text, internal, client_msg_id, force, attachments } => {
                 check_text(&text, self.app.config.limits.max_message_bytes)?;
+                let attachments = protocol::attachment_ids(&attachments)?;
                 let from = Party::Expert { id, name };
-                let post =
-                    Post { from, text, internal, client_msg_id, starting: false, reply: reply.clone() };
+                let post = Post {
+                    from,
+                    text,
+                    internal,
+                    client_msg_id,
+                    starting: false,
+                    force,
+                    attachments,
+                    reply: reply.clone(),
+                };
                 match self.target(&conversation_id, false)? {
                     Target::Live(addr) => send_or_busy(&addr, post),
                     Target::Ended(_) => Err(closed()),
@@ -242,14 +252,141 @@ impl ExpertSession {
                     Ok(())
                 }
             },
-            ExpertFrame::Claim { .. }
-            | ExpertFrame::Transfer { .. }
-            | ExpertFrame::PushChat { .. }
-            | ExpertFrame::History { .. } => Err(Refusal::new(
-                ErrorCode::NotAllowed,
-                "claim, transfer, push chat and history are not built in this version yet",
-            )),
+            ExpertFrame::Claim { conversation_id } => {
+                let certifications =
+                    self.expert.as_ref().map(|e| e.certifications.clone()).unwrap_or_default();
+                self.act(&conversation_id, act(ExpertAction::Claim { certifications }), true)
+            }
+            ExpertFrame::Transfer { conversation_id, to_expert, to_category, note } => {
+                let to = match (to_expert, to_category) {
+                    (Some(e), None) => self.transfer_target(&e)?,
+                    (None, Some(c)) => TransferTarget::Category(c),
+                    _ => {
+                        return Err(Refusal::new(
+                            ErrorCode::BadRequest,
+                            "name either to_expert or to_category",
+                        ))
+                    }
+                };
+                self.act(&conversation_id, act(ExpertAction::Transfer { to, note }), false)
+            }
+            ExpertFrame::PushChat { customer_id, text } => self.push_chat(&customer_id, text, reply, ctx),
+            ExpertFrame::History { customer_id } => self.history(&customer_id, reply, ctx),
         }
+    }
+
+    fn transfer_target(&self, raw: &str) -> Result<TransferTarget, Refusal> {
+        let not_found = || Refusal::new(ErrorCode::NotFound, "no such expert");
+        let id: ExpertId = raw.parse().map_err(|_| not_found())?;
+        let expert = self.app.store.expert(id).map_err(internal_error)?.ok_or_else(not_found)?;
+        Ok(TransferTarget::Expert {
+            id,
+            name: expert.name,
+            certifications: expert.certifications,
+            available: self.app.hub.is_available(id),
+        })
+    }
+
+    /// Opens a chat with an online customer: open at once, owned by this expert.
+    fn push_chat(
+        &mut self,
+        customer_id: &str,
+        text: String,
+        reply: &ReplyTo,
+        ctx: &mut ws::WebsocketContext<Self>,
+    ) -> Result<(), Refusal> {
+        check_text(&text, self.app.config.limits.max_message_bytes)?;
+        let not_found = || Refusal::new(ErrorCode::NotFound, "no such customer");
+        let customer_id: CustomerId = customer_id.parse().map_err(|_| not_found())?;
+        let customer = self.app.store.customer(customer_id).map_err(internal_error)?.ok_or_else(not_found)?;
+        if !self.app.hub.customer_online(customer_id) {
+            return Err(Refusal::new(ErrorCode::Unavailable, "the customer is not online"));
+        }
+        let expert = self.expert.clone().expect("dispatch runs after hello");
+        let reply = reply.clone();
+        let room = self.app.router.send(HasRoom { expert: expert.id });
+        ctx.spawn(room.into_actor(self).map(move |room, act, _| {
+            let opened = match room {
+                Ok(true) => act.open_pushed(expert, customer, text, &reply),
+                Ok(false) => Err(Refusal::new(ErrorCode::CapacityFull, "you are at your maximum of chats")),
+                Err(_) => Err(Refusal::new(ErrorCode::Internal, "routing is unavailable")),
+            };
+            if let Err(refusal) = opened {
+                reply.send(ServerFrame::error(reply.reference.clone(), refusal));
+            }
+        }));
+        Ok(())
+    }
+
+    fn open_pushed(
+        &mut self,
+        expert: Expert,
+        customer: Customer,
+        text: String,
+        reply: &ReplyTo,
+    ) -> Result<(), Refusal> {
+        let config = &self.app.config;
+        let category = expert
+            .categories
+            .iter()
+            .find(|c| config.category(c).is_some())
+            .cloned()
+            .unwrap_or_else(|| config.categories[0].id.clone());
+        let now = Timestamp::now();
+        let id = ConversationId(self.app.store.next_id().map_err(internal_error)?);
+        let owner = Owner { id: expert.id, name: expert.name.clone() };
+        let mut conv = Conversation::new(id, customer.id, category.clone(), config.style_of(&category), now);
+        conv.status = Status::Open;
+        conv.owner = Some(owner);
+        conv.past_owners = vec![expert.id];
+        conv.accepted_at = Some(now);
+        conv.awaiting_reply_since = None;
+        let author =
+            Author { kind: AuthorKind::Expert, id: Some(expert.id.0), name: Some(expert.name.clone()) };
+        let opening = Opening {
+            draft: Draft::new(author, text),
+            greeting: None,
+            pushed_by: Some(ExpertBrief { id: expert.id.to_string(), name: expert.name }),
+            reply: reply.clone(),
+        };
+        let addr = ConversationActor::create(self.app.clone(), conv, customer, opening);
+        self.app.hub.add_conversation(id, addr.clone());
+        self.conversations.insert(id, addr);
+        Ok(())
+    }
+
+    /// A customer's conversations, for an expert serving that customer now.
+    fn history(
+        &mut self,
+        customer_id: &str,
+        reply: &ReplyTo,
+        ctx: &mut ws::WebsocketContext<Self>,
+    ) -> Result<(), Refusal> {
+        let customer_id: CustomerId =
+            customer_id.parse().map_err(|_| Refusal::new(ErrorCode::NotFound, "no such customer"))?;
+        let (me, _) = self.me();
+        let store = &self.app.store;
+        let all = store.conversations_of_customer(customer_id).map_err(internal_error)?;
+        let serving = all
+            .iter()
+            .any(|c| c.owned_by(me) && matches!(c.status, Status::Open | Status::Pending | Status::OnHold));
+        if !serving {
+            return Err(Refusal::new(ErrorCode::Forbidden, "you are not serving this customer"));
+        }
+        let mut conversations = Vec::with_capacity(all.len());
+        for c in &all {
+            let messages = store.transcript(c.id, 0).map_err(internal_error)?;
+            conversations.push(HistoryEntry {
+                id: c.id,
+                status: c.status,
+                category: c.category.clone(),
+                started_at: c.created_at,
+                ended_at: c.solved_at,
+                messages: messages.iter().map(|m| MessageView::new(c.id, m)).collect(),
+            });
+        }
+        ack_when_durable(store, reply, AckBody::History { conversations }, ctx);
+        Ok(())
     }
 
     /// Sends an action to a live conversation. Offers are answered by the conversation

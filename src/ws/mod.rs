@@ -64,6 +64,28 @@ where
     ctx.text(ServerFrame::error(reference, Refusal::new(code, message)).encode());
 }
 
+/// Acknowledges once everything written so far is on disk; `internal` if it cannot be.
+pub fn ack_when_durable<A>(
+    store: &crate::store::Store,
+    reply: &ReplyTo,
+    body: crate::protocol::AckBody,
+    ctx: &mut ws::WebsocketContext<A>,
+) where
+    A: Actor<Context = ws::WebsocketContext<A>>,
+{
+    let store = store.clone();
+    let reference = reply.reference.clone();
+    ctx.spawn(actix::fut::wrap_future(async move { store.sync().await }).map(
+        move |synced, _: &mut A, ctx: &mut ws::WebsocketContext<A>| {
+            let frame = match synced {
+                Ok(()) => ServerFrame::ack(reference, body),
+                Err(e) => ServerFrame::error(reference, crate::conversation::internal_error(e)),
+            };
+            ctx.text(frame.encode());
+        },
+    ));
+}
+
 /// A chat message's text: present, and within `limits.max_message_bytes`.
 pub fn check_text(text: &str, max_bytes: usize) -> Result<(), Refusal> {
     if text.trim().is_empty() {

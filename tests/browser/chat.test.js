@@ -6,6 +6,7 @@
 const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const crypto = require('node:crypto');
+const http = require('node:http');
 const h = require('./helpers');
 
 const IDENTITY_SECRET = 'browser-test-identity-secret';
@@ -193,18 +194,24 @@ test('the one-tag embed works on another site, with a signed identity', async ()
     <style>* { all: unset; font-family: serif !important; color: red !important; } button { display: none !important; }</style>
     </head><body><h1>Another shop</h1>
     <script src="${server.url}/widget.js" data-category="general" ${attrs} async></script></body></html>`;
-  const { page: shop } = await h.newPage(browser);
-  await shop.route('http://shop.example/**', (route) =>
-    route.fulfill({
-      contentType: 'text/html',
-      body: route.request().url().includes('bad')
+  // Another site (another origin), served by the test itself on the loopback: chromium's
+  // local network rules would keep a public page from reaching a loopback server.
+  const host = http.createServer((req, res) => {
+    res.setHeader('Content-Type', 'text/html; charset=utf-8');
+    res.end(
+      req.url.includes('bad')
         ? shopPage('data-user-id="cust-42" data-user-hash="0000"')
-        : shopPage(`data-user-id="cust-42" data-user-hash="${hash}" data-user-name="Jane Doe" data-user-email="jane@example.com"`),
-    })
-  );
+        : shopPage(`data-user-id="cust-42" data-user-hash="${hash}" data-user-name="Jane Doe" data-user-email="jane@example.com"`)
+    );
+  });
+  await new Promise((r) => host.listen(0, '127.0.0.1', r));
+  after(() => host.close());
+  const other = `http://127.0.0.1:${host.address().port}`;
+  const { page: shop } = await h.newPage(browser);
 
   // A forged identity is refused and the widget says so instead of retrying forever.
-  await shop.goto('http://shop.example/bad');
+  await shop.goto(other + '/shop/bad');
+  await shop.click(h.W.launcher);
   await shop.waitForSelector(h.W.conn + ':not([hidden])');
   await h.waitFor(
     shop,
@@ -213,11 +220,11 @@ test('the one-tag embed works on another site, with a signed identity', async ()
   );
 
   // The real one works, whatever the host page's CSS says.
-  await shop.goto('http://shop.example/account');
+  await shop.goto(other + '/shop/account');
   await shop.waitForSelector(h.W.launcher);
-  const color = await shop.$eval(h.W.launcher, (b) => getComputedStyle(b).display);
-  assert.notEqual(color, 'none', 'host CSS does not reach the widget');
-  await shop.click(h.W.launcher);
+  const display = await shop.$eval(h.W.launcher, (b) => getComputedStyle(b).display);
+  assert.notEqual(display, 'none', 'host CSS does not reach the widget');
+  await shop.evaluate(() => window.SwitchboardWidget.open());
   await shop.fill(h.W.input, 'Hi, it is Jane');
   await shop.press(h.W.input, 'Enter');
   const offer = await consolePage.waitForSelector('.offer', { timeout: h.TIMEOUT });
@@ -227,6 +234,6 @@ test('the one-tag embed works on another site, with a signed identity', async ()
   const info = await consolePage.textContent('.chat:not([hidden]) .chat-info');
   assert.match(info, /jane@example\.com/);
   assert.match(info, /cust-42/);
-  assert.match(info, /shop\.example\/account/);
+  assert.match(info, /127\.0\.0\.1:\d+\/shop\/account/);
   assert.deepEqual(shop.errors, []);
 });

@@ -144,6 +144,7 @@ async function launchBrowser() {
  */
 async function newPage(browser, { viewport = { width: 1280, height: 800 }, allowConfirm = [] } = {}) {
   const context = await browser.newContext({ viewport });
+  context.setDefaultTimeout(TIMEOUT);
   const page = await context.newPage();
   page.dialogsSeen = [];
   page.errors = [];

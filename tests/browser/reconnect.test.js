@@ -27,13 +27,13 @@ after(async () => {
   if (server) await server.stop();
 });
 
-function assertExactlyOnce(messages, expectedTexts) {
+function assertExactlyOnce(where, messages, expectedTexts) {
   const seqs = messages.map((m) => m.seq);
-  assert.ok(seqs.every((s) => Number.isInteger(s) && s > 0), `every message is stored: ${JSON.stringify(messages)}`);
-  assert.deepEqual(seqs, seqs.map((_, i) => i + 1), `seqs are 1..n in order, no gaps, no repeats: ${seqs}`);
+  assert.ok(seqs.every((s) => Number.isInteger(s) && s > 0), `${where}: every message is stored: ${JSON.stringify(messages)}`);
+  assert.deepEqual(seqs, seqs.map((_, i) => i + 1), `${where}: seqs are 1..n in order, no gaps, no repeats: ${JSON.stringify(messages)}`);
   const texts = messages.map((m) => m.text);
   for (const t of expectedTexts) {
-    assert.equal(texts.filter((x) => x === t).length, 1, `"${t}" shown exactly once in ${JSON.stringify(texts)}`);
+    assert.equal(texts.filter((x) => x === t).length, 1, `${where}: "${t}" shown exactly once in ${JSON.stringify(messages)}`);
   }
 }
 
@@ -97,8 +97,8 @@ test('the widget reconnects after a restart and shows every message exactly once
   );
 
   const texts = ['one: before the restart', 'two: expert before the restart', 'three: written while offline', 'four: expert after the restart'];
-  assertExactlyOnce(await h.widgetMessages(shop), texts);
-  assertExactlyOnce(await h.consoleMessages(consolePage), texts);
+  assertExactlyOnce('widget', await h.widgetMessages(shop), texts);
+  assertExactlyOnce('console', await h.consoleMessages(consolePage), texts);
 
   // A reload fetches the whole transcript again with the stored token: still once each.
   await shop.reload();
@@ -108,7 +108,7 @@ test('the widget reconnects after a restart and shows every message exactly once
     'the transcript after a reload',
     texts.length + 1
   );
-  assertExactlyOnce(await h.widgetMessages(shop), texts);
+  assertExactlyOnce('widget after a reload', await h.widgetMessages(shop), texts);
 
   assert.deepEqual(shop.errors, []);
   assert.deepEqual(consolePage.errors, []);

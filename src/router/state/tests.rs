@@ -19,7 +19,7 @@ fn snap(id: u64, status: Status) -> Snapshot {
 fn router_with(experts: &[(u64, u32)]) -> RouterState {
     let mut r = RouterState::new(2);
     for &(id, max) in experts {
-        r.expert_online(ExpertId(id), vec!["general".into()], max);
+        r.expert_online(ExpertId(id), vec!["general".into()], vec![], max);
     }
     r
 }
@@ -83,7 +83,7 @@ fn an_expert_coming_online_takes_the_queue_in_order() {
     for id in [12, 10, 11] {
         r.track(snap(id, Status::Queued), T0);
     }
-    let d = r.expert_online(ExpertId(1), vec!["general".into()], 2);
+    let d = r.expert_online(ExpertId(1), vec!["general".into()], vec![], 2);
     assert_eq!(offers(&d), vec![(10, 1), (11, 1)]);
 }
 
@@ -109,8 +109,39 @@ fn routing_ten_thousand_chats_to_a_thousand_experts_fills_every_slot() {
     }
     let mut made = 0;
     for e in 0..1_000 {
-        made += offers(&r.expert_online(ExpertId(e), vec!["general".into()], 3)).len();
+        made += offers(&r.expert_online(ExpertId(e), vec!["general".into()], vec![], 3)).len();
     }
     assert_eq!(made, 3_000);
     assert!(r.experts.values().all(|e| e.load == 3));
+}
+
+#[test]
+fn a_claim_chat_is_listed_to_available_certified_experts_and_withdrawn_when_claimed() {
+    let mut r =
+        RouterState::new(2).with_claim_categories([("reset".to_string(), "identity".to_string())].into());
+    r.expert_online(ExpertId(1), vec![], vec!["identity".into()], 3);
+    r.expert_online(ExpertId(2), vec![], vec!["identity".into()], 3);
+    r.expert_online(ExpertId(3), vec!["reset".into()], vec![], 3);
+    let mut s = snap(10, Status::Queued);
+    s.category = "reset".into();
+    let d = r.track(s.clone(), T0);
+    assert_eq!(
+        d,
+        vec![Decision::ShowClaimable { chat: ConversationId(10), experts: vec![ExpertId(1), ExpertId(2)] }]
+    );
+    // Claimed by expert 2: expert 1 hears it is gone; nobody is ever offered it.
+    s.status = Status::Open;
+    s.owner = Some(ExpertId(2));
+    assert_eq!(
+        r.track(s.clone(), T0),
+        vec![Decision::Claimed { chat: ConversationId(10), experts: vec![ExpertId(1)] }]
+    );
+    // Released back without its claimer: listed to expert 1 only.
+    s.status = Status::Queued;
+    s.owner = None;
+    s.declined = vec![ExpertId(2)];
+    assert_eq!(
+        r.track(s, T0),
+        vec![Decision::ShowClaimable { chat: ConversationId(10), experts: vec![ExpertId(1)] }]
+    );
 }
