@@ -6,13 +6,6 @@ mod common;
 use common::*;
 use serde_json::json;
 
-fn sign(user: &str) -> String {
-    use hmac::{Hmac, Mac};
-    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
-    mac.update(user.as_bytes());
-    hex::encode(mac.finalize().into_bytes())
-}
-
 #[tokio::test]
 async fn malformed_frames_get_bad_request_and_the_socket_stays_open() {
     let server = TestServer::start(&[]).await;

@@ -219,13 +219,6 @@ async fn customer_end_is_refused_while_answered_and_allowed_once_unanswered() {
     assert_eq!(entry["online"], true);
 }
 
-fn sign(user: &str) -> String {
-    use hmac::{Hmac, Mac};
-    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
-    mac.update(user.as_bytes());
-    hex::encode(mac.finalize().into_bytes())
-}
-
 #[tokio::test]
 async fn inactivity_ends_a_chat_and_tells_both_sides() {
     let server = TestServer::start(&[("SWITCHBOARD_CONVERSATION_INACTIVITY_END", "600ms")]).await;
@@ -307,7 +300,7 @@ async fn outside_office_hours_chats_are_refused_and_callbacks_taken() {
     assert_eq!(list[0]["phone"], "+33 1 23 45 67 89");
     assert_eq!(list[0]["message"], "About my invoice");
     assert_eq!(list[0]["done"], false);
-    let (status, _) = server.get("/api/v1/callbacks", &welcome["visitor_token"].as_str().unwrap()).await;
+    let (status, _) = server.get("/api/v1/callbacks", welcome["visitor_token"].as_str().unwrap()).await;
     assert_eq!(status, 403, "customers do not read the callback list");
 
     let (status, done) =

@@ -108,3 +108,37 @@ async fn solved_to_closed_survives_kill_9_and_fires_at_once_if_it_passed_while_d
     );
     customer.refused(json!({"type": "send", "conversation_id": second, "text": "hello?"}), "closed").await;
 }
+
+const CLAIM: &str = r#"
+[conversation]
+first_response_window = "1500ms"
+
+[[categories]]
+id = "reset"
+name = "Password reset"
+mode = "claim"
+certification = "identity"
+"#;
+
+#[tokio::test]
+async fn a_claims_first_response_window_survives_kill_9() {
+    let mut server = TestServer::start_with_config(CLAIM, &[]).await;
+    let (_, token) = server.certified_expert("ann", &["reset"], &["identity"], None).await;
+    let mut expert = server.expert_ws(&token).await;
+    let (mut customer, _) = server.customer_ws(json!({})).await;
+    let ack = customer.ack(json!({"type": "start", "text": "reset please", "category": "reset"})).await;
+    let id = ack["conversation_id"].as_str().unwrap().to_owned();
+    expert.event("claimable").await;
+    expert.ack(json!({"type": "claim", "conversation_id": id})).await;
+    let deadline = SystemTime::now() + Duration::from_millis(1500);
+
+    server.crash_and_restart().await;
+    let mut expert = server.expert_ws(&token).await;
+    let released = expert.event("released").await;
+    assert_eq!(
+        (released["conversation_id"].as_str(), released["reason"].as_str()),
+        (Some(id.as_str()), Some("no_response"))
+    );
+    assert_not_before(deadline - Duration::from_millis(50), "the first-response window");
+    expert.refused(json!({"type": "send", "conversation_id": id, "text": "too late"}), "forbidden").await;
+}

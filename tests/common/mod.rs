@@ -128,6 +128,29 @@ impl TestServer {
         (status, r.json().await.unwrap_or(Value::Null))
     }
 
+    /// Uploads raw bytes; returns the status and the JSON answer.
+    pub async fn upload(&self, path: &str, token: &str, content_type: &str, bytes: Vec<u8>) -> (u16, Value) {
+        let r = self
+            .http
+            .post(self.url(path))
+            .bearer_auth(token)
+            .header("content-type", content_type)
+            .body(bytes)
+            .send()
+            .await
+            .expect("upload");
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Fetches raw bytes: status, headers and body.
+    pub async fn fetch(&self, path: &str, token: &str) -> (u16, reqwest::header::HeaderMap, Vec<u8>) {
+        let r = self.http.get(self.url(path)).bearer_auth(token).send().await.expect("GET");
+        let status = r.status().as_u16();
+        let headers = r.headers().clone();
+        (status, headers, r.bytes().await.map(|b| b.to_vec()).unwrap_or_default())
+    }
+
     pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> (u16, Value) {
         let mut req = self.http.post(self.url(path)).json(&body);
         if let Some(t) = token {
@@ -145,9 +168,19 @@ impl TestServer {
         categories: &[&str],
         max_concurrent: Option<u32>,
     ) -> (String, String) {
+        self.certified_expert(username, categories, &[], max_concurrent).await
+    }
+
+    pub async fn certified_expert(
+        &self,
+        username: &str,
+        categories: &[&str],
+        certifications: &[&str],
+        max_concurrent: Option<u32>,
+    ) -> (String, String) {
         let mut body = json!({
             "username": username, "password": "password-1", "name": format!("Expert {username}"),
-            "categories": categories, "certifications": [],
+            "categories": categories, "certifications": certifications,
         });
         if let Some(m) = max_concurrent {
             body["max_concurrent"] = json!(m);
@@ -338,6 +371,14 @@ impl Ws {
     pub async fn close(mut self) {
         let _ = self.socket.close(None).await;
     }
+}
+
+/// The lowercase hex HMAC-SHA256 of `data` with the test identity secret.
+pub fn sign(data: &str) -> String {
+    use hmac::{Hmac, Mac};
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
+    mac.update(data.as_bytes());
+    hex::encode(mac.finalize().into_bytes())
 }
 
 /// Seqs of a transcript, as numbers.
