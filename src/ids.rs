@@ -60,6 +60,11 @@ id_type!(
     AttachmentId, "a_"
 );
 
+id_type!(
+    /// A canned response (macro) experts pick from.
+    CannedId, "k_"
+);
+
 /// A message is addressed by its conversation and its sequence number there.
 pub fn message_id(conversation: ConversationId, seq: u64) -> String {
     format!("m_{}_{}", conversation.0, seq)

@@ -1,6 +1,7 @@
 //! The HTTP side: `/api/v1`, `/healthz` and the two websocket endpoints.
 
 mod attachments;
+mod canned;
 mod conversations;
 pub mod experts;
 mod followups;
@@ -32,6 +33,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .configure(sessions::configure)
                 .configure(conversations::configure)
                 .configure(attachments::configure)
+                .configure(canned::configure)
                 .configure(followups::configure)
                 .default_service(web::to(|| async {
                     Err::<HttpResponse, _>(ApiError::new(ErrorCode::NotFound, "no such endpoint"))

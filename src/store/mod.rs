@@ -14,9 +14,9 @@ use std::sync::Arc;
 pub use codec::{decode, encode, FORMAT_VERSION};
 use flusher::Flusher;
 pub use flusher::Ticket;
-use model::{Attachment, Callback, Conversation, Customer, Expert, LoginToken, StoredMessage};
+use model::{Attachment, Callback, Canned, Conversation, Customer, Expert, LoginToken, StoredMessage};
 
-use crate::ids::{AttachmentId, CallbackId, ConversationId, CustomerId, ExpertId};
+use crate::ids::{AttachmentId, CallbackId, CannedId, ConversationId, CustomerId, ExpertId};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -54,6 +54,7 @@ mod tree {
     pub const ATTACHMENTS: &str = "attachments_v1";
     pub const ATTACHMENT_BYTES: &str = "attachment_bytes_v1";
     pub const CONVERSATION_ATTACHMENTS: &str = "conversation_attachments_v1";
+    pub const CANNED: &str = "canned_responses_v1";
 }
 
 #[derive(Clone)]
@@ -83,6 +84,7 @@ struct Inner {
     attachments: sled::Tree,
     attachment_bytes: sled::Tree,
     conversation_attachments: sled::Tree,
+    canned: sled::Tree,
     flusher: Arc<Flusher>,
 }
 
@@ -137,6 +139,7 @@ impl Store {
                 attachments: t(tree::ATTACHMENTS)?,
                 attachment_bytes: t(tree::ATTACHMENT_BYTES)?,
                 conversation_attachments: t(tree::CONVERSATION_ATTACHMENTS)?,
+                canned: t(tree::CANNED)?,
                 db,
                 flusher,
             }),
@@ -331,6 +334,24 @@ impl Store {
 
     pub fn attachment_bytes(&self, id: AttachmentId) -> Result<Option<sled::IVec>, StoreError> {
         Ok(self.inner.attachment_bytes.get(id.to_be_bytes())?)
+    }
+
+    pub fn put_canned(&self, c: &Canned) -> Result<Ticket, StoreError> {
+        self.inner.canned.insert(c.id.to_be_bytes(), encode(c))?;
+        Ok(self.ticket())
+    }
+
+    pub fn canned(&self) -> Result<Vec<Canned>, StoreError> {
+        all(&self.inner.canned)
+    }
+
+    /// Removes a canned response; whether it existed.
+    pub fn remove_canned(&self, id: CannedId) -> Result<Option<Ticket>, StoreError> {
+        Ok(self.inner.canned.remove(id.to_be_bytes())?.map(|_| self.ticket()))
+    }
+
+    pub fn canned_one(&self, id: CannedId) -> Result<Option<Canned>, StoreError> {
+        get(&self.inner.canned, id.to_be_bytes())
     }
 
     pub fn put_callback(&self, c: &Callback) -> Result<Ticket, StoreError> {

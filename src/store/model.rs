@@ -6,7 +6,7 @@ use bincode::{Decode, Encode};
 
 use crate::clock::Timestamp;
 use crate::config::Style;
-use crate::ids::{AttachmentId, CallbackId, ConversationId, CustomerId, ExpertId};
+use crate::ids::{AttachmentId, CallbackId, CannedId, ConversationId, CustomerId, ExpertId};
 
 #[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
 pub struct Expert {
@@ -260,4 +260,15 @@ pub struct Callback {
     pub created_at: Timestamp,
     pub done_at: Option<Timestamp>,
     pub done_by: Option<ExpertId>,
+}
+
+/// A prepared answer; each paragraph is sent as its own message.
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
+pub struct Canned {
+    pub id: CannedId,
+    pub title: String,
+    /// Typed after `/` in the composer to pick it.
+    pub shortcut: String,
+    pub text: String,
+    pub updated_at: Timestamp,
 }
