@@ -10,6 +10,7 @@ use crate::conversation::ConversationActor;
 use crate::hub::Hub;
 use crate::ids::ConversationId;
 use crate::lifecycle::Policy;
+use crate::limits::Limiters;
 use crate::office_hours::Schedule;
 use crate::router::Router;
 use crate::store::{Store, StoreError};
@@ -24,6 +25,7 @@ pub struct App {
     pub router: Addr<Router>,
     /// Office hours, when enabled.
     pub schedule: Option<Schedule>,
+    pub limiters: Limiters,
     /// Conversation actors are spread over these threads, apart from the HTTP workers.
     arbiters: Vec<ArbiterHandle>,
     next_arbiter: AtomicUsize,
@@ -41,6 +43,7 @@ impl App {
         };
         Arc::new(App {
             schedule,
+            limiters: Limiters::new(&config.limits),
             policy: Policy::from_config(&config),
             config,
             store,

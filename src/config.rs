@@ -48,6 +48,17 @@ pub struct ServerConfig {
     /// A websocket peer silent for this long is considered dead and dropped.
     #[serde(with = "humantime_serde")]
     pub client_timeout: Duration,
+    /// A websocket that has not said `hello` within this is closed.
+    #[serde(with = "humantime_serde")]
+    pub hello_timeout: Duration,
+    /// Origins (scheme://host[:port]) whose pages may open websockets, besides the server's
+    /// own; "*" allows any. Clients that send no Origin (non-browser programs) are allowed.
+    pub allowed_origins: Vec<String>,
+    /// Proxies whose X-Forwarded-For is believed; everyone else is known by the peer address.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// On SIGTERM: how long open sockets get to receive their close (1001).
+    #[serde(with = "humantime_serde")]
+    pub shutdown_grace: Duration,
     pub log_level: String,
 }
 
@@ -113,7 +124,20 @@ pub struct LimitsConfig {
     /// Bytes of one attached file.
     pub max_attachment_bytes: usize,
     pub messages_per_second: u32,
+    /// Frames of any kind per second per connection (typing, read receipts...).
+    pub frames_per_second: u32,
+    /// Rate-limited frames in a row before the socket is closed with 1008.
+    pub flood_strikes: u32,
     pub new_chats_per_minute: u32,
+    /// Websocket connection attempts per minute per address.
+    pub connections_per_minute: u32,
+    /// Login attempts per minute, per username and per address.
+    pub logins_per_minute: u32,
+    /// Open websocket connections in all, and per address.
+    pub max_connections: usize,
+    pub max_connections_per_address: usize,
+    /// Conversations a customer may have open at once.
+    pub max_open_chats_per_customer: usize,
     /// Events queued for one connection before it is dropped as a slow reader.
     pub outgoing_queue: usize,
 }
@@ -213,6 +237,10 @@ impl Default for ServerConfig {
             token_ttl: Duration::from_secs(12 * 3600),
             heartbeat_interval: Duration::from_secs(10),
             client_timeout: Duration::from_secs(30),
+            hello_timeout: Duration::from_secs(5),
+            allowed_origins: Vec::new(),
+            trusted_proxies: Vec::new(),
+            shutdown_grace: Duration::from_secs(2),
             log_level: "info".into(),
         }
     }
@@ -253,7 +281,14 @@ impl Default for LimitsConfig {
             max_frame_bytes: 64 * 1024,
             max_attachment_bytes: 10 * 1024 * 1024,
             messages_per_second: 5,
+            frames_per_second: 30,
+            flood_strikes: 20,
             new_chats_per_minute: 10,
+            connections_per_minute: 120,
+            logins_per_minute: 10,
+            max_connections: 50_000,
+            max_connections_per_address: 200,
+            max_open_chats_per_customer: 3,
             outgoing_queue: 256,
         }
     }

@@ -15,6 +15,7 @@
 //! - [`hub`]: the directory of live actors and sessions.
 //! - [`messages`]: every message between actors.
 //! - [`app`]: what all of them share.
+//! - [`limits`]: rate limits and connection counts against abuse.
 //! - [`office_hours`]: the weekly schedule in a time zone, with holidays.
 //! - [`auth`], [`ids`], [`clock`]: credentials, typed ids, time.
 
@@ -28,6 +29,7 @@ pub mod http;
 pub mod hub;
 pub mod ids;
 pub mod lifecycle;
+pub mod limits;
 pub mod messages;
 pub mod office_hours;
 pub mod protocol;

@@ -54,6 +54,7 @@ enum ExpertCommand {
 }
 
 fn main() -> ExitCode {
+    return_large_allocations_to_the_system();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve { config } => serve(config),
@@ -65,6 +66,17 @@ fn main() -> ExitCode {
             eprintln!("switchboard: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Argon2 needs 19 MiB per password hash; glibc keeps such blocks in its arenas for good,
+/// so a few logins would pin gigabytes. Serving blocks of 1 MiB and more from mmap hands
+/// them back as soon as they are freed.
+fn return_large_allocations_to_the_system() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only adjusts a malloc tunable; it is called before any other thread exists.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
     }
 }
 

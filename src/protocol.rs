@@ -193,6 +193,20 @@ pub enum ExpertFrame {
     },
 }
 
+impl CustomerFrame {
+    /// Frames that carry a chat message, limited by `limits.messages_per_second`.
+    pub fn is_message(&self) -> bool {
+        matches!(self, CustomerFrame::Start { .. } | CustomerFrame::Send { .. } | CustomerFrame::Callback { .. })
+    }
+}
+
+impl ExpertFrame {
+    /// Frames that carry a chat message, limited by `limits.messages_per_second`.
+    pub fn is_message(&self) -> bool {
+        matches!(self, ExpertFrame::Send { .. } | ExpertFrame::PushChat { .. })
+    }
+}
+
 #[derive(Deserialize)]
 struct Envelope<F> {
     #[serde(rename = "ref")]

@@ -41,6 +41,8 @@ pub struct ConversationActor {
     rev: u64,
     outbox: Outbox,
     timer: Option<SpawnHandle>,
+    /// When the armed timer fires; a later deadline needs no re-arming (the tick re-arms).
+    armed_for: Option<Timestamp>,
     /// The customer's first message and the greeting, written when a new chat's actor starts.
     opening: Option<handlers::Opening>,
     /// Fingerprints of what experts and the bot have said here, for the duplicate guard.
@@ -101,6 +103,8 @@ impl ConversationActor {
         });
         let transcript = app.store.transcript(id, 0)?;
         let last_seq = transcript.last().map_or(0, |m| m.seq);
+        let mut conv = conv;
+        conv.recall_activity(&transcript);
         let addr = Self::spawn(app, conv, customer, last_seq, None, said(&transcript));
         Ok(Some(addr))
     }
@@ -125,6 +129,7 @@ impl ConversationActor {
                 rev: 0,
                 outbox: Outbox::default(),
                 timer: None,
+                armed_for: None,
                 opening,
                 said,
             }
@@ -143,6 +148,16 @@ impl ConversationActor {
 
     fn commit(&mut self, t: Transition, ctx: &mut Context<Self>) -> Result<Option<Ticket>, Refusal> {
         let Some(next) = t.next else { return Ok(None) };
+        if t.effects.is_empty() && next.same_but_activity(&self.conv) {
+            // Activity times change with every message; they are rebuilt from the transcript
+            // after a restart, so they cost no write here.
+            self.conv = next;
+            let next_due = lifecycle::next_deadline(&self.conv, &self.app.policy);
+            if self.timer.is_none() || next_due.is_some_and(|d| self.armed_for.is_none_or(|a| d < a)) {
+                self.arm_timer(ctx);
+            }
+            return Ok(None);
+        }
         let ticket = self.app.store.put_conversation(&next).map_err(internal_error)?;
         // Most messages change only activity times; the router hears of routing changes alone.
         let routing_changed = routing_view(&self.conv) != routing_view(&next);
@@ -358,13 +373,19 @@ impl ConversationActor {
     }
 
     fn arm_timer(&mut self, ctx: &mut Context<Self>) {
+        let next = lifecycle::next_deadline(&self.conv, &self.app.policy);
+        if self.timer.is_some() && next == self.armed_for {
+            return;
+        }
         if let Some(h) = self.timer.take() {
             ctx.cancel_future(h);
         }
-        if let Some(at) = lifecycle::next_deadline(&self.conv, &self.app.policy) {
+        self.armed_for = next;
+        if let Some(at) = next {
             let wait = Timestamp::now().until(at);
             self.timer = Some(ctx.run_later(wait, |act, ctx| {
                 act.timer = None;
+                act.armed_for = None;
                 if let Err(e) = act.apply(&Event::Tick, ctx) {
                     tracing::error!(conversation = %act.id(), error = %e, "timer could not fire");
                 }

@@ -8,6 +8,8 @@ mod followups;
 mod sessions;
 
 use actix_web::{dev::Payload, http::StatusCode, web, FromRequest, HttpRequest, HttpResponse, ResponseError};
+use std::net::IpAddr;
+
 use futures_util::future::{ready, Ready};
 
 use crate::app::AppState;
@@ -119,6 +121,22 @@ pub fn bearer(req: &HttpRequest) -> Option<&str> {
         .ok()?
         .strip_prefix("Bearer ")
         .map(str::trim)
+}
+
+/// The client's address: the peer, unless the peer is a trusted proxy, in which case the
+/// nearest untrusted address it forwarded for.
+pub fn client_ip(req: &HttpRequest, trusted: &[IpAddr]) -> IpAddr {
+    let peer = req.peer_addr().map_or(IpAddr::from([0, 0, 0, 0]), |a| a.ip());
+    if !trusted.contains(&peer) {
+        return peer;
+    }
+    req.headers()
+        .get("x-forwarded-for")
+        .and_then(|h| h.to_str().ok())
+        .and_then(|chain| {
+            chain.rsplit(',').filter_map(|hop| hop.trim().parse::<IpAddr>().ok()).find(|ip| !trusted.contains(ip))
+        })
+        .unwrap_or(peer)
 }
 
 fn caller(req: &HttpRequest) -> Result<Caller, ApiError> {

@@ -196,6 +196,36 @@ impl Conversation {
     pub fn owned_by(&self, expert: ExpertId) -> bool {
         self.owner.as_ref().is_some_and(|o| o.id == expert)
     }
+
+    /// Whether `other` differs from this only in the activity times that every message moves.
+    pub fn same_but_activity(&self, other: &Conversation) -> bool {
+        let mut a = self.clone();
+        a.last_customer_at = other.last_customer_at;
+        a.last_expert_at = other.last_expert_at;
+        a.last_activity_at = other.last_activity_at;
+        a.awaiting_reply_since = other.awaiting_reply_since;
+        a == *other
+    }
+
+    /// Rebuilds the activity times from the transcript, which is written with every message
+    /// while the record is not.
+    pub fn recall_activity(&mut self, transcript: &[StoredMessage]) {
+        let said = |kind| transcript.iter().rev().find(|m| m.author.kind == kind && !m.internal).map(|m| m.at);
+        self.last_customer_at = self.last_customer_at.max(said(AuthorKind::Customer));
+        self.last_expert_at = self.last_expert_at.max(said(AuthorKind::Expert));
+        if let Some(last) = transcript.last() {
+            self.last_activity_at = self.last_activity_at.max(last.at);
+        }
+        let unanswered = transcript.iter().rev().take_while(|m| !(m.author.kind == AuthorKind::Expert && !m.internal));
+        if let Some(first_waiting) = unanswered.filter(|m| m.author.kind == AuthorKind::Customer).last() {
+            if self.awaiting_reply_since.is_none() {
+                self.nudges = 0;
+            }
+            self.awaiting_reply_since = Some(first_waiting.at);
+        } else if transcript.iter().any(|m| m.author.kind == AuthorKind::Expert && !m.internal) {
+            self.awaiting_reply_since = None;
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Encode, Decode, serde::Serialize)]

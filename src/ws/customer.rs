@@ -9,7 +9,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use actix_web_actors::ws;
 
 use super::{
-    ack_when_durable, check_text, close, refuse, session_plumbing, start_heartbeat, Link, Session, Target,
+    ack_when_durable, check_text, close, refuse, session_plumbing, Link, Session, Target,
 };
 use crate::app::AppState;
 use crate::auth;
@@ -37,8 +37,12 @@ pub async fn connect(
 ) -> actix_web::Result<HttpResponse> {
     let app = app.get_ref().clone();
     let max = app.config.limits.max_frame_bytes;
+    let link = match super::open_link(&req, &app) {
+        Ok(link) => link,
+        Err(refused) => return Ok(refused),
+    };
     let widget = CustomerWidget {
-        link: Link::new(app.hub.session_id(), max),
+        link,
         app,
         customer: None,
         page: None,
@@ -62,9 +66,7 @@ impl Actor for CustomerWidget {
     type Context = ws::WebsocketContext<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
-        ctx.set_mailbox_capacity(self.app.config.limits.outgoing_queue);
-        let s = &self.app.config.server;
-        start_heartbeat::<Self>(ctx, s.heartbeat_interval, s.client_timeout);
+        super::start_session::<Self>(ctx, &self.app.config);
     }
 
     fn stopped(&mut self, _: &mut Self::Context) {
@@ -83,6 +85,10 @@ impl Session for CustomerWidget {
         &mut self.link
     }
 
+    fn identified(&self) -> bool {
+        self.customer.is_some()
+    }
+
     fn on_text(&mut self, text: &str, ctx: &mut Self::Context) {
         let decoded = protocol::decode::<CustomerFrame>(text);
         if self.customer.is_none() {
@@ -93,6 +99,13 @@ impl Session for CustomerWidget {
                 Ok((reference, _)) => self.unauthorized(reference, "say hello first", ctx),
                 Err(bad) => self.unauthorized(bad.reference, "say hello first", ctx),
             };
+        }
+        let (is_message, reference) = match &decoded {
+            Ok((reference, frame)) => (frame.is_message(), reference.clone()),
+            Err(bad) => (false, bad.reference.clone()),
+        };
+        if !self.admit(is_message, &reference, ctx) {
+            return;
         }
         match decoded {
             Ok((reference, frame)) => {
@@ -412,27 +425,33 @@ impl CustomerWidget {
         client_msg_id: Option<String>,
         reply: &ReplyTo,
     ) -> Result<(), Refusal> {
-        let config = &self.app.config;
+        let app = self.app.clone();
+        let (config, store) = (&app.config, &app.store);
         check_text(&text, config.limits.max_message_bytes)?;
-        if !self.app.office_hours_open() {
-            return Err(Refusal::new(
-                ErrorCode::Unavailable,
-                "we are closed right now; leave a callback request and we will call you",
-            ));
-        }
         let category = match category {
             Some(id) => config
                 .category(&id)
                 .ok_or_else(|| Refusal::new(ErrorCode::BadRequest, format!("unknown category {id:?}")))?,
             None => &config.categories[0],
         };
-        let store = &self.app.store;
         let customer = self.customer().clone();
         if let Some(client_id) = &client_msg_id {
             if let Some(id) = store.started_conversation(customer.id, client_id).map_err(internal_error)? {
                 return self.resend_start(id, text, client_id.clone(), reply);
             }
         }
+        if !app.office_hours_open() {
+            return Err(Refusal::new(
+                ErrorCode::Unavailable,
+                "we are closed right now; leave a callback request and we will call you",
+            ));
+        }
+        let max_open = config.limits.max_open_chats_per_customer;
+        let live = store.conversations_of_customer(customer.id).map_err(internal_error)?;
+        if live.iter().filter(|c| !c.status.is_terminal()).count() >= max_open {
+            return Err(Refusal::new(ErrorCode::NotAllowed, format!("you already have {max_open} open chats")));
+        }
+        app.limiters.new_chat(self.link.ip)?;
         if page.is_some() {
             self.page = page;
         }
@@ -448,8 +467,8 @@ impl CustomerWidget {
             pushed_by: None,
             reply: reply.clone(),
         };
-        let addr = ConversationActor::create(self.app.clone(), conv, customer, opening);
-        self.app.hub.add_conversation(id, addr.clone());
+        let addr = ConversationActor::create(app.clone(), conv, customer, opening);
+        app.hub.add_conversation(id, addr.clone());
         self.conversations.insert(id, addr);
         Ok(())
     }

@@ -9,7 +9,7 @@ use actix_web_actors::ws;
 
 use super::customer::send_or_busy;
 use super::{
-    ack_when_durable, check_text, close, refuse, session_plumbing, start_heartbeat, Link, Session, Target,
+    ack_when_durable, check_text, close, refuse, session_plumbing, Link, Session, Target,
 };
 use crate::app::AppState;
 use crate::auth;
@@ -32,8 +32,12 @@ pub async fn connect(
 ) -> actix_web::Result<HttpResponse> {
     let app = app.get_ref().clone();
     let max = app.config.limits.max_frame_bytes;
+    let link = match super::open_link(&req, &app) {
+        Ok(link) => link,
+        Err(refused) => return Ok(refused),
+    };
     let session = ExpertSession {
-        link: Link::new(app.hub.session_id(), max),
+        link,
         app,
         expert: None,
         conversations: HashMap::new(),
@@ -53,9 +57,7 @@ impl Actor for ExpertSession {
     type Context = ws::WebsocketContext<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
-        ctx.set_mailbox_capacity(self.app.config.limits.outgoing_queue);
-        let s = &self.app.config.server;
-        start_heartbeat::<Self>(ctx, s.heartbeat_interval, s.client_timeout);
+        super::start_session::<Self>(ctx, &self.app.config);
     }
 
     fn stopped(&mut self, _: &mut Self::Context) {
@@ -73,6 +75,10 @@ impl Session for ExpertSession {
         &mut self.link
     }
 
+    fn identified(&self) -> bool {
+        self.expert.is_some()
+    }
+
     fn on_text(&mut self, text: &str, ctx: &mut Self::Context) {
         let decoded = protocol::decode::<ExpertFrame>(text);
         if self.expert.is_none() {
@@ -81,6 +87,13 @@ impl Session for ExpertSession {
                 Ok((reference, _)) => self.unauthorized(reference, "say hello first", ctx),
                 Err(bad) => self.unauthorized(bad.reference, "say hello first", ctx),
             };
+        }
+        let (is_message, reference) = match &decoded {
+            Ok((reference, frame)) => (frame.is_message(), reference.clone()),
+            Err(bad) => (false, bad.reference.clone()),
+        };
+        if !self.admit(is_message, &reference, ctx) {
+            return;
         }
         match decoded {
             Ok((reference, frame)) => {

@@ -6,8 +6,15 @@ pub mod expert;
 
 use std::time::{Duration, Instant};
 
+use std::net::IpAddr;
+
 use actix::prelude::*;
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse};
 use actix_web_actors::ws;
+
+use crate::app::AppState;
+use crate::limits::{ConnectionSlot, FrameLimits, Verdict};
 use bytestring::ByteString;
 
 use crate::messages::ReplyTo;
@@ -23,22 +30,85 @@ pub enum Target {
 /// Per-connection bookkeeping common to both kinds of session.
 pub struct Link {
     pub session_id: u64,
+    /// The client's address (behind trusted proxies, the forwarded one).
+    pub ip: IpAddr,
     last_heard: Instant,
     /// A text message arriving in continuation frames, until its last frame.
     partial: Option<Vec<u8>>,
     max_message: usize,
+    limits: FrameLimits,
+    /// Counts this connection against the limits until the session is dropped.
+    _slot: ConnectionSlot,
 }
 
-impl Link {
-    pub fn new(session_id: u64, max_message: usize) -> Link {
-        Link { session_id, last_heard: Instant::now(), partial: None, max_message }
+/// Checks a websocket upgrade against the Origin rules and the connection limits; the
+/// refusal is an HTTP response (403 or 429) with the contract's error body.
+pub fn open_link(req: &HttpRequest, app: &AppState) -> Result<Link, HttpResponse> {
+    use actix_web::ResponseError;
+    let refuse = |r: Refusal| crate::http::ApiError(r).error_response();
+    let config = &app.config;
+    if !origin_allowed(req, &config.server.allowed_origins) {
+        return Err(refuse(Refusal::new(ErrorCode::Forbidden, "this page's origin may not open a chat here")));
     }
+    let ip = crate::http::client_ip(req, &config.server.trusted_proxies);
+    let slot = app.limiters.connect(ip).map_err(refuse)?;
+    Ok(Link {
+        session_id: app.hub.session_id(),
+        ip,
+        last_heard: Instant::now(),
+        partial: None,
+        max_message: config.limits.max_frame_bytes,
+        limits: FrameLimits::new(&config.limits),
+        _slot: slot,
+    })
+}
+
+/// Browsers say where a page came from: the server's own pages and the configured sites
+/// may connect. Programs that send no Origin are not browsers and cannot be tricked.
+fn origin_allowed(req: &HttpRequest, allowed: &[String]) -> bool {
+    let Some(origin) = req.headers().get(header::ORIGIN).and_then(|o| o.to_str().ok()) else { return true };
+    if allowed.iter().any(|a| a == "*" || a.trim_end_matches('/').eq_ignore_ascii_case(origin)) {
+        return true;
+    }
+    let host = req.headers().get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or_default();
+    origin.split_once("://").is_some_and(|(_, authority)| !host.is_empty() && authority.eq_ignore_ascii_case(host))
+}
+
+/// What every session does when it starts: a bounded mailbox, heartbeats, and a deadline
+/// for `hello`.
+pub fn start_session<S: Session>(ctx: &mut S::Context, config: &crate::config::Config) {
+    ctx.set_mailbox_capacity(config.limits.outgoing_queue);
+    start_heartbeat::<S>(ctx, config.server.heartbeat_interval, config.server.client_timeout);
+    ctx.run_later(config.server.hello_timeout, |act, ctx| {
+        if !act.identified() {
+            refuse(ctx, None, ErrorCode::Unauthorized, "say hello first");
+            close(ctx, ws::CloseCode::Policy, "no hello");
+        }
+    });
 }
 
 /// A websocket session: it owns a `Link` and handles whole text messages.
 pub trait Session: Actor<Context = ws::WebsocketContext<Self>> + Handler<crate::messages::Deliver> {
     fn link(&mut self) -> &mut Link;
     fn on_text(&mut self, text: &str, ctx: &mut Self::Context);
+    /// Whether `hello` has been accepted.
+    fn identified(&self) -> bool;
+
+    /// Applies the connection's rate limits to a frame; false if it must not be handled.
+    fn admit(&mut self, is_message: bool, reference: &Option<Ref>, ctx: &mut Self::Context) -> bool {
+        match self.link().limits.check(is_message) {
+            Verdict::Pass => true,
+            Verdict::Refuse(r) => {
+                ctx.text(ServerFrame::error(reference.clone(), r).encode());
+                false
+            }
+            Verdict::Close => {
+                refuse(ctx, reference.clone(), ErrorCode::RateLimited, "too many frames");
+                close(ctx, ws::CloseCode::Policy, "flooding");
+                false
+            }
+        }
+    }
 
     fn reply_to(&mut self, reference: Option<Ref>, ctx: &mut Self::Context) -> ReplyTo {
         ReplyTo { session: ctx.address().recipient(), session_id: self.link().session_id, reference }
