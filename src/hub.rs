@@ -2,7 +2,9 @@
 //! each customer and expert. Conversations look recipients up here when they deliver, so a
 //! session that connects or drops needs no bookkeeping inside conversations.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use actix_web_actors::ws::CloseCode;
 
 use actix::prelude::*;
 use bytestring::ByteString;
@@ -15,9 +17,34 @@ use crate::protocol::Presence;
 
 pub struct SessionHandle {
     pub id: u64,
-    pub deliver: Recipient<Deliver>,
-    pub disconnect: Recipient<Disconnect>,
+    deliver: Recipient<Deliver>,
+    disconnect: Recipient<Disconnect>,
+    /// Set once the session's mailbox overflowed: it gets nothing more and is closed.
+    overflowed: AtomicBool,
 }
+
+impl SessionHandle {
+    pub fn new<A>(id: u64, addr: Addr<A>) -> SessionHandle
+    where
+        A: Actor + Handler<Deliver> + Handler<Disconnect>,
+        A::Context: actix::dev::ToEnvelope<A, Deliver> + actix::dev::ToEnvelope<A, Disconnect>,
+    {
+        SessionHandle {
+            id,
+            deliver: addr.clone().recipient(),
+            disconnect: addr.recipient(),
+            overflowed: AtomicBool::new(false),
+        }
+    }
+
+    fn disconnect(&self, code: CloseCode, reason: &'static str) {
+        self.disconnect.do_send(Disconnect { code, reason });
+    }
+}
+
+/// The reason of a `Disconnect` that asks an expert session to re-check its token rather
+/// than close outright.
+pub const REVALIDATE: &str = "revalidate";
 
 #[derive(Default)]
 pub struct Hub {
@@ -115,13 +142,33 @@ impl Hub {
         }
     }
 
-    /// Closes every open session of an expert (removed or revoked).
-    pub fn disconnect_expert(&self, expert: ExpertId, reason: &'static str) {
+    /// Asks every open session of an expert to check its token again (after a logout,
+    /// a password change or the expert's removal).
+    pub fn revalidate_expert(&self, expert: ExpertId) {
         if let Some(sessions) = self.experts.get(&expert) {
             for s in sessions.iter() {
-                s.disconnect.do_send(Disconnect { reason });
+                s.disconnect.do_send(Disconnect { code: CloseCode::Policy, reason: REVALIDATE });
             }
         }
+    }
+
+    /// Closes every session (server shutdown: 1001, going away).
+    pub fn close_all(&self, code: CloseCode, reason: &'static str) -> usize {
+        let mut n = 0;
+        for entry in self.customers.iter() {
+            n += entry.value().len();
+            entry.value().iter().for_each(|s| s.disconnect(code, reason));
+        }
+        for entry in self.experts.iter() {
+            n += entry.value().len();
+            entry.value().iter().for_each(|s| s.disconnect(code, reason));
+        }
+        n
+    }
+
+    pub fn open_sessions(&self) -> usize {
+        self.customers.iter().map(|e| e.value().len()).sum::<usize>()
+            + self.experts.iter().map(|e| e.value().len()).sum::<usize>()
     }
 
     pub fn set_available_experts(&self, n: usize) {
@@ -154,8 +201,16 @@ fn remove_session<K: std::hash::Hash + Eq>(map: &DashMap<K, Vec<SessionHandle>>,
 /// keep up; it is told to disconnect and will catch up by seq when it reconnects.
 fn deliver(sessions: &[SessionHandle], frame: &ByteString, except: Option<u64>) {
     for s in sessions.iter().filter(|s| Some(s.id) != except) {
+        if s.overflowed.load(Ordering::Relaxed) {
+            continue;
+        }
         if let Err(SendError::Full(_)) = s.deliver.try_send(Deliver(frame.clone())) {
-            s.disconnect.do_send(Disconnect { reason: "too slow" });
+            // Memory stays bounded by the mailbox: nothing more is queued for this reader,
+            // and the one close below goes out when (if) it reads again.
+            if !s.overflowed.swap(true, Ordering::Relaxed) {
+                tracing::info!(session = s.id, "dropping a client that stopped reading");
+                s.disconnect(CloseCode::Policy, "too slow");
+            }
         }
     }
 }

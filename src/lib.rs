@@ -60,7 +60,12 @@ fn conversation_threads() -> usize {
     std::thread::available_parallelism().map_or(2, |n| n.get())
 }
 
-/// Serves on `listener` until `shutdown` resolves. Must run inside an actix system.
+/// How often quiet rate-limiter keys are forgotten.
+const PRUNE_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Serves on `listener` until `shutdown` resolves, then shuts down gracefully: no new
+/// connections, everything written so far flushed (so pending acknowledgements go out), every
+/// socket closed with 1001, and a last flush. Must run inside an actix system.
 pub async fn run(
     config: Config,
     listener: TcpListener,
@@ -80,11 +85,34 @@ pub async fn run(
     tracing::info!(%addr, restored, "serving");
     println!("listening on http://{addr}");
     let _ = std::io::stdout().flush();
+    let pruning = {
+        let app = app.clone();
+        actix_web::rt::spawn(async move {
+            let mut every = actix_web::rt::time::interval(PRUNE_EVERY);
+            loop {
+                every.tick().await;
+                app.limiters.prune();
+            }
+        })
+    };
     let handle = server.handle();
+    let mut server = std::pin::pin!(server);
     tokio::select! {
-        result = server => result?,
-        _ = shutdown => handle.stop(true).await,
+        result = &mut server => result?,
+        _ = shutdown => {
+            tracing::info!("shutting down");
+            handle.pause().await;
+            app.store.sync().await?;
+            let grace = app.config.server.shutdown_grace;
+            let open = app.hub.close_all(actix_web_actors::ws::CloseCode::Away, "server shutting down");
+            let deadline = tokio::time::Instant::now() + grace;
+            while open > 0 && app.hub.open_sessions() > 0 && tokio::time::Instant::now() < deadline {
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+            handle.stop(true).await;
+        }
     }
+    pruning.abort();
     app.store.sync().await?;
     Ok(())
 }

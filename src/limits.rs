@@ -176,7 +176,13 @@ mod tests {
     use super::*;
 
     fn limits() -> LimitsConfig {
-        LimitsConfig { messages_per_second: 2, frames_per_second: 100, flood_strikes: 3, max_connections_per_address: 2, ..Default::default() }
+        LimitsConfig {
+            messages_per_second: 2,
+            frames_per_second: 100,
+            flood_strikes: 3,
+            max_connections_per_address: 2,
+            ..Default::default()
+        }
     }
 
     #[test]

@@ -24,8 +24,10 @@ pub struct ReplyTo {
 }
 
 impl ReplyTo {
+    /// Answers without waiting; an answer to a client whose mailbox is full is dropped
+    /// (that client is being disconnected for not reading).
     pub fn send(&self, frame: ServerFrame) {
-        self.session.do_send(Deliver(frame.encode()));
+        let _ = self.session.try_send(Deliver(frame.encode()));
     }
 }
 
@@ -215,6 +217,13 @@ where
     }
 }
 
+/// An admin changed an expert's categories, certifications or capacity.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct ExpertChanged {
+    pub expert: Expert,
+}
+
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct ExpertDisconnected {
@@ -240,9 +249,10 @@ pub struct HasRoom {
 #[rtype(result = "std::collections::HashMap<ExpertId, Presence>")]
 pub struct PresenceList;
 
-/// Closes a websocket session, e.g. one that cannot keep up.
+/// Closes a websocket session, e.g. one that cannot keep up, or at shutdown.
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct Disconnect {
+    pub code: actix_web_actors::ws::CloseCode,
     pub reason: &'static str,
 }

@@ -196,7 +196,10 @@ pub enum ExpertFrame {
 impl CustomerFrame {
     /// Frames that carry a chat message, limited by `limits.messages_per_second`.
     pub fn is_message(&self) -> bool {
-        matches!(self, CustomerFrame::Start { .. } | CustomerFrame::Send { .. } | CustomerFrame::Callback { .. })
+        matches!(
+            self,
+            CustomerFrame::Start { .. } | CustomerFrame::Send { .. } | CustomerFrame::Callback { .. }
+        )
     }
 }
 

@@ -8,13 +8,101 @@ use crate::app::AppState;
 use crate::auth;
 use crate::clock::{self, Timestamp};
 use crate::ids::ExpertId;
-use crate::messages::PresenceList;
+use crate::messages::{ExpertChanged, PresenceList};
 use crate::protocol::{ErrorCode, Presence};
 use crate::store::model::Expert;
 use crate::store::{Store, StoreError};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/experts", web::post().to(create)).route("/experts", web::get().to(list));
+    cfg.route("/experts", web::post().to(create))
+        .route("/experts", web::get().to(list))
+        .route("/experts/{id}", web::patch().to(edit))
+        .route("/experts/{id}", web::delete().to(remove));
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExpertChanges {
+    pub name: Option<String>,
+    pub categories: Option<Vec<String>>,
+    pub certifications: Option<Vec<String>>,
+    pub max_concurrent: Option<u32>,
+    pub password: Option<String>,
+}
+
+fn find(app: &AppState, raw: &str) -> Result<Expert, ApiError> {
+    let not_found = || ApiError::new(ErrorCode::NotFound, "no such expert");
+    let id: ExpertId = raw.parse().map_err(|_| not_found())?;
+    app.store.expert(id)?.filter(|e| !e.removed).ok_or_else(not_found)
+}
+
+async fn edit(
+    caller: Caller,
+    app: web::Data<AppState>,
+    path: web::Path<String>,
+    body: web::Json<ExpertChanges>,
+) -> Result<HttpResponse, ApiError> {
+    caller.admin_only()?;
+    let mut expert = find(&app, &path)?;
+    let changes = body.into_inner();
+    let bad = |m: &str| ApiError::new(ErrorCode::BadRequest, m);
+    if let Some(name) = changes.name {
+        expert.name =
+            Some(name.trim().to_owned()).filter(|n| !n.is_empty()).ok_or_else(|| bad("name is empty"))?;
+    }
+    if let Some(categories) = changes.categories {
+        if let Some(c) = categories.iter().find(|c| app.config.category(c).is_none()) {
+            return Err(bad(&format!("unknown category {c:?}")));
+        }
+        expert.categories = categories;
+    }
+    if let Some(certifications) = changes.certifications {
+        expert.certifications = certifications;
+    }
+    if let Some(max) = changes.max_concurrent {
+        if max == 0 {
+            return Err(bad("max_concurrent must be at least 1"));
+        }
+        expert.max_concurrent = Some(max);
+    }
+    let new_password = changes.password.is_some();
+    if let Some(password) = changes.password {
+        if password.len() < 8 {
+            return Err(bad("the password needs at least 8 characters"));
+        }
+        expert.password_hash = web::block(move || auth::hash_password(&password))
+            .await
+            .map_err(|_| ApiError::new(ErrorCode::Internal, "the server is busy"))?;
+    }
+    app.store.put_expert(&expert)?;
+    if new_password {
+        app.store.revoke_tokens(expert.id)?;
+    }
+    app.store.sync().await?;
+    if new_password {
+        app.hub.revalidate_expert(expert.id);
+    }
+    app.router.do_send(ExpertChanged { expert: expert.clone() });
+    let presence = app.router.send(PresenceList).await.unwrap_or_default();
+    let presence = presence.get(&expert.id).copied().unwrap_or(Presence::Offline);
+    Ok(HttpResponse::Ok().json(ExpertView::new(&expert, presence, app.config.routing.max_concurrent)))
+}
+
+/// Removes an expert: their tokens are revoked and their open sockets closed; their past
+/// conversations keep their name.
+async fn remove(
+    caller: Caller,
+    app: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    caller.admin_only()?;
+    let mut expert = find(&app, &path)?;
+    expert.removed = true;
+    app.store.put_expert(&expert)?;
+    app.store.revoke_tokens(expert.id)?;
+    app.store.sync().await?;
+    app.hub.revalidate_expert(expert.id);
+    Ok(HttpResponse::NoContent().finish())
 }
 
 #[derive(Debug, Deserialize)]
@@ -56,7 +144,7 @@ impl ExpertView {
             certifications: e.certifications.clone(),
             max_concurrent: e.max_concurrent.unwrap_or(default_max),
             presence,
-            active: true,
+            active: !e.removed,
             created_at: e.created_at,
         }
     }
@@ -100,6 +188,7 @@ pub fn add_expert(
         certifications: new.certifications,
         max_concurrent: new.max_concurrent,
         created_at: Timestamp::now(),
+        removed: false,
     };
     match store.create_expert(&expert) {
         Ok(_) => Ok(expert),

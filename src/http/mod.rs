@@ -134,7 +134,10 @@ pub fn client_ip(req: &HttpRequest, trusted: &[IpAddr]) -> IpAddr {
         .get("x-forwarded-for")
         .and_then(|h| h.to_str().ok())
         .and_then(|chain| {
-            chain.rsplit(',').filter_map(|hop| hop.trim().parse::<IpAddr>().ok()).find(|ip| !trusted.contains(ip))
+            chain
+                .rsplit(',')
+                .filter_map(|hop| hop.trim().parse::<IpAddr>().ok())
+                .find(|ip| !trusted.contains(ip))
         })
         .unwrap_or(peer)
 }

@@ -20,11 +20,17 @@ struct Credentials {
     password: String,
 }
 
-async fn login(app: web::Data<AppState>, body: web::Json<Credentials>) -> Result<HttpResponse, ApiError> {
+async fn login(
+    req: HttpRequest,
+    app: web::Data<AppState>,
+    body: web::Json<Credentials>,
+) -> Result<HttpResponse, ApiError> {
     let Credentials { username, password } = body.into_inner();
+    let from = super::client_ip(&req, &app.config.server.trusted_proxies);
+    app.limiters.login(username.trim(), from).map_err(ApiError)?;
     let store = app.store.clone();
     let found = web::block(move || {
-        let expert = store.expert_by_username(username.trim())?;
+        let expert = store.expert_by_username(username.trim())?.filter(|e| !e.removed);
         Ok::<_, crate::store::StoreError>(
             expert.filter(|e| auth::verify_password(&password, &e.password_hash)),
         )
@@ -46,11 +52,12 @@ async fn logout(
     caller: Caller,
     app: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let Caller::Expert(_) = caller else {
+    let Caller::Expert(expert) = caller else {
         return Err(ApiError::new(ErrorCode::Forbidden, "only expert tokens log out"));
     };
     let token = super::bearer(&req).unwrap_or_default();
     app.store.remove_token(&auth::token_digest(token))?;
     app.store.sync().await?;
+    app.hub.revalidate_expert(expert.id);
     Ok(HttpResponse::NoContent().finish())
 }

@@ -169,6 +169,17 @@ impl Handler<ExpertConnected> for Router {
     }
 }
 
+impl Handler<ExpertChanged> for Router {
+    type Result = ();
+
+    fn handle(&mut self, m: ExpertChanged, _: &mut Context<Self>) {
+        let e = m.expert;
+        let max = e.max_concurrent.unwrap_or(self.default_max_concurrent);
+        let decisions = self.state.expert_changed(e.id, e.categories, e.certifications, max);
+        self.carry_out(decisions);
+    }
+}
+
 impl Handler<ExpertDisconnected> for Router {
     type Result = ();
 

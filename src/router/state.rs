@@ -288,6 +288,25 @@ impl RouterState {
         self.dispatch_for(id)
     }
 
+    /// New categories, certifications or capacity for an expert the router knows.
+    pub fn expert_changed(
+        &mut self,
+        id: ExpertId,
+        categories: Vec<String>,
+        certifications: Vec<String>,
+        max_concurrent: u32,
+    ) -> Vec<Decision> {
+        let Some(e) = self.experts.get_mut(&id) else { return vec![] };
+        e.categories = categories;
+        e.certifications = certifications;
+        e.max_concurrent = max_concurrent;
+        let mut decisions = self.dispatch_for(id);
+        let claimable = self.claimable_for(id);
+        decisions
+            .extend(claimable.into_iter().map(|chat| Decision::ShowClaimable { chat, experts: vec![id] }));
+        decisions
+    }
+
     pub fn expert_offline(&mut self, id: ExpertId) -> Vec<Decision> {
         let Some(e) = self.experts.get_mut(&id) else {
             return vec![];

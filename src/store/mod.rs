@@ -55,6 +55,7 @@ mod tree {
     pub const ATTACHMENT_BYTES: &str = "attachment_bytes_v1";
     pub const CONVERSATION_ATTACHMENTS: &str = "conversation_attachments_v1";
     pub const CANNED: &str = "canned_responses_v1";
+    pub const EXPERT_TOKENS: &str = "expert_tokens_v1";
 }
 
 #[derive(Clone)]
@@ -85,6 +86,8 @@ struct Inner {
     attachment_bytes: sled::Tree,
     conversation_attachments: sled::Tree,
     canned: sled::Tree,
+    /// Each expert's login token digests, so all of them can be revoked at once.
+    expert_tokens: sled::Tree,
     flusher: Arc<Flusher>,
 }
 
@@ -140,6 +143,7 @@ impl Store {
                 attachment_bytes: t(tree::ATTACHMENT_BYTES)?,
                 conversation_attachments: t(tree::CONVERSATION_ATTACHMENTS)?,
                 canned: t(tree::CANNED)?,
+                expert_tokens: t(tree::EXPERT_TOKENS)?,
                 db,
                 flusher,
             }),
@@ -209,7 +213,20 @@ impl Store {
     }
 
     pub fn put_token(&self, token_hash: &[u8], token: &LoginToken) -> Result<Ticket, StoreError> {
+        let mut index = token.expert.to_be_bytes().to_vec();
+        index.extend_from_slice(token_hash);
+        self.inner.expert_tokens.insert(index, &[])?;
         self.inner.tokens.insert(token_hash, encode(token))?;
+        Ok(self.ticket())
+    }
+
+    /// Revokes every login token of an expert.
+    pub fn revoke_tokens(&self, expert: ExpertId) -> Result<Ticket, StoreError> {
+        for key in self.inner.expert_tokens.scan_prefix(expert.to_be_bytes()).keys() {
+            let key = key?;
+            self.inner.tokens.remove(&key[8..])?;
+            self.inner.expert_tokens.remove(&key)?;
+        }
         Ok(self.ticket())
     }
 
@@ -428,7 +445,8 @@ impl Store {
         let messages = &self.inner.messages;
         messages.insert(keys::message(conversation, message.seq), encode(message))?;
         if let (Some(client_id), Some(author)) = (client_id, message.author.id) {
-            messages.insert(keys::client_message(conversation, author, client_id), &message.seq.to_be_bytes())?;
+            messages
+                .insert(keys::client_message(conversation, author, client_id), &message.seq.to_be_bytes())?;
         }
         Ok(self.ticket())
     }

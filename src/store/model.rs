@@ -20,6 +20,8 @@ pub struct Expert {
     /// `None` follows `routing.max_concurrent`, so changing the default reaches everyone.
     pub max_concurrent: Option<u32>,
     pub created_at: Timestamp,
+    /// Removed by an admin: cannot log in; kept so past conversations still name them.
+    pub removed: bool,
 }
 
 /// A login token, stored under the SHA-256 of the token so a copy of the data dir
@@ -210,13 +212,15 @@ impl Conversation {
     /// Rebuilds the activity times from the transcript, which is written with every message
     /// while the record is not.
     pub fn recall_activity(&mut self, transcript: &[StoredMessage]) {
-        let said = |kind| transcript.iter().rev().find(|m| m.author.kind == kind && !m.internal).map(|m| m.at);
+        let said =
+            |kind| transcript.iter().rev().find(|m| m.author.kind == kind && !m.internal).map(|m| m.at);
         self.last_customer_at = self.last_customer_at.max(said(AuthorKind::Customer));
         self.last_expert_at = self.last_expert_at.max(said(AuthorKind::Expert));
         if let Some(last) = transcript.last() {
             self.last_activity_at = self.last_activity_at.max(last.at);
         }
-        let unanswered = transcript.iter().rev().take_while(|m| !(m.author.kind == AuthorKind::Expert && !m.internal));
+        let unanswered =
+            transcript.iter().rev().take_while(|m| !(m.author.kind == AuthorKind::Expert && !m.internal));
         if let Some(first_waiting) = unanswered.filter(|m| m.author.kind == AuthorKind::Customer).last() {
             if self.awaiting_reply_since.is_none() {
                 self.nudges = 0;

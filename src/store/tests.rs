@@ -73,6 +73,7 @@ fn persisted_expert_and_token_bytes_are_stable() {
         certifications: vec![],
         max_concurrent: Some(3),
         created_at: Timestamp(1),
+        removed: false,
     };
     assert_eq!(hex::encode(encode(&e)), GOLDEN_EXPERT);
     let t = LoginToken { expert: ExpertId(2), expires_at: Timestamp(1000) };
@@ -146,6 +147,7 @@ async fn usernames_are_unique() {
         certifications: vec![],
         max_concurrent: None,
         created_at: Timestamp(0),
+        removed: false,
     };
     store.create_expert(&e).unwrap();
     let again = Expert { id: ExpertId(2), ..e };
@@ -155,6 +157,6 @@ async fn usernames_are_unique() {
 
 const GOLDEN_CONVERSATION: &str = "0107030762696c6c696e6701020102034164610102000105011968747470733a2f2f73686f702e6578616d706c652f63617274010443617274fd00d0ca9f17030000fd00d0ca9f1703000001fdd0d7ca9f170300000001fd00d0ca9f1703000000fdd0d7ca9f1703000001fd00d0ca9f170300000100000000000001040105717569636bfd70e7ca9f17030000";
 const GOLDEN_MESSAGE: &str = "010301010201034164610648656c6c6f2100fda0dfca9f17030000010b0b726563656970742e706466fb00080f6170706c69636174696f6e2f706466";
-const GOLDEN_EXPERT: &str = "010203616461034164610b246172676f6e3269642478010762696c6c696e6700010302";
+const GOLDEN_EXPERT: &str = "010203616461034164610b246172676f6e3269642478010762696c6c696e670001030200";
 const GOLDEN_TOKEN: &str = "0102fbd007";
 const GOLDEN_CUSTOMER: &str = "010901027531000002";

@@ -8,9 +8,7 @@ use actix::prelude::*;
 use actix_web::{web, HttpRequest, HttpResponse};
 use actix_web_actors::ws;
 
-use super::{
-    ack_when_durable, check_text, close, refuse, session_plumbing, Link, Session, Target,
-};
+use super::{ack_when_durable, check_text, close, refuse, session_plumbing, Link, Session, Target};
 use crate::app::AppState;
 use crate::auth;
 use crate::clock::Timestamp;
@@ -41,13 +39,7 @@ pub async fn connect(
         Ok(link) => link,
         Err(refused) => return Ok(refused),
     };
-    let widget = CustomerWidget {
-        link,
-        app,
-        customer: None,
-        page: None,
-        conversations: HashMap::new(),
-    };
+    let widget = CustomerWidget { link, app, customer: None, page: None, conversations: HashMap::new() };
     ws::WsResponseBuilder::new(widget, &req, stream).frame_size(max).start()
 }
 
@@ -151,11 +143,7 @@ impl CustomerWidget {
                 refuse(ctx, reference, ErrorCode::Internal, "the server could not store this; please retry");
                 return close(ctx, ws::CloseCode::Error, "internal error");
             }
-            let handle = SessionHandle {
-                id: act.link.session_id,
-                deliver: ctx.address().recipient(),
-                disconnect: ctx.address().recipient(),
-            };
+            let handle = SessionHandle::new(act.link.session_id, ctx.address());
             act.app.hub.add_customer_session(customer.id, handle);
             act.customer = Some(customer.clone());
             act.tell_live_conversations(CustomerPresence { online: true });
@@ -449,7 +437,10 @@ impl CustomerWidget {
         let max_open = config.limits.max_open_chats_per_customer;
         let live = store.conversations_of_customer(customer.id).map_err(internal_error)?;
         if live.iter().filter(|c| !c.status.is_terminal()).count() >= max_open {
-            return Err(Refusal::new(ErrorCode::NotAllowed, format!("you already have {max_open} open chats")));
+            return Err(Refusal::new(
+                ErrorCode::NotAllowed,
+                format!("you already have {max_open} open chats"),
+            ));
         }
         app.limiters.new_chat(self.link.ip)?;
         if page.is_some() {

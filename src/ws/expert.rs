@@ -8,9 +8,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use actix_web_actors::ws;
 
 use super::customer::send_or_busy;
-use super::{
-    ack_when_durable, check_text, close, refuse, session_plumbing, Link, Session, Target,
-};
+use super::{ack_when_durable, check_text, close, refuse, session_plumbing, Link, Session, Target};
 use crate::app::AppState;
 use crate::auth;
 use crate::clock::Timestamp;
@@ -36,12 +34,7 @@ pub async fn connect(
         Ok(link) => link,
         Err(refused) => return Ok(refused),
     };
-    let session = ExpertSession {
-        link,
-        app,
-        expert: None,
-        conversations: HashMap::new(),
-    };
+    let session = ExpertSession { link, app, expert: None, token: None, conversations: HashMap::new() };
     ws::WsResponseBuilder::new(session, &req, stream).frame_size(max).start()
 }
 
@@ -50,6 +43,8 @@ pub struct ExpertSession {
     link: Link,
     /// Set by `hello`; nothing else is accepted before it.
     expert: Option<Expert>,
+    /// The login token this session was opened with, re-checked when tokens are revoked.
+    token: Option<String>,
     conversations: HashMap<ConversationId, Addr<ConversationActor>>,
 }
 
@@ -77,6 +72,23 @@ impl Session for ExpertSession {
 
     fn identified(&self) -> bool {
         self.expert.is_some()
+    }
+
+    fn disconnect(&mut self, m: Disconnect, ctx: &mut Self::Context) {
+        if m.reason != crate::hub::REVALIDATE {
+            return close(ctx, m.code, m.reason);
+        }
+        // A logout, password change or removal: stay only while this token still holds.
+        let still_valid = match (&self.token, &self.expert) {
+            (Some(token), Some(me)) => {
+                matches!(expert_for_token(&self.app, token), Ok(Some(e)) if e.id == me.id)
+            }
+            _ => false,
+        };
+        if !still_valid {
+            refuse(ctx, None, ErrorCode::Unauthorized, "your session has ended; log in again");
+            close(ctx, ws::CloseCode::Policy, "token revoked");
+        }
     }
 
     fn on_text(&mut self, text: &str, ctx: &mut Self::Context) {
@@ -115,7 +127,7 @@ pub fn expert_for_token(app: &AppState, token: &str) -> Result<Option<Expert>, S
     if login.expires_at <= Timestamp::now() {
         return Ok(None);
     }
-    app.store.expert(login.expert)
+    Ok(app.store.expert(login.expert)?.filter(|e| !e.removed))
 }
 
 impl ExpertSession {
@@ -134,13 +146,10 @@ impl ExpertSession {
                 return close(ctx, ws::CloseCode::Error, "internal error");
             }
         };
-        let handle = SessionHandle {
-            id: self.link.session_id,
-            deliver: ctx.address().recipient(),
-            disconnect: ctx.address().recipient(),
-        };
+        let handle = SessionHandle::new(self.link.session_id, ctx.address());
         self.app.hub.add_expert_session(expert.id, handle);
         self.expert = Some(expert.clone());
+        self.token = Some(token.to_owned());
         // Waiting here holds back offers the connection itself triggers, so `welcome`
         // is always the first frame the console sees.
         let connected = self.app.router.send(ExpertConnected { expert: expert.clone() });

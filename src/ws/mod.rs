@@ -48,7 +48,10 @@ pub fn open_link(req: &HttpRequest, app: &AppState) -> Result<Link, HttpResponse
     let refuse = |r: Refusal| crate::http::ApiError(r).error_response();
     let config = &app.config;
     if !origin_allowed(req, &config.server.allowed_origins) {
-        return Err(refuse(Refusal::new(ErrorCode::Forbidden, "this page's origin may not open a chat here")));
+        return Err(refuse(Refusal::new(
+            ErrorCode::Forbidden,
+            "this page's origin may not open a chat here",
+        )));
     }
     let ip = crate::http::client_ip(req, &config.server.trusted_proxies);
     let slot = app.limiters.connect(ip).map_err(refuse)?;
@@ -66,12 +69,16 @@ pub fn open_link(req: &HttpRequest, app: &AppState) -> Result<Link, HttpResponse
 /// Browsers say where a page came from: the server's own pages and the configured sites
 /// may connect. Programs that send no Origin are not browsers and cannot be tricked.
 fn origin_allowed(req: &HttpRequest, allowed: &[String]) -> bool {
-    let Some(origin) = req.headers().get(header::ORIGIN).and_then(|o| o.to_str().ok()) else { return true };
+    let Some(origin) = req.headers().get(header::ORIGIN).and_then(|o| o.to_str().ok()) else {
+        return true;
+    };
     if allowed.iter().any(|a| a == "*" || a.trim_end_matches('/').eq_ignore_ascii_case(origin)) {
         return true;
     }
     let host = req.headers().get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or_default();
-    origin.split_once("://").is_some_and(|(_, authority)| !host.is_empty() && authority.eq_ignore_ascii_case(host))
+    origin
+        .split_once("://")
+        .is_some_and(|(_, authority)| !host.is_empty() && authority.eq_ignore_ascii_case(host))
 }
 
 /// What every session does when it starts: a bounded mailbox, heartbeats, and a deadline
@@ -93,6 +100,12 @@ pub trait Session: Actor<Context = ws::WebsocketContext<Self>> + Handler<crate::
     fn on_text(&mut self, text: &str, ctx: &mut Self::Context);
     /// Whether `hello` has been accepted.
     fn identified(&self) -> bool;
+
+    /// Closes the connection as asked; sessions that can re-check their right to stay
+    /// (experts after a revocation) override this.
+    fn disconnect(&mut self, m: crate::messages::Disconnect, ctx: &mut Self::Context) {
+        close(ctx, m.code, m.reason);
+    }
 
     /// Applies the connection's rate limits to a frame; false if it must not be handled.
     fn admit(&mut self, is_message: bool, reference: &Option<Ref>, ctx: &mut Self::Context) -> bool {
@@ -268,7 +281,7 @@ macro_rules! session_plumbing {
         impl actix::Handler<$crate::messages::Disconnect> for $t {
             type Result = ();
             fn handle(&mut self, m: $crate::messages::Disconnect, ctx: &mut Self::Context) {
-                $crate::ws::close(ctx, actix_web_actors::ws::CloseCode::Policy, m.reason);
+                $crate::ws::Session::disconnect(self, m, ctx);
             }
         }
 

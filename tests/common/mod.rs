@@ -72,6 +72,13 @@ impl TestServer {
             .env("SWITCHBOARD_SERVER_IDENTITY_SECRET", SECRET)
             .env("SWITCHBOARD_SERVER_HEARTBEAT_INTERVAL", "200ms")
             .env("SWITCHBOARD_ROUTING_POSITION_UPDATE_INTERVAL", "10ms")
+            // Every test client shares 127.0.0.1: abuse limits are lifted here and tested
+            // on their own in tests/guard_rails.rs.
+            .env("SWITCHBOARD_LIMITS_MESSAGES_PER_SECOND", "10000")
+            .env("SWITCHBOARD_LIMITS_FRAMES_PER_SECOND", "10000")
+            .env("SWITCHBOARD_LIMITS_NEW_CHATS_PER_MINUTE", "10000")
+            .env("SWITCHBOARD_LIMITS_CONNECTIONS_PER_MINUTE", "10000")
+            .env("SWITCHBOARD_LIMITS_LOGINS_PER_MINUTE", "10000")
             .env("SWITCHBOARD_LOG", std::env::var("SWITCHBOARD_LOG").unwrap_or_else(|_| "warn".into()))
             .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdout(Stdio::piped())
