@@ -37,6 +37,8 @@ pub struct Config {
 pub struct ServerConfig {
     pub bind: SocketAddr,
     pub data_dir: PathBuf,
+    /// Bytes of the database's page cache.
+    pub cache_bytes: u64,
     /// Bearer token with every right; empty disables admin access.
     pub admin_token: String,
     /// Key for HMAC-signed customer identities and tool links.
@@ -232,6 +234,7 @@ impl Default for ServerConfig {
         ServerConfig {
             bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
             data_dir: PathBuf::from("data"),
+            cache_bytes: crate::store::Store::DEFAULT_CACHE,
             admin_token: String::new(),
             identity_secret: String::new(),
             token_ttl: Duration::from_secs(12 * 3600),

@@ -71,7 +71,7 @@ pub async fn run(
     listener: TcpListener,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), RunError> {
-    let store = Store::open(&config.server.data_dir)?;
+    let store = Store::open_with_cache(&config.server.data_dir, config.server.cache_bytes)?;
     let app = App::new(config, store, conversation_threads());
     let restored = app.restore()?;
     let addr = listener.local_addr()?;
@@ -96,9 +96,10 @@ pub async fn run(
         })
     };
     let handle = server.handle();
-    let mut server = std::pin::pin!(server);
+    // The server runs on its own task so that it keeps serving while shutdown proceeds.
+    let mut server = actix_web::rt::spawn(server);
     tokio::select! {
-        result = &mut server => result?,
+        result = &mut server => result.map_err(std::io::Error::other)??,
         _ = shutdown => {
             tracing::info!("shutting down");
             handle.pause().await;
@@ -110,6 +111,7 @@ pub async fn run(
                 tokio::time::sleep(std::time::Duration::from_millis(10)).await;
             }
             handle.stop(true).await;
+            server.await.map_err(std::io::Error::other)??;
         }
     }
     pruning.abort();

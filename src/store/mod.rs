@@ -99,9 +99,16 @@ impl Drop for Inner {
 }
 
 impl Store {
+    /// Bytes of sled's page cache unless configured otherwise.
+    pub const DEFAULT_CACHE: u64 = 128 * 1024 * 1024;
+
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
+        Store::open_with_cache(dir, Store::DEFAULT_CACHE)
+    }
+
+    pub fn open_with_cache(dir: &Path, cache_bytes: u64) -> Result<Store, StoreError> {
         std::fs::create_dir_all(dir).map_err(|e| StoreError::Sled(e.into()))?;
-        let db = sled::Config::new().path(dir).open().map_err(|e| match e {
+        let db = sled::Config::new().path(dir).cache_capacity(cache_bytes).open().map_err(|e| match e {
             sled::Error::Io(ref io)
                 if io.kind() == std::io::ErrorKind::WouldBlock || io.to_string().contains("lock") =>
             {

@@ -109,6 +109,37 @@ impl TestServer {
         }
     }
 
+    pub fn pid(&self) -> u32 {
+        self.child.id().expect("the server is running")
+    }
+
+    /// The server's resident memory, from /proc.
+    pub fn rss_kib(&self) -> u64 {
+        let status =
+            std::fs::read_to_string(format!("/proc/{}/status", self.pid())).expect("read /proc status");
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmRSS")
+    }
+
+    /// Sends SIGTERM and waits for the server to exit; returns whether it exited cleanly.
+    pub async fn terminate(&mut self) -> bool {
+        // SAFETY: kill only sends a signal to our own child process.
+        unsafe { libc::kill(self.pid() as i32, libc::SIGTERM) };
+        let status = tokio::time::timeout(WAIT, self.child.wait())
+            .await
+            .expect("the server did not stop")
+            .expect("wait");
+        status.success()
+    }
+
+    /// Starts the server again on the same data dir, after it has stopped.
+    pub async fn restart(&mut self) {
+        self.crash_and_restart().await;
+    }
+
     /// `kill -9`: no shutdown, no flush.
     pub async fn kill9(&mut self) {
         // Already dead (killed earlier) is fine.
@@ -247,6 +278,33 @@ impl Ws {
         Ws { socket, inbox: VecDeque::new(), closed: None }
     }
 
+    /// Connects with extra request headers (e.g. Origin) from `source` (an address in
+    /// 127.0.0.0/8); the HTTP status if the upgrade is refused.
+    pub async fn try_connect(url: &str, headers: &[(&str, &str)], source: Option<&str>) -> Result<Ws, u16> {
+        use tokio_tungstenite::tungstenite::{client::IntoClientRequest, Error};
+        let mut request = url.into_client_request().expect("a websocket URL");
+        for (name, value) in headers {
+            request.headers_mut().insert(
+                tokio_tungstenite::tungstenite::http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                value.parse().unwrap(),
+            );
+        }
+        let host = request.uri().authority().expect("host:port").as_str().to_owned();
+        let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+        if let Some(ip) = source {
+            socket.bind(format!("{ip}:0").parse().unwrap()).expect("bind the source address");
+        }
+        let stream = tokio::time::timeout(WAIT, socket.connect(host.parse().unwrap()))
+            .await
+            .expect("connect timed out")
+            .expect("TCP connect");
+        match tokio_tungstenite::client_async(request, MaybeTlsStream::Plain(stream)).await {
+            Ok((socket, _)) => Ok(Ws { socket, inbox: VecDeque::new(), closed: None }),
+            Err(Error::Http(response)) => Err(response.status().as_u16()),
+            Err(e) => panic!("websocket handshake failed: {e}"),
+        }
+    }
+
     pub async fn send(&mut self, frame: Value) {
         self.send_text(frame.to_string()).await;
     }
@@ -362,6 +420,24 @@ impl Ws {
                 return;
             }
         }
+    }
+
+    /// The next frame, or `None` once the server has closed the connection.
+    pub async fn closed_or_frame(&mut self) -> Option<Value> {
+        if let Some(f) = self.inbox.pop_front() {
+            return Some(f);
+        }
+        let deadline = tokio::time::Instant::now() + WAIT;
+        while self.closed.is_none() {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            assert!(!left.is_zero(), "neither a frame nor a close arrived");
+            if self.pull(left).await {
+                if let Some(f) = self.inbox.pop_front() {
+                    return Some(f);
+                }
+            }
+        }
+        None
     }
 
     /// Waits for the server to close the connection; returns the close code if any.
