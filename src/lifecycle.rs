@@ -312,7 +312,11 @@ pub fn step(c: &Conversation, event: &Event, now: Timestamp, p: &Policy) -> Resu
                     let told = Effect::Status { status: Open, reason: Some("transferred") };
                     Ok(Transition::to(
                         n,
-                        vec![told, Effect::Transferred { from, to: *id, note: note.clone() }],
+                        vec![
+                            told,
+                            Effect::Assigned,
+                            Effect::Transferred { from, to: *id, note: note.clone() },
+                        ],
                     ))
                 }
                 TransferTo::Category { id, style } => {

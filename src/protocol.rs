@@ -433,12 +433,19 @@ pub struct CategoryView {
     pub name: String,
 }
 
+impl From<&crate::config::Category> for CategoryView {
+    fn from(c: &crate::config::Category) -> CategoryView {
+        CategoryView { id: c.id.clone(), name: c.name.clone() }
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct ConversationBrief {
     #[serde(with = "ids::wire")]
     pub id: ConversationId,
     pub status: Status,
     pub last_seq: u64,
+    pub expert: Option<ExpertBrief>,
 }
 
 /// What an `ack` carries besides its `ref`.
@@ -498,6 +505,10 @@ pub enum ServerFrame {
         #[serde(skip_serializing_if = "Option::is_none")]
         office_hours: Option<crate::office_hours::HoursView>,
         categories: Vec<CategoryView>,
+        /// The windows of PRODUCT.md §7, so the widget shows "End" only when it is allowed.
+        abandon_after_ms: u64,
+        inactivity_end_ms: u64,
+        customer_may_end: &'static str,
         conversations: Vec<ConversationBrief>,
     },
     #[serde(rename = "welcome")]
@@ -508,6 +519,8 @@ pub enum ServerFrame {
         presence: Presence,
         conversations: Vec<ConversationView>,
         claimable: Vec<ConversationView>,
+        /// Where a chat can be transferred.
+        categories: Vec<CategoryView>,
     },
     Ack {
         #[serde(rename = "ref")]

@@ -225,13 +225,13 @@ async fn a_revoked_or_removed_expert_is_disconnected() {
     assert_eq!(list[0]["active"], false);
 }
 
-/// Sends `count` 4 KB messages, waiting for an ack every 500 so the sender itself keeps up.
+/// Sends `count` 4 KB messages, at most 20 unacknowledged at a time.
 async fn blast(customer: &mut Ws, id: &str, count: u32, tag: &str) {
     let text = format!("{tag} {}", "x".repeat(4000));
     for n in 0..count {
         let r = format!("{tag}-{n}");
         customer.send(json!({"type": "send", "conversation_id": id, "text": text, "ref": r})).await;
-        if n % 500 == 499 {
+        if n % 20 == 19 {
             let ack = customer.expect("an ack", move |f| f["ref"] == r.as_str()).await;
             assert_eq!(ack["type"], "ack", "{ack}");
         }
@@ -279,7 +279,7 @@ async fn a_slow_reader_is_dropped_while_memory_stays_bounded() {
         }
     };
     assert_eq!(code, Some(1008));
-    assert!(delivered < 5_000, "{delivered} frames were delivered to a reader that stopped");
+    assert!(delivered < 8_000, "{delivered} frames were delivered to a reader that stopped");
 }
 
 #[tokio::test]

@@ -74,7 +74,7 @@ async fn list(caller: Caller, app: web::Data<AppState>) -> Result<HttpResponse, 
         return Err(ApiError::new(ErrorCode::Forbidden, "experts and admins only"));
     }
     let mut all: Vec<CannedView> = app.store.canned()?.iter().map(CannedView::from).collect();
-    all.sort_by(|a, b| a.title.to_lowercase().cmp(&b.title.to_lowercase()));
+    all.sort_by_key(|c| c.title.to_lowercase());
     Ok(HttpResponse::Ok().json(all))
 }
 

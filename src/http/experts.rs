@@ -225,15 +225,38 @@ async fn create(
     )))
 }
 
+/// Admins see every account in full; experts see their active colleagues (id, name,
+/// presence, categories), which is what a transfer needs.
 async fn list(caller: Caller, app: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    caller.admin_only()?;
+    if let Caller::Customer(_) = caller {
+        return Err(ApiError::new(ErrorCode::Forbidden, "experts and admins only"));
+    }
     let presence = app.router.send(PresenceList).await.unwrap_or_default();
+    let presence_of = |id| presence.get(&id).copied().unwrap_or(Presence::Offline);
+    let experts = app.store.experts()?;
+    if let Caller::Expert(_) = caller {
+        let colleagues: Vec<Colleague> = experts
+            .iter()
+            .filter(|e| !e.removed)
+            .map(|e| Colleague {
+                id: e.id.to_string(),
+                name: e.name.clone(),
+                presence: presence_of(e.id),
+                categories: e.categories.clone(),
+            })
+            .collect();
+        return Ok(HttpResponse::Ok().json(colleagues));
+    }
     let default_max = app.config.routing.max_concurrent;
-    let experts: Vec<ExpertView> = app
-        .store
-        .experts()?
-        .iter()
-        .map(|e| ExpertView::new(e, presence.get(&e.id).copied().unwrap_or(Presence::Offline), default_max))
-        .collect();
+    let experts: Vec<ExpertView> =
+        experts.iter().map(|e| ExpertView::new(e, presence_of(e.id), default_max)).collect();
     Ok(HttpResponse::Ok().json(experts))
+}
+
+#[derive(Serialize)]
+struct Colleague {
+    id: String,
+    name: String,
+    presence: Presence,
+    categories: Vec<String>,
 }

@@ -311,7 +311,8 @@ fn a_transfer_tells_the_customer_first_and_respects_certification() {
     assert!(moved.owned_by(BOB));
     assert!(moved.visible_to(ADA), "the former owner keeps its history");
     assert_eq!(fx[0], Effect::Status { status: Status::Open, reason: Some("transferred") });
-    assert_eq!(fx[1], Effect::Transferred { from: ADA, to: BOB, note: Some("VIP".into()) });
+    assert_eq!(fx[1], Effect::Assigned);
+    assert_eq!(fx[2], Effect::Transferred { from: ADA, to: BOB, note: Some("VIP".into()) });
     let to_queue = Event::Transfer {
         from: ADA,
         to: TransferTo::Category { id: "billing".into(), style: Style::LiveChat },

@@ -214,19 +214,19 @@ impl Conversation {
     pub fn recall_activity(&mut self, transcript: &[StoredMessage]) {
         let said =
             |kind| transcript.iter().rev().find(|m| m.author.kind == kind && !m.internal).map(|m| m.at);
+        let reply = |m: &StoredMessage| m.author.kind == AuthorKind::Expert && !m.internal;
         self.last_customer_at = self.last_customer_at.max(said(AuthorKind::Customer));
         self.last_expert_at = self.last_expert_at.max(said(AuthorKind::Expert));
         if let Some(last) = transcript.last() {
             self.last_activity_at = self.last_activity_at.max(last.at);
         }
-        let unanswered =
-            transcript.iter().rev().take_while(|m| !(m.author.kind == AuthorKind::Expert && !m.internal));
+        let unanswered = transcript.iter().rev().take_while(|m| !reply(m));
         if let Some(first_waiting) = unanswered.filter(|m| m.author.kind == AuthorKind::Customer).last() {
             if self.awaiting_reply_since.is_none() {
                 self.nudges = 0;
             }
             self.awaiting_reply_since = Some(first_waiting.at);
-        } else if transcript.iter().any(|m| m.author.kind == AuthorKind::Expert && !m.internal) {
+        } else if transcript.iter().any(reply) {
             self.awaiting_reply_since = None;
         }
     }

@@ -19,8 +19,8 @@ use crate::ids::ConversationId;
 use crate::lifecycle::{self, Event};
 use crate::messages::*;
 use crate::protocol::{
-    self, AckBody, CategoryView, ConversationBrief, CustomerFrame, ErrorCode, MessageView, Ref, Refusal,
-    ServerFrame, UserIdentity,
+    self, AckBody, CategoryView, ConversationBrief, CustomerFrame, ErrorCode, ExpertBrief, MessageView, Ref,
+    Refusal, ServerFrame, UserIdentity,
 };
 use crate::store::model::{Author, Callback, Conversation, Customer, Page};
 use crate::store::StoreError;
@@ -35,10 +35,7 @@ pub async fn connect(
 ) -> actix_web::Result<HttpResponse> {
     let app = app.get_ref().clone();
     let max = app.config.limits.max_frame_bytes;
-    let link = match super::open_link(&req, &app) {
-        Ok(link) => link,
-        Err(refused) => return Ok(refused),
-    };
+    let link = super::open_link(&req, &app)?;
     let widget = CustomerWidget { link, app, customer: None, page: None, conversations: HashMap::new() };
     ws::WsResponseBuilder::new(widget, &req, stream).frame_size(max).start()
 }
@@ -206,7 +203,13 @@ impl CustomerWidget {
         conversations.drain(..skip);
         let mut briefs = Vec::with_capacity(conversations.len());
         for c in &conversations {
-            briefs.push(ConversationBrief { id: c.id, status: c.status, last_seq: store.last_seq(c.id)? });
+            let expert = c.owner.as_ref().map(|o| ExpertBrief { id: o.id.to_string(), name: o.name.clone() });
+            briefs.push(ConversationBrief {
+                id: c.id,
+                status: c.status,
+                last_seq: store.last_seq(c.id)?,
+                expert,
+            });
         }
         let config = &self.app.config;
         Ok(ServerFrame::CustomerWelcome {
@@ -216,11 +219,13 @@ impl CustomerWidget {
             available: self.app.hub.any_expert_available(),
             office_hours_open: self.app.office_hours_open(),
             office_hours: self.app.schedule.as_ref().map(|s| s.view.clone()),
-            categories: config
-                .categories
-                .iter()
-                .map(|c| CategoryView { id: c.id.clone(), name: c.name.clone() })
-                .collect(),
+            abandon_after_ms: config.conversation.abandon_after.as_millis() as u64,
+            inactivity_end_ms: config.conversation.inactivity_end.as_millis() as u64,
+            customer_may_end: match config.conversation.customer_may_end {
+                crate::config::CustomerMayEnd::Always => "always",
+                crate::config::CustomerMayEnd::Restricted => "restricted",
+            },
+            categories: config.categories.iter().map(CategoryView::from).collect(),
             conversations: briefs,
         })
     }

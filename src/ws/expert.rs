@@ -17,8 +17,8 @@ use crate::hub::SessionHandle;
 use crate::ids::{ConversationId, CustomerId, ExpertId};
 use crate::messages::*;
 use crate::protocol::{
-    self, AckBody, ConversationView, ErrorCode, ExpertBrief, ExpertFrame, HistoryEntry, MessageView, Ref,
-    Refusal, ServerFrame,
+    self, AckBody, CategoryView, ConversationView, ErrorCode, ExpertBrief, ExpertFrame, HistoryEntry,
+    MessageView, Ref, Refusal, ServerFrame,
 };
 use crate::store::model::{Author, AuthorKind, Conversation, Customer, Expert, Owner, Status};
 use crate::store::{Store, StoreError};
@@ -30,10 +30,7 @@ pub async fn connect(
 ) -> actix_web::Result<HttpResponse> {
     let app = app.get_ref().clone();
     let max = app.config.limits.max_frame_bytes;
-    let link = match super::open_link(&req, &app) {
-        Ok(link) => link,
-        Err(refused) => return Ok(refused),
-    };
+    let link = super::open_link(&req, &app)?;
     let session = ExpertSession { link, app, expert: None, token: None, conversations: HashMap::new() };
     ws::WsResponseBuilder::new(session, &req, stream).frame_size(max).start()
 }
@@ -169,6 +166,7 @@ impl ExpertSession {
                         presence: answer.presence,
                         conversations,
                         claimable,
+                        categories: act.app.config.categories.iter().map(CategoryView::from).collect(),
                     }
                     .encode(),
                 ),

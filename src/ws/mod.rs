@@ -10,7 +10,7 @@ use std::net::IpAddr;
 
 use actix::prelude::*;
 use actix_web::http::header;
-use actix_web::{HttpRequest, HttpResponse};
+use actix_web::HttpRequest;
 use actix_web_actors::ws;
 
 use crate::app::AppState;
@@ -41,20 +41,16 @@ pub struct Link {
     _slot: ConnectionSlot,
 }
 
-/// Checks a websocket upgrade against the Origin rules and the connection limits; the
-/// refusal is an HTTP response (403 or 429) with the contract's error body.
-pub fn open_link(req: &HttpRequest, app: &AppState) -> Result<Link, HttpResponse> {
-    use actix_web::ResponseError;
-    let refuse = |r: Refusal| crate::http::ApiError(r).error_response();
+/// Checks a websocket upgrade against the Origin rules and the connection limits; a
+/// refusal becomes an HTTP answer (403 or 429) with the contract's error body.
+pub fn open_link(req: &HttpRequest, app: &AppState) -> Result<Link, crate::http::ApiError> {
+    use crate::http::ApiError;
     let config = &app.config;
     if !origin_allowed(req, &config.server.allowed_origins) {
-        return Err(refuse(Refusal::new(
-            ErrorCode::Forbidden,
-            "this page's origin may not open a chat here",
-        )));
+        return Err(ApiError::new(ErrorCode::Forbidden, "this page's origin may not open a chat here"));
     }
     let ip = crate::http::client_ip(req, &config.server.trusted_proxies);
-    let slot = app.limiters.connect(ip).map_err(refuse)?;
+    let slot = app.limiters.connect(ip).map_err(ApiError)?;
     Ok(Link {
         session_id: app.hub.session_id(),
         ip,

@@ -13,15 +13,43 @@ const IDENTITY_SECRET = 'browser-test-identity-secret';
 
 let server;
 let browser;
+let hostSite;
+let otherOrigin;
+
+const USER_HASH = crypto.createHmac('sha256', IDENTITY_SECRET).update('cust-42').digest('hex');
+function hostPage(url) {
+  const attrs = url.includes('bad')
+    ? 'data-user-id="cust-42" data-user-hash="0000"'
+    : `data-user-id="cust-42" data-user-hash="${USER_HASH}" data-user-name="Jane Doe" data-user-email="jane@example.com"`;
+  return `<!doctype html><html><head><title>Other shop</title>
+    <style>* { all: unset; font-family: serif !important; color: red !important; } button { display: none !important; }</style>
+    </head><body><h1>Another shop</h1>
+    <script src="${server.url}/widget.js" data-category="general" ${attrs} async></script></body></html>`;
+}
 
 before(async () => {
+  // Another site (another origin) embedding the widget, served by the test on the loopback:
+  // chromium's local network rules keep a public page from reaching a loopback server.
+  hostSite = http.createServer((req, res) => {
+    res.setHeader('Content-Type', 'text/html; charset=utf-8');
+    res.end(hostPage(req.url));
+  });
+  await new Promise((r) => hostSite.listen(0, '127.0.0.1', r));
+  otherOrigin = `http://127.0.0.1:${hostSite.address().port}`;
   [server, browser] = await Promise.all([
-    h.startServer({ env: { SWITCHBOARD_SERVER_IDENTITY_SECRET: IDENTITY_SECRET } }),
+    h.startServer({
+      env: {
+        SWITCHBOARD_SERVER_IDENTITY_SECRET: IDENTITY_SECRET,
+        // Pages of other origins may open the widget's socket only when allowed.
+        SWITCHBOARD_SERVER_ALLOWED_ORIGINS: JSON.stringify([otherOrigin]),
+      },
+    }),
     h.launchBrowser(),
   ]);
 });
 
 after(async () => {
+  if (hostSite) hostSite.close();
   if (browser) await browser.close();
   if (server) await server.stop();
 });
@@ -189,24 +217,7 @@ test('the one-tag embed works on another site, with a signed identity', async ()
   const { page: consolePage } = await h.newPage(browser);
   await h.loginConsole(consolePage, server, expert);
 
-  const hash = crypto.createHmac('sha256', IDENTITY_SECRET).update('cust-42').digest('hex');
-  const shopPage = (attrs) => `<!doctype html><html><head><title>Other shop</title>
-    <style>* { all: unset; font-family: serif !important; color: red !important; } button { display: none !important; }</style>
-    </head><body><h1>Another shop</h1>
-    <script src="${server.url}/widget.js" data-category="general" ${attrs} async></script></body></html>`;
-  // Another site (another origin), served by the test itself on the loopback: chromium's
-  // local network rules would keep a public page from reaching a loopback server.
-  const host = http.createServer((req, res) => {
-    res.setHeader('Content-Type', 'text/html; charset=utf-8');
-    res.end(
-      req.url.includes('bad')
-        ? shopPage('data-user-id="cust-42" data-user-hash="0000"')
-        : shopPage(`data-user-id="cust-42" data-user-hash="${hash}" data-user-name="Jane Doe" data-user-email="jane@example.com"`)
-    );
-  });
-  await new Promise((r) => host.listen(0, '127.0.0.1', r));
-  after(() => host.close());
-  const other = `http://127.0.0.1:${host.address().port}`;
+  const other = otherOrigin;
   const { page: shop } = await h.newPage(browser);
 
   // A forged identity is refused and the widget says so instead of retrying forever.

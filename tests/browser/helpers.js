@@ -16,7 +16,7 @@ const ADMIN_TOKEN = 'browser-test-admin-token';
 const ROOT = path.resolve(__dirname, '../..');
 
 // Sets one deadline for an awaited condition; tests never sleep-and-hope.
-const TIMEOUT = 15000;
+const TIMEOUT = 25000;
 
 async function freePort() {
   return new Promise((resolve, reject) => {
@@ -164,7 +164,8 @@ async function loginConsole(page, server, expert) {
   await page.fill('#login-password', expert.password);
   await page.click('#login-submit');
   await page.waitForSelector('#app:not([hidden])', { timeout: TIMEOUT });
-  await waitFor(page, () => document.getElementById('presence-select').value === 'available', 'expert available');
+  // The socket said hello and the server set the expert available.
+  await waitFor(page, () => document.getElementById('presence-dot').classList.contains('dot-available'), 'expert available');
 }
 
 /** Polls a predicate evaluated in the page until it holds. */

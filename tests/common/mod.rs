@@ -309,6 +309,11 @@ impl Ws {
         self.send_text(frame.to_string()).await;
     }
 
+    /// Sends, reporting failure instead of panicking (for servers that may be killed).
+    pub async fn offer(&mut self, frame: Value) -> bool {
+        self.socket.send(Message::Text(frame.to_string())).await.is_ok()
+    }
+
     pub async fn send_text(&mut self, text: String) {
         self.socket.send(Message::Text(text)).await.expect("websocket send");
     }

@@ -1,0 +1,1276 @@
+//! End-to-end load generator for Switchboard, with baselines measured in the same run.
+//!
+//! ```text
+//! cargo build --release --bins --examples
+//! cargo run --release --example load -- --mode idle --connections 19000
+//! cargo run --release --example load -- --mode chat --connections 10000 --chats 1000 \
+//!     --experts 100 --rate 5000 --duration 20 --baseline relay
+//! cargo run --release --example load -- --mode chat --connections 1100 --chats 1000 \
+//!     --experts 100 --rate 0 --inflight 4 --duration 15 --baseline all
+//! cargo run --release --example load -- --mode sled --duration 10
+//! ```
+//!
+//! It starts the release server itself (`target/release/switchboard serve` on 127.0.0.1:0
+//! with a fresh data directory), or targets `--server URL` (give `--server-pid` for RSS).
+//! `--target relay` drives `target/release/examples/relay`, the bare websocket relay, with
+//! the same client code; `--baseline relay|sled|all` runs those baselines after the main run
+//! and prints ratios.
+//!
+//! Modes:
+//! - `idle`: open `--connections` customer widgets (hello → welcome) and hold them.
+//! - `chat`: `--experts` experts log in and accept offers; `--chats` customers start chats at
+//!   `--start-rate`, then send at `--rate` messages/s in total (open loop, the intended send
+//!   time embedded in the text, so a stalled server cannot hide latency), or with `--rate 0`
+//!   keep `--inflight` sends outstanding per chat (closed loop, for peak throughput); the
+//!   remaining `--connections` are idle widgets.
+//! - `sled`: only the raw sled baseline: batched inserts from many tasks, one flush a batch.
+//!
+//! Every phase has a deadline and every run is bounded (`--duration` at most 60 s).
+//! Client sockets are spread over `--sources` addresses 127.0.0.2.. and opened at
+//! `--connect-rate` per second with retries.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use futures_util::stream::{SplitSink, SplitStream};
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::net::{TcpSocket, TcpStream};
+use tokio::process::{Child, Command};
+use tokio::sync::{watch, Semaphore};
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::WebSocketStream;
+
+type Ws = WebSocketStream<TcpStream>;
+type Sink = SplitSink<Ws, Message>;
+type Source = SplitStream<Ws>;
+
+const ADMIN: &str = "load-admin-token";
+const PASSWORD: &str = "load-password-1";
+/// How long any single step (connect, handshake, a reply) may take before it counts as failed.
+const STEP: Duration = Duration::from_secs(10);
+
+static EPOCH: OnceLock<Instant> = OnceLock::new();
+
+/// Microseconds since the program started: the clock embedded in messages.
+fn now_us() -> u64 {
+    EPOCH.get_or_init(Instant::now).elapsed().as_micros() as u64
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Mode {
+    Idle,
+    Chat,
+    Sled,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Target {
+    Switchboard,
+    Relay,
+}
+
+#[derive(Clone, Debug)]
+struct Opts {
+    mode: Mode,
+    target: Target,
+    server: Option<String>,
+    server_pid: Option<u32>,
+    connections: usize,
+    chats: usize,
+    experts: usize,
+    max_concurrent: Option<u32>,
+    start_rate: f64,
+    rate: f64,
+    inflight: usize,
+    duration: Duration,
+    hold: Duration,
+    connect_rate: f64,
+    connect_parallel: usize,
+    sources: u8,
+    msg_bytes: usize,
+    client_threads: usize,
+    data_dir: Option<PathBuf>,
+    baseline: Vec<&'static str>,
+    sled_tasks: usize,
+    /// Extra environment for the spawned server, e.g. `MALLOC_ARENA_MAX=2`.
+    server_env: Vec<(String, String)>,
+    /// Seconds to wait for other processes to leave the cores idle before each scenario.
+    quiet_wait: Duration,
+}
+
+impl Default for Opts {
+    fn default() -> Self {
+        Opts {
+            mode: Mode::Chat,
+            target: Target::Switchboard,
+            server: None,
+            server_pid: None,
+            connections: 1_000,
+            chats: 100,
+            experts: 10,
+            max_concurrent: None,
+            start_rate: 500.0,
+            rate: 1_000.0,
+            inflight: 4,
+            duration: Duration::from_secs(10),
+            hold: Duration::from_secs(3),
+            connect_rate: 4_000.0,
+            connect_parallel: 256,
+            sources: 8,
+            msg_bytes: 100,
+            client_threads: 1,
+            data_dir: None,
+            baseline: Vec::new(),
+            sled_tasks: 1_000,
+            server_env: Vec::new(),
+            quiet_wait: Duration::from_secs(120),
+        }
+    }
+}
+
+const USAGE: &str = "usage: load [--mode idle|chat|sled] [--target switchboard|relay]
+  [--server URL --server-pid PID] [--connections N] [--chats C] [--experts M]
+  [--max-concurrent K] [--start-rate CHATS/S] [--rate MSGS/S (0 = closed loop)]
+  [--inflight W] [--duration SECS] [--hold SECS] [--connect-rate CONN/S]
+  [--connect-parallel P] [--sources K] [--msg-bytes B] [--client-threads T]
+  [--data-dir DIR] [--baseline relay|sled|all] [--sled-tasks T]
+  [--server-env KEY=VALUE]... [--quiet-wait SECS]";
+
+fn parse_args() -> Opts {
+    let mut o = Opts::default();
+    let mut args = std::env::args().skip(1);
+    fn val<T: std::str::FromStr>(flag: &str, v: Option<String>) -> T {
+        v.and_then(|v| v.parse().ok()).unwrap_or_else(|| panic!("{flag} needs a valid value\n{USAGE}"))
+    }
+    while let Some(flag) = args.next() {
+        let f = flag.as_str();
+        match f {
+            "--mode" => {
+                o.mode = match val::<String>(f, args.next()).as_str() {
+                    "idle" => Mode::Idle,
+                    "chat" => Mode::Chat,
+                    "sled" => Mode::Sled,
+                    m => panic!("unknown mode {m}\n{USAGE}"),
+                }
+            }
+            "--target" => {
+                o.target = match val::<String>(f, args.next()).as_str() {
+                    "switchboard" => Target::Switchboard,
+                    "relay" => Target::Relay,
+                    t => panic!("unknown target {t}\n{USAGE}"),
+                }
+            }
+            "--server" => o.server = Some(val(f, args.next())),
+            "--server-pid" => o.server_pid = Some(val(f, args.next())),
+            "--connections" => o.connections = val(f, args.next()),
+            "--chats" => o.chats = val(f, args.next()),
+            "--experts" => o.experts = val(f, args.next()),
+            "--max-concurrent" => o.max_concurrent = Some(val(f, args.next())),
+            "--start-rate" => o.start_rate = val(f, args.next()),
+            "--rate" => o.rate = val(f, args.next()),
+            "--inflight" => o.inflight = val(f, args.next()),
+            "--duration" => o.duration = Duration::from_secs_f64(val(f, args.next())),
+            "--hold" => o.hold = Duration::from_secs_f64(val(f, args.next())),
+            "--connect-rate" => o.connect_rate = val(f, args.next()),
+            "--connect-parallel" => o.connect_parallel = val(f, args.next()),
+            "--sources" => o.sources = val(f, args.next()),
+            "--msg-bytes" => o.msg_bytes = val(f, args.next()),
+            "--client-threads" => o.client_threads = val(f, args.next()),
+            "--data-dir" => o.data_dir = Some(val(f, args.next())),
+            "--sled-tasks" => o.sled_tasks = val(f, args.next()),
+            "--quiet-wait" => o.quiet_wait = Duration::from_secs_f64(val(f, args.next())),
+            "--server-env" => {
+                let kv: String = val(f, args.next());
+                let (k, v) = kv.split_once('=').expect("--server-env KEY=VALUE");
+                o.server_env.push((k.to_owned(), v.to_owned()));
+            }
+            "--baseline" => {
+                o.baseline = match val::<String>(f, args.next()).as_str() {
+                    "relay" => vec!["relay"],
+                    "sled" => vec!["sled"],
+                    "all" => vec!["relay", "sled"],
+                    "none" => vec![],
+                    b => panic!("unknown baseline {b}\n{USAGE}"),
+                }
+            }
+            "-h" | "--help" => {
+                println!("{USAGE}");
+                std::process::exit(0);
+            }
+            _ => panic!("unknown flag {f}\n{USAGE}"),
+        }
+    }
+    // Bounded runs, whatever the flags say.
+    o.duration = o.duration.min(Duration::from_secs(60));
+    o.hold = o.hold.min(Duration::from_secs(30));
+    o.sources = o.sources.clamp(1, 250);
+    o.chats = o.chats.min(o.connections);
+    o.connect_rate = o.connect_rate.max(1.0);
+    o.start_rate = o.start_rate.max(1.0);
+    o.client_threads = o.client_threads.max(1);
+    o
+}
+
+fn main() {
+    let _ = now_us();
+    let opts = parse_args();
+    let nofile = raise_nofile();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(opts.client_threads)
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let code = rt.block_on(run(opts, nofile));
+    // Do not wait for lingering connection tasks; the servers are already stopped.
+    rt.shutdown_timeout(Duration::from_secs(2));
+    std::process::exit(code);
+}
+
+async fn run(opts: Opts, nofile: (u64, u64)) -> i32 {
+    println!(
+        "client: RLIMIT_NOFILE soft={} hard={}, {} tokio worker thread(s), {} cores",
+        nofile.0,
+        nofile.1,
+        opts.client_threads,
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
+    if opts.mode == Mode::Sled {
+        let r = sled_baseline(&opts).await;
+        println!("RESULT {}", json!({"sled": r}));
+        return 0;
+    }
+    let main = match scenario(&opts, opts.target).await {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("load: {e}");
+            return 1;
+        }
+    };
+    let mut result = json!({ target_name(opts.target): main.clone() });
+    for b in &opts.baseline {
+        match *b {
+            "relay" if opts.target != Target::Relay => {
+                println!("\n=== baseline: bare relay, same scenario ===");
+                match scenario(&opts, Target::Relay).await {
+                    Ok(r) => {
+                        ratios(&main, &r);
+                        result["relay"] = r;
+                    }
+                    Err(e) => eprintln!("relay baseline failed: {e}"),
+                }
+            }
+            "sled" => {
+                println!("\n=== baseline: raw sled batched append + flush ===");
+                let r = sled_baseline(&opts).await;
+                if let (Some(ours), Some(raw)) =
+                    (main["durable_msgs_per_s"].as_f64(), r["inserts_per_s"].as_f64())
+                {
+                    println!("ratio: switchboard durable msgs/s / raw sled inserts/s = {:.3}", ours / raw);
+                }
+                result["sled"] = r;
+            }
+            _ => {}
+        }
+    }
+    println!("RESULT {result}");
+    0
+}
+
+fn target_name(t: Target) -> &'static str {
+    match t {
+        Target::Switchboard => "switchboard",
+        Target::Relay => "relay",
+    }
+}
+
+fn ratios(ours: &Value, relay: &Value) {
+    let pairs = [
+        ("server_rss_kib", "server RSS"),
+        ("rss_per_conn_kib", "RSS per connection"),
+        ("rss_delta_per_conn_kib", "RSS growth per connection"),
+        ("expert_latency_us.p50", "customer->expert p50"),
+        ("expert_latency_us.p99", "customer->expert p99"),
+        ("expert_latency_us.p999", "customer->expert p99.9"),
+        ("ack_latency_us.p99", "send->ack p99"),
+    ];
+    println!("ratios switchboard / relay (target: at most 2.0):");
+    for (path, name) in pairs {
+        let get = |v: &Value| path.split('.').try_fold(v, |v, k| v.get(k)).and_then(Value::as_f64);
+        if let (Some(a), Some(b)) = (get(ours), get(relay)) {
+            if b > 0.0 {
+                println!("  {name:<28} {a:>10.1} / {b:>10.1} = {:.2}x", a / b);
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Process and system helpers
+
+/// Raises the soft open-files limit to the hard limit; returns (soft, hard) afterwards.
+fn raise_nofile() -> (u64, u64) {
+    unsafe {
+        let mut l = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut l) != 0 {
+            return (0, 0);
+        }
+        if l.rlim_cur < l.rlim_max {
+            let raised = libc::rlimit { rlim_cur: l.rlim_max, rlim_max: l.rlim_max };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                l = raised;
+            }
+        }
+        #[allow(clippy::unnecessary_cast)] // rlim_t is not u64 on every target
+        (l.rlim_cur as u64, l.rlim_max as u64)
+    }
+}
+
+fn proc_status_kib(pid: u32, field: &str) -> Option<u64> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    s.lines()
+        .find(|l| l.starts_with(field))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+}
+
+fn rss_kib(pid: u32) -> Option<u64> {
+    proc_status_kib(pid, "VmRSS:")
+}
+
+/// The process's "Max open files" soft and hard limits, as the kernel reports them.
+fn proc_nofile(pid: u32) -> Option<String> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/limits")).ok()?;
+    let l = s.lines().find(|l| l.starts_with("Max open files"))?;
+    let v: Vec<&str> = l.split_whitespace().collect();
+    Some(format!("soft={} hard={}", v.get(3)?, v.get(4)?))
+}
+
+fn open_fds(pid: u32) -> Option<usize> {
+    std::fs::read_dir(format!("/proc/{pid}/fd")).ok().map(|d| d.count())
+}
+
+/// User + system CPU seconds of a process.
+fn cpu_secs(pid: u32) -> Option<f64> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after = &s[s.rfind(')')? + 2..];
+    let f: Vec<&str> = after.split_whitespace().collect();
+    let ticks: f64 = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    Some(ticks / hz.max(1.0))
+}
+
+/// (busy, total) jiffies of the whole machine, from the first line of /proc/stat.
+fn machine_jiffies() -> (u64, u64) {
+    let s = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let v: Vec<u64> =
+        s.lines().next().unwrap_or("").split_whitespace().skip(1).filter_map(|x| x.parse().ok()).collect();
+    let total: u64 = v.iter().take(8).sum();
+    let idle = v.get(3).copied().unwrap_or(0) + v.get(4).copied().unwrap_or(0);
+    (total - idle, total)
+}
+
+/// Cores busy across the whole machine between two `machine_jiffies` samples.
+fn busy_cores(a: (u64, u64), b: (u64, u64)) -> f64 {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+    let total = b.1.saturating_sub(a.1).max(1) as f64;
+    b.0.saturating_sub(a.0) as f64 / total * cores
+}
+
+/// Waits (at most `limit`) until other processes leave the machine nearly idle, so that
+/// a concurrent build does not end up in the numbers. Returns the busy cores last seen.
+async fn wait_for_quiet(limit: Duration) -> f64 {
+    let t = Instant::now();
+    loop {
+        let a = machine_jiffies();
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let busy = busy_cores(a, machine_jiffies());
+        if busy < 0.25 || t.elapsed() >= limit {
+            return busy;
+        }
+        println!("machine busy ({busy:.2} cores used by others); waiting for it to quiet down");
+    }
+}
+
+fn own_cpu_secs() -> f64 {
+    cpu_secs(std::process::id()).unwrap_or(0.0)
+}
+
+struct Server {
+    child: Option<Child>,
+    pid: Option<u32>,
+    addr: SocketAddr,
+    base: String,
+    _dir: Option<tempfile::TempDir>,
+    log: Option<PathBuf>,
+}
+
+impl Server {
+    async fn start(opts: &Opts, target: Target) -> Result<Server, String> {
+        if let (Some(url), Target::Switchboard) = (&opts.server, target) {
+            let addr = url
+                .trim_start_matches("http://")
+                .trim_end_matches('/')
+                .parse()
+                .map_err(|e| format!("--server {url}: {e}"))?;
+            return Ok(Server {
+                child: None,
+                pid: opts.server_pid,
+                addr,
+                base: format!("http://{addr}"),
+                _dir: None,
+                log: None,
+            });
+        }
+        let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+        let examples = exe.parent().ok_or("no exe dir")?;
+        let dir = match &opts.data_dir {
+            Some(parent) => tempfile::tempdir_in(parent),
+            None => tempfile::tempdir(),
+        }
+        .map_err(|e| e.to_string())?;
+        let log = dir.path().join("server.log");
+        let logfile = std::fs::File::create(&log).map_err(|e| e.to_string())?;
+        let mut cmd = match target {
+            Target::Switchboard => {
+                let bin = examples.parent().ok_or("no target dir")?.join("switchboard");
+                if !bin.exists() {
+                    return Err(format!(
+                        "{} is missing: run `cargo build --release --bins --examples` first",
+                        bin.display()
+                    ));
+                }
+                let max = opts.max_concurrent.unwrap_or_else(|| default_max_concurrent(opts));
+                let mut c = Command::new(bin);
+                c.arg("serve")
+                    .current_dir(dir.path())
+                    .env("SWITCHBOARD_SERVER_BIND", "127.0.0.1:0")
+                    .env("SWITCHBOARD_SERVER_DATA_DIR", dir.path().join("data"))
+                    .env("SWITCHBOARD_SERVER_ADMIN_TOKEN", ADMIN)
+                    .env("SWITCHBOARD_LIMITS_MESSAGES_PER_SECOND", "1000000")
+                    .env("SWITCHBOARD_LIMITS_NEW_CHATS_PER_MINUTE", "1000000")
+                    .env("SWITCHBOARD_ROUTING_MAX_CONCURRENT", max.to_string())
+                    .env(
+                        "SWITCHBOARD_LOG",
+                        std::env::var("SWITCHBOARD_LOG").unwrap_or_else(|_| "warn".into()),
+                    );
+                c
+            }
+            Target::Relay => {
+                let bin = examples.join("relay");
+                if !bin.exists() {
+                    return Err(format!(
+                        "{} is missing: run `cargo build --release --examples` first",
+                        bin.display()
+                    ));
+                }
+                let mut c = Command::new(bin);
+                c.args(["--bind", "127.0.0.1:0"]);
+                c
+            }
+        };
+        cmd.envs(opts.server_env.iter().map(|(k, v)| (k, v)));
+        cmd.stdout(Stdio::piped()).stderr(Stdio::from(logfile)).stdin(Stdio::null()).kill_on_drop(true);
+        let mut child = cmd.spawn().map_err(|e| format!("starting the server: {e}"))?;
+        let pid = child.id();
+        let stdout = child.stdout.take().ok_or("no stdout")?;
+        let mut lines = BufReader::new(stdout).lines();
+        let line = tokio::time::timeout(STEP, lines.next_line())
+            .await
+            .map_err(|_| "the server did not print its listening line in time".to_string())?
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| {
+                format!(
+                    "the server exited before listening: {}",
+                    std::fs::read_to_string(&log).unwrap_or_default()
+                )
+            })?;
+        let addr: SocketAddr = line
+            .strip_prefix("listening on http://")
+            .ok_or_else(|| format!("unexpected first line: {line}"))?
+            .parse()
+            .map_err(|e| format!("{line}: {e}"))?;
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        Ok(Server {
+            child: Some(child),
+            pid,
+            addr,
+            base: format!("http://{addr}"),
+            _dir: Some(dir),
+            log: Some(log),
+        })
+    }
+
+    /// SIGTERM, then a kill if it has not exited within 10 s.
+    async fn stop(mut self) {
+        if let Some(mut child) = self.child.take() {
+            if let Some(pid) = child.id() {
+                unsafe {
+                    libc::kill(pid as i32, libc::SIGTERM);
+                }
+            }
+            if tokio::time::timeout(Duration::from_secs(10), child.wait()).await.is_err() {
+                let _ = child.kill().await;
+            }
+        }
+        if let Some(log) = &self.log {
+            let text = std::fs::read_to_string(log).unwrap_or_default();
+            let lines: Vec<&str> = text.lines().collect();
+            if !lines.is_empty() {
+                println!("server log: {} line(s); last ones:", lines.len());
+                for l in lines.iter().rev().take(5).rev() {
+                    println!("  {}", l.chars().take(300).collect::<String>());
+                }
+            }
+        }
+    }
+}
+
+fn default_max_concurrent(opts: &Opts) -> u32 {
+    let experts = opts.experts.max(1);
+    (opts.chats.div_ceil(experts) as u32).max(3)
+}
+
+// ---------------------------------------------------------------------------------------
+// Client connections
+
+#[allow(clippy::field_reassign_with_default)] // deprecated fields forbid a struct literal
+fn ws_config() -> WebSocketConfig {
+    let mut c = WebSocketConfig::default();
+    c.write_buffer_size = 0;
+    c.max_write_buffer_size = 1 << 20;
+    c
+}
+
+#[derive(Default)]
+struct Stats {
+    connected: AtomicUsize,
+    failed: AtomicUsize,
+    retries: AtomicUsize,
+    alive: AtomicUsize,
+    offers: AtomicU64,
+    first_offer_us: AtomicU64,
+    last_offer_us: AtomicU64,
+    accept_acks: AtomicU64,
+    started: AtomicUsize,
+    assigned: AtomicUsize,
+    sent: AtomicU64,
+    acked: AtomicU64,
+    acked_in_window: AtomicU64,
+    delivered: AtomicU64,
+    errors: AtomicU64,
+    send_until_us: AtomicU64,
+    start_base_us: AtomicU64,
+    expert_latency: Mutex<Vec<u32>>,
+    ack_latency: Mutex<Vec<u32>>,
+    send_lag: Mutex<Vec<u32>>,
+    start_ack: Mutex<Vec<u32>>,
+    start_assigned: Mutex<Vec<u32>>,
+    error_samples: Mutex<Vec<String>>,
+}
+
+impl Stats {
+    fn error(&self, text: &str) {
+        self.errors.fetch_add(1, Ordering::Relaxed);
+        let mut s = self.error_samples.lock().expect("lock");
+        if s.len() < 5 {
+            s.push(text.chars().take(200).collect());
+        }
+    }
+}
+
+/// Signals every connection task watches.
+#[derive(Clone)]
+struct Phases {
+    start: watch::Receiver<bool>,
+    send: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
+}
+
+async fn connect(addr: SocketAddr, src: Ipv4Addr, path: &str) -> Result<Ws, String> {
+    let sock = TcpSocket::new_v4().map_err(|e| format!("socket: {e}"))?;
+    sock.bind(SocketAddr::new(src.into(), 0)).map_err(|e| format!("bind {src}: {e}"))?;
+    let stream = tokio::time::timeout(STEP, sock.connect(addr))
+        .await
+        .map_err(|_| "connect timed out".to_string())?
+        .map_err(|e| format!("connect: {e}"))?;
+    let _ = stream.set_nodelay(true);
+    let url = format!("ws://{addr}{path}");
+    let (ws, _) = tokio::time::timeout(
+        STEP,
+        tokio_tungstenite::client_async_with_config(url, stream, Some(ws_config())),
+    )
+    .await
+    .map_err(|_| "websocket handshake timed out".to_string())?
+    .map_err(|e| format!("websocket handshake: {e}"))?;
+    Ok(ws)
+}
+
+/// The next text frame; pings are answered by tungstenite while reading.
+async fn next_text(stream: &mut Source) -> Option<String> {
+    loop {
+        match stream.next().await? {
+            Ok(Message::Text(t)) => return Some(t),
+            Ok(Message::Close(_)) | Err(_) => return None,
+            Ok(_) => {}
+        }
+    }
+}
+
+/// Connects, says hello and waits for welcome, retrying with backoff.
+async fn open_session(
+    addr: SocketAddr,
+    src: Ipv4Addr,
+    path: &str,
+    hello: &str,
+    stats: &Stats,
+) -> Option<(Sink, Source)> {
+    let mut backoff = Duration::from_millis(100);
+    for attempt in 0..5 {
+        if attempt > 0 {
+            stats.retries.fetch_add(1, Ordering::Relaxed);
+            tokio::time::sleep(backoff).await;
+            backoff *= 2;
+        }
+        let Ok(ws) = connect(addr, src, path).await else {
+            continue;
+        };
+        let (mut sink, mut stream) = ws.split();
+        if sink.send(Message::text(hello)).await.is_err() {
+            continue;
+        }
+        match tokio::time::timeout(STEP, next_text(&mut stream)).await {
+            Ok(Some(t)) if t.contains("\"type\":\"welcome\"") => {
+                stats.connected.fetch_add(1, Ordering::Relaxed);
+                return Some((sink, stream));
+            }
+            Ok(Some(t)) => stats.error(&t),
+            _ => {}
+        }
+    }
+    stats.failed.fetch_add(1, Ordering::Relaxed);
+    None
+}
+
+/// Resolves once the phase flag is set (or its sender is gone).
+async fn phase(rx: &mut watch::Receiver<bool>) {
+    let _ = rx.wait_for(|s| *s).await;
+}
+
+/// Digits right after `key` in `text`.
+fn num_after(text: &str, key: &str) -> Option<u64> {
+    let rest = &text[text.find(key)? + key.len()..];
+    let end = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+    rest[..end].parse().ok()
+}
+
+fn push_all(into: &Mutex<Vec<u32>>, from: Vec<u32>) {
+    into.lock().expect("lock").extend(from);
+}
+
+async fn idle_widget(sink: Sink, mut stream: Source, stats: Arc<Stats>, phases: Phases) {
+    stats.alive.fetch_add(1, Ordering::Relaxed);
+    let mut stop = phases.stop;
+    loop {
+        tokio::select! {
+            m = stream.next() => match m {
+                Some(Ok(Message::Close(_))) | Some(Err(_)) | None => break,
+                Some(Ok(_)) => {}
+            },
+            _ = phase(&mut stop) => break,
+        }
+    }
+    stats.alive.fetch_sub(1, Ordering::Relaxed);
+    drop(sink);
+}
+
+async fn expert_session(mut sink: Sink, mut stream: Source, stats: Arc<Stats>, phases: Phases) {
+    stats.alive.fetch_add(1, Ordering::Relaxed);
+    let mut stop = phases.stop;
+    let mut latencies = Vec::new();
+    loop {
+        let text = tokio::select! {
+            t = next_text(&mut stream) => match t { Some(t) => t, None => break },
+            _ = phase(&mut stop) => break,
+        };
+        if text.contains("\"type\":\"message\"") {
+            if let Some(sent) = num_after(&text, "\"text\":\"ts:") {
+                latencies.push(now_us().saturating_sub(sent).min(u32::MAX as u64) as u32);
+                stats.delivered.fetch_add(1, Ordering::Relaxed);
+            }
+        } else if text.contains("\"type\":\"offer\"") {
+            let t = now_us();
+            stats.offers.fetch_add(1, Ordering::Relaxed);
+            stats.first_offer_us.fetch_min(t, Ordering::Relaxed);
+            stats.last_offer_us.fetch_max(t, Ordering::Relaxed);
+            let v: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+            if let Some(id) = v["conversation"]["id"].as_str() {
+                let accept = json!({"type":"accept","conversation_id":id,"ref":"a"});
+                if sink.send(Message::text(accept.to_string())).await.is_err() {
+                    break;
+                }
+            }
+        } else if text.contains("\"type\":\"error\"") {
+            stats.error(&text);
+        } else if text.contains("\"type\":\"ack\"") {
+            stats.accept_acks.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+    push_all(&stats.expert_latency, latencies);
+    stats.alive.fetch_sub(1, Ordering::Relaxed);
+}
+
+fn send_frame(conversation: &str, at_us: u64, pad: &str) -> Message {
+    Message::text(format!(
+        r#"{{"type":"send","conversation_id":"{conversation}","text":"ts:{at_us}:{pad}","ref":{at_us}}}"#
+    ))
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn chat_customer(
+    index: usize,
+    mut sink: Sink,
+    mut stream: Source,
+    stats: Arc<Stats>,
+    phases: Phases,
+    opts: Arc<Opts>,
+) {
+    stats.alive.fetch_add(1, Ordering::Relaxed);
+    let Phases { mut start, mut send, mut stop } = phases;
+    let done = |stats: &Stats| {
+        stats.alive.fetch_sub(1, Ordering::Relaxed);
+    };
+    // Wait for the start phase, answering pings meanwhile.
+    loop {
+        tokio::select! {
+            t = next_text(&mut stream) => if t.is_none() { return done(&stats) },
+            _ = phase(&mut start) => break,
+            _ = phase(&mut stop) => return done(&stats),
+        }
+    }
+    let at = stats.start_base_us.load(Ordering::Relaxed) + (index as f64 * 1e6 / opts.start_rate) as u64;
+    tokio::time::sleep(Duration::from_micros(at.saturating_sub(now_us()))).await;
+    let t0 = now_us();
+    let start_frame = json!({"type":"start","text":"Hello, I need help with my order.","ref":"s"});
+    if sink.send(Message::text(start_frame.to_string())).await.is_err() {
+        return done(&stats);
+    }
+    stats.started.fetch_add(1, Ordering::Relaxed);
+    let mut conversation = None;
+    let mut assigned = false;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while conversation.is_none() || !assigned {
+        let text = tokio::select! {
+            t = next_text(&mut stream) => match t { Some(t) => t, None => return done(&stats) },
+            _ = tokio::time::sleep_until(deadline) => return done(&stats),
+            _ = phase(&mut stop) => return done(&stats),
+        };
+        if text.contains("\"type\":\"ack\"") && text.contains("\"ref\":\"s\"") {
+            let v: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+            conversation = v["conversation_id"].as_str().map(str::to_owned);
+            push_all(&stats.start_ack, vec![(now_us() - t0) as u32]);
+        } else if text.contains("\"type\":\"assigned\"") {
+            assigned = true;
+            stats.assigned.fetch_add(1, Ordering::Relaxed);
+            push_all(&stats.start_assigned, vec![(now_us() - t0) as u32]);
+        } else if text.contains("\"type\":\"error\"") {
+            stats.error(&text);
+            return done(&stats);
+        }
+    }
+    let conversation = conversation.expect("set above");
+    loop {
+        tokio::select! {
+            t = next_text(&mut stream) => if t.is_none() { return done(&stats) },
+            _ = phase(&mut send) => break,
+            _ = phase(&mut stop) => return done(&stats),
+        }
+    }
+    let pad = "x".repeat(opts.msg_bytes.saturating_sub(20));
+    let until = stats.send_until_us.load(Ordering::Relaxed);
+    let mut latencies = Vec::new();
+    let mut lags = Vec::new();
+    let open_loop = opts.rate > 0.0;
+    let period = if open_loop {
+        Duration::from_secs_f64(opts.chats as f64 / opts.rate)
+    } else {
+        Duration::from_secs(3600)
+    };
+    // Spread the chats' schedules evenly over one period.
+    let offset = period.mul_f64(index as f64 / opts.chats.max(1) as f64);
+    let epoch = tokio::time::Instant::from_std(*EPOCH.get().expect("epoch set"));
+    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + offset, period);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    if !open_loop {
+        for _ in 0..opts.inflight.max(1) {
+            let t = now_us();
+            if sink.send(send_frame(&conversation, t, &pad)).await.is_err() {
+                return done(&stats);
+            }
+            stats.sent.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+    loop {
+        tokio::select! {
+            tick = ticks.tick(), if open_loop => {
+                let intended = tick.duration_since(epoch).as_micros() as u64;
+                if intended >= until {
+                    continue;
+                }
+                // Latency counts from the real send time: tokio's timer fires up to 1 ms
+                // late, which is the client's doing. How far the client lags its schedule
+                // is recorded apart, so an overloaded client cannot hide a slow server.
+                let t = now_us();
+                lags.push(t.saturating_sub(intended).min(u32::MAX as u64) as u32);
+                if sink.send(send_frame(&conversation, t, &pad)).await.is_err() {
+                    break;
+                }
+                stats.sent.fetch_add(1, Ordering::Relaxed);
+            }
+            t = next_text(&mut stream) => {
+                let Some(text) = t else { break };
+                if text.contains("\"type\":\"ack\"") {
+                    if let Some(sent) = num_after(&text, "\"ref\":") {
+                        let now = now_us();
+                        latencies.push(now.saturating_sub(sent).min(u32::MAX as u64) as u32);
+                        stats.acked.fetch_add(1, Ordering::Relaxed);
+                        if now <= until {
+                            stats.acked_in_window.fetch_add(1, Ordering::Relaxed);
+                            if !open_loop {
+                                if sink.send(send_frame(&conversation, now, &pad)).await.is_err() {
+                                    break;
+                                }
+                                stats.sent.fetch_add(1, Ordering::Relaxed);
+                            }
+                        }
+                    }
+                } else if text.contains("\"type\":\"error\"") {
+                    stats.error(&text);
+                }
+            }
+            _ = phase(&mut stop) => break,
+        }
+    }
+    push_all(&stats.ack_latency, latencies);
+    push_all(&stats.send_lag, lags);
+    done(&stats)
+}
+
+// ---------------------------------------------------------------------------------------
+// Scenarios
+
+/// Waits (at most 15 s) for every connection task to end and hand in its samples.
+async fn settle(stats: &Stats) {
+    let t = Instant::now();
+    while stats.alive.load(Ordering::Relaxed) > 0 && t.elapsed() < Duration::from_secs(15) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn percentiles(mut v: Vec<u32>) -> Value {
+    if v.is_empty() {
+        return json!(null);
+    }
+    v.sort_unstable();
+    let at = |q: f64| v[((v.len() as f64 * q) as usize).min(v.len() - 1)];
+    json!({
+        "count": v.len(),
+        "p50": at(0.50),
+        "p90": at(0.90),
+        "p99": at(0.99),
+        "p999": at(0.999),
+        "max": v[v.len() - 1],
+    })
+}
+
+fn fmt_lat(v: &Value) -> String {
+    if v.is_null() {
+        return "n/a".into();
+    }
+    let ms = |k: &str| v[k].as_f64().unwrap_or(0.0) / 1000.0;
+    format!(
+        "p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, p99.9 {:.2} ms, max {:.1} ms (n={})",
+        ms("p50"),
+        ms("p90"),
+        ms("p99"),
+        ms("p999"),
+        ms("max"),
+        v["count"]
+    )
+}
+
+async fn create_experts(base: &str, n: usize, max: u32) -> Result<Vec<String>, String> {
+    let http = reqwest::Client::new();
+    let run = now_us();
+    let jobs = futures_util::stream::iter(0..n).map(|i| {
+        let http = http.clone();
+        async move {
+            let username = format!("load{run}_{i}");
+            let r = http
+                .post(format!("{base}/api/v1/experts"))
+                .bearer_auth(ADMIN)
+                .json(&json!({"username": username, "password": PASSWORD,
+                    "name": format!("Expert {i}"), "categories": ["general"],
+                    "certifications": [], "max_concurrent": max}))
+                .send()
+                .await
+                .map_err(|e| e.to_string())?;
+            if !r.status().is_success() {
+                return Err(format!("creating an expert: {}", r.status()));
+            }
+            let r = http
+                .post(format!("{base}/api/v1/login"))
+                .json(&json!({"username": username, "password": PASSWORD}))
+                .send()
+                .await
+                .map_err(|e| e.to_string())?;
+            let v: Value = r.json().await.map_err(|e| e.to_string())?;
+            v["token"].as_str().map(str::to_owned).ok_or_else(|| format!("login answered {v}"))
+        }
+    });
+    // Password hashing is deliberately slow; two at a time keeps both cores busy.
+    let tokens: Vec<Result<String, String>> = jobs.buffer_unordered(2).collect().await;
+    tokens.into_iter().collect()
+}
+
+/// Opens `count` sessions at the configured rate; each is handed to `run` once welcomed.
+async fn open_many<F, Fut>(
+    opts: &Opts,
+    addr: SocketAddr,
+    path: &'static str,
+    hellos: Vec<String>,
+    stats: &Arc<Stats>,
+    first_index: usize,
+    run: F,
+) where
+    F: Fn(usize, Sink, Source) -> Fut + Send + Sync + 'static + Clone,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let gate = Arc::new(Semaphore::new(opts.connect_parallel.max(1)));
+    let t0 = tokio::time::Instant::now();
+    let mut handles = Vec::with_capacity(hellos.len());
+    for (i, hello) in hellos.into_iter().enumerate() {
+        let due = t0 + Duration::from_secs_f64(i as f64 / opts.connect_rate);
+        tokio::time::sleep_until(due).await;
+        let permit = gate.clone().acquire_owned().await.expect("semaphore");
+        let index = first_index + i;
+        let src = Ipv4Addr::new(127, 0, 0, 2 + (index % opts.sources as usize) as u8);
+        let stats = stats.clone();
+        let run = run.clone();
+        handles.push(tokio::spawn(async move {
+            let session = open_session(addr, src, path, &hello, &stats).await;
+            drop(permit);
+            if let Some((sink, stream)) = session {
+                tokio::spawn(run(index, sink, stream));
+            }
+        }));
+    }
+    for h in handles {
+        let _ = h.await;
+    }
+}
+
+async fn scenario(opts: &Opts, target: Target) -> Result<Value, String> {
+    let busy = wait_for_quiet(opts.quiet_wait).await;
+    println!("machine: {busy:.2} cores busy before the run");
+    let server = Server::start(opts, target).await?;
+    let result = drive(opts, target, &server).await;
+    server.stop().await;
+    result
+}
+
+async fn drive(opts: &Opts, target: Target, server: &Server) -> Result<Value, String> {
+    let pid = server.pid;
+    let rss = || pid.and_then(rss_kib);
+    println!(
+        "{} at {} (pid {:?}), open-files limit {}",
+        target_name(target),
+        server.base,
+        pid,
+        pid.and_then(proc_nofile).unwrap_or_else(|| "unknown".into())
+    );
+    let stats = Arc::new(Stats { first_offer_us: AtomicU64::new(u64::MAX), ..Default::default() });
+    let (start_tx, start_rx) = watch::channel(false);
+    let (send_tx, send_rx) = watch::channel(false);
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let phases = Phases { start: start_rx, send: send_rx, stop: stop_rx };
+    let opts_arc = Arc::new(opts.clone());
+    let mut report = serde_json::Map::new();
+
+    // Experts: accounts over REST (skipped for the relay), then their sockets.
+    let experts = if opts.mode == Mode::Chat { opts.experts } else { 0 };
+    if experts > 0 {
+        let t = Instant::now();
+        let tokens = match target {
+            Target::Switchboard => {
+                let max = opts.max_concurrent.unwrap_or_else(|| default_max_concurrent(opts));
+                create_experts(&server.base, experts, max).await?
+            }
+            Target::Relay => vec!["relay".to_string(); experts],
+        };
+        let hellos = tokens.iter().map(|t| json!({"type":"hello","token":t}).to_string()).collect();
+        let (s, p) = (stats.clone(), phases.clone());
+        open_many(opts, server.addr, "/ws/expert", hellos, &stats, 0, move |_, k, r| {
+            expert_session(k, r, s.clone(), p.clone())
+        })
+        .await;
+        println!(
+            "experts: {} connected in {:.1} s (accounts + login + websocket)",
+            stats.connected.load(Ordering::Relaxed),
+            t.elapsed().as_secs_f64()
+        );
+    }
+    let rss_before = rss();
+    let cpu_before = pid.and_then(cpu_secs);
+
+    // Customer widgets: the idle ones, then those that will chat.
+    let chats = if opts.mode == Mode::Chat { opts.chats } else { 0 };
+    let idle = opts.connections - chats;
+    let t = Instant::now();
+    let hello = json!({"type":"hello"}).to_string();
+    {
+        let (s, p) = (stats.clone(), phases.clone());
+        open_many(
+            opts,
+            server.addr,
+            "/ws/customer",
+            vec![hello.clone(); idle],
+            &stats,
+            experts,
+            move |_, k, r| idle_widget(k, r, s.clone(), p.clone()),
+        )
+        .await;
+    }
+    {
+        let (s, p, o) = (stats.clone(), phases.clone(), opts_arc.clone());
+        open_many(
+            opts,
+            server.addr,
+            "/ws/customer",
+            vec![hello; chats],
+            &stats,
+            experts + idle,
+            move |i, k, r| chat_customer(i - experts - idle, k, r, s.clone(), p.clone(), o.clone()),
+        )
+        .await;
+    }
+    let open_secs = t.elapsed().as_secs_f64();
+    let connected = stats.connected.load(Ordering::Relaxed);
+    println!(
+        "customers: {} widget connections opened in {:.1} s ({:.0}/s), {} failed, {} retries",
+        connected - experts.min(connected),
+        open_secs,
+        (connected - experts.min(connected)) as f64 / open_secs.max(1e-9),
+        stats.failed.load(Ordering::Relaxed),
+        stats.retries.load(Ordering::Relaxed)
+    );
+
+    if opts.mode == Mode::Chat && chats > 0 {
+        stats.start_base_us.store(now_us() + 100_000, Ordering::Relaxed);
+        let t = Instant::now();
+        let _ = start_tx.send(true);
+        let deadline = Instant::now() + Duration::from_secs_f64(chats as f64 / opts.start_rate + 30.0);
+        while stats.assigned.load(Ordering::Relaxed) < chats && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let assigned = stats.assigned.load(Ordering::Relaxed);
+        let offers = stats.offers.load(Ordering::Relaxed);
+        let first = stats.first_offer_us.load(Ordering::Relaxed);
+        let last = stats.last_offer_us.load(Ordering::Relaxed);
+        let offer_span = last.saturating_sub(first) as f64 / 1e6;
+        let start_ack = percentiles(std::mem::take(&mut *stats.start_ack.lock().expect("lock")));
+        let start_assigned = percentiles(std::mem::take(&mut *stats.start_assigned.lock().expect("lock")));
+        println!(
+            "chats: {} started, {assigned} accepted in {:.1} s; {offers} offers over {:.2} s = {:.0} offers/s",
+            stats.started.load(Ordering::Relaxed),
+            t.elapsed().as_secs_f64(),
+            offer_span,
+            offers as f64 / offer_span.max(1e-3),
+        );
+        println!("  start -> ack:            {}", fmt_lat(&start_ack));
+        println!("  start -> assigned:       {}", fmt_lat(&start_assigned));
+        report.insert("chats_assigned".into(), json!(assigned));
+        report.insert("offers".into(), json!(offers));
+        report.insert("offers_per_s".into(), json!(offers as f64 / offer_span.max(1e-3)));
+        report.insert("start_ack_us".into(), start_ack);
+        report.insert("start_to_accept_us".into(), start_assigned);
+    }
+
+    // Hold the connections a moment, then measure memory with everything open.
+    tokio::time::sleep(opts.hold).await;
+    let held = stats.alive.load(Ordering::Relaxed);
+    let rss_held = rss();
+    let fds = pid.and_then(open_fds);
+    report.insert("connections_held".into(), json!(held));
+    report.insert("connections_failed".into(), json!(stats.failed.load(Ordering::Relaxed)));
+    report.insert("server_rss_kib".into(), json!(rss_held));
+    report.insert("server_open_fds".into(), json!(fds));
+    if let (Some(r), true) = (rss_held, held > 0) {
+        report.insert("rss_per_conn_kib".into(), json!(r as f64 / held as f64));
+        if let Some(b) = rss_before {
+            report.insert("rss_delta_per_conn_kib".into(), json!(r.saturating_sub(b) as f64 / held as f64));
+        }
+    }
+    println!(
+        "held: {held} connections; server RSS {} KiB ({} KiB before the widgets), {:.1} KiB per connection ({:.1} KiB growth per connection); server fds {:?}",
+        rss_held.unwrap_or(0),
+        rss_before.unwrap_or(0),
+        report.get("rss_per_conn_kib").and_then(Value::as_f64).unwrap_or(0.0),
+        report.get("rss_delta_per_conn_kib").and_then(Value::as_f64).unwrap_or(0.0),
+        fds
+    );
+
+    if opts.mode == Mode::Chat && chats > 0 {
+        let cpu0 = pid.and_then(cpu_secs);
+        let own0 = own_cpu_secs();
+        let machine0 = machine_jiffies();
+        let until = now_us() + 50_000 + opts.duration.as_micros() as u64;
+        stats.send_until_us.store(until, Ordering::Relaxed);
+        let t = Instant::now();
+        let _ = send_tx.send(true);
+        tokio::time::sleep(opts.duration + Duration::from_millis(50)).await;
+        let window = t.elapsed().as_secs_f64() - 0.05;
+        let in_window = stats.acked_in_window.load(Ordering::Relaxed);
+        // Let what is in flight land, within bounds.
+        let drain = Instant::now();
+        while stats.acked.load(Ordering::Relaxed) < stats.sent.load(Ordering::Relaxed)
+            && drain.elapsed() < Duration::from_secs(5)
+        {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let cpu1 = pid.and_then(cpu_secs);
+        let own1 = own_cpu_secs();
+        let machine = busy_cores(machine0, machine_jiffies());
+        let rss_end = rss();
+        let _ = stop_tx.send(true);
+        settle(&stats).await;
+        let sent = stats.sent.load(Ordering::Relaxed);
+        let acked = stats.acked.load(Ordering::Relaxed);
+        let delivered = stats.delivered.load(Ordering::Relaxed);
+        let expert_lat = percentiles(std::mem::take(&mut *stats.expert_latency.lock().expect("lock")));
+        let ack_lat = percentiles(std::mem::take(&mut *stats.ack_latency.lock().expect("lock")));
+        let lag = percentiles(std::mem::take(&mut *stats.send_lag.lock().expect("lock")));
+        let rate = in_window as f64 / window;
+        let elapsed = window + drain.elapsed().as_secs_f64();
+        println!(
+            "messages: offered {} msgs/s for {:.1} s: {sent} sent, {acked} acked (durable), {delivered} delivered to experts, {} errors",
+            if opts.rate > 0.0 { format!("{:.0}", opts.rate) } else { format!("closed loop x{}", opts.inflight) },
+            window,
+            stats.errors.load(Ordering::Relaxed)
+        );
+        println!("  durable acks within the window: {rate:.0} msgs/s");
+        println!("  customer send -> expert receive: {}", fmt_lat(&expert_lat));
+        println!("  customer send -> ack:            {}", fmt_lat(&ack_lat));
+        if !lag.is_null() {
+            println!("  client lag behind its schedule:  {}", fmt_lat(&lag));
+        }
+        if let (Some(a), Some(b)) = (cpu0, cpu1) {
+            println!(
+                "  CPU: server {:.2} cores, load client {:.2} cores (of {})",
+                (b - a) / elapsed,
+                (own1 - own0) / elapsed,
+                std::thread::available_parallelism().map_or(0, |n| n.get())
+            );
+            report.insert("server_cpu_cores".into(), json!((b - a) / elapsed));
+            let others = (machine - (b - a) / elapsed - (own1 - own0) / elapsed).max(0.0);
+            println!("  machine: {machine:.2} cores busy, {others:.2} of them other processes");
+            report.insert("other_processes_cores".into(), json!(others));
+        }
+        report.insert("client_cpu_cores".into(), json!((own1 - own0) / elapsed));
+        report.insert("offered_rate".into(), json!(opts.rate));
+        report.insert("sent".into(), json!(sent));
+        report.insert("acked".into(), json!(acked));
+        report.insert("delivered".into(), json!(delivered));
+        report.insert("durable_msgs_per_s".into(), json!(rate));
+        report.insert("expert_latency_us".into(), expert_lat);
+        report.insert("ack_latency_us".into(), ack_lat);
+        report.insert("client_schedule_lag_us".into(), lag);
+        report.insert("server_rss_end_kib".into(), json!(rss_end));
+    } else {
+        let _ = stop_tx.send(true);
+        settle(&stats).await;
+    }
+    let _ = cpu_before;
+    let errors = stats.errors.load(Ordering::Relaxed);
+    report.insert("errors".into(), json!(errors));
+    let samples = stats.error_samples.lock().expect("lock").clone();
+    if !samples.is_empty() {
+        println!("error samples: {samples:?}");
+    }
+    report.insert("client_nofile".into(), json!(proc_nofile(std::process::id())));
+    report.insert("server_nofile".into(), json!(pid.and_then(proc_nofile)));
+    Ok(Value::Object(report))
+}
+
+// ---------------------------------------------------------------------------------------
+// Raw sled baseline
+
+/// What sled alone does on this disk: `--sled-tasks` tasks each insert one ~100-byte message
+/// into a tree, then one `flush` covers the whole batch; repeated for `--duration`.
+async fn sled_baseline(opts: &Opts) -> Value {
+    let dir = match &opts.data_dir {
+        Some(parent) => tempfile::tempdir_in(parent),
+        None => tempfile::tempdir(),
+    }
+    .expect("temp dir");
+    let db = sled::open(dir.path()).expect("open sled");
+    let tree = db.open_tree("messages").expect("tree");
+    let tasks = opts.sled_tasks.max(1);
+    let value = vec![7u8; 100];
+    let duration = opts.duration.min(Duration::from_secs(20));
+    let t = Instant::now();
+    let mut inserted = 0u64;
+    let mut flushes = 0u64;
+    let mut flush_time = Duration::ZERO;
+    let mut seq = 0u64;
+    // sled's inserts are synchronous, so the "tasks" run on blocking threads two at a time,
+    // the way two cores would run them.
+    while t.elapsed() < duration {
+        seq += 1;
+        let workers = 2usize;
+        let mut joins = Vec::new();
+        for w in 0..workers {
+            let tree = tree.clone();
+            let value = value.clone();
+            joins.push(tokio::task::spawn_blocking(move || {
+                let mut n = 0u64;
+                for conv in (w..tasks).step_by(workers) {
+                    let mut key = [0u8; 16];
+                    key[..8].copy_from_slice(&(conv as u64).to_be_bytes());
+                    key[8..].copy_from_slice(&seq.to_be_bytes());
+                    tree.insert(key, value.as_slice()).expect("insert");
+                    n += 1;
+                }
+                n
+            }));
+        }
+        for j in joins {
+            inserted += j.await.expect("insert task");
+        }
+        let f = Instant::now();
+        let db2 = db.clone();
+        tokio::task::spawn_blocking(move || db2.flush().expect("flush")).await.expect("flush task");
+        flush_time += f.elapsed();
+        flushes += 1;
+    }
+    let secs = t.elapsed().as_secs_f64();
+    let rate = inserted as f64 / secs;
+    println!(
+        "raw sled: {inserted} inserts in {flushes} batches of {tasks} over {secs:.1} s = {rate:.0} inserts/s; mean flush {:.2} ms",
+        flush_time.as_secs_f64() * 1e3 / flushes.max(1) as f64
+    );
+    json!({
+        "inserts_per_s": rate,
+        "batch": tasks,
+        "flushes": flushes,
+        "mean_flush_ms": flush_time.as_secs_f64() * 1e3 / flushes.max(1) as f64,
+        "data_dir_parent": dir.path().parent().map(Path::display).map(|d| d.to_string()),
+    })
+}

@@ -1,0 +1,171 @@
+//! Crash safety: many customers and experts chatting while the server is `kill -9`ed at
+//! random moments and restarted, several times. Afterwards every acknowledged message
+//! exists exactly once, seqs are gapless and never reused, and no chat has two owners.
+
+mod common;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::*;
+use rand::Rng;
+use serde_json::json;
+
+const CUSTOMERS: usize = 8;
+const EXPERTS: usize = 2;
+const ROUNDS: usize = 6;
+
+/// (conversation, seq) → text of every acknowledged message.
+type Acked = Arc<Mutex<HashMap<(String, u64), String>>>;
+
+fn record(acked: &Acked, ack: &serde_json::Value) {
+    let m = &ack["message"];
+    let key = (m["conversation_id"].as_str().unwrap().to_owned(), m["seq"].as_u64().unwrap());
+    let text = m["text"].as_str().unwrap().to_owned();
+    if let Some(earlier) = acked.lock().unwrap().insert(key.clone(), text.clone()) {
+        assert_eq!(earlier, text, "seq {key:?} was acknowledged for two different messages");
+    }
+}
+
+/// A customer: hello with their visitor token, (re)start their chat idempotently, then send
+/// until the server dies.
+async fn customer(
+    base: String,
+    n: usize,
+    visitor: Option<String>,
+    round: usize,
+    acked: Acked,
+) -> Option<String> {
+    let Ok(mut ws) = Ws::try_connect(&format!("{base}/ws/customer"), &[], None).await else {
+        return visitor;
+    };
+    if !ws.offer(json!({"type": "hello", "visitor_token": visitor, "ref": "hello"})).await {
+        return visitor;
+    }
+    let Some(welcome) = next_answer(&mut ws, "hello").await else { return visitor };
+    let visitor = welcome["visitor_token"].as_str().map(str::to_owned);
+    let start = json!({"type": "start", "text": format!("customer {n} here"), "client_msg_id": format!("start-{n}"), "ref": "start"});
+    if !ws.offer(start).await {
+        return visitor;
+    }
+    let Some(started) = next_answer(&mut ws, "start").await else { return visitor };
+    let id = started["conversation_id"].as_str().unwrap().to_owned();
+    for k in 0.. {
+        let r = format!("c{n}-{round}-{k}");
+        if !ws
+            .offer(json!({"type": "send", "conversation_id": id, "text": r, "client_msg_id": r, "ref": r}))
+            .await
+        {
+            break;
+        }
+        match next_answer(&mut ws, &r).await {
+            Some(ack) if ack["type"] == "ack" => record(&acked, &ack),
+            Some(other) => panic!("a send was refused: {other}"),
+            None => break,
+        }
+    }
+    visitor
+}
+
+/// An expert: accepts every offer and answers every customer message.
+async fn expert(base: String, token: String, acked: Acked) {
+    let Ok(mut ws) = Ws::try_connect(&format!("{base}/ws/expert"), &[], None).await else { return };
+    if !ws.offer(json!({"type": "hello", "token": token})).await {
+        return;
+    }
+    let mut k = 0;
+    while let Some(f) = ws.closed_or_frame().await {
+        match f["type"].as_str() {
+            Some("offer") => {
+                ws.offer(json!({"type": "accept", "conversation_id": f["conversation"]["id"]})).await;
+            }
+            Some("message") if f["message"]["author"]["kind"] == "customer" => {
+                k += 1;
+                let text = format!("re {}", f["message"]["text"].as_str().unwrap());
+                let id = f["message"]["conversation_id"].clone();
+                ws.offer(
+                    json!({"type": "send", "conversation_id": id, "text": text, "ref": format!("e{k}")}),
+                )
+                .await;
+            }
+            Some("ack") if f["message"].is_object() => record(&acked, &f),
+            _ => {}
+        }
+    }
+}
+
+/// The answer to `reference`, or `None` if the connection closed first.
+async fn next_answer(ws: &mut Ws, reference: &str) -> Option<serde_json::Value> {
+    while let Some(f) = ws.closed_or_frame().await {
+        if f["ref"] == reference {
+            return Some(f);
+        }
+    }
+    None
+}
+
+#[tokio::test]
+async fn nothing_acknowledged_is_lost_across_repeated_kill_9() {
+    let mut server = TestServer::start(&[("SWITCHBOARD_ROUTING_MAX_CONCURRENT", "10")]).await;
+    let mut tokens = Vec::new();
+    for e in 0..EXPERTS {
+        tokens.push(server.expert(&format!("expert{e}"), &["general"], Some(10)).await.1);
+    }
+    let acked: Acked = Arc::default();
+    let mut visitors: Vec<Option<String>> = vec![None; CUSTOMERS];
+    for round in 0..ROUNDS {
+        let mut experts = Vec::new();
+        for token in &tokens {
+            experts.push(tokio::spawn(expert(server.ws_base.clone(), token.clone(), acked.clone())));
+        }
+        let mut customers = Vec::new();
+        for (n, visitor) in visitors.iter().enumerate() {
+            customers.push(tokio::spawn(customer(
+                server.ws_base.clone(),
+                n,
+                visitor.clone(),
+                round,
+                acked.clone(),
+            )));
+        }
+        // The crash comes at a random moment of the traffic.
+        let pause = rand::thread_rng().gen_range(300..1200);
+        tokio::time::sleep(Duration::from_millis(pause)).await;
+        server.crash_and_restart().await;
+        for (n, task) in customers.into_iter().enumerate() {
+            let visitor =
+                tokio::time::timeout(WAIT, task).await.expect("a customer hung").expect("customer task");
+            visitors[n] = visitor.or(visitors[n].take());
+        }
+        for task in experts {
+            tokio::time::timeout(WAIT, task).await.expect("an expert hung").expect("expert task");
+        }
+    }
+
+    let acked = acked.lock().unwrap().clone();
+    assert!(acked.len() > 50, "the test produced real traffic: {} acknowledged", acked.len());
+    let conversations: HashSet<&String> = acked.keys().map(|(c, _)| c).collect();
+    for id in conversations {
+        let (status, c) = server.get(&format!("/api/v1/conversations/{id}"), ADMIN).await;
+        assert_eq!(status, 200, "{c}");
+        let messages = c["messages"].as_array().unwrap();
+        let seqs: Vec<u64> = messages.iter().map(|m| m["seq"].as_u64().unwrap()).collect();
+        assert_eq!(seqs, (1..=seqs.len() as u64).collect::<Vec<_>>(), "seqs of {id} are gapless");
+        let stored: HashMap<u64, &str> =
+            messages.iter().map(|m| (m["seq"].as_u64().unwrap(), m["text"].as_str().unwrap())).collect();
+        for ((conv, seq), text) in acked.iter().filter(|((c, _), _)| c == id) {
+            assert_eq!(
+                stored.get(seq).copied(),
+                Some(text.as_str()),
+                "acknowledged {conv}#{seq} is stored as acknowledged"
+            );
+            let copies = messages.iter().filter(|m| m["text"] == text.as_str()).count();
+            assert_eq!(copies, 1, "{text} is stored exactly once");
+        }
+        // One owner at most, and one of ours.
+        if let Some(name) = c["expert"]["name"].as_str() {
+            assert!(name.starts_with("Expert expert"), "{name}");
+        }
+    }
+}
