@@ -296,6 +296,7 @@ pub fn step(c: &Conversation, event: &Event, now: Timestamp, p: &Policy) -> Resu
             let mut n = c.clone();
             n.first_response_due = None;
             n.last_activity_at = now;
+            n.transfers += 1;
             match to {
                 TransferTo::Expert { id, .. } if *id == from => {
                     refuse(ErrorCode::BadRequest, "the conversation is already yours")
@@ -575,8 +576,11 @@ fn tick(c: &Conversation, now: Timestamp, p: &Policy) -> Transition {
         }
         Deadline::Nudge => {
             let mut n = c.clone();
-            n.nudges += 1;
             let since = c.awaiting_reply_since.unwrap_or(at);
+            // One nudge now, the next a full period later: a chat accepted after a long wait
+            // gets one reminder, not one for every period it waited in the queue.
+            let periods = since.until(now).as_millis() / p.nudge_after.as_millis().max(1);
+            n.nudges = (periods as u32).max(c.nudges + 1);
             let expert = c.owner.as_ref().map(|o| o.id).expect("a nudge deadline has an owner");
             Transition::to(n, vec![Effect::Nudge { expert, waiting: since.until(now) }])
         }

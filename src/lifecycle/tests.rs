@@ -48,6 +48,7 @@ fn queued(style: Style) -> Conversation {
         closed_at: None,
         left: false,
         rating: None,
+        transfers: 0,
     }
 }
 

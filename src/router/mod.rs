@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use actix::prelude::*;
 
-pub use state::{Decision, RouterState, Snapshot};
+pub use state::{Decision, RouterState, Slot, Snapshot};
 
 use bytestring::ByteString;
 

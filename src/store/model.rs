@@ -140,6 +140,8 @@ pub struct Conversation {
     /// The owner has left it: it is gone from their console.
     pub left: bool,
     pub rating: Option<Rating>,
+    /// Times the chat was handed to another expert or category, for reports.
+    pub transfers: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
@@ -185,6 +187,7 @@ impl Conversation {
             closed_at: None,
             left: false,
             rating: None,
+            transfers: 0,
         }
     }
 
