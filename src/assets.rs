@@ -12,6 +12,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/", web::get().to(|| async { asset("index.html") }))
         .route("/console", web::get().to(|| async { asset("console/index.html") }))
         .route("/console/", web::get().to(|| async { asset("console/index.html") }))
+        .route("/admin", web::get().to(|| async { asset("admin/index.html") }))
+        .route("/admin/", web::get().to(|| async { asset("admin/index.html") }))
         .route("/{path:.*}", web::get().to(by_path));
 }
 

@@ -62,6 +62,8 @@ pub struct ServerConfig {
     #[serde(with = "humantime_serde")]
     pub shutdown_grace: Duration,
     pub log_level: String,
+    /// When set, `/metrics` needs `Authorization: Bearer <this>`; empty: open to anyone.
+    pub metrics_token: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -245,6 +247,7 @@ impl Default for ServerConfig {
             trusted_proxies: Vec::new(),
             shutdown_grace: Duration::from_secs(2),
             log_level: "info".into(),
+            metrics_token: String::new(),
         }
     }
 }

@@ -166,6 +166,14 @@ impl Hub {
         n
     }
 
+    /// Open widget and console connections that have said hello.
+    pub fn sessions(&self) -> (usize, usize) {
+        fn count<K: std::hash::Hash + Eq>(m: &DashMap<K, Vec<SessionHandle>>) -> usize {
+            m.iter().map(|e| e.value().len()).sum()
+        }
+        (count(&self.customers), count(&self.experts))
+    }
+
     pub fn open_sessions(&self) -> usize {
         self.customers.iter().map(|e| e.value().len()).sum::<usize>()
             + self.experts.iter().map(|e| e.value().len()).sum::<usize>()

@@ -12,10 +12,13 @@
 //! - [`ws`]: the websocket actors, `CustomerWidget` and `ExpertSession`.
 //! - [`http`]: the REST API and the routes of both websockets.
 //! - [`assets`]: the widget, console and demo page, embedded from `static/`.
+//! - [`stats`]: report figures computed from stored conversations.
+//! - [`export`]: `switchboard export`/`import`, the whole store as JSON lines.
 //! - [`hub`]: the directory of live actors and sessions.
 //! - [`messages`]: every message between actors.
 //! - [`app`]: what all of them share.
 //! - [`limits`]: rate limits and connection counts against abuse.
+//! - [`metrics`]: Prometheus counters, histograms and live gauges.
 //! - [`office_hours`]: the weekly schedule in a time zone, with holidays.
 //! - [`auth`], [`ids`], [`clock`]: credentials, typed ids, time.
 
@@ -25,15 +28,18 @@ pub mod auth;
 pub mod clock;
 pub mod config;
 pub mod conversation;
+pub mod export;
 pub mod http;
 pub mod hub;
 pub mod ids;
 pub mod lifecycle;
 pub mod limits;
 pub mod messages;
+pub mod metrics;
 pub mod office_hours;
 pub mod protocol;
 pub mod router;
+pub mod stats;
 pub mod store;
 pub mod ws;
 
@@ -71,13 +77,17 @@ pub async fn run(
     listener: TcpListener,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), RunError> {
+    metrics::install();
     let store = Store::open_with_cache(&config.server.data_dir, config.server.cache_bytes)?;
     let app = App::new(config, store, conversation_threads());
     let restored = app.restore()?;
     let addr = listener.local_addr()?;
     let data = web::Data::new(app.clone());
     let server =
-        HttpServer::new(move || actix_web::App::new().app_data(data.clone()).configure(http::configure))
+        HttpServer::new(move || actix_web::App::new()
+            .app_data(data.clone())
+            .wrap(actix_web::middleware::from_fn(http::log_request))
+            .configure(http::configure))
             .listen(listener)?
             .shutdown_timeout(5)
             .disable_signals()

@@ -1,7 +1,8 @@
-use std::io::BufRead;
+use std::io::{BufRead, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use anyhow::Context;
 use clap::{Parser, Subcommand};
 use switchboard::config::Config;
 use switchboard::http::experts::{add_expert, NewExpert};
@@ -26,6 +27,22 @@ enum Command {
     Expert {
         #[command(subcommand)]
         action: ExpertCommand,
+    },
+    /// Write every record as JSON lines, to move to another store version (server stopped).
+    Export {
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Default: standard output.
+        #[arg(long)]
+        output: Option<PathBuf>,
+    },
+    /// Read an export into an empty data directory (server stopped).
+    Import {
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Default: standard input.
+        #[arg(long)]
+        input: Option<PathBuf>,
     },
 }
 
@@ -59,6 +76,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve { config } => serve(config),
         Command::Expert { action } => expert(action),
+        Command::Export { config, output } => export(config, output),
+        Command::Import { config, input } => import(config, input),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -120,5 +139,42 @@ fn expert(action: ExpertCommand) -> anyhow::Result<()> {
     let new = NewExpert { username, password, name, categories, certifications, max_concurrent };
     let expert = add_expert(&store, &known, new)?;
     println!("created expert {} ({})", expert.id, expert.username);
+    Ok(())
+}
+
+fn export(config: Option<PathBuf>, output: Option<PathBuf>) -> anyhow::Result<()> {
+    let store = Store::open(&load(config)?.server.data_dir)?;
+    let counts = match output {
+        Some(path) => {
+            let file = std::fs::File::create(&path).with_context(|| format!("creating {}", path.display()))?;
+            let mut out = std::io::BufWriter::new(file);
+            let counts = switchboard::export::export(&store, &mut out)?;
+            // On disk before anyone deletes the old data dir on the strength of it.
+            out.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+            counts
+        }
+        None => {
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            let counts = switchboard::export::export(&store, &mut out)?;
+            out.flush()?;
+            counts
+        }
+    };
+    eprintln!("exported {counts}");
+    Ok(())
+}
+
+fn import(config: Option<PathBuf>, input: Option<PathBuf>) -> anyhow::Result<()> {
+    let store = Store::open(&load(config)?.server.data_dir)?;
+    let counts = match input {
+        Some(path) => {
+            let file = std::fs::File::open(&path).with_context(|| format!("opening {}", path.display()))?;
+            switchboard::export::import(&store, &mut std::io::BufReader::new(file))?
+        }
+        None => switchboard::export::import(&store, &mut std::io::stdin().lock())?,
+    };
+    // Dropping the store would flush too, but silently: an import must say if it failed.
+    tokio::runtime::Builder::new_current_thread().build()?.block_on(store.sync())?;
+    eprintln!("imported {counts}");
     Ok(())
 }

@@ -244,6 +244,32 @@ pub struct HasRoom {
     pub expert: ExpertId,
 }
 
+/// The router's live counts, for `/metrics`.
+#[derive(Message)]
+#[rtype(result = "RouterCounts")]
+pub struct Counts;
+
+#[derive(Debug, Default)]
+pub struct RouterCounts {
+    pub queued_by_category: Vec<(String, usize)>,
+    pub open_chats: usize,
+    pub available: usize,
+    pub away: usize,
+    pub offline: usize,
+}
+
+impl<A, M> actix::dev::MessageResponse<A, M> for RouterCounts
+where
+    A: Actor,
+    M: Message<Result = RouterCounts>,
+{
+    fn handle(self, _: &mut A::Context, tx: Option<actix::dev::OneshotSender<RouterCounts>>) {
+        if let Some(tx) = tx {
+            let _ = tx.send(self);
+        }
+    }
+}
+
 /// Everyone's presence, for the admin's expert list.
 #[derive(Message)]
 #[rtype(result = "std::collections::HashMap<ExpertId, Presence>")]

@@ -170,11 +170,14 @@ impl ConversationActor {
                 conversation: self.view(true).map_err(internal_error)?,
                 tools: self.tools(),
             },
-            ExpertAction::Claim { .. } => AckBody::Claimed {
-                conversation: self.view(true).map_err(internal_error)?,
-                attachments: self.attachments().map_err(internal_error)?,
-                tools: self.tools(),
-            },
+            ExpertAction::Claim { .. } => {
+                crate::metrics::claim();
+                AckBody::Claimed {
+                    conversation: self.view(true).map_err(internal_error)?,
+                    attachments: self.attachments().map_err(internal_error)?,
+                    tools: self.tools(),
+                }
+            }
             _ => AckBody::Empty {},
         };
         self.ack(&a.reply, body, ticket);

@@ -18,6 +18,7 @@ use crate::config::RoutingMode;
 use crate::ids::{ConversationId, ExpertId};
 use crate::lifecycle::{self, Effect, Event, Transition};
 use crate::messages::{OfferOutcome, ReplyTo, Track};
+use crate::metrics;
 use crate::protocol::ToolView;
 use crate::protocol::{AckBody, ConversationView, ErrorCode, ExpertBrief, MessageView, Refusal, ServerFrame};
 use crate::store::model::{AttachmentRef, Author, AuthorKind, Conversation, Customer, Status, StoredMessage};
@@ -159,6 +160,7 @@ impl ConversationActor {
             return Ok(None);
         }
         let ticket = self.app.store.put_conversation(&next).map_err(internal_error)?;
+        observe(&self.conv, &next);
         // Most messages change only activity times; the router hears of routing changes alone.
         let routing_changed = routing_view(&self.conv) != routing_view(&next);
         self.conv = next;
@@ -265,6 +267,9 @@ impl ConversationActor {
                 self.outbox.push(ticket, Outgoing::Expert { expert, frame, except: None });
             }
             Effect::OfferWithdrawn { expert, reason } => {
+                if reason != "expired" {
+                    metrics::offer_ended(reason);
+                }
                 let frame = ServerFrame::OfferWithdrawn { conversation_id: id, reason }.encode();
                 self.outbox.push(ticket, Outgoing::Expert { expert, frame, except: None });
             }
@@ -274,6 +279,7 @@ impl ConversationActor {
                 self.outbox.push(ticket, Outgoing::Expert { expert, frame, except: None });
             }
             Effect::Released { expert, reason } => {
+                metrics::release();
                 let frame = ServerFrame::Released { conversation_id: id, reason }.encode();
                 self.outbox.push(ticket, Outgoing::Expert { expert, frame, except: None });
             }
@@ -294,6 +300,7 @@ impl ConversationActor {
                 self.outbox.push(ticket, Outgoing::Expert { expert: to, frame, except: None });
             }
             Effect::OfferLapsed { expert } => {
+                metrics::offer_ended("expired");
                 self.outbox.push(ticket, Outgoing::Outcome(OfferOutcome { expert, lapsed: true }));
             }
         }
@@ -322,6 +329,13 @@ impl ConversationActor {
             .append_message(self.id(), &message, client_msg_id.as_deref())
             .map_err(internal_error)?;
         self.last_seq = message.seq;
+        metrics::message(match (message.author.kind, message.internal) {
+            (_, true) => "note",
+            (AuthorKind::Customer, _) => "customer",
+            (AuthorKind::Expert, _) => "expert",
+            (AuthorKind::Bot, _) => "bot",
+            (AuthorKind::System, _) => "system",
+        });
         if counts_as_said(&message) {
             self.said.insert(fingerprint(&message.text));
         }
@@ -408,6 +422,28 @@ fn counts_as_said(m: &StoredMessage) -> bool {
 
 fn said(transcript: &[StoredMessage]) -> HashSet<u64> {
     transcript.iter().filter(|m| counts_as_said(m)).map(|m| fingerprint(&m.text)).collect()
+}
+
+/// Logs a transition and records the report timings it completes.
+fn observe(before: &Conversation, after: &Conversation) {
+    if before.status != after.status {
+        tracing::info!(conversation = %after.id, from = before.status.as_str(), to = after.status.as_str(), "transition");
+    }
+    let newly = |old: Option<Timestamp>, new: Option<Timestamp>| new.filter(|_| old.is_none());
+    if let Some(at) = newly(before.accepted_at, after.accepted_at) {
+        metrics::wait(after.queued_at.until(at));
+    }
+    if let Some(at) = newly(before.first_response_at, after.first_response_at) {
+        metrics::first_response(after.created_at.until(at));
+    }
+    if let (Some(solved), Some(accepted)) = (newly(before.solved_at, after.solved_at), after.accepted_at) {
+        metrics::handle_time(accepted.until(solved));
+    }
+    match after.status {
+        Status::Abandoned if before.status != Status::Abandoned => metrics::abandoned(),
+        Status::Offered if before.status != Status::Offered => metrics::offer_made(),
+        _ => {}
+    }
 }
 
 /// What the router knows of a conversation; a change here is worth a `Track`.

@@ -13,6 +13,9 @@ use crate::messages::{OfferOutcome, ReplyTo, Track};
 use crate::protocol::{ErrorCode, Refusal, ServerFrame};
 use crate::store::Ticket;
 
+/// How long a closed conversation's actor stays to answer frames that were already sent.
+const STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+
 pub enum Outgoing {
     Customer {
         frame: ByteString,
@@ -93,7 +96,12 @@ impl ConversationActor {
             Outgoing::Delivered(seq) => self.delivered_seq = self.delivered_seq.max(seq),
             Outgoing::Router(track) => self.app.router.do_send(*track),
             Outgoing::Outcome(outcome) => self.app.router.do_send(outcome),
-            Outgoing::Stop => ctx.stop(),
+            Outgoing::Stop => {
+                // New lookups find the closed record from now on; frames already on their
+                // way here are still answered (`closed`) before the actor goes.
+                self.app.hub.remove_conversation(self.id(), &ctx.address());
+                ctx.run_later(STOP_GRACE, |_, ctx| ctx.stop());
+            }
         }
     }
 

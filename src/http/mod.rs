@@ -6,6 +6,7 @@ mod conversations;
 pub mod experts;
 mod followups;
 mod sessions;
+mod stats;
 
 use actix_web::{dev::Payload, http::StatusCode, web, FromRequest, HttpRequest, HttpResponse, ResponseError};
 use std::net::IpAddr;
@@ -21,6 +22,7 @@ use crate::store::StoreError;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(healthz))
+        .route("/metrics", web::get().to(metrics))
         .route("/ws/customer", web::get().to(crate::ws::customer::connect))
         .route("/ws/expert", web::get().to(crate::ws::expert::connect))
         .service(
@@ -37,11 +39,47 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .configure(attachments::configure)
                 .configure(canned::configure)
                 .configure(followups::configure)
+                .configure(stats::configure)
                 .default_service(web::to(|| async {
                     Err::<HttpResponse, _>(ApiError::new(ErrorCode::NotFound, "no such endpoint"))
                 })),
         )
         .configure(crate::assets::configure);
+}
+
+/// One log line per request, with its outcome and duration.
+pub async fn log_request(
+    req: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody>,
+) -> Result<actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
+    let started = std::time::Instant::now();
+    let (method, path) = (req.method().clone(), req.path().to_owned());
+    let response = next.call(req).await?;
+    let ms = started.elapsed().as_millis() as u64;
+    tracing::info!(%method, %path, status = response.status().as_u16(), ms, "request");
+    Ok(response)
+}
+
+/// Prometheus text. Open to anyone unless `server.metrics_token` is set.
+async fn metrics(req: HttpRequest, app: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let required = &app.config.server.metrics_token;
+    if !required.is_empty() && !bearer(&req).is_some_and(|t| auth::is_admin_token(required, t)) {
+        return Err(ApiError::new(ErrorCode::Unauthorized, "metrics need the metrics token"));
+    }
+    let counts = app.router.send(crate::messages::Counts).await.unwrap_or_default();
+    let (widgets, consoles) = app.hub.sessions();
+    let text = crate::metrics::render(crate::metrics::Live {
+        queued_by_category: counts.queued_by_category,
+        open_chats: counts.open_chats,
+        experts_by_presence: [
+            ("available", counts.available),
+            ("away", counts.away),
+            ("offline", counts.offline),
+        ],
+        widgets,
+        consoles,
+    });
+    Ok(HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(text))
 }
 
 async fn healthz() -> HttpResponse {

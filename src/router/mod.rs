@@ -217,6 +217,14 @@ impl Handler<HasRoom> for Router {
     }
 }
 
+impl Handler<Counts> for Router {
+    type Result = RouterCounts;
+
+    fn handle(&mut self, _: Counts, _: &mut Context<Self>) -> RouterCounts {
+        self.state.counts()
+    }
+}
+
 impl Handler<PresenceList> for Router {
     type Result = MessageResult<PresenceList>;
 

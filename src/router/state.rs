@@ -363,6 +363,21 @@ impl RouterState {
         self.experts.get(&id).is_some_and(|e| e.load < e.max_concurrent)
     }
 
+    /// Queued chats per category, open chats, and experts by presence.
+    pub fn counts(&self) -> crate::messages::RouterCounts {
+        let mut queued_by_category: Vec<(String, usize)> =
+            self.queues.iter().map(|(c, q)| (c.clone(), q.len())).collect();
+        queued_by_category.sort();
+        let presence = |p| self.experts.keys().filter(|e| self.presence(**e) == p).count();
+        crate::messages::RouterCounts {
+            queued_by_category,
+            open_chats: self.chats.values().filter(|c| matches!(c.slot, Slot::Active { .. })).count(),
+            available: presence(Presence::Available),
+            away: presence(Presence::Away),
+            offline: presence(Presence::Offline),
+        }
+    }
+
     pub fn available_count(&self) -> usize {
         self.experts.values().filter(|e| e.available()).count()
     }

@@ -98,6 +98,7 @@ impl Flusher {
             let started = Instant::now();
             let result = db.flush();
             self.last_flush_nanos.store(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
+            crate::metrics::flush(started.elapsed());
             match result {
                 Ok(_) => progress.send_modify(|p| p.durable = target),
                 Err(e) => {

@@ -494,6 +494,52 @@ impl Store {
             .map(|k| keys::seq_of_message_key(&k))
             .unwrap_or(0))
     }
+
+    // --- whole-store reads and writes for `switchboard export` / `import` ---
+
+    /// Whether the store holds any record at all: import only writes into an empty one.
+    pub fn is_empty(&self) -> Result<bool, StoreError> {
+        let i = &self.inner;
+        for t in [&i.experts, &i.customers, &i.conversations, &i.callbacks, &i.canned, &i.attachments] {
+            if !t.is_empty() {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    pub fn customers(&self) -> Result<Vec<Customer>, StoreError> {
+        all(&self.inner.customers)
+    }
+
+    /// Every visitor token digest with its customer, in digest order.
+    pub fn visitor_tokens(&self) -> Result<Vec<(Vec<u8>, CustomerId)>, StoreError> {
+        let entry = |(k, v): (sled::IVec, sled::IVec)| (k.to_vec(), CustomerId(keys::u64_from(&v)));
+        self.inner.visitor_tokens.iter().map(|e| Ok(entry(e?))).collect()
+    }
+
+    /// Every (expert, conversation) pair of the experts' index. It can list more than a
+    /// record's owners: a claimer who lost a claim keeps the entry (see `put_conversation`).
+    pub fn expert_conversation_index(&self) -> Result<Vec<(ExpertId, ConversationId)>, StoreError> {
+        let pair = |k: &[u8]| (ExpertId(keys::u64_from(&k[..8])), ConversationId(keys::u64_from(&k[8..])));
+        self.inner.expert_conversations.iter().keys().map(|k| Ok(pair(&k?))).collect()
+    }
+
+    pub fn index_expert_conversation(
+        &self,
+        expert: ExpertId,
+        conversation: ConversationId,
+    ) -> Result<Ticket, StoreError> {
+        self.inner.expert_conversations.insert(keys::pair(expert.0, conversation.0), &[])?;
+        Ok(self.ticket())
+    }
+
+    /// Makes `next_id` return ids above `last`, so records written with their old ids are never
+    /// named again. sled cannot set its counter, only count up, which costs nanoseconds an id.
+    pub fn reserve_ids_through(&self, last: u64) -> Result<(), StoreError> {
+        while self.next_id()? <= last {}
+        Ok(())
+    }
 }
 
 fn get<T: bincode::Decode<()>>(tree: &sled::Tree, key: impl AsRef<[u8]>) -> Result<Option<T>, StoreError> {

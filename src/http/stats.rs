@@ -1,0 +1,93 @@
+//! `GET /api/v1/stats?from=T&to=T&group_by=expert|category|day`: report figures for admins.
+
+use std::time::{Duration, UNIX_EPOCH};
+
+use actix_web::{web, HttpResponse};
+use serde::{Deserialize, Serialize};
+
+use super::{ApiError, Caller};
+use crate::app::AppState;
+use crate::clock::Timestamp;
+use crate::ids::ExpertId;
+use crate::protocol::ErrorCode;
+use crate::stats::{self, Figures, Group, GroupBy};
+
+/// The period reported when the caller names none.
+const DEFAULT_PERIOD: Duration = Duration::from_secs(7 * 24 * 3600);
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/stats", web::get().to(get));
+}
+
+#[derive(Deserialize)]
+struct Query {
+    from: Option<String>,
+    to: Option<String>,
+    group_by: Option<GroupBy>,
+}
+
+#[derive(Serialize)]
+struct Answer {
+    from: String,
+    to: String,
+    group_by: Option<GroupBy>,
+    total: Figures,
+    groups: Vec<Group>,
+}
+
+async fn get(
+    caller: Caller,
+    app: web::Data<AppState>,
+    query: web::Query<Query>,
+) -> Result<HttpResponse, ApiError> {
+    caller.admin_only()?;
+    let Query { from, to, group_by } = query.into_inner();
+    let to = match to {
+        Some(t) => parse_time("to", &t)?,
+        None => Timestamp::now(),
+    };
+    let from = match from {
+        Some(t) => parse_time("from", &t)?,
+        None => Timestamp(to.0.saturating_sub(DEFAULT_PERIOD.as_millis() as i64)),
+    };
+    if from >= to {
+        return Err(ApiError::new(ErrorCode::BadRequest, "from must be before to"));
+    }
+    // Reading every record is a long scan on a big store: keep it off the HTTP worker.
+    let app = app.into_inner();
+    let answer = web::block(move || -> Result<Answer, ApiError> {
+        let report = stats::report(&app.store.conversations()?, from, to, group_by);
+        let mut groups = report.groups;
+        for g in &mut groups {
+            g.label = label(&app, group_by, &g.key)?;
+        }
+        Ok(Answer { from: from.rfc3339(), to: to.rfc3339(), group_by, total: report.total, groups })
+    })
+    .await
+    .map_err(|_| ApiError::new(ErrorCode::Internal, "the server is busy"))??;
+    Ok(HttpResponse::Ok().json(answer))
+}
+
+fn parse_time(name: &str, text: &str) -> Result<Timestamp, ApiError> {
+    let t = humantime::parse_rfc3339(text).map_err(|e| {
+        ApiError::new(ErrorCode::BadRequest, format!("{name}: {e} (expected e.g. 2024-05-01T00:00:00Z)"))
+    })?;
+    let ms = t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis());
+    Ok(Timestamp(ms as i64))
+}
+
+/// What a group is called for people: the expert's or category's name, or the key itself.
+fn label(app: &AppState, group_by: Option<GroupBy>, key: &str) -> Result<String, ApiError> {
+    Ok(match group_by {
+        Some(GroupBy::Expert) if key == stats::UNASSIGNED => "Unassigned".to_owned(),
+        Some(GroupBy::Expert) => match key.parse::<ExpertId>() {
+            Ok(id) => app.store.expert(id)?.map_or_else(|| key.to_owned(), |e| e.name),
+            Err(()) => key.to_owned(),
+        },
+        // A category since removed from the configuration keeps its id as its name.
+        Some(GroupBy::Category) => {
+            app.config.category(key).map_or_else(|| key.to_owned(), |c| c.name.clone())
+        }
+        Some(GroupBy::Day) | None => key.to_owned(),
+    })
+}
