@@ -26,6 +26,8 @@ pub struct App {
     /// Office hours, when enabled.
     pub schedule: Option<Schedule>,
     pub limiters: Limiters,
+    /// Wakes the webhook worker when an event is written.
+    pub webhook_wake: tokio::sync::Notify,
     /// Conversation actors are spread over these threads, apart from the HTTP workers.
     arbiters: Vec<ArbiterHandle>,
     next_arbiter: AtomicUsize,
@@ -44,6 +46,7 @@ impl App {
         Arc::new(App {
             schedule,
             limiters: Limiters::new(&config.limits),
+            webhook_wake: tokio::sync::Notify::new(),
             policy: Policy::from_config(&config),
             config,
             store,

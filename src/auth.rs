@@ -43,8 +43,12 @@ pub fn is_admin_token(configured: &str, presented: &str) -> bool {
 
 /// Lowercase hex HMAC-SHA256 of `data` keyed with `secret`.
 pub fn sign(secret: &str, data: &str) -> String {
+    sign_bytes(secret, data.as_bytes())
+}
+
+pub fn sign_bytes(secret: &str, data: &[u8]) -> String {
     let mut mac = HmacSha256::new_from_slice(secret.as_bytes()).expect("HMAC takes any key length");
-    mac.update(data.as_bytes());
+    mac.update(data);
     hex::encode(mac.finalize().into_bytes())
 }
 

@@ -10,7 +10,7 @@ use serde::Deserialize;
 
 /// Sections that may be overridden from the environment. Longest names first, so that
 /// `OFFICE_HOURS_ENABLED` is not read as section `office`.
-const SECTIONS: &[&str] = &["office_hours", "conversation", "routing", "limits", "server"];
+const SECTIONS: &[&str] = &["office_hours", "conversation", "webhooks", "routing", "limits", "server"];
 const ENV_PREFIX: &str = "SWITCHBOARD_";
 
 #[derive(Debug, thiserror::Error)]
@@ -30,6 +30,43 @@ pub struct Config {
     pub limits: LimitsConfig,
     pub office_hours: OfficeHoursConfig,
     pub categories: Vec<Category>,
+    pub webhooks: WebhooksConfig,
+}
+
+/// Where lifecycle events are posted, signed, from a durable outbox.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebhooksConfig {
+    pub endpoints: Vec<WebhookEndpoint>,
+    /// Endpoints in private, loopback and link-local ranges are refused unless this is set.
+    pub allow_private: bool,
+    /// Delivery attempts per event and endpoint before it is given up (and logged).
+    pub max_attempts: u32,
+    /// The first retry waits this long; each next one twice as long, up to `retry_max`.
+    #[serde(with = "humantime_serde")]
+    pub retry_base: Duration,
+    #[serde(with = "humantime_serde")]
+    pub retry_max: Duration,
+}
+
+impl Default for WebhooksConfig {
+    fn default() -> Self {
+        WebhooksConfig {
+            endpoints: Vec::new(),
+            allow_private: false,
+            max_attempts: 15,
+            retry_base: Duration::from_secs(1),
+            retry_max: Duration::from_secs(3600),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookEndpoint {
+    pub url: String,
+    /// Key of the `X-Switchboard-Signature` HMAC-SHA256 over the body.
+    pub secret: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -219,6 +256,7 @@ impl Default for Config {
             conversation: ConversationConfig::default(),
             limits: LimitsConfig::default(),
             office_hours: OfficeHoursConfig::default(),
+            webhooks: WebhooksConfig::default(),
             categories: vec![Category {
                 id: "general".into(),
                 name: "General questions".into(),
@@ -363,6 +401,10 @@ impl Config {
         }
         if let Err(e) = crate::office_hours::Schedule::from_config(&self.office_hours) {
             return invalid(e);
+        }
+        for e in &self.webhooks.endpoints {
+            crate::webhooks::check_endpoint(&e.url, self.webhooks.allow_private)
+                .map_err(ConfigError::Invalid)?;
         }
         if self.routing.max_concurrent == 0 {
             return invalid("routing.max_concurrent must be at least 1".into());

@@ -20,6 +20,7 @@
 //! - [`limits`]: rate limits and connection counts against abuse.
 //! - [`metrics`]: Prometheus counters, histograms and live gauges.
 //! - [`office_hours`]: the weekly schedule in a time zone, with holidays.
+//! - [`webhooks`]: signed lifecycle events from a durable outbox.
 //! - [`auth`], [`ids`], [`clock`]: credentials, typed ids, time.
 
 pub mod app;
@@ -41,6 +42,7 @@ pub mod protocol;
 pub mod router;
 pub mod stats;
 pub mod store;
+pub mod webhooks;
 pub mod ws;
 
 use std::future::Future;
@@ -105,6 +107,7 @@ pub async fn run(
             }
         })
     };
+    let webhooks = actix_web::rt::spawn(webhooks::run(app.clone()));
     let handle = server.handle();
     // The server runs on its own task so that it keeps serving while shutdown proceeds.
     let mut server = actix_web::rt::spawn(server);
@@ -125,6 +128,7 @@ pub async fn run(
         }
     }
     pruning.abort();
+    webhooks.abort();
     app.store.sync().await?;
     Ok(())
 }

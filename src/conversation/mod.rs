@@ -23,6 +23,7 @@ use crate::protocol::ToolView;
 use crate::protocol::{AckBody, ConversationView, ErrorCode, ExpertBrief, MessageView, Refusal, ServerFrame};
 use crate::store::model::{AttachmentRef, Author, AuthorKind, Conversation, Customer, Status, StoredMessage};
 use crate::store::{StoreError, Ticket};
+use crate::webhooks;
 pub use handlers::Opening;
 use outbox::{Outbox, Outgoing};
 
@@ -159,6 +160,7 @@ impl ConversationActor {
             }
             return Ok(None);
         }
+        self.announce(Some(&self.conv), &next)?;
         let ticket = self.app.store.put_conversation(&next).map_err(internal_error)?;
         observe(&self.conv, &next);
         // Most messages change only activity times; the router hears of routing changes alone.
@@ -177,6 +179,18 @@ impl ConversationActor {
         self.arm_timer(ctx);
         self.watch_flush(ctx);
         Ok(Some(ticket))
+    }
+
+    /// Writes the webhook events a change makes; they share the change's flush.
+    fn announce(&self, before: Option<&Conversation>, after: &Conversation) -> Result<(), Refusal> {
+        if self.app.config.webhooks.endpoints.is_empty() {
+            return Ok(());
+        }
+        let events = webhooks::for_transition(&self.app.store, before, after).map_err(internal_error)?;
+        for (kind, data) in events {
+            webhooks::enqueue(&self.app, kind, data).map_err(internal_error)?;
+        }
+        Ok(())
     }
 
     fn track(&self, ctx: &Context<Self>) -> Track {

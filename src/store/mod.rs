@@ -14,7 +14,9 @@ use std::sync::Arc;
 pub use codec::{decode, encode, FORMAT_VERSION};
 use flusher::Flusher;
 pub use flusher::Ticket;
-use model::{Attachment, Callback, Canned, Conversation, Customer, Expert, LoginToken, StoredMessage};
+use model::{
+    Attachment, Callback, Canned, Conversation, Customer, Expert, LoginToken, StoredMessage, WebhookEntry,
+};
 
 use crate::ids::{AttachmentId, CallbackId, CannedId, ConversationId, CustomerId, ExpertId};
 
@@ -56,6 +58,7 @@ mod tree {
     pub const CONVERSATION_ATTACHMENTS: &str = "conversation_attachments_v1";
     pub const CANNED: &str = "canned_responses_v1";
     pub const EXPERT_TOKENS: &str = "expert_tokens_v1";
+    pub const WEBHOOK_OUTBOX: &str = "webhook_outbox_v1";
 }
 
 #[derive(Clone)]
@@ -88,6 +91,8 @@ struct Inner {
     canned: sled::Tree,
     /// Each expert's login token digests, so all of them can be revoked at once.
     expert_tokens: sled::Tree,
+    /// Webhook deliveries owed, by event id then endpoint.
+    webhooks: sled::Tree,
     flusher: Arc<Flusher>,
 }
 
@@ -151,6 +156,7 @@ impl Store {
                 conversation_attachments: t(tree::CONVERSATION_ATTACHMENTS)?,
                 canned: t(tree::CANNED)?,
                 expert_tokens: t(tree::EXPERT_TOKENS)?,
+                webhooks: t(tree::WEBHOOK_OUTBOX)?,
                 db,
                 flusher,
             }),
@@ -360,6 +366,35 @@ impl Store {
         Ok(self.inner.attachment_bytes.get(id.to_be_bytes())?)
     }
 
+    pub fn put_webhook(&self, e: &WebhookEntry) -> Result<Ticket, StoreError> {
+        self.inner.webhooks.insert(webhook_key(e), encode(e))?;
+        Ok(self.ticket())
+    }
+
+    pub fn remove_webhook(&self, e: &WebhookEntry) -> Result<(), StoreError> {
+        self.inner.webhooks.remove(webhook_key(e))?;
+        Ok(())
+    }
+
+    /// Deliveries whose time has come, oldest event first.
+    pub fn due_webhooks(
+        &self,
+        now: crate::clock::Timestamp,
+        limit: usize,
+    ) -> Result<Vec<WebhookEntry>, StoreError> {
+        let mut out = Vec::new();
+        for value in self.inner.webhooks.iter().values() {
+            let e: WebhookEntry = decode(&value?)?;
+            if e.next_attempt_at <= now {
+                out.push(e);
+                if out.len() == limit {
+                    break;
+                }
+            }
+        }
+        Ok(out)
+    }
+
     pub fn put_canned(&self, c: &Canned) -> Result<Ticket, StoreError> {
         self.inner.canned.insert(c.id.to_be_bytes(), encode(c))?;
         Ok(self.ticket())
@@ -540,6 +575,13 @@ impl Store {
         while self.next_id()? <= last {}
         Ok(())
     }
+}
+
+fn webhook_key(e: &WebhookEntry) -> [u8; 10] {
+    let mut k = [0u8; 10];
+    k[..8].copy_from_slice(&e.id.to_be_bytes());
+    k[8..].copy_from_slice(&e.endpoint.to_be_bytes());
+    k
 }
 
 fn get<T: bincode::Decode<()>>(tree: &sled::Tree, key: impl AsRef<[u8]>) -> Result<Option<T>, StoreError> {

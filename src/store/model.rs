@@ -309,3 +309,15 @@ pub struct Canned {
     pub text: String,
     pub updated_at: Timestamp,
 }
+
+/// One webhook delivery owed: an event for one endpoint.
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
+pub struct WebhookEntry {
+    pub id: u64,
+    /// Index into the configured endpoints.
+    pub endpoint: u16,
+    pub kind: String,
+    pub body: Vec<u8>,
+    pub attempts: u32,
+    pub next_attempt_at: Timestamp,
+}

@@ -24,6 +24,7 @@ use crate::protocol::{
 };
 use crate::store::model::{Author, Callback, Conversation, Customer, Page};
 use crate::store::StoreError;
+use crate::webhooks;
 
 /// How many recent conversations `welcome` lists.
 const WELCOME_CONVERSATIONS: usize = 20;
@@ -362,6 +363,11 @@ impl CustomerWidget {
         let event = Event::Rate { score, comment };
         let t = lifecycle::step(&c, &event, Timestamp::now(), &self.app.policy)?;
         if let Some(next) = t.next {
+            for (kind, data) in
+                webhooks::for_transition(&self.app.store, Some(&c), &next).map_err(internal_error)?
+            {
+                webhooks::enqueue(&self.app, kind, data).map_err(internal_error)?;
+            }
             self.app.store.put_conversation(&next).map_err(internal_error)?;
         }
         ack_when_durable(&self.app.store, reply, AckBody::Empty {}, ctx);
@@ -405,6 +411,13 @@ impl CustomerWidget {
             done_at: None,
             done_by: None,
         };
+        let customer =
+            crate::conversation::views::customer_view(store, callback.customer).map_err(internal_error)?;
+        let data = serde_json::json!({ "callback": {
+            "id": callback.id.to_string(), "customer": customer, "phone": callback.phone,
+            "message": callback.message, "category": callback.category, "created_at": callback.created_at.rfc3339(),
+        }});
+        webhooks::enqueue(&self.app, "callback.requested", data).map_err(internal_error)?;
         store.put_callback(&callback).map_err(internal_error)?;
         ack_when_durable(&self.app.store, reply, AckBody::Callback { callback_id: callback.id }, ctx);
         Ok(())
