@@ -501,6 +501,7 @@ mod tests {
         assert_eq!(format!("{:?}", c.conversation), format!("{:?}", d.conversation));
         assert_eq!(format!("{:?}", c.limits), format!("{:?}", d.limits));
         assert_eq!(format!("{:?}", c.office_hours), format!("{:?}", d.office_hours));
+        assert_eq!(format!("{:?}", c.webhooks), format!("{:?}", d.webhooks));
         assert_eq!(c.categories, d.categories);
     }
 
