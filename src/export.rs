@@ -4,10 +4,11 @@
 //! One JSON object a line, each with a `kind`: first a `header` with the file format, then every
 //! `expert` (with its password hash), `customer` (with its visitor token digests), `canned`
 //! response, `callback` and `conversation` (the record, its customer, every message including
-//! internal notes, its files with their bytes in hex, and the experts whose lists show it), and
-//! last an `end` line with the number of records, so a truncated file is refused rather than
-//! imported in part. Times are milliseconds since the Unix epoch and ids the store's numbers
-//! (conversation 12 is `c_12` in the API), so that nothing is rounded on the way.
+//! internal notes, its files with their bytes in hex, and the experts whose lists show it),
+//! every `webhook` delivery still owed, and last an `end` line with the number of records, so
+//! a truncated file is refused rather than imported in part. Times are milliseconds since the
+//! Unix epoch and ids the store's numbers (conversation 12 is `c_12` in the API), so that
+//! nothing is rounded on the way.
 //!
 //! The records are serde mirrors of the bincode model, so the store's format stays its own.
 //! Left out on purpose: expert login tokens (experts log in again) and the idempotency entries
@@ -17,7 +18,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::io::{BufRead, Write};
 
-use anyhow::{anyhow, bail, Context};
+use anyhow::{anyhow, bail};
 use serde::{Deserialize, Serialize};
 
 use crate::clock::Timestamp;
@@ -25,7 +26,7 @@ use crate::config::Style;
 use crate::ids::{AttachmentId, CallbackId, CannedId, ConversationId, CustomerId, ExpertId};
 use crate::store::model::{
     Attachment, AttachmentRef, Author, AuthorKind, Callback, Canned, Conversation, Customer, Expert, Offer,
-    Owner, Page, Rating, Status, StoredMessage,
+    Owner, Page, Rating, Status, StoredMessage, WebhookEntry,
 };
 use crate::store::{Store, StoreError};
 
@@ -41,6 +42,7 @@ enum Line {
     Canned(CannedRecord),
     Callback(CallbackRecord),
     Conversation(Box<ConversationLine>),
+    Webhook(WebhookLine),
     End(End),
 }
 
@@ -62,7 +64,7 @@ struct End {
 struct CustomerLine {
     customer: CustomerRecord,
     /// Hex SHA-256 digests (the store never holds the tokens), so widgets keep their customer.
-    visitor_tokens: Vec<String>,
+    visitor_tokens: Vec<Hex>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -77,11 +79,18 @@ struct ConversationLine {
     listed_for: Vec<ExpertId>,
 }
 
+/// Nested: a delivery has a `kind` of its own.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WebhookLine {
+    webhook: WebhookRecord,
+}
+
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct FileRecord {
     attachment: AttachmentRecord,
-    content_hex: String,
+    content_hex: Hex,
 }
 
 /// A value converted between the model and its mirror.
@@ -94,7 +103,7 @@ trait Twin<T> {
 macro_rules! same {
     ($($t:ty),*) => {$(impl Twin<$t> for $t { fn twin(self) -> $t { self } })*};
 }
-same!(String, bool, u8, u32, u64, Timestamp, Status, Style);
+same!(String, bool, u8, u16, u32, u64, Timestamp, Status, Style);
 same!(ExpertId, CustomerId, ConversationId, AttachmentId, CallbackId, CannedId);
 
 impl<A: Twin<B>, B> Twin<Option<B>> for Option<A> {
@@ -109,13 +118,41 @@ impl<A: Twin<B>, B> Twin<Vec<B>> for Vec<A> {
     }
 }
 
+/// Bytes as a hex string: exact, and plain to check by eye.
+#[derive(Debug)]
+struct Hex(Vec<u8>);
+
+impl Serialize for Hex {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&hex::encode(&self.0))
+    }
+}
+
+impl<'de> Deserialize<'de> for Hex {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Hex, D::Error> {
+        hex::decode(String::deserialize(d)?).map(Hex).map_err(serde::de::Error::custom)
+    }
+}
+
+impl Twin<Hex> for Vec<u8> {
+    fn twin(self) -> Hex {
+        Hex(self)
+    }
+}
+
+impl Twin<Vec<u8>> for Hex {
+    fn twin(self) -> Vec<u8> {
+        self.0
+    }
+}
+
 /// A serde twin of a model struct. Destructuring names every field, so a field added to the
 /// model fails to compile here rather than silently missing from exports.
 macro_rules! mirror {
-    ($record:ident <-> $model:ident { $($field:ident: $ty:ty),* $(,)? }) => {
+    ($record:ident <-> $model:ident { $($(#[$doc:meta])* $field:ident: $ty:ty),* $(,)? }) => {
         #[derive(Debug, Serialize, Deserialize)]
         #[serde(deny_unknown_fields)]
-        struct $record { $($field: $ty),* }
+        struct $record { $($(#[$doc])* $field: $ty),* }
 
         impl Twin<$record> for $model {
             fn twin(self) -> $record {
@@ -199,7 +236,12 @@ mirror!(MessageRecord <-> StoredMessage {
 
 mirror!(AuthorRecord <-> Author { kind: AuthorKindRecord, id: Option<u64>, name: Option<String> });
 
-mirror!(AttachmentRefRecord <-> AttachmentRef { id: AttachmentId, name: String, size: u64, content_type: String });
+mirror!(AttachmentRefRecord <-> AttachmentRef {
+    id: AttachmentId,
+    name: String,
+    size: u64,
+    content_type: String,
+});
 
 mirror!(AttachmentRecord <-> Attachment {
     summary: AttachmentRefRecord,
@@ -219,7 +261,23 @@ mirror!(CallbackRecord <-> Callback {
     done_by: Option<ExpertId>,
 });
 
-mirror!(CannedRecord <-> Canned { id: CannedId, title: String, shortcut: String, text: String, updated_at: Timestamp });
+mirror!(CannedRecord <-> Canned {
+    id: CannedId,
+    title: String,
+    shortcut: String,
+    text: String,
+    updated_at: Timestamp,
+});
+
+mirror!(WebhookRecord <-> WebhookEntry {
+    id: u64,
+    endpoint: u16,
+    kind: String,
+    /// The event's JSON, as the endpoint will receive it.
+    body: Hex,
+    attempts: u32,
+    next_attempt_at: Timestamp,
+});
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -262,11 +320,12 @@ pub struct Counts {
     pub conversations: u64,
     pub messages: u64,
     pub files: u64,
+    pub webhooks: u64,
 }
 
 impl Counts {
     fn records(&self) -> u64 {
-        self.experts + self.customers + self.canned + self.callbacks + self.conversations
+        self.experts + self.customers + self.canned + self.callbacks + self.conversations + self.webhooks
     }
 }
 
@@ -275,14 +334,15 @@ impl fmt::Display for Counts {
         write!(
             f,
             "{} experts, {} customers, {} canned responses, {} callbacks, {} conversations \
-             ({} messages, {} files)",
+             ({} messages, {} files), {} webhook deliveries",
             self.experts,
             self.customers,
             self.canned,
             self.callbacks,
             self.conversations,
             self.messages,
-            self.files
+            self.files,
+            self.webhooks
         )
     }
 }
@@ -301,9 +361,9 @@ pub fn export(store: &Store, out: &mut dyn Write) -> anyhow::Result<Counts> {
         write(Line::Expert(e.twin()))?;
         counts.experts += 1;
     }
-    let mut tokens: HashMap<CustomerId, Vec<String>> = HashMap::new();
+    let mut tokens: HashMap<CustomerId, Vec<Hex>> = HashMap::new();
     for (digest, customer) in store.visitor_tokens()? {
-        tokens.entry(customer).or_default().push(hex::encode(digest));
+        tokens.entry(customer).or_default().push(Hex(digest));
     }
     for c in store.customers()? {
         let visitor_tokens = tokens.remove(&c.id).unwrap_or_default();
@@ -329,7 +389,7 @@ pub fn export(store: &Store, out: &mut dyn Write) -> anyhow::Result<Counts> {
             let bytes = store
                 .attachment_bytes(a.summary.id)?
                 .ok_or_else(|| anyhow!("the bytes of attachment {} are missing", a.summary.id))?;
-            files.push(FileRecord { attachment: a.twin(), content_hex: hex::encode(bytes) });
+            files.push(FileRecord { attachment: a.twin(), content_hex: Hex(bytes.to_vec()) });
         }
         counts.conversations += 1;
         counts.messages += messages.len() as u64;
@@ -342,6 +402,11 @@ pub fn export(store: &Store, out: &mut dyn Write) -> anyhow::Result<Counts> {
             conversation: c.twin(),
         })))?;
     }
+    // Every delivery still owed is due by the end of time.
+    for w in store.due_webhooks(Timestamp(i64::MAX), usize::MAX)? {
+        write(Line::Webhook(WebhookLine { webhook: w.twin() }))?;
+        counts.webhooks += 1;
+    }
     write(Line::End(End { records: counts.records() }))?;
     Ok(counts)
 }
@@ -352,20 +417,25 @@ pub fn import(store: &Store, input: &mut dyn BufRead) -> anyhow::Result<Counts> 
     if !store.is_empty()? {
         bail!("the data directory already holds data; import only into an empty one");
     }
+    // Messages carry their causes inline: `main` prints only the outermost one.
+    read_lines(store, input).map_err(|e| {
+        anyhow!("{e:#}; the data directory may now hold part of the file: empty it before importing again")
+    })
+}
+
+fn read_lines(store: &Store, input: &mut dyn BufRead) -> anyhow::Result<Counts> {
     let mut counts = Counts::default();
     // The highest id written, which fresh ids must stay above.
     let mut last_id = 0;
     let mut ended = false;
     for (n, text) in input.lines().enumerate() {
         let at = n + 1;
-        let fail =
-            |e: anyhow::Error| e.context(format!("line {at} (the data directory is now partly written)"));
-        let text = text.context(format!("reading line {at}"))?;
+        let text = text.map_err(|e| anyhow!("reading line {at}: {e}"))?;
         if ended {
             bail!("line {at}: data after the end line");
         }
         let line: Line =
-            serde_json::from_str(&text).with_context(|| format!("line {at} is not a valid record"))?;
+            serde_json::from_str(&text).map_err(|e| anyhow!("line {at} is not a valid record: {e}"))?;
         match line {
             Line::Header(h) if n == 0 && h.format == FORMAT => continue,
             Line::Header(h) if n == 0 => {
@@ -378,12 +448,13 @@ pub fn import(store: &Store, input: &mut dyn BufRead) -> anyhow::Result<Counts> 
                 bail!("the end line counts {} records, the file holds {}", end.records, counts.records())
             }
             line => {
-                last_id = last_id.max(write(store, line, &mut counts).map_err(fail)?);
+                let written = write(store, line, &mut counts).map_err(|e| anyhow!("line {at}: {e:#}"))?;
+                last_id = last_id.max(written);
             }
         }
     }
     if !ended {
-        bail!("the file has no end line: it was cut short (the data directory is now partly written)");
+        bail!("the file has no end line: it was cut short");
     }
     store.reserve_ids_through(last_id)?;
     Ok(counts)
@@ -411,7 +482,7 @@ fn write(store: &Store, line: Line, counts: &mut Counts) -> anyhow::Result<u64> 
                 }
             }
             for digest in visitor_tokens {
-                store.put_visitor_token(&hex::decode(&digest).context("a visitor token digest")?, c.id)?;
+                store.put_visitor_token(&digest.0, c.id)?;
             }
             counts.customers += 1;
             c.id.0
@@ -442,7 +513,7 @@ fn write(store: &Store, line: Line, counts: &mut Counts) -> anyhow::Result<u64> 
                 if a.conversation != c.id {
                     bail!("attachment {} belongs to another conversation", a.summary.id);
                 }
-                store.put_attachment(&a, &hex::decode(&content_hex).context("attachment bytes")?)?;
+                store.put_attachment(&a, &content_hex.0)?;
                 last_id = last_id.max(a.summary.id.0);
                 counts.files += 1;
             }
@@ -451,6 +522,12 @@ fn write(store: &Store, line: Line, counts: &mut Counts) -> anyhow::Result<u64> 
             }
             counts.conversations += 1;
             last_id
+        }
+        Line::Webhook(WebhookLine { webhook }) => {
+            let w: WebhookEntry = webhook.twin();
+            store.put_webhook(&w)?;
+            counts.webhooks += 1;
+            w.id
         }
     })
 }
@@ -525,6 +602,16 @@ mod tests {
             };
             store.append_message(id, &m, None).unwrap();
         }
+        let body = br#"{"id":"evt_9","type":"conversation.solved"}"#.to_vec();
+        let w = WebhookEntry {
+            id: store.next_id().unwrap(),
+            endpoint: 1,
+            kind: "conversation.solved".into(),
+            body,
+            attempts: 3,
+            next_attempt_at: Timestamp(1_700_000_010_000),
+        };
+        store.put_webhook(&w).unwrap();
     }
 
     fn exported(store: &Store) -> Vec<u8> {
@@ -552,6 +639,11 @@ mod tests {
         assert_eq!(target.expert_by_username("ada").unwrap(), source.expert_by_username("ada").unwrap());
         assert_eq!(target.customer_by_visitor_token(&[7; 32]).unwrap(), Some(c.customer));
         assert_eq!(target.external_customer("crm-7", CustomerId(12345)).unwrap(), c.customer);
+        assert_eq!(
+            target.due_webhooks(Timestamp(i64::MAX), 9).unwrap(),
+            source.due_webhooks(Timestamp(i64::MAX), 9).unwrap()
+        );
+        assert_eq!(counts.webhooks, 1);
         // Fresh ids never name an imported record.
         let highest = source.next_id().unwrap();
         assert!(target.next_id().unwrap() >= highest);

@@ -85,15 +85,16 @@ pub async fn run(
     let restored = app.restore()?;
     let addr = listener.local_addr()?;
     let data = web::Data::new(app.clone());
-    let server =
-        HttpServer::new(move || actix_web::App::new()
+    let server = HttpServer::new(move || {
+        actix_web::App::new()
             .app_data(data.clone())
             .wrap(actix_web::middleware::from_fn(http::log_request))
-            .configure(http::configure))
-            .listen(listener)?
-            .shutdown_timeout(5)
-            .disable_signals()
-            .run();
+            .configure(http::configure)
+    })
+    .listen(listener)?
+    .shutdown_timeout(5)
+    .disable_signals()
+    .run();
     tracing::info!(%addr, restored, "serving");
     println!("listening on http://{addr}");
     let _ = std::io::stdout().flush();

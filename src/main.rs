@@ -2,7 +2,6 @@ use std::io::{BufRead, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Context;
 use clap::{Parser, Subcommand};
 use switchboard::config::Config;
 use switchboard::http::experts::{add_expert, NewExpert};
@@ -143,10 +142,16 @@ fn expert(action: ExpertCommand) -> anyhow::Result<()> {
 }
 
 fn export(config: Option<PathBuf>, output: Option<PathBuf>) -> anyhow::Result<()> {
-    let store = Store::open(&load(config)?.server.data_dir)?;
+    let dir = load(config)?.server.data_dir;
+    // Opening creates a missing directory: a mistyped path would export nothing, quietly.
+    if !dir.is_dir() {
+        anyhow::bail!("there is no data directory at {}", dir.display());
+    }
+    let store = Store::open(&dir)?;
     let counts = match output {
         Some(path) => {
-            let file = std::fs::File::create(&path).with_context(|| format!("creating {}", path.display()))?;
+            let file = std::fs::File::create(&path)
+                .map_err(|e| anyhow::anyhow!("creating {}: {e}", path.display()))?;
             let mut out = std::io::BufWriter::new(file);
             let counts = switchboard::export::export(&store, &mut out)?;
             // On disk before anyone deletes the old data dir on the strength of it.
@@ -168,7 +173,8 @@ fn import(config: Option<PathBuf>, input: Option<PathBuf>) -> anyhow::Result<()>
     let store = Store::open(&load(config)?.server.data_dir)?;
     let counts = match input {
         Some(path) => {
-            let file = std::fs::File::open(&path).with_context(|| format!("opening {}", path.display()))?;
+            let file =
+                std::fs::File::open(&path).map_err(|e| anyhow::anyhow!("opening {}: {e}", path.display()))?;
             switchboard::export::import(&store, &mut std::io::BufReader::new(file))?
         }
         None => switchboard::export::import(&store, &mut std::io::stdin().lock())?,

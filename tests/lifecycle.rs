@@ -328,3 +328,17 @@ async fn a_rating_is_stored_with_the_conversation() {
     assert_eq!(c["rating"]["score"], 4);
     assert_eq!(c["rating"]["comment"], "Quick and kind");
 }
+
+#[tokio::test]
+async fn a_solved_chat_is_rated_and_the_rating_acknowledged() {
+    let server = TestServer::start(&[]).await;
+    let (_, token) = server.expert("ada", &["general"], None).await;
+    let mut expert = server.expert_ws(&token).await;
+    let (mut customer, id, visitor) = accepted_chat(&server, &mut expert, "hi").await;
+    expert.ack(json!({"type": "end", "conversation_id": id})).await;
+    customer.expect("solved", status_of(&id, "solved")).await;
+    // A change that queues nothing but its answer must still be answered once durable.
+    customer.ack(json!({"type": "rate", "conversation_id": id, "score": 5, "comment": "thanks"})).await;
+    let (_, c) = server.get(&format!("/api/v1/conversations/{id}"), &visitor).await;
+    assert_eq!(c["rating"]["score"], 5);
+}

@@ -85,7 +85,7 @@ impl ConversationActor {
             Some(_) => AckBody::Pushed { conversation_id: self.id() },
             None => AckBody::Started { conversation_id: self.id(), message },
         };
-        self.ack(&o.reply, body, Some(ticket));
+        self.ack(&o.reply, body, Some(ticket), ctx);
         if let Some(greeting) = o.greeting.as_ref().filter(|g| !g.is_empty()) {
             let bot = Author { kind: AuthorKind::Bot, id: None, name: None };
             ticket = self.append(Draft::new(bot, greeting.as_str()), None, ctx)?.0;
@@ -118,7 +118,7 @@ impl ConversationActor {
                     true => AckBody::Started { conversation_id: self.id(), message },
                     false => AckBody::Message { message },
                 };
-                self.ack(&p.reply, body, None);
+                self.ack(&p.reply, body, None, ctx);
                 return Ok(());
             }
         }
@@ -141,7 +141,7 @@ impl ConversationActor {
             Some(&p.reply),
             ctx,
         )?;
-        self.ack(&p.reply, AckBody::Message { message }, Some(ticket));
+        self.ack(&p.reply, AckBody::Message { message }, Some(ticket), ctx);
         Ok(())
     }
 
@@ -181,7 +181,7 @@ impl ConversationActor {
             }
             _ => AckBody::Empty {},
         };
-        self.ack(&a.reply, body, ticket);
+        self.ack(&a.reply, body, ticket, ctx);
         Ok(())
     }
 
@@ -219,7 +219,7 @@ impl ConversationActor {
             self.append(draft, None, ctx)?;
         }
         let ticket = self.apply(&event, ctx)?;
-        self.ack(&a.reply, AckBody::Empty {}, ticket);
+        self.ack(&a.reply, AckBody::Empty {}, ticket, ctx);
         Ok(())
     }
 
@@ -240,7 +240,7 @@ impl ConversationActor {
             }
         };
         let ticket = self.apply(&event, ctx)?;
-        self.ack(&a.reply, AckBody::Empty {}, ticket);
+        self.ack(&a.reply, AckBody::Empty {}, ticket, ctx);
         Ok(())
     }
 
@@ -320,7 +320,7 @@ impl ConversationActor {
             _ => return Err(forbidden()),
         }
         if s.reply.reference.is_some() {
-            self.ack(&s.reply, AckBody::Empty {}, None);
+            self.reply(&s.reply, ServerFrame::ack(s.reply.reference.clone(), AckBody::Empty {}));
         }
         Ok(())
     }

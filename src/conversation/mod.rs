@@ -383,10 +383,14 @@ impl ConversationActor {
         self.outbox.reply(to.clone(), frame);
     }
 
-    fn ack(&mut self, to: &ReplyTo, body: AckBody, ticket: Option<Ticket>) {
+    fn ack(&mut self, to: &ReplyTo, body: AckBody, ticket: Option<Ticket>, ctx: &mut Context<Self>) {
         let frame = ServerFrame::ack(to.reference.clone(), body);
         match ticket {
-            Some(t) => self.outbox.push(t, Outgoing::Reply { to: to.clone(), frame: Box::new(frame) }),
+            Some(t) => {
+                self.outbox.push(t, Outgoing::Reply { to: to.clone(), frame: Box::new(frame) });
+                // The change may have queued nothing else: make sure a flush wait covers it.
+                self.watch_flush(ctx);
+            }
             None => self.reply(to, frame),
         }
     }

@@ -535,12 +535,16 @@ impl Store {
     /// Whether the store holds any record at all: import only writes into an empty one.
     pub fn is_empty(&self) -> Result<bool, StoreError> {
         let i = &self.inner;
-        for t in [&i.experts, &i.customers, &i.conversations, &i.callbacks, &i.canned, &i.attachments] {
-            if !t.is_empty() {
-                return Ok(false);
-            }
-        }
-        Ok(true)
+        let trees = [
+            &i.experts,
+            &i.customers,
+            &i.conversations,
+            &i.callbacks,
+            &i.canned,
+            &i.attachments,
+            &i.webhooks,
+        ];
+        Ok(trees.iter().all(|t| t.is_empty()))
     }
 
     pub fn customers(&self) -> Result<Vec<Customer>, StoreError> {

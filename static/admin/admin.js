@@ -117,6 +117,7 @@
   /** Milliseconds as people say them: "0.4 s", "12 s", "2 min 5 s", "1 h 3 min". */
   function duration(ms) {
     if (ms === null || ms === undefined || isNaN(ms)) return '—';
+    if (ms < 1000) return Math.round(ms) + ' ms';
     if (ms < 10000) return (Math.round(ms / 100) / 10).toString() + ' s';
     var s = Math.round(ms / 1000);
     if (s < 60) return s + ' s';
@@ -787,7 +788,7 @@
     var rating = t.rating || {};
     var cards = [
       { key: 'conversations', label: 'Conversations', big: count(t.conversations), sub: count(t.answered) + ' answered' },
-      { key: 'abandonment_rate', label: 'Abandonment rate', big: percent(t.abandonment_rate), sub: plural(t.abandoned || 0, 'abandoned chat'), warn: t.abandonment_rate > 0.1 },
+      { key: 'abandonment_rate', label: 'Abandonment rate', big: t.conversations ? percent(t.abandonment_rate) : '—', sub: plural(t.abandoned || 0, 'abandoned chat'), warn: t.abandonment_rate > 0.1 },
       { key: 'first_response', label: 'First response', big: duration(med(t, 'first_response_ms')), sub: 'median · p90 ' + duration(p90(t, 'first_response_ms')) },
       { key: 'wait', label: 'Wait until accepted', big: duration(med(t, 'wait_ms')), sub: 'median · p90 ' + duration(p90(t, 'wait_ms')) },
       { key: 'handle', label: 'Handle time', big: duration(med(t, 'handle_ms')), sub: 'median · p90 ' + duration(p90(t, 'handle_ms')) },
@@ -904,6 +905,7 @@
         notes: groups.map(function (g) { return g.rating && g.rating.count ? plural(g.rating.count, 'rating') : 'no ratings'; }),
         format: stars,
         max: 5,
+        steps: 5,
       },
       {
         id: 'wait',
@@ -950,6 +952,22 @@
     var max = f * mag;
     if (opts.integer) max = Math.max(4, Math.ceil(max));
     return max;
+  }
+
+  /** How many grid steps divide the axis into round values (whole counts, round times). */
+  function tickSteps(c, max) {
+    if (c.steps) return c.steps;
+    var round = function (step) {
+      if (c.integer) return Number.isInteger(step);
+      if (!c.duration) return true;
+      if (step < 1000) return step % 250 === 0;
+      if (step < 60000) return [1, 2, 3, 5, 10, 15, 20, 30].indexOf(step / 1000) >= 0;
+      return step % 60000 === 0;
+    };
+    var found = [4, 5, 6, 3].filter(function (n) {
+      return round(max / n);
+    })[0];
+    return found || 4;
   }
 
   function chartCard(c, columns) {
@@ -1021,10 +1039,11 @@
       svg('desc', { id: descId, text: describe(c) }),
     ]);
     // Grid and axis ticks.
-    for (var t = 0; t <= 4; t++) {
-      var gx = LABEL + (plotW * t) / 4;
+    var steps = tickSteps(c, max);
+    for (var t = 0; t <= steps; t++) {
+      var gx = LABEL + (plotW * t) / steps;
       root.appendChild(svg('line', { x1: gx, x2: gx, y1: 4, y2: H - 20, class: t ? 'grid' : 'axis' }));
-      root.appendChild(svg('text', { x: gx, y: H - 6, class: 'tick', 'text-anchor': 'middle', text: c.format((max * t) / 4) }));
+      root.appendChild(svg('text', { x: gx, y: H - 6, class: 'tick', 'text-anchor': 'middle', text: c.format((max * t) / steps) }));
     }
     c.labels.forEach(function (label, i) {
       var y0 = 6 + i * rowH;
@@ -1081,17 +1100,19 @@
       svg('title', { text: c.title }),
       svg('desc', { id: descId, text: describe(c) }),
     ]);
-    for (var t = 0; t <= 4; t++) {
-      var gy = base - (plotH * t) / 4;
+    var steps = tickSteps(c, max);
+    for (var t = 0; t <= steps; t++) {
+      var gy = base - (plotH * t) / steps;
       root.appendChild(svg('line', { x1: LEFT, x2: W - RIGHT, y1: gy, y2: gy, class: t ? 'grid' : 'axis' }));
-      root.appendChild(svg('text', { x: LEFT - 6, y: gy, class: 'tick', 'text-anchor': 'end', 'dominant-baseline': 'middle', text: c.format((max * t) / 4) }));
+      root.appendChild(svg('text', { x: LEFT - 6, y: gy, class: 'tick', 'text-anchor': 'end', 'dominant-baseline': 'middle', text: c.format((max * t) / steps) }));
     }
     // Label every day when they fit, else every few days.
     var every = Math.max(1, Math.ceil(n / Math.floor(plotW / 46)));
     var showValues = slot >= 30;
     c.labels.forEach(function (label, i) {
       var cx = LEFT + slot * i + slot / 2;
-      if (i % every === 0 || i === n - 1) {
+      // Counted from the end, so today is always labelled.
+      if ((n - 1 - i) % every === 0) {
         root.appendChild(svg('text', { x: cx, y: H - 8, class: 'tick', 'text-anchor': 'middle', text: label }));
       }
       var g = svg('g', { class: 'bar-group', 'data-key': c.keys[i], 'data-label': label, 'data-value': valueOf(c, i) === null ? '' : valueOf(c, i) });

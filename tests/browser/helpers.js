@@ -39,6 +39,8 @@ async function startServer(opts = {}) {
     throw new Error(`server binary not found at ${BIN}: run \`cargo build --release\` or set SWITCHBOARD_BIN`);
   }
   const dir = opts.dir || fs.mkdtempSync(path.join(os.tmpdir(), 'switchboard-browser-'));
+  // The server reads config.toml from its working directory (environment variables still win).
+  if (opts.config) fs.writeFileSync(path.join(dir, 'config.toml'), opts.config);
   const env = {
     ...process.env,
     SWITCHBOARD_SERVER_BIND: opts.bind || '127.0.0.1:0',
@@ -110,13 +112,16 @@ async function api(server, method, p, body, token = ADMIN_TOKEN) {
   return json;
 }
 
-async function createExpert(server, { username, password = 'correct-horse-battery', name }) {
+async function createExpert(
+  server,
+  { username, password = 'correct-horse-battery', name, categories = ['general'], certifications = [] }
+) {
   await api(server, 'POST', '/api/v1/experts', {
     username,
     password,
     name,
-    categories: ['general'],
-    certifications: [],
+    categories,
+    certifications,
   });
   return { username, password, name };
 }
