@@ -455,6 +455,12 @@ impl Server {
                     .env("SWITCHBOARD_SERVER_ADMIN_TOKEN", ADMIN)
                     .env("SWITCHBOARD_LIMITS_MESSAGES_PER_SECOND", "1000000")
                     .env("SWITCHBOARD_LIMITS_NEW_CHATS_PER_MINUTE", "1000000")
+                    // A load test is one heavy client: lift the per-address abuse limits.
+                    .env("SWITCHBOARD_LIMITS_FRAMES_PER_SECOND", "1000000")
+                    .env("SWITCHBOARD_LIMITS_CONNECTIONS_PER_MINUTE", "1000000")
+                    .env("SWITCHBOARD_LIMITS_LOGINS_PER_MINUTE", "1000000")
+                    .env("SWITCHBOARD_LIMITS_MAX_CONNECTIONS", "1000000")
+                    .env("SWITCHBOARD_LIMITS_MAX_CONNECTIONS_PER_ADDRESS", "1000000")
                     .env("SWITCHBOARD_ROUTING_MAX_CONCURRENT", max.to_string())
                     .env(
                         "SWITCHBOARD_LOG",

@@ -56,7 +56,8 @@ impl Actor for CustomerWidget {
     type Context = ws::WebsocketContext<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
-        super::start_session::<Self>(ctx, &self.app.config);
+        let app = self.app.clone();
+        super::start_session(self, ctx, &app.config);
     }
 
     fn stopped(&mut self, _: &mut Self::Context) {
@@ -144,6 +145,7 @@ impl CustomerWidget {
             let handle = SessionHandle::new(act.link.session_id, ctx.address());
             act.app.hub.add_customer_session(customer.id, handle);
             act.customer = Some(customer.clone());
+            super::hello_done(&mut act.link, ctx);
             act.tell_live_conversations(CustomerPresence { online: true });
             match act.welcome(reference.clone(), &customer, token) {
                 Ok(frame) => ctx.text(frame.encode()),

@@ -49,7 +49,8 @@ impl Actor for ExpertSession {
     type Context = ws::WebsocketContext<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
-        super::start_session::<Self>(ctx, &self.app.config);
+        let app = self.app.clone();
+        super::start_session(self, ctx, &app.config);
     }
 
     fn stopped(&mut self, _: &mut Self::Context) {
@@ -146,6 +147,7 @@ impl ExpertSession {
         let handle = SessionHandle::new(self.link.session_id, ctx.address());
         self.app.hub.add_expert_session(expert.id, handle);
         self.expert = Some(expert.clone());
+        super::hello_done(&mut self.link, ctx);
         self.token = Some(token.to_owned());
         // Waiting here holds back offers the connection itself triggers, so `welcome`
         // is always the first frame the console sees.

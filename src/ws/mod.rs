@@ -37,6 +37,8 @@ pub struct Link {
     partial: Option<Vec<u8>>,
     max_message: usize,
     limits: FrameLimits,
+    /// The pending close for a client that never says `hello`.
+    hello_deadline: Option<SpawnHandle>,
     /// Counts this connection against the limits until the session is dropped.
     _slot: ConnectionSlot,
 }
@@ -58,6 +60,7 @@ pub fn open_link(req: &HttpRequest, app: &AppState) -> Result<Link, crate::http:
         partial: None,
         max_message: config.limits.max_frame_bytes,
         limits: FrameLimits::new(&config.limits),
+        hello_deadline: None,
         _slot: slot,
     })
 }
@@ -79,15 +82,27 @@ fn origin_allowed(req: &HttpRequest, allowed: &[String]) -> bool {
 
 /// What every session does when it starts: a bounded mailbox, heartbeats, and a deadline
 /// for `hello`.
-pub fn start_session<S: Session>(ctx: &mut S::Context, config: &crate::config::Config) {
+pub fn start_session<S: Session>(session: &mut S, ctx: &mut S::Context, config: &crate::config::Config) {
     ctx.set_mailbox_capacity(config.limits.outgoing_queue);
     start_heartbeat::<S>(ctx, config.server.heartbeat_interval, config.server.client_timeout);
-    ctx.run_later(config.server.hello_timeout, |act, ctx| {
+    let deadline = ctx.run_later(config.server.hello_timeout, |act, ctx| {
         if !act.identified() {
             refuse(ctx, None, ErrorCode::Unauthorized, "say hello first");
             close(ctx, ws::CloseCode::Policy, "no hello");
         }
     });
+    session.link().hello_deadline = Some(deadline);
+}
+
+/// Cancels the `hello` deadline once the client is identified: an idle connection then
+/// holds no timer beyond its heartbeat.
+pub fn hello_done<A>(link: &mut Link, ctx: &mut ws::WebsocketContext<A>)
+where
+    A: Actor<Context = ws::WebsocketContext<A>>,
+{
+    if let Some(deadline) = link.hello_deadline.take() {
+        ctx.cancel_future(deadline);
+    }
 }
 
 /// A websocket session: it owns a `Link` and handles whole text messages.

@@ -33,9 +33,10 @@ let server;
 let browser;
 
 before(async () => {
-  [server, browser] = await Promise.all([
-    h.startServer({ config: CONFIG, env: { SWITCHBOARD_SERVER_IDENTITY_SECRET: IDENTITY_SECRET } }),
-    h.launchBrowser(),
+  // Each is kept as soon as it is up, so `after` closes it even if the other failed to start.
+  await Promise.all([
+    h.startServer({ config: CONFIG, env: { SWITCHBOARD_SERVER_IDENTITY_SECRET: IDENTITY_SECRET } }).then((s) => (server = s)),
+    h.launchBrowser().then((b) => (browser = b)),
   ]);
 });
 
@@ -78,7 +79,8 @@ async function startChat(browserRef, category, text) {
   return { context, page };
 }
 
-function frameTypes(ws, direction) {
+/** Collects the JSON frames a websocket sends or receives (`framesent`/`framereceived`). */
+function framesOf(ws, direction) {
   const frames = [];
   ws.on(direction, (f) => {
     try {
@@ -156,7 +158,7 @@ test('after the expert ends the chat the customer rates it, with a comment', asy
   const { context: shopContext, page: shop } = await h.newPage(browser);
   let sent = null;
   shop.on('websocket', (ws) => {
-    if (new URL(ws.url()).pathname === '/ws/customer') sent = frameTypes(ws, 'framesent');
+    if (new URL(ws.url()).pathname === '/ws/customer') sent = framesOf(ws, 'framesent');
   });
   await shop.goto(server.url + '/');
   await shop.click(h.W.launcher);
@@ -214,8 +216,9 @@ test('after the expert ends the chat the customer rates it, with a comment', asy
   assert.equal(sent.filter((f) => f.type === 'rate').length, 1, 'one rate frame');
 
   // The rating is remembered: a reload shows the thanks, not the form again.
+  // (The panel was open, so the widget reopens it by itself.)
   await shop.reload();
-  await shop.click(h.W.launcher);
+  await shop.waitForSelector(h.W.panel + ':not([hidden])');
   await shop.waitForSelector('#switchboard-widget .thanks:not([hidden])');
   assert.ok(await shop.isHidden('#switchboard-widget .rating'));
 
@@ -234,7 +237,7 @@ test('a claim-mode chat shows its signed tool link only once claimed', async () 
   const { context: consoleContext, page: consolePage } = await h.newPage(browser);
   let received = [];
   consolePage.on('websocket', (ws) => {
-    if (new URL(ws.url()).pathname === '/ws/expert') received = frameTypes(ws, 'framereceived');
+    if (new URL(ws.url()).pathname === '/ws/expert') received = framesOf(ws, 'framereceived');
   });
   await h.loginConsole(consolePage, server, expert);
 
