@@ -47,6 +47,23 @@ async fn over_size_text_and_frames_are_refused() {
 }
 
 #[tokio::test]
+async fn a_message_in_continuation_frames_is_reassembled_within_the_size_limit() {
+    let server = TestServer::start(&[("SWITCHBOARD_LIMITS_MAX_FRAME_BYTES", "2000")]).await;
+    let (mut ws, id, _) = server.new_chat("hello").await;
+    let frame =
+        json!({"type": "send", "conversation_id": id, "text": "in three pieces", "ref": "frag"}).to_string();
+    ws.send_fragmented(&frame, 3).await;
+    let ack = ws.expect("the ack", |f| f["ref"] == "frag").await;
+    assert_eq!(ack["message"]["text"], "in three pieces");
+    // Small frames adding up past the limit are refused like one big frame.
+    let big = json!({"type": "send", "conversation_id": id, "text": "y".repeat(3000)}).to_string();
+    ws.send_fragmented(&big, 4).await;
+    let e = ws.expect("too_large", |f| f["type"] == "error").await;
+    assert_eq!(e["code"], "too_large");
+    assert_eq!(ws.closed().await, Some(1009));
+}
+
+#[tokio::test]
 async fn frames_before_hello_and_bad_credentials_are_unauthorized_and_closed() {
     let server = TestServer::start(&[]).await;
     for path in ["/ws/customer", "/ws/expert"] {

@@ -314,3 +314,55 @@ async fn sigterm_during_traffic_closes_with_1001_and_keeps_every_ack() {
     }
     assert!(!acked.is_empty());
 }
+
+/// A data directory on a tmpfs of a few megabytes, unmounted when dropped.
+struct TinyDisk(std::path::PathBuf);
+
+impl TinyDisk {
+    fn mount(bytes: usize) -> TinyDisk {
+        let dir = tempfile::tempdir().unwrap().keep();
+        let status = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={bytes}"), "tmpfs"])
+            .arg(&dir)
+            .status()
+            .expect("run mount (the disk-full test needs root, as CI runs)");
+        assert!(status.success(), "mounting a small tmpfs failed: the disk-full test needs root");
+        TinyDisk(dir)
+    }
+}
+
+impl Drop for TinyDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+#[tokio::test]
+async fn a_full_disk_answers_internal_and_never_acknowledges() {
+    let disk = TinyDisk::mount(3 * 1024 * 1024);
+    let data = disk.0.join("data");
+    let server = TestServer::start(&[("SWITCHBOARD_SERVER_DATA_DIR", data.to_str().unwrap())]).await;
+    let (mut customer, id, _) = server.new_chat("hello").await;
+    let text = "z".repeat(4000);
+    let mut acked = 0;
+    let mut refused = None;
+    for n in 0..2_000u32 {
+        let answer = customer
+            .request(json!({"type": "send", "conversation_id": id, "text": format!("{n} {text}")}))
+            .await;
+        if answer["type"] == "ack" {
+            acked += 1;
+        } else {
+            refused = Some(answer);
+            break;
+        }
+    }
+    let refused = refused.expect("the disk filled up");
+    assert_eq!(refused["code"], "internal", "{refused}");
+    assert!(acked > 0);
+    // The server is still up and says so; the sender hears `internal` again, not an ack.
+    let (status, _) = server.get("/healthz", "").await;
+    assert_eq!(status, 200);
+    let again = customer.request(json!({"type": "send", "conversation_id": id, "text": "one more"})).await;
+    assert_eq!(again["type"], "error", "{again}");
+}

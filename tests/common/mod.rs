@@ -314,6 +314,21 @@ impl Ws {
         self.socket.send(Message::Text(frame.to_string())).await.is_ok()
     }
 
+    /// Sends `text` as one message split over several frames (a first frame and
+    /// continuations), as a client may.
+    pub async fn send_fragmented(&mut self, text: &str, pieces: usize) {
+        use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
+        use tokio_tungstenite::tungstenite::protocol::frame::Frame;
+        let bytes = text.as_bytes();
+        let size = bytes.len().div_ceil(pieces);
+        let chunks: Vec<&[u8]> = bytes.chunks(size).collect();
+        for (i, chunk) in chunks.iter().enumerate() {
+            let opcode = OpCode::Data(if i == 0 { Data::Text } else { Data::Continue });
+            let frame = Frame::message(chunk.to_vec(), opcode, i + 1 == chunks.len());
+            self.socket.send(Message::Frame(frame)).await.expect("websocket send");
+        }
+    }
+
     pub async fn send_text(&mut self, text: String) {
         self.socket.send(Message::Text(text)).await.expect("websocket send");
     }
