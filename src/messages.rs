@@ -4,11 +4,10 @@
 use actix::prelude::*;
 use bytestring::ByteString;
 
-use crate::clock::Timestamp;
 use crate::conversation::ConversationActor;
 use crate::ids::{ConversationId, CustomerId, ExpertId};
 use crate::protocol::{Presence, Ref, ServerFrame, SettableStatus};
-use crate::store::model::{Expert, Page, Status};
+use crate::store::model::{Expert, Page};
 
 /// One encoded frame for a websocket session to write.
 #[derive(Message, Clone)]
@@ -147,16 +146,7 @@ pub struct PageChanged(pub Page);
 #[derive(Message, Clone)]
 #[rtype(result = "()")]
 pub struct Track {
-    pub id: ConversationId,
-    pub category: String,
-    pub status: Status,
-    pub owner: Option<ExpertId>,
-    pub offered_to: Option<ExpertId>,
-    pub declined: Vec<ExpertId>,
-    pub queued_at: Timestamp,
-    pub left: bool,
-    /// Bumped on every change; an offer made against an older rev is refused.
-    pub rev: u64,
+    pub snapshot: crate::router::Snapshot,
     /// Claim mode, while waiting: the `claimable` frame to list it with.
     pub listing: Option<ByteString>,
     pub addr: Addr<ConversationActor>,

@@ -8,16 +8,6 @@ use std::time::Duration;
 use common::*;
 use serde_json::{json, Value};
 
-async fn accepted_chat(server: &TestServer, expert: &mut Ws, text: &str) -> (Ws, String, String) {
-    let (customer, id, visitor) = server.new_chat(text).await;
-    let wanted = id.clone();
-    expert
-        .expect("the offer", move |f| f["type"] == "offer" && f["conversation"]["id"] == wanted.as_str())
-        .await;
-    expert.ack(json!({"type": "accept", "conversation_id": id})).await;
-    (customer, id, visitor)
-}
-
 fn texts(messages: &Value) -> Vec<String> {
     messages.as_array().unwrap().iter().map(|m| m["text"].as_str().unwrap().to_owned()).collect()
 }
@@ -27,7 +17,7 @@ async fn internal_notes_never_reach_the_customer() {
     let server = TestServer::start(&[]).await;
     let (_, token) = server.expert("ada", &["general"], None).await;
     let mut expert = server.expert_ws(&token).await;
-    let (mut customer, id, visitor) = accepted_chat(&server, &mut expert, "hello").await;
+    let (mut customer, id, visitor) = server.accepted_chat(&mut expert, "hello").await;
     let note = expert
         .ack(json!({"type": "send", "conversation_id": id, "text": "customer seems upset", "internal": true}))
         .await;
@@ -68,7 +58,7 @@ async fn a_transfer_gives_the_new_owner_the_whole_history_and_the_note() {
     let mut ada = server.expert_ws(&t1).await;
     let mut bob = server.expert_ws(&t2).await;
     ada.ack(json!({"type": "presence", "status": "available"})).await;
-    let (mut customer, id, _) = accepted_chat(&server, &mut ada, "my invoice is wrong").await;
+    let (mut customer, id, _) = server.accepted_chat(&mut ada, "my invoice is wrong").await;
     ada.ack(json!({"type": "send", "conversation_id": id, "text": "Let me find a billing specialist."}))
         .await;
 
@@ -185,7 +175,7 @@ async fn history_is_for_the_expert_serving_the_customer() {
     let (_, t1) = server.expert("ada", &["general"], None).await;
     let (_, t2) = server.expert("bob", &["general"], None).await;
     let mut ada = server.expert_ws(&t1).await;
-    let (mut customer, first, visitor) = accepted_chat(&server, &mut ada, "first visit").await;
+    let (mut customer, first, visitor) = server.accepted_chat(&mut ada, "first visit").await;
     ada.ack(json!({"type": "end", "conversation_id": first})).await;
     customer.expect("closed", |f| f["type"] == "status" && f["status"] == "closed").await;
     let second = customer.ack(json!({"type": "start", "text": "second visit"})).await["conversation_id"]
@@ -213,7 +203,7 @@ async fn the_duplicate_guard_refuses_repeats_unless_forced() {
     let server = TestServer::start(&[("SWITCHBOARD_CONVERSATION_GREETING", "Thanks for waiting!")]).await;
     let (_, token) = server.expert("ada", &["general"], None).await;
     let mut expert = server.expert_ws(&token).await;
-    let (_customer, id, _) = accepted_chat(&server, &mut expert, "hello").await;
+    let (_customer, id, _) = server.accepted_chat(&mut expert, "hello").await;
     expert
         .ack(json!({"type": "send", "conversation_id": id, "text": "Could you send your order number?"}))
         .await;

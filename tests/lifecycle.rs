@@ -9,17 +9,6 @@ use std::time::{Duration, Instant};
 use common::*;
 use serde_json::{json, Value};
 
-/// A chat started by a new customer, offered to and accepted by `expert`.
-async fn accepted_chat(server: &TestServer, expert: &mut Ws, text: &str) -> (Ws, String, String) {
-    let (customer, id, visitor) = server.new_chat(text).await;
-    let wanted = id.clone();
-    expert
-        .expect("the offer", move |f| f["type"] == "offer" && f["conversation"]["id"] == wanted.as_str())
-        .await;
-    expert.ack(json!({"type": "accept", "conversation_id": id})).await;
-    (customer, id, visitor)
-}
-
 fn status_of<'a>(id: &'a str, status: &'a str) -> impl Fn(&Value) -> bool + 'a {
     move |f| f["type"] == "status" && f["conversation_id"] == id && f["status"] == status
 }
@@ -58,7 +47,7 @@ async fn a_nudge_arrives_after_nudge_after_repeats_and_stops_after_a_reply() {
     let server = TestServer::start(&[("SWITCHBOARD_CONVERSATION_NUDGE_AFTER", "300ms")]).await;
     let (_, token) = server.expert("ada", &["general"], None).await;
     let mut expert = server.expert_ws(&token).await;
-    let (mut customer, id, _) = accepted_chat(&server, &mut expert, "hi").await;
+    let (mut customer, id, _) = server.accepted_chat(&mut expert, "hi").await;
     expert.ack(json!({"type": "send", "conversation_id": id, "text": "Hello, how can I help?"})).await;
     // Nudges owed for the opening wait are void once the expert has replied.
     while expert.take_ready(|f| f["type"] == "nudge").is_some() {}
@@ -82,12 +71,12 @@ async fn pending_frees_a_slot_and_the_customer_reopens_with_the_same_expert() {
     let server = TestServer::start(&[]).await;
     let (_, token) = server.expert("solo", &["general"], Some(1)).await;
     let mut expert = server.expert_ws(&token).await;
-    let (mut first, a, _) = accepted_chat(&server, &mut expert, "first").await;
+    let (mut first, a, _) = server.accepted_chat(&mut expert, "first").await;
     expert.ack(json!({"type": "set_status", "conversation_id": a, "status": "pending"})).await;
     first.expect("pending", status_of(&a, "pending")).await;
 
     // The slot is free: a new chat is offered and taken.
-    let (_second, b, _) = accepted_chat(&server, &mut expert, "second").await;
+    let (_second, b, _) = server.accepted_chat(&mut expert, "second").await;
     // The pending customer writes: their chat is open again with the same expert, above capacity.
     first.ack(json!({"type": "send", "conversation_id": a, "text": "I'm back"})).await;
     let reopened = status_of(&a, "open");
@@ -184,7 +173,7 @@ async fn customer_end_is_refused_while_answered_and_allowed_once_unanswered() {
     let server = TestServer::start(&[("SWITCHBOARD_CONVERSATION_ABANDON_AFTER", "400ms")]).await;
     let (_, token) = server.expert("ada", &["general"], None).await;
     let mut expert = server.expert_ws(&token).await;
-    let (mut answered, id, _) = accepted_chat(&server, &mut expert, "hi").await;
+    let (mut answered, id, _) = server.accepted_chat(&mut expert, "hi").await;
     expert.ack(json!({"type": "send", "conversation_id": id, "text": "I'm on it"})).await;
     answered.refused(json!({"type": "end", "conversation_id": id}), "not_allowed").await;
 
@@ -224,7 +213,7 @@ async fn inactivity_ends_a_chat_and_tells_both_sides() {
     let server = TestServer::start(&[("SWITCHBOARD_CONVERSATION_INACTIVITY_END", "600ms")]).await;
     let (_, token) = server.expert("ada", &["general"], None).await;
     let mut expert = server.expert_ws(&token).await;
-    let (mut customer, id, _) = accepted_chat(&server, &mut expert, "hi").await;
+    let (mut customer, id, _) = server.accepted_chat(&mut expert, "hi").await;
     expert.ack(json!({"type": "send", "conversation_id": id, "text": "Hello!"})).await;
     let quiet = Instant::now();
     for side in [&mut customer, &mut expert] {
@@ -239,7 +228,7 @@ async fn a_customer_who_left_the_site_is_resolved_and_leaves_the_console() {
     let server = TestServer::start(&[("SWITCHBOARD_CONVERSATION_LEFT_SITE_AFTER", "500ms")]).await;
     let (_, token) = server.expert("ada", &["general"], None).await;
     let mut expert = server.expert_ws(&token).await;
-    let (customer, id, visitor) = accepted_chat(&server, &mut expert, "hi").await;
+    let (customer, id, visitor) = server.accepted_chat(&mut expert, "hi").await;
     expert.ack(json!({"type": "send", "conversation_id": id, "text": "Hello!"})).await;
     customer.close().await;
     let s = expert.expect("resolved", status_of(&id, "solved")).await;
@@ -316,7 +305,7 @@ async fn a_rating_is_stored_with_the_conversation() {
     let server = TestServer::start(&[("SWITCHBOARD_CONVERSATION_STYLE", "live_chat")]).await;
     let (_, token) = server.expert("ada", &["general"], None).await;
     let mut expert = server.expert_ws(&token).await;
-    let (mut customer, id, visitor) = accepted_chat(&server, &mut expert, "hi").await;
+    let (mut customer, id, visitor) = server.accepted_chat(&mut expert, "hi").await;
     customer.refused(json!({"type": "rate", "conversation_id": id, "score": 5}), "not_allowed").await;
     expert.ack(json!({"type": "end", "conversation_id": id})).await;
     customer.expect("closed", status_of(&id, "closed")).await;
@@ -334,7 +323,7 @@ async fn a_solved_chat_is_rated_and_the_rating_acknowledged() {
     let server = TestServer::start(&[]).await;
     let (_, token) = server.expert("ada", &["general"], None).await;
     let mut expert = server.expert_ws(&token).await;
-    let (mut customer, id, visitor) = accepted_chat(&server, &mut expert, "hi").await;
+    let (mut customer, id, visitor) = server.accepted_chat(&mut expert, "hi").await;
     expert.ack(json!({"type": "end", "conversation_id": id})).await;
     customer.expect("solved", status_of(&id, "solved")).await;
     // A change that queues nothing but its answer must still be answered once durable.

@@ -21,6 +21,7 @@ use crate::messages::{OfferOutcome, ReplyTo, Track};
 use crate::metrics;
 use crate::protocol::ToolView;
 use crate::protocol::{AckBody, ConversationView, ErrorCode, ExpertBrief, MessageView, Refusal, ServerFrame};
+use crate::router::Snapshot;
 use crate::store::model::{AttachmentRef, Author, AuthorKind, Conversation, Customer, Status, StoredMessage};
 use crate::store::{StoreError, Ticket};
 use crate::webhooks;
@@ -196,15 +197,17 @@ impl ConversationActor {
     fn track(&self, ctx: &Context<Self>) -> Track {
         let c = &self.conv;
         Track {
-            id: c.id,
-            category: c.category.clone(),
-            status: c.status,
-            owner: c.owner.as_ref().map(|o| o.id),
-            offered_to: c.offer.map(|o| o.expert),
-            declined: c.declined.clone(),
-            queued_at: c.queued_at,
-            left: c.left,
-            rev: self.rev,
+            snapshot: Snapshot {
+                id: c.id,
+                category: c.category.clone(),
+                status: c.status,
+                owner: c.owner.as_ref().map(|o| o.id),
+                offered_to: c.offer.map(|o| o.expert),
+                declined: c.declined.clone(),
+                queued_at: c.queued_at,
+                left: c.left,
+                rev: self.rev,
+            },
             listing: self.listing(),
             addr: ctx.address(),
         }

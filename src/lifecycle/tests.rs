@@ -21,35 +21,9 @@ fn policy() -> Policy {
 }
 
 fn queued(style: Style) -> Conversation {
-    Conversation {
-        id: ConversationId(1),
-        customer: CustomerId(1),
-        category: "general".into(),
-        style,
-        status: Status::Queued,
-        owner: None,
-        past_owners: vec![],
-        offer: None,
-        declined: vec![],
-        page: None,
-        created_at: Timestamp(0),
-        queued_at: Timestamp(0),
-        accepted_at: None,
-        first_response_at: None,
-        last_customer_at: Some(Timestamp(0)),
-        last_expert_at: None,
-        last_activity_at: Timestamp(0),
-        awaiting_reply_since: Some(Timestamp(0)),
-        nudges: 0,
-        customer_left_at: None,
-        first_response_due: None,
-        solved_at: None,
-        close_at: None,
-        closed_at: None,
-        left: false,
-        rating: None,
-        transfers: 0,
-    }
+    let mut c = Conversation::new(ConversationId(1), CustomerId(1), "general".into(), style, Timestamp(0));
+    c.last_customer_at = Some(Timestamp(0));
+    c
 }
 
 fn try_go(c: &Conversation, e: Event, now: i64) -> Result<Transition, Refusal> {

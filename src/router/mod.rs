@@ -123,30 +123,17 @@ impl Handler<Track> for Router {
     type Result = ();
 
     fn handle(&mut self, t: Track, ctx: &mut Context<Self>) {
-        let category = t.category.clone();
-        if t.status.is_terminal() {
-            self.addrs.remove(&t.id);
+        let (id, category) = (t.snapshot.id, t.snapshot.category.clone());
+        if t.snapshot.status.is_terminal() {
+            self.addrs.remove(&id);
         } else {
-            self.addrs.insert(t.id, t.addr);
+            self.addrs.insert(id, t.addr);
         }
         match t.listing {
-            Some(frame) => self.listings.insert(t.id, frame),
-            None => self.listings.remove(&t.id),
+            Some(frame) => self.listings.insert(id, frame),
+            None => self.listings.remove(&id),
         };
-        let decisions = self.state.track(
-            Snapshot {
-                id: t.id,
-                category: t.category,
-                status: t.status,
-                owner: t.owner,
-                offered_to: t.offered_to,
-                declined: t.declined,
-                queued_at: t.queued_at,
-                left: t.left,
-                rev: t.rev,
-            },
-            Timestamp::now(),
-        );
+        let decisions = self.state.track(t.snapshot, Timestamp::now());
         self.carry_out(decisions);
         self.mark_dirty(category, ctx);
     }

@@ -106,7 +106,8 @@ pub struct Chat {
     pub shown_to: Vec<ExpertId>,
 }
 
-/// The routing-relevant view of one conversation (see `messages::Track`).
+/// The routing-relevant view of one conversation, sent after each stored change that
+/// touches it (see `messages::Track`).
 #[derive(Debug, Clone)]
 pub struct Snapshot {
     pub id: ConversationId,
@@ -117,6 +118,7 @@ pub struct Snapshot {
     pub declined: Vec<ExpertId>,
     pub queued_at: Timestamp,
     pub left: bool,
+    /// Bumped on every change; an offer made against an older rev is refused.
     pub rev: u64,
 }
 

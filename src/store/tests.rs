@@ -4,35 +4,21 @@ use crate::clock::Timestamp;
 use crate::config::Style;
 
 fn sample_conversation() -> Conversation {
-    Conversation {
-        id: ConversationId(7),
-        customer: CustomerId(3),
-        category: "billing".into(),
-        style: Style::Returning,
-        status: Status::Open,
-        owner: Some(Owner { id: ExpertId(2), name: "Ada".into() }),
-        past_owners: vec![ExpertId(2)],
-        offer: None,
-        declined: vec![ExpertId(5)],
-        page: Some(Page { url: "https://shop.example/cart".into(), title: Some("Cart".into()) }),
-        created_at: Timestamp(1_700_000_000_000),
-        queued_at: Timestamp(1_700_000_000_000),
-        accepted_at: Some(Timestamp(1_700_000_001_000)),
-        first_response_at: None,
-        last_customer_at: Some(Timestamp(1_700_000_000_000)),
-        last_expert_at: None,
-        last_activity_at: Timestamp(1_700_000_001_000),
-        awaiting_reply_since: Some(Timestamp(1_700_000_000_000)),
-        nudges: 1,
-        customer_left_at: None,
-        first_response_due: None,
-        solved_at: None,
-        close_at: None,
-        closed_at: None,
-        left: false,
-        rating: Some(Rating { score: 4, comment: Some("quick".into()), at: Timestamp(1_700_000_003_000) }),
-        transfers: 1,
-    }
+    let created = Timestamp(1_700_000_000_000);
+    let mut c =
+        Conversation::new(ConversationId(7), CustomerId(3), "billing".into(), Style::Returning, created);
+    c.status = Status::Open;
+    c.owner = Some(Owner { id: ExpertId(2), name: "Ada".into() });
+    c.past_owners = vec![ExpertId(2)];
+    c.declined = vec![ExpertId(5)];
+    c.page = Some(Page { url: "https://shop.example/cart".into(), title: Some("Cart".into()) });
+    c.accepted_at = Some(Timestamp(1_700_000_001_000));
+    c.last_customer_at = Some(created);
+    c.last_activity_at = Timestamp(1_700_000_001_000);
+    c.nudges = 1;
+    c.rating = Some(Rating { score: 4, comment: Some("quick".into()), at: Timestamp(1_700_000_003_000) });
+    c.transfers = 1;
+    c
 }
 
 fn sample_message() -> StoredMessage {

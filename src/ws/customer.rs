@@ -34,11 +34,13 @@ pub async fn connect(
     stream: web::Payload,
     app: web::Data<AppState>,
 ) -> actix_web::Result<HttpResponse> {
-    let app = app.get_ref().clone();
-    let max = app.config.limits.max_frame_bytes;
-    let link = super::open_link(&req, &app)?;
-    let widget = CustomerWidget { link, app, customer: None, page: None, conversations: HashMap::new() };
-    ws::WsResponseBuilder::new(widget, &req, stream).frame_size(max).start()
+    super::upgrade(&req, stream, &app, |link, app| CustomerWidget {
+        link,
+        app,
+        customer: None,
+        page: None,
+        conversations: HashMap::new(),
+    })
 }
 
 pub struct CustomerWidget {

@@ -28,11 +28,13 @@ pub async fn connect(
     stream: web::Payload,
     app: web::Data<AppState>,
 ) -> actix_web::Result<HttpResponse> {
-    let app = app.get_ref().clone();
-    let max = app.config.limits.max_frame_bytes;
-    let link = super::open_link(&req, &app)?;
-    let session = ExpertSession { link, app, expert: None, token: None, conversations: HashMap::new() };
-    ws::WsResponseBuilder::new(session, &req, stream).frame_size(max).start()
+    super::upgrade(&req, stream, &app, |link, app| ExpertSession {
+        link,
+        app,
+        expert: None,
+        token: None,
+        conversations: HashMap::new(),
+    })
 }
 
 pub struct ExpertSession {

@@ -65,6 +65,23 @@ pub fn open_link(req: &HttpRequest, app: &AppState) -> Result<Link, crate::http:
     })
 }
 
+/// Upgrades an HTTP request to a websocket session built by `make`, once the Origin and
+/// connection limits allow it.
+pub fn upgrade<S>(
+    req: &HttpRequest,
+    stream: actix_web::web::Payload,
+    app: &actix_web::web::Data<AppState>,
+    make: impl FnOnce(Link, AppState) -> S,
+) -> actix_web::Result<actix_web::HttpResponse>
+where
+    S: Session + StreamHandler<Result<ws::Message, ws::ProtocolError>>,
+{
+    let app = app.get_ref().clone();
+    let max = app.config.limits.max_frame_bytes;
+    let link = open_link(req, &app)?;
+    ws::WsResponseBuilder::new(make(link, app), req, stream).frame_size(max).start()
+}
+
 /// Browsers say where a page came from: the server's own pages and the configured sites
 /// may connect. Programs that send no Origin are not browsers and cannot be tricked.
 fn origin_allowed(req: &HttpRequest, allowed: &[String]) -> bool {

@@ -249,6 +249,18 @@ impl TestServer {
         (ws, welcome)
     }
 
+    /// A chat started by a new customer, offered to and accepted by `expert`; returns
+    /// (widget, conversation id, visitor token).
+    pub async fn accepted_chat(&self, expert: &mut Ws, text: &str) -> (Ws, String, String) {
+        let (customer, id, visitor) = self.new_chat(text).await;
+        let wanted = id.clone();
+        expert
+            .expect("the offer", move |f| f["type"] == "offer" && f["conversation"]["id"] == wanted.as_str())
+            .await;
+        expert.ack(json!({"type": "accept", "conversation_id": id})).await;
+        (customer, id, visitor)
+    }
+
     /// Starts a chat from a new anonymous customer; returns (widget, conversation id, visitor token).
     pub async fn new_chat(&self, text: &str) -> (Ws, String, String) {
         let (mut ws, welcome) = self.customer_ws(json!({})).await;
