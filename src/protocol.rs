@@ -193,9 +193,14 @@ pub enum ExpertFrame {
     },
 }
 
-impl CustomerFrame {
+/// What the server asks of any client frame type.
+pub trait ClientFrame {
     /// Frames that carry a chat message, limited by `limits.messages_per_second`.
-    pub fn is_message(&self) -> bool {
+    fn is_message(&self) -> bool;
+}
+
+impl ClientFrame for CustomerFrame {
+    fn is_message(&self) -> bool {
         matches!(
             self,
             CustomerFrame::Start { .. } | CustomerFrame::Send { .. } | CustomerFrame::Callback { .. }
@@ -203,9 +208,8 @@ impl CustomerFrame {
     }
 }
 
-impl ExpertFrame {
-    /// Frames that carry a chat message, limited by `limits.messages_per_second`.
-    pub fn is_message(&self) -> bool {
+impl ClientFrame for ExpertFrame {
+    fn is_message(&self) -> bool {
         matches!(self, ExpertFrame::Send { .. } | ExpertFrame::PushChat { .. })
     }
 }

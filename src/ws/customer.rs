@@ -8,7 +8,9 @@ use actix::prelude::*;
 use actix_web::{web, HttpRequest, HttpResponse};
 use actix_web_actors::ws;
 
-use super::{ack_when_durable, check_text, close, refuse, session_plumbing, Link, Session, Target};
+use super::{
+    ack_when_durable, check_text, close, refuse, session_plumbing, unauthorized, Link, Session, Target,
+};
 use crate::app::AppState;
 use crate::auth;
 use crate::clock::Timestamp;
@@ -74,6 +76,8 @@ impl Actor for CustomerWidget {
 session_plumbing!(CustomerWidget);
 
 impl Session for CustomerWidget {
+    type Frame = CustomerFrame;
+
     fn link(&mut self) -> &mut Link {
         &mut self.link
     }
@@ -82,42 +86,26 @@ impl Session for CustomerWidget {
         self.customer.is_some()
     }
 
-    fn on_text(&mut self, text: &str, ctx: &mut Self::Context) {
-        let decoded = protocol::decode::<CustomerFrame>(text);
-        if self.customer.is_none() {
-            return match decoded {
-                Ok((reference, CustomerFrame::Hello { visitor_token, user, page })) => {
-                    self.hello(reference, visitor_token, user, page, ctx)
-                }
-                Ok((reference, _)) => self.unauthorized(reference, "say hello first", ctx),
-                Err(bad) => self.unauthorized(bad.reference, "say hello first", ctx),
-            };
-        }
-        let (is_message, reference) = match &decoded {
-            Ok((reference, frame)) => (frame.is_message(), reference.clone()),
-            Err(bad) => (false, bad.reference.clone()),
-        };
-        if !self.admit(is_message, &reference, ctx) {
-            return;
-        }
-        match decoded {
-            Ok((reference, frame)) => {
-                let reply = self.reply_to(reference, ctx);
-                if let Err(refusal) = self.dispatch(frame, &reply, ctx) {
-                    reply.send(ServerFrame::error(reply.reference.clone(), refusal));
-                }
+    fn greet(&mut self, reference: Option<Ref>, frame: CustomerFrame, ctx: &mut Self::Context) {
+        match frame {
+            CustomerFrame::Hello { visitor_token, user, page } => {
+                self.hello(reference, visitor_token, user, page, ctx)
             }
-            Err(bad) => refuse(ctx, bad.reference, ErrorCode::BadRequest, &bad.reason),
+            _ => unauthorized(ctx, reference, "say hello first"),
         }
+    }
+
+    fn dispatch(
+        &mut self,
+        frame: CustomerFrame,
+        reply: &ReplyTo,
+        ctx: &mut Self::Context,
+    ) -> Result<(), Refusal> {
+        self.answer(frame, reply, ctx)
     }
 }
 
 impl CustomerWidget {
-    fn unauthorized(&mut self, reference: Option<Ref>, why: &str, ctx: &mut ws::WebsocketContext<Self>) {
-        refuse(ctx, reference, ErrorCode::Unauthorized, why);
-        close(ctx, ws::CloseCode::Policy, why);
-    }
-
     fn hello(
         &mut self,
         reference: Option<Ref>,
@@ -128,7 +116,7 @@ impl CustomerWidget {
     ) {
         let identified = match self.identify(visitor_token, user) {
             Ok(Some(found)) => found,
-            Ok(None) => return self.unauthorized(reference, "the identity hash does not match", ctx),
+            Ok(None) => return unauthorized(ctx, reference, "the identity hash does not match"),
             Err(e) => {
                 let r = internal_error(e);
                 refuse(ctx, reference, r.code, &r.message);
@@ -239,7 +227,7 @@ impl CustomerWidget {
         self.customer.as_ref().expect("dispatch runs after hello")
     }
 
-    fn dispatch(
+    fn answer(
         &mut self,
         frame: CustomerFrame,
         reply: &ReplyTo,

@@ -8,7 +8,9 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use actix_web_actors::ws;
 
 use super::customer::send_or_busy;
-use super::{ack_when_durable, check_text, close, refuse, session_plumbing, Link, Session, Target};
+use super::{
+    ack_when_durable, check_text, close, refuse, session_plumbing, unauthorized, Link, Session, Target,
+};
 use crate::app::AppState;
 use crate::auth;
 use crate::clock::Timestamp;
@@ -66,6 +68,8 @@ impl Actor for ExpertSession {
 session_plumbing!(ExpertSession);
 
 impl Session for ExpertSession {
+    type Frame = ExpertFrame;
+
     fn link(&mut self) -> &mut Link {
         &mut self.link
     }
@@ -91,31 +95,20 @@ impl Session for ExpertSession {
         }
     }
 
-    fn on_text(&mut self, text: &str, ctx: &mut Self::Context) {
-        let decoded = protocol::decode::<ExpertFrame>(text);
-        if self.expert.is_none() {
-            return match decoded {
-                Ok((reference, ExpertFrame::Hello { token })) => self.hello(reference, &token, ctx),
-                Ok((reference, _)) => self.unauthorized(reference, "say hello first", ctx),
-                Err(bad) => self.unauthorized(bad.reference, "say hello first", ctx),
-            };
+    fn greet(&mut self, reference: Option<Ref>, frame: ExpertFrame, ctx: &mut Self::Context) {
+        match frame {
+            ExpertFrame::Hello { token } => self.hello(reference, &token, ctx),
+            _ => unauthorized(ctx, reference, "say hello first"),
         }
-        let (is_message, reference) = match &decoded {
-            Ok((reference, frame)) => (frame.is_message(), reference.clone()),
-            Err(bad) => (false, bad.reference.clone()),
-        };
-        if !self.admit(is_message, &reference, ctx) {
-            return;
-        }
-        match decoded {
-            Ok((reference, frame)) => {
-                let reply = self.reply_to(reference, ctx);
-                if let Err(refusal) = self.dispatch(frame, &reply, ctx) {
-                    reply.send(ServerFrame::error(reply.reference.clone(), refusal));
-                }
-            }
-            Err(bad) => refuse(ctx, bad.reference, ErrorCode::BadRequest, &bad.reason),
-        }
+    }
+
+    fn dispatch(
+        &mut self,
+        frame: ExpertFrame,
+        reply: &ReplyTo,
+        ctx: &mut Self::Context,
+    ) -> Result<(), Refusal> {
+        self.answer(frame, reply, ctx)
     }
 }
 
@@ -131,15 +124,10 @@ pub fn expert_for_token(app: &AppState, token: &str) -> Result<Option<Expert>, S
 }
 
 impl ExpertSession {
-    fn unauthorized(&mut self, reference: Option<Ref>, why: &str, ctx: &mut ws::WebsocketContext<Self>) {
-        refuse(ctx, reference, ErrorCode::Unauthorized, why);
-        close(ctx, ws::CloseCode::Policy, why);
-    }
-
     fn hello(&mut self, reference: Option<Ref>, token: &str, ctx: &mut ws::WebsocketContext<Self>) {
         let expert = match expert_for_token(&self.app, token) {
             Ok(Some(e)) => e,
-            Ok(None) => return self.unauthorized(reference, "unknown or expired token", ctx),
+            Ok(None) => return unauthorized(ctx, reference, "unknown or expired token"),
             Err(e) => {
                 let r = internal_error(e);
                 refuse(ctx, reference, r.code, &r.message);
@@ -202,7 +190,7 @@ impl ExpertSession {
         (e.id, e.name.clone())
     }
 
-    fn dispatch(
+    fn answer(
         &mut self,
         frame: ExpertFrame,
         reply: &ReplyTo,

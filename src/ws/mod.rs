@@ -18,7 +18,7 @@ use crate::limits::{ConnectionSlot, FrameLimits, Verdict};
 use bytestring::ByteString;
 
 use crate::messages::ReplyTo;
-use crate::protocol::{ErrorCode, Ref, Refusal, ServerFrame};
+use crate::protocol::{self, ClientFrame, ErrorCode, Ref, Refusal, ServerFrame};
 
 /// Where a frame about a conversation goes: its live actor, or the stored record of one
 /// that has ended.
@@ -124,8 +124,46 @@ where
 
 /// A websocket session: it owns a `Link` and handles whole text messages.
 pub trait Session: Actor<Context = ws::WebsocketContext<Self>> + Handler<crate::messages::Deliver> {
+    /// The frames this kind of client sends.
+    type Frame: serde::de::DeserializeOwned + protocol::ClientFrame;
+
     fn link(&mut self) -> &mut Link;
-    fn on_text(&mut self, text: &str, ctx: &mut Self::Context);
+    /// The first frame, which must be `hello`.
+    fn greet(&mut self, reference: Option<Ref>, frame: Self::Frame, ctx: &mut Self::Context);
+    /// Any frame after `hello`; a refusal is answered to the client.
+    fn dispatch(
+        &mut self,
+        frame: Self::Frame,
+        reply: &ReplyTo,
+        ctx: &mut Self::Context,
+    ) -> Result<(), Refusal>;
+
+    /// One whole text message: `hello` first, then rate-limited frames.
+    fn on_text(&mut self, text: &str, ctx: &mut Self::Context) {
+        let decoded = protocol::decode::<Self::Frame>(text);
+        if !self.identified() {
+            return match decoded {
+                Ok((reference, frame)) => self.greet(reference, frame, ctx),
+                Err(bad) => unauthorized(ctx, bad.reference, "say hello first"),
+            };
+        }
+        let (is_message, reference) = match &decoded {
+            Ok((reference, frame)) => (frame.is_message(), reference.clone()),
+            Err(bad) => (false, bad.reference.clone()),
+        };
+        if !self.admit(is_message, &reference, ctx) {
+            return;
+        }
+        match decoded {
+            Ok((reference, frame)) => {
+                let reply = self.reply_to(reference, ctx);
+                if let Err(refusal) = self.dispatch(frame, &reply, ctx) {
+                    reply.send(ServerFrame::error(reply.reference.clone(), refusal));
+                }
+            }
+            Err(bad) => refuse(ctx, bad.reference, ErrorCode::BadRequest, &bad.reason),
+        }
+    }
     /// Whether `hello` has been accepted.
     fn identified(&self) -> bool;
 
@@ -206,6 +244,15 @@ pub fn check_text(text: &str, max_bytes: usize) -> Result<(), Refusal> {
         return Err(Refusal::new(ErrorCode::TooLarge, format!("text is over {max_bytes} bytes")));
     }
     Ok(())
+}
+
+/// Refuses a client that has not (validly) said hello, and closes.
+pub fn unauthorized<A>(ctx: &mut ws::WebsocketContext<A>, reference: Option<Ref>, why: &str)
+where
+    A: Actor<Context = ws::WebsocketContext<A>>,
+{
+    refuse(ctx, reference, ErrorCode::Unauthorized, why);
+    close(ctx, ws::CloseCode::Policy, why);
 }
 
 /// Closes after telling the client why.
