@@ -100,10 +100,6 @@ impl Hub {
         self.conversations.remove_if(&id, |_, current| current == addr);
     }
 
-    pub fn live_conversations(&self) -> usize {
-        self.conversations.len()
-    }
-
     pub fn add_customer_session(&self, customer: CustomerId, s: SessionHandle) {
         self.customers.entry(customer).or_default().push(s);
     }
@@ -124,10 +120,6 @@ impl Hub {
 
     pub fn customer_online(&self, customer: CustomerId) -> bool {
         self.customers.get(&customer).is_some_and(|s| !s.is_empty())
-    }
-
-    pub fn expert_sessions(&self, expert: ExpertId) -> usize {
-        self.experts.get(&expert).map_or(0, |s| s.len())
     }
 
     pub fn to_customer(&self, customer: CustomerId, frame: &ByteString, except: Option<u64>) {

@@ -5,7 +5,7 @@
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::{self, JoinHandle, Thread};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use tokio::sync::watch;
 
@@ -28,8 +28,6 @@ pub struct Flusher {
     progress: watch::Receiver<Progress>,
     thread: Thread,
     stop: AtomicBool,
-    /// Nanoseconds of the last flush, for metrics.
-    last_flush_nanos: AtomicU64,
 }
 
 impl Flusher {
@@ -48,7 +46,6 @@ impl Flusher {
             progress: rx,
             thread: handle.thread().clone(),
             stop: AtomicBool::new(false),
-            last_flush_nanos: AtomicU64::new(0),
         });
         let _ = ready_tx.send(flusher.clone());
         (flusher, handle)
@@ -75,10 +72,6 @@ impl Flusher {
         }
     }
 
-    pub fn last_flush(&self) -> Duration {
-        Duration::from_nanos(self.last_flush_nanos.load(Ordering::Relaxed))
-    }
-
     pub fn stop(&self) {
         self.stop.store(true, Ordering::Release);
         self.thread.unpark();
@@ -97,7 +90,6 @@ impl Flusher {
             }
             let started = Instant::now();
             let result = db.flush();
-            self.last_flush_nanos.store(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
             crate::metrics::flush(started.elapsed());
             match result {
                 Ok(_) => progress.send_modify(|p| p.durable = target),

@@ -184,10 +184,6 @@ impl Store {
         self.durable(t).await
     }
 
-    pub fn last_flush(&self) -> std::time::Duration {
-        self.inner.flusher.last_flush()
-    }
-
     // --- experts and their logins ---
 
     /// Stores a new expert; `Taken` if the username is in use.
