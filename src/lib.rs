@@ -91,6 +91,9 @@ pub async fn run(
             .wrap(actix_web::middleware::from_fn(http::log_request))
             .configure(http::configure)
     })
+    // Chat frames are small and often one-way (deliveries to a console): with Nagle on, a
+    // frame can wait for the peer's delayed ACK, tens of milliseconds.
+    .tcp_nodelay(true)
     .listen(listener)?
     .shutdown_timeout(5)
     .disable_signals()
