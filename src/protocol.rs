@@ -303,6 +303,25 @@ pub struct MessageView {
     pub at: Timestamp,
 }
 
+/// A message encoded once and spliced into every frame that carries it: the ack to its
+/// sender and the delivery to each recipient share one serialization.
+#[derive(Debug, Clone)]
+pub struct MessageJson(std::sync::Arc<serde_json::value::RawValue>);
+
+impl MessageJson {
+    pub fn of(conversation: ConversationId, m: &StoredMessage) -> MessageJson {
+        let raw = serde_json::value::to_raw_value(&MessageView::new(conversation, m))
+            .expect("message views serialize");
+        MessageJson(raw.into())
+    }
+}
+
+impl Serialize for MessageJson {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(s)
+    }
+}
+
 impl MessageView {
     pub fn new(conversation: ConversationId, m: &StoredMessage) -> MessageView {
         let id = m.author.id.map(|n| match m.author.kind {
@@ -460,10 +479,10 @@ pub enum AckBody {
     Started {
         #[serde(with = "ids::wire")]
         conversation_id: ConversationId,
-        message: MessageView,
+        message: MessageJson,
     },
     Message {
-        message: MessageView,
+        message: MessageJson,
     },
     Synced {
         last_seq: u64,
@@ -539,7 +558,7 @@ pub enum ServerFrame {
         message: String,
     },
     Message {
-        message: MessageView,
+        message: MessageJson,
     },
     Queue {
         #[serde(with = "ids::wire")]

@@ -8,7 +8,7 @@ use crate::clock::Timestamp;
 use crate::ids::AttachmentId;
 use crate::lifecycle::{self, Event, TransferTo};
 use crate::messages::*;
-use crate::protocol::{AckBody, ErrorCode, MessageView, Refusal, ServerFrame};
+use crate::protocol::{AckBody, ErrorCode, MessageJson, Refusal, ServerFrame};
 use crate::protocol::{AttachmentView, ExpertBrief};
 use crate::store::model::AttachmentRef;
 use crate::store::model::{Author, AuthorKind};
@@ -113,7 +113,7 @@ impl ConversationActor {
             let earlier =
                 self.app.store.client_message(self.id(), author_id, client_id).map_err(internal_error)?;
             if let Some(m) = earlier {
-                let message = MessageView::new(self.id(), &m);
+                let message = MessageJson::of(self.id(), &m);
                 let body = match p.starting {
                     true => AckBody::Started { conversation_id: self.id(), message },
                     false => AckBody::Message { message },

@@ -20,7 +20,7 @@ use crate::lifecycle::{self, Effect, Event, Transition};
 use crate::messages::{OfferOutcome, ReplyTo, Track};
 use crate::metrics;
 use crate::protocol::ToolView;
-use crate::protocol::{AckBody, ConversationView, ErrorCode, ExpertBrief, MessageView, Refusal, ServerFrame};
+use crate::protocol::{AckBody, ConversationView, ErrorCode, ExpertBrief, MessageJson, Refusal, ServerFrame};
 use crate::router::Snapshot;
 use crate::store::model::{AttachmentRef, Author, AuthorKind, Conversation, Customer, Status, StoredMessage};
 use crate::store::{StoreError, Ticket};
@@ -329,7 +329,7 @@ impl ConversationActor {
         draft: Draft,
         sender: Option<&ReplyTo>,
         ctx: &mut Context<Self>,
-    ) -> Result<(Ticket, MessageView), Refusal> {
+    ) -> Result<(Ticket, MessageJson), Refusal> {
         let Draft { author, text, internal, attachments, client_msg_id } = draft;
         let internal = internal && author.kind == AuthorKind::Expert;
         let message = StoredMessage {
@@ -356,7 +356,7 @@ impl ConversationActor {
         if counts_as_said(&message) {
             self.said.insert(fingerprint(&message.text));
         }
-        let view = MessageView::new(self.id(), &message);
+        let view = MessageJson::of(self.id(), &message);
         let frame = ServerFrame::Message { message: view.clone() }.encode();
         let except = sender.map(|s| s.session_id);
         if !internal {
@@ -487,7 +487,7 @@ pub fn replay(
         .iter()
         .take_while(|m| m.seq <= upto)
         .filter(|m| for_expert || !m.internal)
-        .map(|m| ServerFrame::Message { message: MessageView::new(id, m) }.encode())
+        .map(|m| ServerFrame::Message { message: MessageJson::of(id, m) }.encode())
         .collect();
     frames.push(ServerFrame::ack(reference, AckBody::Synced { last_seq: upto }).encode());
     Ok(frames)

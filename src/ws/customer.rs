@@ -21,7 +21,7 @@ use crate::ids::ConversationId;
 use crate::lifecycle::{self, Event};
 use crate::messages::*;
 use crate::protocol::{
-    self, AckBody, CategoryView, ConversationBrief, CustomerFrame, ErrorCode, ExpertBrief, MessageView, Ref,
+    self, AckBody, CategoryView, ConversationBrief, CustomerFrame, ErrorCode, ExpertBrief, MessageJson, Ref,
     Refusal, ServerFrame, UserIdentity,
 };
 use crate::store::model::{Author, Callback, Conversation, Customer, Page};
@@ -499,7 +499,7 @@ impl CustomerWidget {
             }
             Target::Ended(c) => {
                 let first = self.app.store.transcript(c.id, 0).map_err(internal_error)?;
-                let message = first.first().map(|m| MessageView::new(c.id, m));
+                let message = first.first().map(|m| MessageJson::of(c.id, m));
                 let message =
                     message.ok_or_else(|| Refusal::new(ErrorCode::NotFound, "no such conversation"))?;
                 reply.send(ServerFrame::ack(
