@@ -8,7 +8,7 @@ use std::time::Duration;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use switchboard::clock::Timestamp;
 use switchboard::ids::ConversationId;
-use switchboard::protocol::{decode, CustomerFrame, MessageView, ServerFrame};
+use switchboard::protocol::{decode, CustomerFrame, MessageJson, ServerFrame};
 use switchboard::store::model::{Author, AuthorKind, StoredMessage};
 
 const SEND: &str = r#"{"type":"send","ref":1234,"conversation_id":"c_987654","text":"Hello, my order #55123 has not arrived yet. Could you check on it, please?","client_msg_id":"3f2a9c1e-7d4b-4e0a-9b1c-2d5e6f708192"}"#;
@@ -31,12 +31,12 @@ fn protocol(c: &mut Criterion) {
         attachments: Vec::new(),
     };
     let conv = ConversationId(987_654);
-    let sample = ServerFrame::Message { message: MessageView::new(conv, &stored) }.encode();
+    let sample = ServerFrame::Message { message: MessageJson::of(conv, &stored) }.encode();
     g.throughput(Throughput::Bytes(sample.len() as u64));
     g.bench_function("encode ServerFrame::Message", |b| {
         b.iter(|| {
             let frame =
-                ServerFrame::Message { message: MessageView::new(black_box(conv), black_box(&stored)) };
+                ServerFrame::Message { message: MessageJson::of(black_box(conv), black_box(&stored)) };
             black_box(frame.encode())
         })
     });
