@@ -8,6 +8,8 @@ use rand::RngCore;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+use crate::ids::CustomerId;
+
 type HmacSha256 = Hmac<Sha256>;
 
 pub fn hash_password(password: &str) -> String {
@@ -74,6 +76,30 @@ pub fn tool_link(
     format!("{unsigned}&sig={sig}")
 }
 
+/// A visitor's token: their customer id, signed with the store's visitor key. It needs no
+/// storage, so a page view that never turns into a chat writes nothing.
+pub fn visitor_token(key: &[u8], customer: CustomerId) -> String {
+    let id = customer.to_string();
+    format!("{id}.{}", visitor_signature(key, &id))
+}
+
+/// The customer a visitor token names, if the signature holds.
+pub fn visitor_of(key: &[u8], token: &str) -> Option<CustomerId> {
+    let (id, signature) = token.split_once('.')?;
+    let expected = visitor_signature(key, id);
+    if !bool::from(expected.as_bytes().ct_eq(signature.as_bytes())) {
+        return None;
+    }
+    id.parse().ok()
+}
+
+fn visitor_signature(key: &[u8], id: &str) -> String {
+    let mut mac = HmacSha256::new_from_slice(key).expect("HMAC takes any key length");
+    mac.update(b"visitor:");
+    mac.update(id.as_bytes());
+    hex::encode(mac.finalize().into_bytes())
+}
+
 /// Checks an identified customer's `hash` in constant time. Without a configured secret
 /// no identity can be trusted.
 pub fn verify_identity(secret: &str, user_id: &str, hash: &str) -> bool {
@@ -118,6 +144,17 @@ mod tests {
         assert_eq!(link, format!("{unsigned}&sig={}", sign("k", unsigned)));
         let bare = tool_link("k", "https://t.example/{external_id}", "u_7", Some("a b"), t);
         assert!(bare.starts_with("https://t.example/a%20b?ts=1700000000&sig="));
+    }
+
+    #[test]
+    fn visitor_tokens_name_their_customer_only_under_their_key() {
+        let token = visitor_token(b"key one", CustomerId(42));
+        assert_eq!(visitor_of(b"key one", &token), Some(CustomerId(42)));
+        assert_eq!(visitor_of(b"key two", &token), None);
+        let forged = token.replacen("42", "43", 1);
+        assert_eq!(visitor_of(b"key one", &forged), None);
+        assert_eq!(visitor_of(b"key one", "no-dot"), None);
+        assert_eq!(visitor_of(b"key one", ""), None);
     }
 
     #[test]

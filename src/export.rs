@@ -2,7 +2,8 @@
 //! between store versions (the sled trees and bincode bytes may change; this file does not).
 //!
 //! One JSON object a line, each with a `kind`: first a `header` with the file format, then every
-//! `expert` (with its password hash), `customer` (with its visitor token digests), `canned`
+//! `expert` (with its password hash), `customer` (stored once they chat or ask for a callback; the header carries the key that
+//! signs visitor tokens), `canned`
 //! response, `callback` and `conversation` (the record, its customer, every message including
 //! internal notes, its files with their bytes in hex, and the experts whose lists show it),
 //! every `webhook` delivery still owed, and last an `end` line with the number of records, so
@@ -50,6 +51,8 @@ enum Line {
 #[serde(deny_unknown_fields)]
 struct Header {
     format: u32,
+    /// The key that signs visitor tokens, so widgets keep their customer after a move.
+    visitor_key: Hex,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -63,8 +66,6 @@ struct End {
 #[serde(deny_unknown_fields)]
 struct CustomerLine {
     customer: CustomerRecord,
-    /// Hex SHA-256 digests (the store never holds the tokens), so widgets keep their customer.
-    visitor_tokens: Vec<Hex>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -356,18 +357,13 @@ pub fn export(store: &Store, out: &mut dyn Write) -> anyhow::Result<Counts> {
         out.write_all(b"\n")?;
         Ok(())
     };
-    write(Line::Header(Header { format: FORMAT }))?;
+    write(Line::Header(Header { format: FORMAT, visitor_key: Hex(store.visitor_key()?) }))?;
     for e in store.experts()? {
         write(Line::Expert(e.twin()))?;
         counts.experts += 1;
     }
-    let mut tokens: HashMap<CustomerId, Vec<Hex>> = HashMap::new();
-    for (digest, customer) in store.visitor_tokens()? {
-        tokens.entry(customer).or_default().push(Hex(digest));
-    }
     for c in store.customers()? {
-        let visitor_tokens = tokens.remove(&c.id).unwrap_or_default();
-        write(Line::Customer(CustomerLine { customer: c.twin(), visitor_tokens }))?;
+        write(Line::Customer(CustomerLine { customer: c.twin() }))?;
         counts.customers += 1;
     }
     for c in store.canned()? {
@@ -437,7 +433,9 @@ fn read_lines(store: &Store, input: &mut dyn BufRead) -> anyhow::Result<Counts> 
         let line: Line =
             serde_json::from_str(&text).map_err(|e| anyhow!("line {at} is not a valid record: {e}"))?;
         match line {
-            Line::Header(h) if n == 0 && h.format == FORMAT => continue,
+            Line::Header(h) if n == 0 && h.format == FORMAT => {
+                store.set_visitor_key(&h.visitor_key.0)?;
+            }
             Line::Header(h) if n == 0 => {
                 bail!("export format {}, this build reads format {FORMAT}", h.format)
             }
@@ -473,16 +471,13 @@ fn write(store: &Store, line: Line, counts: &mut Counts) -> anyhow::Result<u64> 
             counts.experts += 1;
             e.id.0
         }
-        Line::Customer(CustomerLine { customer, visitor_tokens }) => {
+        Line::Customer(CustomerLine { customer }) => {
             let c: Customer = customer.twin();
             store.put_customer(&c)?;
             if let Some(external) = &c.external_id {
                 if store.external_customer(external, c.id)? != c.id {
                     bail!("the external id {external:?} belongs to two customers");
                 }
-            }
-            for digest in visitor_tokens {
-                store.put_visitor_token(&digest.0, c.id)?;
             }
             counts.customers += 1;
             c.id.0
@@ -559,7 +554,6 @@ mod tests {
         };
         store.put_customer(&customer).unwrap();
         store.external_customer("crm-7", customer.id).unwrap();
-        store.put_visitor_token(&[7; 32], customer.id).unwrap();
         let id = ConversationId(store.next_id().unwrap());
         let mut c = Conversation::new(
             id,
@@ -637,7 +631,7 @@ mod tests {
         assert_eq!(crate::store::encode(c), crate::store::encode(copy));
         assert_eq!(source.transcript(c.id, 0).unwrap(), target.transcript(c.id, 0).unwrap());
         assert_eq!(target.expert_by_username("ada").unwrap(), source.expert_by_username("ada").unwrap());
-        assert_eq!(target.customer_by_visitor_token(&[7; 32]).unwrap(), Some(c.customer));
+        assert_eq!(target.visitor_key().unwrap(), source.visitor_key().unwrap());
         assert_eq!(target.external_customer("crm-7", CustomerId(12345)).unwrap(), c.customer);
         assert_eq!(
             target.due_webhooks(Timestamp(i64::MAX), 9).unwrap(),

@@ -96,3 +96,26 @@ async fn a_reconnecting_client_syncs_exactly_what_it_missed() {
         expert.take_ready(|f| f["type"] == "message" && f["message"]["seq"] == 6).expect("the note");
     assert_eq!(replayed["message"]["text"], "note to self");
 }
+
+#[tokio::test]
+async fn a_visitor_is_stored_only_once_they_chat_and_keeps_their_identity_across_kill_9() {
+    let mut server = TestServer::start(&[]).await;
+    let (_, first) = server.customer_ws(json!({})).await;
+    let (id, token) = (first["customer_id"].clone(), first["visitor_token"].as_str().unwrap().to_owned());
+
+    // The token names the same customer after a crash, though nothing was flushed for it.
+    server.crash_and_restart().await;
+    let (_, again) = server.customer_ws(json!({"visitor_token": token})).await;
+    assert_eq!(again["customer_id"], id, "a signed token survives a restart");
+    let forged = format!("{}0", token);
+    let (_, stranger) = server.customer_ws(json!({"visitor_token": forged})).await;
+    assert_ne!(stranger["customer_id"], id, "a token that does not verify names nobody");
+
+    // A visitor who never chats leaves no customer record; one who chats does.
+    let (mut chatting, welcome) = server.customer_ws(json!({})).await;
+    chatting.ack(json!({"type": "start", "text": "hello"})).await;
+    assert!(server.terminate().await);
+    let store = switchboard::store::Store::open(&server.data_dir()).unwrap();
+    let stored: Vec<String> = store.customers().unwrap().iter().map(|c| c.id.to_string()).collect();
+    assert_eq!(stored, [welcome["customer_id"].as_str().unwrap()], "only the customer who chatted");
+}

@@ -64,6 +64,7 @@ impl ConversationActor {
     fn try_open(&mut self, o: &Opening, ctx: &mut Context<Self>) -> Result<(), Refusal> {
         self.announce(None, &self.conv)?;
         let store = &self.app.store;
+        store.keep_customer(&self.customer).map_err(internal_error)?;
         let opened = store.put_conversation(&self.conv).map_err(internal_error)?;
         if let Some(id) = &o.draft.client_msg_id {
             store.record_start(self.conv.customer, id, self.id()).map_err(internal_error)?;

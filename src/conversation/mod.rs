@@ -97,13 +97,8 @@ impl ConversationActor {
         if conv.status.is_terminal() {
             return Ok(None);
         }
-        let customer = app.store.customer(conv.customer)?.unwrap_or(Customer {
-            id: conv.customer,
-            external_id: None,
-            name: None,
-            email: None,
-            created_at: conv.created_at,
-        });
+        let customer =
+            app.store.customer(conv.customer)?.unwrap_or(Customer::anonymous(conv.customer, conv.created_at));
         let transcript = app.store.transcript(id, 0)?;
         let last_seq = transcript.last().map_or(0, |m| m.seq);
         let mut conv = conv;

@@ -190,7 +190,7 @@ fn caller(req: &HttpRequest) -> Result<Caller, ApiError> {
     if let Some(expert) = crate::ws::expert::expert_for_token(app, token)? {
         return Ok(Caller::Expert(expert));
     }
-    if let Some(customer) = app.store.customer_by_visitor_token(&auth::token_digest(token))? {
+    if let Some(customer) = auth::visitor_of(&app.store.visitor_key()?, token) {
         return Ok(Caller::Customer(customer));
     }
     Err(ApiError::new(ErrorCode::Unauthorized, "unknown or expired token"))

@@ -36,6 +36,9 @@ pub enum StoreError {
     Taken,
 }
 
+/// The meta entry holding the visitor token key.
+const VISITOR_KEY: &str = "visitor_key";
+
 /// Tree names carry the layout version; `FORMAT_VERSION` covers the value encoding.
 mod tree {
     pub const META: &str = "meta";
@@ -43,7 +46,6 @@ mod tree {
     pub const EXPERT_NAMES: &str = "expert_names_v1";
     pub const TOKENS: &str = "login_tokens_v1";
     pub const CUSTOMERS: &str = "customers_v1";
-    pub const VISITOR_TOKENS: &str = "visitor_tokens_v1";
     pub const EXTERNAL_USERS: &str = "external_users_v1";
     pub const CONVERSATIONS: &str = "conversations_v1";
     pub const LIVE: &str = "live_conversations_v1";
@@ -68,11 +70,12 @@ pub struct Store {
 
 struct Inner {
     db: sled::Db,
+    /// The format version and the visitor key.
+    meta: sled::Tree,
     experts: sled::Tree,
     expert_names: sled::Tree,
     tokens: sled::Tree,
     customers: sled::Tree,
-    visitor_tokens: sled::Tree,
     external_users: sled::Tree,
     conversations: sled::Tree,
     /// Ids of conversations that are not closed: what a restart brings back to life.
@@ -133,6 +136,13 @@ impl Store {
                 )))
             }
         }
+        if meta.get(VISITOR_KEY)?.is_none() {
+            let mut key = [0u8; 32];
+            rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut key);
+            meta.insert(VISITOR_KEY, &key)?;
+            // Tokens signed with it go out without a flush of their own.
+            db.flush()?;
+        }
         let (flusher, _thread) = Flusher::start(db.clone());
         let t = |name| db.open_tree(name);
         Ok(Store {
@@ -141,7 +151,6 @@ impl Store {
                 expert_names: t(tree::EXPERT_NAMES)?,
                 tokens: t(tree::TOKENS)?,
                 customers: t(tree::CUSTOMERS)?,
-                visitor_tokens: t(tree::VISITOR_TOKENS)?,
                 external_users: t(tree::EXTERNAL_USERS)?,
                 conversations: t(tree::CONVERSATIONS)?,
                 live: t(tree::LIVE)?,
@@ -157,6 +166,7 @@ impl Store {
                 canned: t(tree::CANNED)?,
                 expert_tokens: t(tree::EXPERT_TOKENS)?,
                 webhooks: t(tree::WEBHOOK_OUTBOX)?,
+                meta,
                 db,
                 flusher,
             }),
@@ -259,13 +269,24 @@ impl Store {
         get(&self.inner.customers, id.to_be_bytes())
     }
 
-    pub fn put_visitor_token(&self, token_hash: &[u8], id: CustomerId) -> Result<Ticket, StoreError> {
-        self.inner.visitor_tokens.insert(token_hash, &id.to_be_bytes())?;
+    /// Stores the customer unless a record exists: an anonymous visitor gets one only when
+    /// they first leave something behind (a chat, a callback request).
+    pub fn keep_customer(&self, customer: &Customer) -> Result<Ticket, StoreError> {
+        let key = customer.id.to_be_bytes();
+        let _ = self.inner.customers.compare_and_swap(key, None as Option<&[u8]>, Some(encode(customer)))?;
         Ok(self.ticket())
     }
 
-    pub fn customer_by_visitor_token(&self, token_hash: &[u8]) -> Result<Option<CustomerId>, StoreError> {
-        Ok(self.inner.visitor_tokens.get(token_hash)?.map(|v| CustomerId(keys::u64_from(&v))))
+    /// The key that signs visitor tokens (`auth::visitor_token`).
+    pub fn visitor_key(&self) -> Result<Vec<u8>, StoreError> {
+        let key = self.inner.meta.get(VISITOR_KEY)?;
+        key.map(|k| k.to_vec()).ok_or_else(|| StoreError::Corrupt("the visitor key is missing".into()))
+    }
+
+    /// Adopts another store's visitor key, so its visitors' tokens keep working (import).
+    pub fn set_visitor_key(&self, key: &[u8]) -> Result<Ticket, StoreError> {
+        self.inner.meta.insert(VISITOR_KEY, key)?;
+        Ok(self.ticket())
     }
 
     /// The customer for a company user id, created with `fresh` on first sight.
@@ -545,12 +566,6 @@ impl Store {
 
     pub fn customers(&self) -> Result<Vec<Customer>, StoreError> {
         all(&self.inner.customers)
-    }
-
-    /// Every visitor token digest with its customer, in digest order.
-    pub fn visitor_tokens(&self) -> Result<Vec<(Vec<u8>, CustomerId)>, StoreError> {
-        let entry = |(k, v): (sled::IVec, sled::IVec)| (k.to_vec(), CustomerId(keys::u64_from(&v)));
-        self.inner.visitor_tokens.iter().map(|e| Ok(entry(e?))).collect()
     }
 
     /// Every (expert, conversation) pair of the experts' index. It can list more than a

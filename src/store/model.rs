@@ -42,6 +42,13 @@ pub struct Customer {
     pub created_at: Timestamp,
 }
 
+impl Customer {
+    /// A visitor known only by id until they give more.
+    pub fn anonymous(id: CustomerId, now: Timestamp) -> Customer {
+        Customer { id, external_id: None, name: None, email: None, created_at: now }
+    }
+}
+
 /// PRODUCT.md's lifecycle states.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Encode, Decode, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -123,29 +123,23 @@ impl CustomerWidget {
                 return close(ctx, ws::CloseCode::Error, "internal error");
             }
         };
+        // Nothing here waits for a flush: an anonymous visitor's token is signed, not stored,
+        // and an identified customer's record is written before anything that refers to it,
+        // so the flush that makes their first chat durable covers it too.
         let (customer, token) = identified;
         self.page = page;
-        let store = self.app.store.clone();
-        // The customer and their token must be durable before the widget is told of them.
-        ctx.wait(async move { store.sync().await }.into_actor(self).map(move |synced, act, ctx| {
-            if synced.is_err() {
-                refuse(ctx, reference, ErrorCode::Internal, "the server could not store this; please retry");
-                return close(ctx, ws::CloseCode::Error, "internal error");
+        let handle = SessionHandle::new(self.link.session_id, ctx.address());
+        self.app.hub.add_customer_session(customer.id, handle);
+        self.customer = Some(customer.clone());
+        super::hello_done(&mut self.link, ctx);
+        self.tell_live_conversations(CustomerPresence { online: true });
+        match self.welcome(reference.clone(), &customer, token) {
+            Ok(frame) => ctx.text(frame.encode()),
+            Err(e) => {
+                let r = internal_error(e);
+                refuse(ctx, reference, r.code, &r.message);
             }
-            let handle = SessionHandle::new(act.link.session_id, ctx.address());
-            act.app.hub.add_customer_session(customer.id, handle);
-            act.customer = Some(customer.clone());
-            super::hello_done(&mut act.link, ctx);
-            act.tell_live_conversations(CustomerPresence { online: true });
-            match act.welcome(reference.clone(), &customer, token) {
-                Ok(frame) => ctx.text(frame.encode()),
-                Err(e) => {
-                    let r = internal_error(e);
-                    refuse(ctx, reference, r.code, &r.message);
-                }
-            }
-            act.customer = Some(customer);
-        }));
+        }
     }
 
     /// Finds or creates the customer; `None` when a signed identity does not verify.
@@ -160,7 +154,8 @@ impl CustomerWidget {
                 return Ok(None);
             }
             let id = store.external_customer(&user.id, crate::ids::CustomerId(store.next_id()?))?;
-            let mut customer = store.customer(id)?.unwrap_or_else(|| new_customer(id));
+            let mut customer =
+                store.customer(id)?.unwrap_or_else(|| Customer::anonymous(id, Timestamp::now()));
             customer.external_id = Some(user.id);
             if user.name.is_some() || user.email.is_some() {
                 customer.name = user.name.or(customer.name);
@@ -169,19 +164,14 @@ impl CustomerWidget {
             store.put_customer(&customer)?;
             return Ok(Some((customer, String::new())));
         }
-        if let Some(token) = visitor_token {
-            if let Some(id) = store.customer_by_visitor_token(&auth::token_digest(&token))? {
-                if let Some(customer) = store.customer(id)? {
-                    return Ok(Some((customer, token)));
-                }
-            }
+        let key = store.visitor_key()?;
+        if let Some(id) = visitor_token.and_then(|token| auth::visitor_of(&key, &token)) {
+            let customer = store.customer(id)?.unwrap_or_else(|| Customer::anonymous(id, Timestamp::now()));
+            return Ok(Some((customer, auth::visitor_token(&key, id))));
         }
-        // A new visitor, or a token this server does not know (e.g. a wiped data dir).
-        let customer = new_customer(crate::ids::CustomerId(store.next_id()?));
-        let token = auth::new_token();
-        store.put_customer(&customer)?;
-        store.put_visitor_token(&auth::token_digest(&token), customer.id)?;
-        Ok(Some((customer, token)))
+        // A new visitor, or a token this server did not sign (e.g. a wiped data dir).
+        let id = crate::ids::CustomerId(store.next_id()?);
+        Ok(Some((Customer::anonymous(id, Timestamp::now()), auth::visitor_token(&key, id))))
     }
 
     fn welcome(
@@ -393,6 +383,7 @@ impl CustomerWidget {
             return Err(Refusal::new(ErrorCode::BadRequest, format!("unknown category {id:?}")));
         }
         let store = &self.app.store;
+        store.keep_customer(self.customer()).map_err(internal_error)?;
         let callback = Callback {
             id: CallbackId(store.next_id().map_err(internal_error)?),
             customer: self.customer().id,
@@ -542,10 +533,6 @@ impl CustomerWidget {
             }
         }
     }
-}
-
-fn new_customer(id: crate::ids::CustomerId) -> Customer {
-    Customer { id, external_id: None, name: None, email: None, created_at: Timestamp::now() }
 }
 
 /// Hands a message to a conversation without waiting; a full mailbox is a busy server,

@@ -310,10 +310,12 @@ impl ExpertSession {
         check_text(&text, self.app.config.limits.max_message_bytes)?;
         let not_found = || Refusal::new(ErrorCode::NotFound, "no such customer");
         let customer_id: CustomerId = customer_id.parse().map_err(|_| not_found())?;
-        let customer = self.app.store.customer(customer_id).map_err(internal_error)?.ok_or_else(not_found)?;
         if !self.app.hub.customer_online(customer_id) {
             return Err(Refusal::new(ErrorCode::Unavailable, "the customer is not online"));
         }
+        // A visitor who has not chatted yet has no stored record: opening the chat stores it.
+        let stored = self.app.store.customer(customer_id).map_err(internal_error)?;
+        let customer = stored.unwrap_or_else(|| Customer::anonymous(customer_id, Timestamp::now()));
         let expert = self.expert.clone().expect("dispatch runs after hello");
         let reply = reply.clone();
         let room = self.app.router.send(HasRoom { expert: expert.id });
