@@ -105,7 +105,12 @@ impl TestServer {
             dir,
             _temp: None,
             env,
-            http: reqwest::Client::new(),
+            // The server drops a keep-alive connection idle for 5 s; a client that reuses one
+            // at that moment gets it closed under its request. Browsers retry; we retire first.
+            http: reqwest::Client::builder()
+                .pool_idle_timeout(Duration::from_secs(2))
+                .build()
+                .expect("an HTTP client"),
         }
     }
 
