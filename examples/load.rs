@@ -47,6 +47,10 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
 
+/// The server's allocator, so the raw sled baseline runs on the same footing.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 type Ws = WebSocketStream<TcpStream>;
 type Sink = SplitSink<Ws, Message>;
 type Source = SplitStream<Ws>;

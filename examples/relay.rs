@@ -27,6 +27,10 @@ use tokio_tungstenite::tungstenite::handshake::server::{Request, Response};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 
+/// The server's allocator, so memory is compared on the same footing.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Frames queued for one connection before it counts as a slow reader and is dropped,
 /// as the server does with `limits.outgoing_queue`.
 const OUTGOING_QUEUE: usize = 256;
