@@ -1,5 +1,6 @@
 //! Credentials: argon2 password hashes, random bearer tokens stored only as SHA-256
-//! digests, HMAC-signed customer identities, and constant-time comparisons throughout.
+//! digests, HMAC-signed customer identities and visitor tokens, and constant-time
+//! comparisons throughout.
 
 use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;

@@ -1,11 +1,11 @@
 //! `switchboard export` and `switchboard import`: the whole store as JSON lines, to move data
 //! between store versions (the sled trees and bincode bytes may change; this file does not).
 //!
-//! One JSON object a line, each with a `kind`: first a `header` with the file format, then every
-//! `expert` (with its password hash), `customer` (stored once they chat or ask for a callback; the header carries the key that
-//! signs visitor tokens), `canned`
-//! response, `callback` and `conversation` (the record, its customer, every message including
-//! internal notes, its files with their bytes in hex, and the experts whose lists show it),
+//! One JSON object a line, each with a `kind`: first a `header` with the file format and the key
+//! that signs visitor tokens, then every `expert` (with its password hash), `customer` (stored
+//! once they chat or ask for a callback), `canned` response, `callback` and `conversation` (the
+//! record, its customer, every message including internal notes, its files with their bytes in
+//! hex, and the experts whose lists show it),
 //! every `webhook` delivery still owed, and last an `end` line with the number of records, so
 //! a truncated file is refused rather than imported in part. Times are milliseconds since the
 //! Unix epoch and ids the store's numbers (conversation 12 is `c_12` in the API), so that
