@@ -6,6 +6,13 @@
 (function () {
   'use strict';
 
+  var $ = SwitchboardDom.$;
+  var el = SwitchboardDom.el;
+  var setAttrs = SwitchboardDom.setAttrs;
+  var append = SwitchboardDom.append;
+  var clear = SwitchboardDom.clear;
+  var toast = SwitchboardDom.toast;
+
   var API = '/api/v1';
   var TOKEN_KEY = 'switchboard.admin_token';
   var SVG_NS = 'http://www.w3.org/2000/svg';
@@ -28,44 +35,10 @@
 
   // ------------------------------------------------------------------ helpers
 
-  function $(id) {
-    return document.getElementById(id);
-  }
-
-  function el(tag, attrs, children) {
-    var node = document.createElement(tag);
-    setAttrs(node, attrs);
-    append(node, children);
-    return node;
-  }
-
   function svg(tag, attrs, children) {
     var node = document.createElementNS(SVG_NS, tag);
     setAttrs(node, attrs);
     append(node, children);
-    return node;
-  }
-
-  function setAttrs(node, attrs) {
-    Object.keys(attrs || {}).forEach(function (k) {
-      var v = attrs[k];
-      if (v === null || v === undefined || v === false) return;
-      if (k === 'class') node.setAttribute('class', v);
-      else if (k === 'text') node.textContent = v;
-      else if (k.slice(0, 2) === 'on') node.addEventListener(k.slice(2), v);
-      else node.setAttribute(k, v === true ? '' : v);
-    });
-  }
-
-  function append(node, children) {
-    (children || []).forEach(function (c) {
-      if (c === null || c === undefined || c === false) return;
-      node.appendChild(typeof c === 'string' ? document.createTextNode(c) : c);
-    });
-  }
-
-  function clear(node) {
-    while (node.firstChild) node.removeChild(node.firstChild);
     return node;
   }
 
@@ -144,25 +117,6 @@
     if (!err) return 'Something went wrong.';
     if (err.code === 'network') return 'Cannot reach the server. Check your connection and try again.';
     return err.message || err.code || 'Something went wrong.';
-  }
-
-  function toast(text, kind) {
-    var t = el('div', { class: 'toast' + (kind ? ' toast-' + kind : ''), role: kind === 'error' ? 'alert' : 'status' }, [
-      el('span', { text: text }),
-      el('button', {
-        class: 'icon-btn',
-        type: 'button',
-        'aria-label': 'Dismiss',
-        text: '×',
-        onclick: function () {
-          t.remove();
-        },
-      }),
-    ]);
-    $('toasts').appendChild(t);
-    setTimeout(function () {
-      t.remove();
-    }, kind === 'error' ? 9000 : 5000);
   }
 
   function banner(id, message) {

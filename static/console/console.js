@@ -5,6 +5,10 @@
 (function () {
   'use strict';
 
+  var $ = SwitchboardDom.$;
+  var el = SwitchboardDom.el;
+  var toast = SwitchboardDom.toast;
+
   var API = '/api/v1';
   var WS_URL = (location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + '/ws/expert';
   var ENDED = { solved: true, closed: true, abandoned: true };
@@ -31,29 +35,6 @@
   };
 
   // ------------------------------------------------------------------ helpers
-
-  function $(id) {
-    return document.getElementById(id);
-  }
-
-  function el(tag, attrs, children) {
-    var node = document.createElement(tag);
-    if (attrs) {
-      Object.keys(attrs).forEach(function (k) {
-        var v = attrs[k];
-        if (v === null || v === undefined || v === false) return;
-        if (k === 'class') node.className = v;
-        else if (k === 'text') node.textContent = v;
-        else if (k.slice(0, 2) === 'on') node.addEventListener(k.slice(2), v);
-        else node.setAttribute(k, v === true ? '' : v);
-      });
-    }
-    (children || []).forEach(function (c) {
-      if (c === null || c === undefined || c === false) return;
-      node.appendChild(typeof c === 'string' ? document.createTextNode(c) : c);
-    });
-    return node;
-  }
 
   var LINK_RE = /\bhttps?:\/\/[^\s<>"']+/gi;
   function richText(text) {
@@ -323,27 +304,6 @@
     } catch (e) {
       /* some browsers only allow notifications from a service worker */
     }
-  }
-
-  // ------------------------------------------------------------------ toasts
-
-  function toast(text, kind) {
-    var t = el('div', { class: 'toast' + (kind ? ' toast-' + kind : ''), role: kind === 'error' ? 'alert' : 'status' }, [
-      el('span', { text: text }),
-      el('button', {
-        class: 'icon-btn',
-        type: 'button',
-        'aria-label': 'Dismiss',
-        text: '×',
-        onclick: function () {
-          t.remove();
-        },
-      }),
-    ]);
-    $('toasts').appendChild(t);
-    setTimeout(function () {
-      t.remove();
-    }, kind === 'error' ? 9000 : 5000);
   }
 
   // ------------------------------------------------------------------ websocket

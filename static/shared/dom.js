@@ -1,0 +1,64 @@
+/*
+ * DOM helpers shared by the expert console and the admin page (the widget carries its own,
+ * since it is embedded alone in other sites' pages). Text is always set as text, never as
+ * HTML.
+ */
+window.SwitchboardDom = (function () {
+  'use strict';
+
+  function $(id) {
+    return document.getElementById(id);
+  }
+
+  function setAttrs(node, attrs) {
+    Object.keys(attrs || {}).forEach(function (k) {
+      var v = attrs[k];
+      if (v === null || v === undefined || v === false) return;
+      if (k === 'class') node.setAttribute('class', v);
+      else if (k === 'text') node.textContent = v;
+      else if (k.slice(0, 2) === 'on') node.addEventListener(k.slice(2), v);
+      else node.setAttribute(k, v === true ? '' : v);
+    });
+  }
+
+  function append(node, children) {
+    (children || []).forEach(function (c) {
+      if (c === null || c === undefined || c === false) return;
+      node.appendChild(typeof c === 'string' ? document.createTextNode(c) : c);
+    });
+  }
+
+  function el(tag, attrs, children) {
+    var node = document.createElement(tag);
+    setAttrs(node, attrs);
+    append(node, children);
+    return node;
+  }
+
+  function clear(node) {
+    while (node.firstChild) node.removeChild(node.firstChild);
+    return node;
+  }
+
+  /** A dismissable note in the page's #toasts; errors stay longer and are announced. */
+  function toast(text, kind) {
+    var t = el('div', { class: 'toast' + (kind ? ' toast-' + kind : ''), role: kind === 'error' ? 'alert' : 'status' }, [
+      el('span', { text: text }),
+      el('button', {
+        class: 'icon-btn',
+        type: 'button',
+        'aria-label': 'Dismiss',
+        text: '×',
+        onclick: function () {
+          t.remove();
+        },
+      }),
+    ]);
+    $('toasts').appendChild(t);
+    setTimeout(function () {
+      t.remove();
+    }, kind === 'error' ? 9000 : 5000);
+  }
+
+  return { $: $, el: el, setAttrs: setAttrs, append: append, clear: clear, toast: toast };
+})();
