@@ -97,8 +97,7 @@ impl ConversationActor {
         if conv.status.is_terminal() {
             return Ok(None);
         }
-        let customer =
-            app.store.customer(conv.customer)?.unwrap_or(Customer::anonymous(conv.customer, conv.created_at));
+        let customer = app.store.customer_or_anonymous(conv.customer, conv.created_at)?;
         let transcript = app.store.transcript(id, 0)?;
         let last_seq = transcript.last().map_or(0, |m| m.seq);
         let mut conv = conv;
@@ -351,8 +350,8 @@ impl ConversationActor {
         if counts_as_said(&message) {
             self.said.insert(fingerprint(&message.text));
         }
-        let view = MessageJson::of(self.id(), &message);
-        let frame = ServerFrame::Message { message: view.clone() }.encode();
+        let json = MessageJson::of(self.id(), &message);
+        let frame = ServerFrame::Message { message: json.clone() }.encode();
         let except = sender.map(|s| s.session_id);
         if !internal {
             self.outbox.push(ticket, Outgoing::Customer { frame: frame.clone(), except });
@@ -362,7 +361,7 @@ impl ConversationActor {
         }
         self.outbox.push(ticket, Outgoing::Delivered(message.seq));
         self.watch_flush(ctx);
-        Ok((ticket, view))
+        Ok((ticket, json))
     }
 
     /// Experts who see this conversation's traffic now: its owner, or the expert it is

@@ -269,6 +269,16 @@ impl Store {
         get(&self.inner.customers, id.to_be_bytes())
     }
 
+    /// The stored customer, or one known only by id (created `since`) for a visitor whose
+    /// record is not written yet.
+    pub fn customer_or_anonymous(
+        &self,
+        id: CustomerId,
+        since: crate::clock::Timestamp,
+    ) -> Result<Customer, StoreError> {
+        Ok(self.customer(id)?.unwrap_or_else(|| Customer::anonymous(id, since)))
+    }
+
     /// Stores the customer unless a record exists: an anonymous visitor gets one only when
     /// they first leave something behind (a chat, a callback request).
     pub fn keep_customer(&self, customer: &Customer) -> Result<Ticket, StoreError> {

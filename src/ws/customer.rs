@@ -154,8 +154,7 @@ impl CustomerWidget {
                 return Ok(None);
             }
             let id = store.external_customer(&user.id, crate::ids::CustomerId(store.next_id()?))?;
-            let mut customer =
-                store.customer(id)?.unwrap_or_else(|| Customer::anonymous(id, Timestamp::now()));
+            let mut customer = store.customer_or_anonymous(id, Timestamp::now())?;
             customer.external_id = Some(user.id);
             if user.name.is_some() || user.email.is_some() {
                 customer.name = user.name.or(customer.name);
@@ -165,9 +164,10 @@ impl CustomerWidget {
             return Ok(Some((customer, String::new())));
         }
         let key = store.visitor_key()?;
-        if let Some(id) = visitor_token.and_then(|token| auth::visitor_of(&key, &token)) {
-            let customer = store.customer(id)?.unwrap_or_else(|| Customer::anonymous(id, Timestamp::now()));
-            return Ok(Some((customer, auth::visitor_token(&key, id))));
+        if let Some(token) = visitor_token {
+            if let Some(id) = auth::visitor_of(&key, &token) {
+                return Ok(Some((store.customer_or_anonymous(id, Timestamp::now())?, token)));
+            }
         }
         // A new visitor, or a token this server did not sign (e.g. a wiped data dir).
         let id = crate::ids::CustomerId(store.next_id()?);

@@ -314,8 +314,8 @@ impl ExpertSession {
             return Err(Refusal::new(ErrorCode::Unavailable, "the customer is not online"));
         }
         // A visitor who has not chatted yet has no stored record: opening the chat stores it.
-        let stored = self.app.store.customer(customer_id).map_err(internal_error)?;
-        let customer = stored.unwrap_or_else(|| Customer::anonymous(customer_id, Timestamp::now()));
+        let customer =
+            self.app.store.customer_or_anonymous(customer_id, Timestamp::now()).map_err(internal_error)?;
         let expert = self.expert.clone().expect("dispatch runs after hello");
         let reply = reply.clone();
         let room = self.app.router.send(HasRoom { expert: expert.id });
