@@ -95,6 +95,13 @@ test('the widget reconnects after a restart and shows every message exactly once
     () => Array.from(document.getElementById('switchboard-widget').shadowRoot.querySelectorAll('.msg.expert .bubble')).some((b) => b.textContent === 'four: expert after the restart'),
     'the expert message after the restart'
   );
+  // The console shows its own message once the server acknowledges it, which may come after
+  // the widget already has it: the two pages are told on separate sockets.
+  await h.waitFor(
+    consolePage,
+    () => Array.from(document.querySelectorAll('.chat:not([hidden]) .msg-expert .bubble')).some((b) => b.textContent === 'four: expert after the restart'),
+    'the acknowledged expert message in the console'
+  );
 
   const texts = ['one: before the restart', 'two: expert before the restart', 'three: written while offline', 'four: expert after the restart'];
   assertExactlyOnce('widget', await h.widgetMessages(shop), texts);
