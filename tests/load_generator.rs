@@ -1,0 +1,101 @@
+//! The load generator (`examples/load.rs`) is how the README's performance numbers are made,
+//! so it is run here at a small scale against the real server and its baselines: every figure
+//! it reports must come from what actually happened on the wire.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::process::Command;
+
+/// `cargo test` builds the examples next to the binaries of the same profile.
+fn load_exe() -> PathBuf {
+    let bin = PathBuf::from(env!("CARGO_BIN_EXE_switchboard"));
+    let exe = bin.parent().expect("target dir").join("examples").join("load");
+    assert!(exe.exists(), "{} is missing: the examples are built by `cargo test`", exe.display());
+    exe
+}
+
+/// Runs the load generator and returns its `RESULT` line.
+async fn run_load(args: &[&str]) -> Value {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().to_str().unwrap();
+    let mut cmd = Command::new(load_exe());
+    cmd.args(args).args(["--quiet-wait", "0", "--data-dir", data_dir]).kill_on_drop(true);
+    let out = tokio::time::timeout(Duration::from_secs(90), cmd.output())
+        .await
+        .expect("the load generator finishes within 90 s")
+        .expect("run the load generator");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "load generator failed:\n{stdout}\n{stderr}");
+    let line = stdout
+        .lines()
+        .rev()
+        .find_map(|l| l.strip_prefix("RESULT "))
+        .unwrap_or_else(|| panic!("no RESULT line in:\n{stdout}\n{stderr}"));
+    serde_json::from_str(line).expect("RESULT is JSON")
+}
+
+fn num(v: &Value, key: &str) -> f64 {
+    v[key].as_f64().unwrap_or_else(|| panic!("{key} is a number in {v}"))
+}
+
+#[tokio::test]
+async fn the_chat_scenario_reports_every_message_acked_and_delivered_for_server_and_relay() {
+    let result = run_load(&[
+        "--mode",
+        "chat",
+        "--connections",
+        "40",
+        "--chats",
+        "12",
+        "--experts",
+        "3",
+        "--rate",
+        "120",
+        "--duration",
+        "1",
+        "--start-rate",
+        "100",
+        "--sources",
+        "3",
+        "--sled-tasks",
+        "50",
+        "--baseline",
+        "all",
+    ])
+    .await;
+    for target in ["switchboard", "relay"] {
+        let r = &result[target];
+        assert_eq!(r["connections_held"], 43, "{target}: 40 widgets and 3 experts held: {r}");
+        assert_eq!(r["connections_failed"], 0, "{target}: {r}");
+        assert_eq!(r["chats_assigned"], 12, "{target}: every chat reached an expert: {r}");
+        assert_eq!(r["errors"], 0, "{target}: {r}");
+        let sent = num(r, "sent");
+        assert!(sent >= 60.0, "{target}: about 120 msgs/s for 1 s were sent: {r}");
+        assert_eq!(num(r, "acked"), sent, "{target}: every message acknowledged: {r}");
+        assert_eq!(num(r, "delivered"), sent, "{target}: every message reached its expert: {r}");
+        assert_eq!(num(&r["expert_latency_us"], "count"), sent, "{target}: one latency per delivery: {r}");
+        let (p50, p99) = (num(&r["expert_latency_us"], "p50"), num(&r["expert_latency_us"], "p99"));
+        assert!(0.0 < p50 && p50 <= p99, "{target}: ordered percentiles: {r}");
+        assert!(num(r, "durable_msgs_per_s") > 0.0, "{target}: {r}");
+        assert!(num(r, "server_rss_kib") > 1000.0, "{target}: the server's RSS is read from /proc: {r}");
+        assert!(r["server_nofile"].as_str().is_some_and(|s| s.starts_with("soft=")), "{target}: {r}");
+    }
+    let sled = &result["sled"];
+    assert!(num(sled, "inserts_per_s") > 0.0 && num(sled, "flushes") >= 1.0, "raw sled ran: {sled}");
+    assert_eq!(sled["batch"], 50);
+}
+
+#[tokio::test]
+async fn the_idle_scenario_holds_every_connection_and_reports_memory_per_connection() {
+    let result =
+        run_load(&["--mode", "idle", "--connections", "300", "--hold", "0.2", "--sources", "4"]).await;
+    let r = &result["switchboard"];
+    assert_eq!(r["connections_held"], 300, "{r}");
+    assert_eq!(r["connections_failed"], 0, "{r}");
+    assert!(num(r, "server_open_fds") >= 300.0, "one socket per widget is open on the server: {r}");
+    let per_conn = num(r, "rss_per_conn_kib");
+    assert!(per_conn > 0.0 && per_conn * 300.0 <= num(r, "server_rss_kib") + 1.0, "{r}");
+}
