@@ -70,9 +70,7 @@ fn parse(raw: &str) -> Result<CannedId, ApiError> {
 }
 
 async fn list(caller: Caller, app: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    if let Caller::Customer(_) = caller {
-        return Err(ApiError::new(ErrorCode::Forbidden, "experts and admins only"));
-    }
+    caller.staff_only()?;
     let mut all: Vec<CannedView> = app.store.canned()?.iter().map(CannedView::from).collect();
     all.sort_by_key(|c| c.title.to_lowercase());
     Ok(HttpResponse::Ok().json(all))

@@ -228,9 +228,7 @@ async fn create(
 /// Admins see every account in full; experts see their active colleagues (id, name,
 /// presence, categories), which is what a transfer needs.
 async fn list(caller: Caller, app: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    if let Caller::Customer(_) = caller {
-        return Err(ApiError::new(ErrorCode::Forbidden, "experts and admins only"));
-    }
+    caller.staff_only()?;
     let presence = app.router.send(PresenceList).await.unwrap_or_default();
     let presence_of = |id| presence.get(&id).copied().unwrap_or(Presence::Offline);
     let experts = app.store.experts()?;

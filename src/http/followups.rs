@@ -7,7 +7,7 @@ use super::{ApiError, Caller};
 use crate::app::AppState;
 use crate::clock::{self, Timestamp};
 use crate::conversation::views;
-use crate::ids::{self, CallbackId, ExpertId};
+use crate::ids::{self, CallbackId};
 use crate::protocol::{ConversationView, CustomerView, ErrorCode};
 use crate::store::model::Callback;
 
@@ -15,14 +15,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/callbacks", web::get().to(callbacks))
         .route("/callbacks/{id}/done", web::post().to(done))
         .route("/abandoned", web::get().to(abandoned));
-}
-
-fn staff_only(caller: &Caller) -> Result<Option<ExpertId>, ApiError> {
-    match caller {
-        Caller::Admin => Ok(None),
-        Caller::Expert(e) => Ok(Some(e.id)),
-        Caller::Customer(_) => Err(ApiError::new(ErrorCode::Forbidden, "experts and admins only")),
-    }
 }
 
 #[derive(Serialize)]
@@ -70,7 +62,7 @@ async fn callbacks(
     app: web::Data<AppState>,
     q: web::Query<CallbackFilter>,
 ) -> Result<HttpResponse, ApiError> {
-    staff_only(&caller)?;
+    caller.staff_only()?;
     let wanted = match q.status.as_deref() {
         None => None,
         Some("open") => Some(false),
@@ -91,7 +83,7 @@ async fn done(
     app: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let by = staff_only(&caller)?;
+    let by = caller.staff_only()?;
     let not_found = || ApiError::new(ErrorCode::NotFound, "no such callback");
     let id: CallbackId = path.parse().map_err(|_| not_found())?;
     let mut callback = app.store.callback(id)?.ok_or_else(not_found)?;
@@ -114,7 +106,7 @@ struct AbandonedView {
 }
 
 async fn abandoned(caller: Caller, app: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    staff_only(&caller)?;
+    caller.staff_only()?;
     let mut out = Vec::new();
     for c in app.store.abandoned()? {
         let view = views::summary(&app.store, &c)?;

@@ -15,7 +15,7 @@ use futures_util::future::{ready, Ready};
 
 use crate::app::AppState;
 use crate::auth;
-use crate::ids::CustomerId;
+use crate::ids::{CustomerId, ExpertId};
 use crate::protocol::{ErrorCode, Refusal};
 use crate::store::model::Expert;
 use crate::store::StoreError;
@@ -139,6 +139,15 @@ impl Caller {
         match self {
             Caller::Admin => Ok(()),
             _ => Err(ApiError::new(ErrorCode::Forbidden, "admins only")),
+        }
+    }
+
+    /// Experts and admins; the expert's id when it is one.
+    pub fn staff_only(&self) -> Result<Option<ExpertId>, ApiError> {
+        match self {
+            Caller::Admin => Ok(None),
+            Caller::Expert(e) => Ok(Some(e.id)),
+            Caller::Customer(_) => Err(ApiError::new(ErrorCode::Forbidden, "experts and admins only")),
         }
     }
 }
