@@ -128,35 +128,13 @@
   // ------------------------------------------------------------------ API
 
   function api(method, path, body) {
-    var headers = { Accept: 'application/json', Authorization: 'Bearer ' + S.token };
-    if (body !== undefined) headers['Content-Type'] = 'application/json';
-    return fetch(API + path, {
-      method: method,
-      headers: headers,
-      body: body !== undefined ? JSON.stringify(body) : undefined,
-    }).then(
-      function (r) {
-        return r.text().then(function (t) {
-          var data = null;
-          try {
-            data = t ? JSON.parse(t) : null;
-          } catch (e) {
-            data = null;
-          }
-          if (!r.ok) {
-            var e = (data && data.error) || {};
-            var err = { status: r.status, code: e.code || 'http_' + r.status, message: e.message || r.statusText };
-            // The token stopped working (changed in the configuration): sign in again.
-            if (r.status === 401 && S.token) signOut('The server no longer accepts this token. Sign in again.');
-            throw err;
-          }
-          return data;
-        });
-      },
-      function () {
-        throw { code: 'network' };
-      }
-    );
+    return SwitchboardDom.fetchJson(API + path, S.token, method, body).catch(function (err) {
+      // Only an HTTP error carries a status; anything else never reached the server.
+      if (err.status === undefined) throw { code: 'network' };
+      // The token stopped working (changed in the configuration): sign in again.
+      if (err.status === 401 && S.token) signOut('The server no longer accepts this token. Sign in again.');
+      throw err;
+    });
   }
 
   // ------------------------------------------------------------------ sign in

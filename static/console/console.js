@@ -146,28 +146,7 @@
   // ------------------------------------------------------------------ REST
 
   function api(method, path, body) {
-    var headers = { Accept: 'application/json' };
-    if (S.token) headers.Authorization = 'Bearer ' + S.token;
-    if (body !== undefined) headers['Content-Type'] = 'application/json';
-    return fetch(API + path, {
-      method: method,
-      headers: headers,
-      body: body !== undefined ? JSON.stringify(body) : undefined,
-    }).then(function (r) {
-      return r.text().then(function (t) {
-        var data = null;
-        try {
-          data = t ? JSON.parse(t) : null;
-        } catch (e) {
-          data = null;
-        }
-        if (!r.ok) {
-          var e = (data && data.error) || {};
-          throw { status: r.status, code: e.code || 'http_' + r.status, message: e.message || r.statusText };
-        }
-        return data;
-      });
-    });
+    return SwitchboardDom.fetchJson(API + path, S.token, method, body);
   }
 
   // ------------------------------------------------------------------ login

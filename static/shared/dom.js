@@ -1,7 +1,7 @@
 /*
- * DOM helpers shared by the expert console and the admin page (the widget carries its own,
- * since it is embedded alone in other sites' pages). Text is always set as text, never as
- * HTML.
+ * DOM and REST helpers shared by the expert console and the admin page (the widget carries
+ * its own, since it is embedded alone in other sites' pages). Text is always set as text,
+ * never as HTML.
  */
 window.SwitchboardDom = (function () {
   'use strict';
@@ -60,5 +60,35 @@ window.SwitchboardDom = (function () {
     }, kind === 'error' ? 9000 : 5000);
   }
 
-  return { $: $, el: el, setAttrs: setAttrs, append: append, clear: clear, toast: toast };
+  /**
+   * A JSON request with an optional bearer token. Resolves to the parsed body (null when
+   * empty); an HTTP error rejects with { status, code, message } from the contract's error
+   * body; a network failure rejects with fetch's own error.
+   */
+  function fetchJson(url, token, method, body) {
+    var headers = { Accept: 'application/json' };
+    if (token) headers.Authorization = 'Bearer ' + token;
+    if (body !== undefined) headers['Content-Type'] = 'application/json';
+    return fetch(url, {
+      method: method,
+      headers: headers,
+      body: body !== undefined ? JSON.stringify(body) : undefined,
+    }).then(function (r) {
+      return r.text().then(function (t) {
+        var data = null;
+        try {
+          data = t ? JSON.parse(t) : null;
+        } catch (e) {
+          data = null;
+        }
+        if (!r.ok) {
+          var e = (data && data.error) || {};
+          throw { status: r.status, code: e.code || 'http_' + r.status, message: e.message || r.statusText };
+        }
+        return data;
+      });
+    });
+  }
+
+  return { $: $, el: el, setAttrs: setAttrs, append: append, clear: clear, toast: toast, fetchJson: fetchJson };
 })();
