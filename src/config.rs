@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// Sections that may be overridden from the environment. Longest names first, so that
 /// `OFFICE_HOURS_ENABLED` is not read as section `office`.
@@ -126,7 +126,8 @@ pub enum Style {
     Messaging,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+/// Read from the configuration and told to the widget under the same names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CustomerMayEnd {
     Restricted,

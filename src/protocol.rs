@@ -531,7 +531,7 @@ pub enum ServerFrame {
         /// The windows of PRODUCT.md §7, so the widget shows "End" only when it is allowed.
         abandon_after_ms: u64,
         inactivity_end_ms: u64,
-        customer_may_end: &'static str,
+        customer_may_end: crate::config::CustomerMayEnd,
         conversations: Vec<ConversationBrief>,
     },
     #[serde(rename = "welcome")]

@@ -20,6 +20,7 @@ async fn a_customer_and_an_expert_hold_a_whole_chat() {
         server.customer_ws(json!({"page": {"url": "https://shop.example/cart", "title": "Cart"}})).await;
     assert_eq!(welcome["available"], true, "an expert is online: {welcome}");
     assert_eq!(welcome["office_hours_open"], true);
+    assert_eq!(welcome["customer_may_end"], "restricted", "the configured default, by its name: {welcome}");
     let visitor = welcome["visitor_token"].as_str().unwrap().to_owned();
     assert!(!visitor.is_empty());
 

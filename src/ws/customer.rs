@@ -204,10 +204,7 @@ impl CustomerWidget {
             office_hours: self.app.schedule.as_ref().map(|s| s.view.clone()),
             abandon_after_ms: config.conversation.abandon_after.as_millis() as u64,
             inactivity_end_ms: config.conversation.inactivity_end.as_millis() as u64,
-            customer_may_end: match config.conversation.customer_may_end {
-                crate::config::CustomerMayEnd::Always => "always",
-                crate::config::CustomerMayEnd::Restricted => "restricted",
-            },
+            customer_may_end: config.conversation.customer_may_end,
             categories: config.categories.iter().map(CategoryView::from).collect(),
             conversations: briefs,
         })
