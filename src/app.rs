@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use actix::prelude::*;
 
+use crate::access::{self, Viewer};
 use crate::config::Config;
 use crate::conversation::ConversationActor;
 use crate::hub::Hub;
@@ -13,6 +14,7 @@ use crate::lifecycle::Policy;
 use crate::limits::Limiters;
 use crate::office_hours::Schedule;
 use crate::router::Router;
+use crate::store::model::Conversation;
 use crate::store::{Store, StoreError};
 
 pub type AppState = Arc<App>;
@@ -59,6 +61,24 @@ impl App {
 
     pub fn office_hours_open(&self) -> bool {
         self.schedule.as_ref().is_none_or(|s| s.is_open(crate::clock::Timestamp::now()))
+    }
+
+    /// The one access rule (`access::may_read`) with the facts it needs from the
+    /// configuration and the store.
+    pub fn may_read(&self, c: &Conversation, viewer: Viewer) -> Result<bool, StoreError> {
+        let private = self.config.claim_certification(&c.category).is_some();
+        let mut failure = None;
+        let allowed = access::may_read(c, viewer, private, || {
+            let Viewer::Expert(expert) = viewer else { return false };
+            match self.store.conversations_of_customer(c.customer) {
+                Ok(all) => access::serves(expert, &all),
+                Err(e) => {
+                    failure = Some(e);
+                    false
+                }
+            }
+        });
+        failure.map_or(Ok(allowed), Err)
     }
 
     pub fn conversation_arbiter(&self) -> ArbiterHandle {

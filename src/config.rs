@@ -417,6 +417,12 @@ impl Config {
         self.categories.iter().find(|c| c.id == id)
     }
 
+    /// The certification a claim-mode (1-to-1) category requires; `None` for offer mode.
+    pub fn claim_certification(&self, category: &str) -> Option<&str> {
+        let c = self.category(category)?;
+        (c.mode == RoutingMode::Claim).then_some(c.certification.as_deref()?)
+    }
+
     /// The conversational style of a category: its own, else the global one.
     pub fn style_of(&self, category: &str) -> Style {
         self.category(category).and_then(|c| c.style).unwrap_or(self.conversation.style)

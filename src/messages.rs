@@ -37,6 +37,15 @@ pub enum Party {
     Expert { id: ExpertId, name: String },
 }
 
+impl From<&Party> for crate::access::Viewer {
+    fn from(p: &Party) -> Self {
+        match p {
+            Party::Customer(id) => crate::access::Viewer::Customer(*id),
+            Party::Expert { id, .. } => crate::access::Viewer::Expert(*id),
+        }
+    }
+}
+
 // ----- to a conversation -----
 
 /// A chat message from either side.

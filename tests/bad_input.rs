@@ -107,14 +107,15 @@ async fn unknown_and_foreign_conversations_are_refused() {
     stranger.refused(json!({"type": "sync", "conversation_id": id, "after_seq": 0}), "not_found").await;
 
     let mut bob = server.expert_ws(&t2).await;
-    bob.refused(json!({"type": "send", "conversation_id": id, "text": "hi"}), "forbidden").await;
-    bob.refused(json!({"type": "sync", "conversation_id": id, "after_seq": 0}), "forbidden").await;
-    bob.refused(json!({"type": "end", "conversation_id": id}), "forbidden").await;
+    // Another expert's chat is unknown to them too (PROTOCOL.md v1.1: existence never leaks).
+    bob.refused(json!({"type": "send", "conversation_id": id, "text": "hi"}), "not_found").await;
+    bob.refused(json!({"type": "sync", "conversation_id": id, "after_seq": 0}), "not_found").await;
+    bob.refused(json!({"type": "end", "conversation_id": id}), "not_found").await;
     bob.refused(json!({"type": "accept", "conversation_id": id}), "conflict").await;
     bob.refused(json!({"type": "accept", "conversation_id": "c_424242"}), "not_found").await;
     let (status, body) = server.get(&format!("/api/v1/conversations/{id}"), &t2).await;
-    assert_eq!(status, 403);
-    assert_eq!(body["error"]["code"], "forbidden");
+    assert_eq!(status, 404);
+    assert_eq!(body["error"]["code"], "not_found");
 
     // Everyone else was served throughout.
     owner.ack(json!({"type": "send", "conversation_id": id, "text": "all good"})).await;

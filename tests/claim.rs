@@ -126,14 +126,15 @@ async fn a_claimed_chat_is_private_to_its_claimer_and_admins() {
     assert_eq!(ack["attachments"][0]["id"], file_id.as_str(), "the claimer gets the attachments");
     assert_eq!(ack["conversation"]["messages"][2]["attachments"][0]["name"], "id-card.png");
 
-    // The other certified expert cannot read, sync, send or fetch anything of it.
+    // The other certified expert cannot read, sync, send or fetch anything of it: to them it
+    // does not exist.
     let (status, _) = server.get(&format!("/api/v1/conversations/{id}"), &t2).await;
-    assert_eq!(status, 403);
-    ben.refused(json!({"type": "sync", "conversation_id": id, "after_seq": 0}), "forbidden").await;
-    ben.refused(json!({"type": "send", "conversation_id": id, "text": "hi"}), "forbidden").await;
+    assert_eq!(status, 404);
+    ben.refused(json!({"type": "sync", "conversation_id": id, "after_seq": 0}), "not_found").await;
+    ben.refused(json!({"type": "send", "conversation_id": id, "text": "hi"}), "not_found").await;
     ben.refused(json!({"type": "claim", "conversation_id": id}), "conflict").await;
     let (status, _, _) = server.fetch(&format!("/api/v1/attachments/{file_id}"), &t2).await;
-    assert_eq!(status, 403);
+    assert_eq!(status, 404);
 
     // The claimer and an admin can.
     for token in [t1.as_str(), ADMIN, visitor.as_str()] {
@@ -169,10 +170,10 @@ async fn a_claim_without_a_first_response_is_released_to_the_others() {
         customer.expect("back in the queue", |f| f["type"] == "status" && f["status"] == "queued").await;
     assert_eq!(back["reason"], "no_response");
     // The former claimer has lost it entirely.
-    ann.refused(json!({"type": "send", "conversation_id": id, "text": "sorry, here now"}), "forbidden").await;
+    ann.refused(json!({"type": "send", "conversation_id": id, "text": "sorry, here now"}), "not_found").await;
     ann.refused(json!({"type": "claim", "conversation_id": id}), "forbidden").await;
     let (status, _) = server.get(&format!("/api/v1/conversations/{id}"), &t1).await;
-    assert_eq!(status, 403);
+    assert_eq!(status, 404);
     // The next claimer answers in time and keeps it.
     ben.ack(json!({"type": "claim", "conversation_id": id})).await;
     ben.ack(json!({"type": "send", "conversation_id": id, "text": "Hi, I can help with the reset."})).await;
@@ -201,5 +202,5 @@ async fn attachments_are_checked_and_never_served_as_active_content() {
     let (_, stranger) = server.customer_ws(json!({})).await;
     let (status, _) =
         server.upload(&path, stranger["visitor_token"].as_str().unwrap(), "text/plain", b"hi".to_vec()).await;
-    assert_eq!(status, 403);
+    assert_eq!(status, 404);
 }

@@ -4,6 +4,7 @@
 use actix::prelude::*;
 
 use super::{internal_error, ConversationActor, Draft};
+use crate::access;
 use crate::clock::Timestamp;
 use crate::ids::AttachmentId;
 use crate::lifecycle::{self, Event, TransferTo};
@@ -27,6 +28,12 @@ pub struct Opening {
 
 fn forbidden() -> Refusal {
     Refusal::new(ErrorCode::Forbidden, "this conversation is not yours")
+}
+
+/// What a caller who may not read a conversation hears: the same as for one that does not
+/// exist, so existence never leaks.
+pub fn not_found() -> Refusal {
+    Refusal::new(ErrorCode::NotFound, "no such conversation")
 }
 
 impl Actor for ConversationActor {
@@ -97,8 +104,9 @@ impl ConversationActor {
     }
 
     fn post(&mut self, p: &Post, ctx: &mut Context<Self>) -> Result<(), Refusal> {
+        self.admit(&p.from)?;
         let (event, author) = match &p.from {
-            Party::Customer(id) if *id == self.conv.customer && !p.internal => {
+            Party::Customer(_) if !p.internal => {
                 let owner = self.conv.owner.as_ref();
                 let owner_available = owner.is_some_and(|o| self.app.hub.is_available(o.id));
                 (Event::CustomerMessage { owner_available }, self.author_customer())
@@ -148,6 +156,11 @@ impl ConversationActor {
 
     fn act(&mut self, a: &Act, ctx: &mut Context<Self>) -> Result<(), Refusal> {
         let expert = a.expert;
+        // Offers and claims answer for themselves (`conflict` once gone); everything else is
+        // for those who may read the chat.
+        if !matches!(a.action, ExpertAction::Accept | ExpertAction::Decline | ExpertAction::Claim { .. }) {
+            self.admit(&Party::Expert { id: expert, name: a.name.clone() })?;
+        }
         let event = match &a.action {
             ExpertAction::Accept => Event::Accept { expert, name: a.name.clone() },
             ExpertAction::Decline => Event::Decline { expert },
@@ -208,6 +221,12 @@ impl ConversationActor {
                 if self.app.config.category(id).is_none() {
                     return Err(Refusal::new(ErrorCode::BadRequest, format!("unknown category {id:?}")));
                 }
+                if !self.certified_receivers(id).map_err(internal_error)? {
+                    return Err(Refusal::new(
+                        ErrorCode::Forbidden,
+                        "experts without this chat's certification could receive it there",
+                    ));
+                }
                 TransferTo::Category { id: id.clone(), style: self.app.config.style_of(id) }
             }
         };
@@ -224,6 +243,20 @@ impl ConversationActor {
         Ok(())
     }
 
+    /// Certification travels with the chat: a 1-to-1 chat may go to `category` only when
+    /// everyone who could receive it there holds its certification (there, a claim category
+    /// lists to its certified experts; an offer category offers to those who serve it).
+    fn certified_receivers(&self, category: &str) -> Result<bool, StoreError> {
+        let Some(needed) = self.claim_certification() else { return Ok(true) };
+        let listed_by = self.app.config.claim_certification(category);
+        let experts = self.app.store.experts()?;
+        let receivers = experts.iter().filter(|e| !e.removed).filter(|e| match listed_by {
+            Some(cert) => e.certifications.iter().any(|c| c == cert),
+            None => e.categories.iter().any(|c| c == category),
+        });
+        Ok(access::all_certified(needed, receivers.map(|e| e.certifications.as_slice())))
+    }
+
     fn presence(&mut self, online: bool, ctx: &mut Context<Self>) {
         if let Err(r) = self.apply(&Event::CustomerPresence { online }, ctx) {
             tracing::error!(conversation = %self.id(), refusal = %r, "cannot record customer presence");
@@ -231,9 +264,7 @@ impl ConversationActor {
     }
 
     fn customer_act(&mut self, a: &CustomerAct, ctx: &mut Context<Self>) -> Result<(), Refusal> {
-        if a.customer != self.conv.customer {
-            return Err(forbidden());
-        }
+        self.admit(&Party::Customer(a.customer))?;
         let event = match &a.action {
             CustomerAction::End => Event::CustomerEnd { office_hours_open: self.app.office_hours_open() },
             CustomerAction::Rate { score, comment } => {
@@ -275,17 +306,18 @@ impl ConversationActor {
         }
     }
 
-    fn may_read(&self, viewer: &Party) -> bool {
-        match viewer {
-            Party::Customer(id) => *id == self.conv.customer,
-            Party::Expert { id, .. } => self.conv.visible_to(*id),
+    /// The one access rule for this conversation: whoever may not read it is told it does
+    /// not exist.
+    fn admit(&self, viewer: &Party) -> Result<(), Refusal> {
+        match self.app.may_read(&self.conv, viewer.into()) {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(not_found()),
+            Err(e) => Err(internal_error(e)),
         }
     }
 
     fn sync(&mut self, s: &Sync) -> Result<(), Refusal> {
-        if !self.may_read(&s.viewer) {
-            return Err(forbidden());
-        }
+        self.admit(&s.viewer)?;
         let for_expert = matches!(s.viewer, Party::Expert { .. });
         let frames = super::replay(
             &self.app.store,
@@ -303,6 +335,7 @@ impl ConversationActor {
     }
 
     fn signal(&mut self, s: &Signal) -> Result<(), Refusal> {
+        self.admit(&s.from)?;
         let id = self.id();
         let frame = match s.kind {
             SignalKind::Typing(on) => ServerFrame::Typing { conversation_id: id, on },
@@ -310,7 +343,7 @@ impl ConversationActor {
         }
         .encode();
         match &s.from {
-            Party::Customer(c) if *c == self.conv.customer => {
+            Party::Customer(_) => {
                 if let Some(expert) = self.experts_in_view() {
                     self.app.hub.to_expert(expert, &frame, None);
                 }

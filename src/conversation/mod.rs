@@ -14,7 +14,6 @@ use bytestring::ByteString;
 use crate::app::AppState;
 use crate::auth;
 use crate::clock::Timestamp;
-use crate::config::RoutingMode;
 use crate::ids::{ConversationId, ExpertId};
 use crate::lifecycle::{self, Effect, Event, Transition};
 use crate::messages::{OfferOutcome, ReplyTo, Track};
@@ -25,7 +24,7 @@ use crate::router::Snapshot;
 use crate::store::model::{AttachmentRef, Author, AuthorKind, Conversation, Customer, Status, StoredMessage};
 use crate::store::{StoreError, Ticket};
 use crate::webhooks;
-pub use handlers::Opening;
+pub use handlers::{not_found, Opening};
 use outbox::{Outbox, Outgoing};
 
 /// Messages held in an actor's mailbox before senders are refused; a conversation
@@ -209,8 +208,7 @@ impl ConversationActor {
 
     /// The certification this chat's category requires, if it is a claim-mode category.
     fn claim_certification(&self) -> Option<&str> {
-        let category = self.app.config.category(&self.conv.category)?;
-        (category.mode == RoutingMode::Claim).then_some(category.certification.as_deref()?)
+        self.app.config.claim_certification(&self.conv.category)
     }
 
     /// Claim mode, while waiting: the summary certified experts see (no transcript, no

@@ -7,6 +7,7 @@ use futures_util::StreamExt;
 use serde::Deserialize;
 
 use super::{ApiError, Caller};
+use crate::access;
 use crate::app::AppState;
 use crate::clock::Timestamp;
 use crate::ids::AttachmentId;
@@ -28,19 +29,19 @@ struct Target {
     name: Option<String>,
 }
 
-/// Who may touch a conversation's files: its customer, its current owner, admins.
-fn author_for(caller: &Caller, c: &Conversation) -> Result<Author, ApiError> {
-    let forbidden = || ApiError::new(ErrorCode::Forbidden, "this conversation is not yours");
-    match caller {
-        Caller::Admin => Ok(Author { kind: AuthorKind::System, id: None, name: Some("admin".into()) }),
-        Caller::Expert(e) if c.owned_by(e.id) => {
-            Ok(Author { kind: AuthorKind::Expert, id: Some(e.id.0), name: Some(e.name.clone()) })
-        }
-        Caller::Customer(id) if *id == c.customer => {
-            Ok(Author { kind: AuthorKind::Customer, id: Some(id.0), name: None })
-        }
-        _ => Err(forbidden()),
+/// Who may touch a conversation's files (`access::may_handle_files`), as the author of an
+/// upload; `None` for anyone else, who is told the file or conversation does not exist.
+fn author_for(caller: &Caller, c: &Conversation) -> Option<Author> {
+    if !access::may_handle_files(c, caller.viewer()) {
+        return None;
     }
+    Some(match caller {
+        Caller::Admin => Author { kind: AuthorKind::System, id: None, name: Some("admin".into()) },
+        Caller::Expert(e) => {
+            Author { kind: AuthorKind::Expert, id: Some(e.id.0), name: Some(e.name.clone()) }
+        }
+        Caller::Customer(id) => Author { kind: AuthorKind::Customer, id: Some(id.0), name: None },
+    })
 }
 
 /// A file name safe to show and to put in a header.
@@ -71,7 +72,7 @@ async fn upload(
     let id = protocol::conversation_id(&target.conversation_id).map_err(ApiError)?;
     let not_found = || ApiError::new(ErrorCode::NotFound, "no such conversation");
     let conversation = app.store.conversation(id)?.ok_or_else(not_found)?;
-    let uploaded_by = author_for(&caller, &conversation)?;
+    let uploaded_by = author_for(&caller, &conversation).ok_or_else(not_found)?;
     if conversation.status.is_terminal() {
         return Err(ApiError::new(ErrorCode::Closed, "this conversation has ended"));
     }
@@ -117,7 +118,7 @@ async fn download(
     let id: AttachmentId = path.parse().map_err(|_| not_found())?;
     let record = app.store.attachment(id)?.ok_or_else(not_found)?;
     let conversation = app.store.conversation(record.conversation)?.ok_or_else(not_found)?;
-    author_for(&caller, &conversation)?;
+    author_for(&caller, &conversation).ok_or_else(not_found)?;
     let bytes = app.store.attachment_bytes(id)?.ok_or_else(not_found)?;
     let summary = &record.summary;
     let inline = INLINE.contains(&summary.content_type.as_str());

@@ -6,7 +6,8 @@ use serde::Deserialize;
 use super::{ApiError, Caller};
 use crate::app::AppState;
 use crate::conversation::views;
-use crate::protocol::{self, ConversationView, ErrorCode};
+use crate::ids::CustomerId;
+use crate::protocol::{self, ConversationView};
 use crate::store::model::Conversation;
 use crate::store::StoreError;
 
@@ -29,17 +30,26 @@ async fn list(
     app: web::Data<AppState>,
     filter: web::Query<Filter>,
 ) -> Result<HttpResponse, ApiError> {
-    let conversations = match &caller {
-        Caller::Admin => app.store.conversations()?,
-        Caller::Expert(e) => app.store.conversations_of_expert(e.id)?,
-        Caller::Customer(c) => app.store.conversations_of_customer(*c)?,
+    let customer = match filter.customer_id.as_deref() {
+        Some(raw) => match raw.parse::<CustomerId>() {
+            Ok(id) => Some(id),
+            // No customer has that id: nothing of theirs to list.
+            Err(_) => return Ok(HttpResponse::Ok().json(Vec::<ConversationView>::new())),
+        },
+        None => None,
+    };
+    let conversations = match (&caller, customer) {
+        (Caller::Admin, None) => app.store.conversations()?,
+        (Caller::Customer(c), _) => app.store.conversations_of_customer(*c)?,
+        (_, Some(customer)) => app.store.conversations_of_customer(customer)?,
+        (Caller::Expert(e), None) => app.store.conversations_of_expert(e.id)?,
     };
     let mut out = Vec::new();
     for c in &conversations {
-        if filter.status.as_deref().is_some_and(|s| s != c.status.as_str()) {
-            continue;
-        }
-        if filter.customer_id.as_deref().is_some_and(|id| id != c.customer.to_string()) {
+        if filter.status.as_deref().is_some_and(|s| s != c.status.as_str())
+            || customer.is_some_and(|id| id != c.customer)
+            || !app.may_read(c, caller.viewer())?
+        {
             continue;
         }
         out.push(view(&app, c)?);
@@ -53,16 +63,12 @@ async fn get(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = protocol::conversation_id(&path).map_err(ApiError)?;
-    let c = app
-        .store
-        .conversation(id)?
-        .ok_or_else(|| ApiError::new(ErrorCode::NotFound, "no such conversation"))?;
-    let for_expert = match &caller {
-        Caller::Admin => true,
-        Caller::Expert(e) if c.visible_to(e.id) => true,
-        Caller::Customer(customer) if *customer == c.customer => false,
-        _ => return Err(ApiError::new(ErrorCode::Forbidden, "this conversation is not yours")),
-    };
+    let not_found = || ApiError(crate::conversation::not_found());
+    let c = app.store.conversation(id)?.ok_or_else(not_found)?;
+    if !app.may_read(&c, caller.viewer())? {
+        return Err(not_found());
+    }
+    let for_expert = !matches!(caller, Caller::Customer(_));
     let view = views::with_transcript(&app.store, &c, for_expert)?;
     // Whatever that read saw must be on disk before it is shown.
     app.store.sync().await?;

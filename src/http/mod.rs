@@ -13,6 +13,7 @@ use std::net::IpAddr;
 
 use futures_util::future::{ready, Ready};
 
+use crate::access::Viewer;
 use crate::app::AppState;
 use crate::auth;
 use crate::ids::{CustomerId, ExpertId};
@@ -135,6 +136,15 @@ pub enum Caller {
 }
 
 impl Caller {
+    /// The caller as the access rule knows them.
+    pub fn viewer(&self) -> Viewer {
+        match self {
+            Caller::Admin => Viewer::Admin,
+            Caller::Expert(e) => Viewer::Expert(e.id),
+            Caller::Customer(c) => Viewer::Customer(*c),
+        }
+    }
+
     pub fn admin_only(&self) -> Result<(), ApiError> {
         match self {
             Caller::Admin => Ok(()),

@@ -11,10 +11,11 @@ use actix_web_actors::ws;
 use super::{
     ack_when_durable, check_text, close, refuse, session_plumbing, unauthorized, Link, Session, Target,
 };
+use crate::access::Viewer;
 use crate::app::AppState;
 use crate::auth;
 use crate::clock::Timestamp;
-use crate::conversation::{internal_error, replay, ConversationActor, Draft, Opening};
+use crate::conversation::{internal_error, not_found, replay, ConversationActor, Draft, Opening};
 use crate::hub::SessionHandle;
 use crate::ids::CallbackId;
 use crate::ids::ConversationId;
@@ -161,7 +162,10 @@ impl CustomerWidget {
                 customer.email = user.email.or(customer.email);
             }
             store.put_customer(&customer)?;
-            return Ok(Some((customer, String::new())));
+            // The same kind of token an anonymous visitor holds, so the REST API (their
+            // conversation, attachments) works for them too.
+            let token = auth::visitor_token(&store.visitor_key()?, customer.id);
+            return Ok(Some((customer, token)));
         }
         let key = store.visitor_key()?;
         if let Some(token) = visitor_token {
@@ -516,9 +520,10 @@ impl CustomerWidget {
         if let Some(addr) = self.conversations.get(&id).filter(|a| a.connected()) {
             return Ok(Target::Live(addr.clone()));
         }
-        let not_found = || Refusal::new(ErrorCode::NotFound, "no such conversation");
-        let record = self.app.store.conversation(id).map_err(internal_error)?;
-        let record = record.filter(|c| c.customer == self.customer().id).ok_or_else(not_found)?;
+        let record = self.app.store.conversation(id).map_err(internal_error)?.ok_or_else(not_found)?;
+        if !self.app.may_read(&record, Viewer::Customer(self.customer().id)).map_err(internal_error)? {
+            return Err(not_found());
+        }
         match self.app.conversation(id).map_err(internal_error)? {
             Some(addr) => {
                 self.conversations.insert(id, addr.clone());

@@ -11,10 +11,11 @@ use super::customer::send_or_busy;
 use super::{
     ack_when_durable, check_text, close, refuse, session_plumbing, unauthorized, Link, Session, Target,
 };
+use crate::access::{self, Viewer};
 use crate::app::AppState;
 use crate::auth;
 use crate::clock::Timestamp;
-use crate::conversation::{internal_error, replay, views, ConversationActor, Draft, Opening};
+use crate::conversation::{internal_error, not_found, replay, views, ConversationActor, Draft, Opening};
 use crate::hub::SessionHandle;
 use crate::ids::{ConversationId, CustomerId, ExpertId};
 use crate::messages::*;
@@ -381,14 +382,14 @@ impl ExpertSession {
         let (me, _) = self.me();
         let store = &self.app.store;
         let all = store.conversations_of_customer(customer_id).map_err(internal_error)?;
-        let serving = all
-            .iter()
-            .any(|c| c.owned_by(me) && matches!(c.status, Status::Open | Status::Pending | Status::OnHold));
-        if !serving {
+        if !access::serves(me, &all) {
             return Err(Refusal::new(ErrorCode::Forbidden, "you are not serving this customer"));
         }
         let mut conversations = Vec::with_capacity(all.len());
         for c in &all {
+            if !self.app.may_read(c, Viewer::Expert(me)).map_err(internal_error)? {
+                continue;
+            }
             let messages = store.transcript(c.id, 0).map_err(internal_error)?;
             conversations.push(HistoryEntry {
                 id: c.id,
@@ -437,13 +438,12 @@ impl ExpertSession {
             return Ok(Target::Live(addr));
         }
         self.conversations.remove(&id);
-        let record = self.app.store.conversation(id).map_err(internal_error)?;
-        let record = record.ok_or_else(|| Refusal::new(ErrorCode::NotFound, "no such conversation"))?;
+        let record = self.app.store.conversation(id).map_err(internal_error)?.ok_or_else(not_found)?;
         let (me, _) = self.me();
-        if offer || record.visible_to(me) {
+        if offer || self.app.may_read(&record, Viewer::Expert(me)).map_err(internal_error)? {
             Ok(Target::Ended(Box::new(record)))
         } else {
-            Err(Refusal::new(ErrorCode::Forbidden, "this conversation is not yours"))
+            Err(not_found())
         }
     }
 }
