@@ -37,7 +37,7 @@ fn offers(d: &[Decision]) -> usize {
 fn with_queue(chats: u64) -> RouterState {
     let mut r = RouterState::new(2);
     for id in 0..chats {
-        r.track(snap(id, Status::Queued, None), T0);
+        r.track(snap(id, Status::Queued, None), None, T0);
     }
     r
 }
@@ -75,7 +75,7 @@ fn routing(c: &mut Criterion) {
             |mut r| {
                 let mut made = 0;
                 for id in 0..CHATS {
-                    made += offers(&r.track(snap(id, Status::Queued, None), T0));
+                    made += offers(&r.track(snap(id, Status::Queued, None), None, T0));
                 }
                 assert_eq!(made, (EXPERTS as usize) * SLOTS as usize);
                 r
@@ -92,12 +92,12 @@ fn routing(c: &mut Criterion) {
             || {
                 let mut r = with_experts(EXPERTS);
                 for id in 0..2 * EXPERTS {
-                    r.track(snap(id, Status::Open, Some(id % EXPERTS)), T0);
+                    r.track(snap(id, Status::Open, Some(id % EXPERTS)), None, T0);
                 }
                 r
             },
             |mut r| {
-                let d = r.track(black_box(snap(CHATS + 1, Status::Queued, None)), T0);
+                let d = r.track(black_box(snap(CHATS + 1, Status::Queued, None)), None, T0);
                 assert_eq!(offers(&d), 1);
                 (r, d)
             },
@@ -110,12 +110,12 @@ fn routing(c: &mut Criterion) {
             || {
                 let mut r = with_experts(EXPERTS);
                 for id in 0..CHATS {
-                    r.track(snap(id, Status::Queued, None), T0);
+                    r.track(snap(id, Status::Queued, None), None, T0);
                 }
                 r
             },
             |mut r| {
-                let d = r.track(black_box(snap(CHATS + 1, Status::Queued, None)), T0);
+                let d = r.track(black_box(snap(CHATS + 1, Status::Queued, None)), None, T0);
                 assert_eq!(offers(&d), 0);
                 (r, d)
             },

@@ -56,6 +56,10 @@ pub struct Hub {
     /// Each connected expert's presence, kept by the router, so a conversation can tell
     /// whether its owner could take a reopened chat without asking.
     presence: DashMap<ExpertId, Presence>,
+    /// Customers' chats that are starting but not yet stored: with the stored ones they make
+    /// the count `limits.max_open_chats_per_customer` is checked against, so the check and
+    /// the creation are one step even when two tabs start at the same instant.
+    starting: DashMap<CustomerId, usize>,
     next_session: AtomicUsize,
 }
 
@@ -98,6 +102,49 @@ impl Hub {
     /// Forgets a stopped actor, unless a newer one already took its place.
     pub fn remove_conversation(&self, id: ConversationId, addr: &Addr<ConversationActor>) {
         self.conversations.remove_if(&id, |_, current| current == addr);
+    }
+
+    /// Counts a new chat of `customer` as starting when their open chats (`stored`, read
+    /// under the same lock) and those already starting stay under `max`; false otherwise.
+    pub fn begin_start<E>(
+        &self,
+        customer: CustomerId,
+        max: usize,
+        stored: impl FnOnce() -> Result<usize, E>,
+    ) -> Result<bool, E> {
+        use dashmap::mapref::entry::Entry;
+        let entry = self.starting.entry(customer);
+        let starting = match &entry {
+            Entry::Occupied(e) => *e.get(),
+            Entry::Vacant(_) => 0,
+        };
+        if starting + stored()? >= max {
+            return Ok(false);
+        }
+        match entry {
+            Entry::Occupied(mut e) => *e.get_mut() += 1,
+            Entry::Vacant(e) => {
+                e.insert(1);
+            }
+        }
+        Ok(true)
+    }
+
+    /// A starting chat is stored by `store` (or failed to start): under the same lock, so a
+    /// concurrent `begin_start` counts it exactly once, as starting or as stored.
+    pub fn end_start<T>(&self, customer: CustomerId, store: impl FnOnce() -> T) -> T {
+        use dashmap::mapref::entry::Entry;
+        match self.starting.entry(customer) {
+            Entry::Occupied(mut e) => {
+                let out = store();
+                *e.get_mut() -= 1;
+                if *e.get() == 0 {
+                    e.remove();
+                }
+                out
+            }
+            Entry::Vacant(_) => store(),
+        }
     }
 
     pub fn add_customer_session(&self, customer: CustomerId, s: SessionHandle) {

@@ -111,6 +111,10 @@ pub enum Event {
         score: u8,
         comment: Option<String>,
     },
+    /// An admin removed the owning expert: an active chat goes back to the queue.
+    OwnerRemoved {
+        expert: ExpertId,
+    },
     /// Time passed: whatever deadline is due fires.
     Tick,
 }
@@ -467,6 +471,19 @@ pub fn step(c: &Conversation, event: &Event, now: Timestamp, p: &Policy) -> Resu
             let mut n = c.clone();
             n.rating = Some(Rating { score, comment: comment.clone(), at: now });
             Ok(Transition::to(n, vec![]))
+        }
+        Event::OwnerRemoved { expert } => {
+            if !c.owned_by(expert) || !matches!(c.status, Open | Pending | OnHold) {
+                // Ended chats keep the name they were answered by; a reopen re-routes them.
+                return Ok(Transition::unchanged());
+            }
+            let mut n = c.clone();
+            n.status = Queued;
+            n.owner = None;
+            n.queued_at = now;
+            n.first_response_due = None;
+            n.declined = vec![expert];
+            Ok(Transition::to(n, vec![Effect::Status { status: Queued, reason: Some("expert_removed") }]))
         }
         Event::Tick => Ok(tick(c, now, p)),
     }

@@ -6,7 +6,8 @@ use bytestring::ByteString;
 
 use crate::conversation::ConversationActor;
 use crate::ids::{ConversationId, CustomerId, ExpertId};
-use crate::protocol::{Presence, Ref, ServerFrame, SettableStatus};
+use crate::protocol::{Presence, Ref, Refusal, ServerFrame, SettableStatus};
+use crate::router::{Purpose, ReservationId};
 use crate::store::model::{Expert, Page};
 
 /// One encoded frame for a websocket session to write.
@@ -84,7 +85,7 @@ pub enum ExpertAction {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TransferTarget {
-    Expert { id: ExpertId, name: String, certifications: Vec<String>, available: bool },
+    Expert { id: ExpertId, name: String, certifications: Vec<String> },
     Category(String),
 }
 
@@ -94,6 +95,8 @@ pub struct Act {
     pub expert: ExpertId,
     pub name: String,
     pub action: ExpertAction,
+    /// The slot the router reserved for a claim or a named transfer; the conversation settles it.
+    pub reservation: Option<ReservationId>,
     pub reply: ReplyTo,
 }
 
@@ -156,6 +159,8 @@ pub struct PageChanged(pub Page);
 #[rtype(result = "()")]
 pub struct Track {
     pub snapshot: crate::router::Snapshot,
+    /// The reservation this change used: its slot is now held by the chat itself.
+    pub settled: Option<ReservationId>,
     /// Claim mode, while waiting: the `claimable` frame to list it with.
     pub listing: Option<ByteString>,
     pub addr: Addr<ConversationActor>,
@@ -180,6 +185,21 @@ pub struct WithdrawOffer {
 #[rtype(result = "()")]
 pub struct QueuePosition(pub u32);
 
+/// The owner was removed by an admin: the chat goes back to the queue.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Reroute {
+    pub expert: ExpertId,
+}
+
+/// A console that connected while an offer to its expert stood: send it the offer again.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct ShowOffer {
+    pub expert: ExpertId,
+    pub to: Recipient<Deliver>,
+}
+
 /// How an offer ended, for the missed-offers count.
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -198,6 +218,8 @@ pub struct ExpertConnected {
 
 pub struct ExpertWelcome {
     pub presence: Presence,
+    /// Chats offered to the expert right now, which a new console must show.
+    pub offers: Vec<ConversationId>,
     /// Live conversations the expert owns and has not left.
     pub conversations: Vec<ConversationId>,
     /// Claim-mode chats the expert may claim.
@@ -236,10 +258,23 @@ pub struct SetPresence {
     pub presence: Presence,
 }
 
-/// Whether an expert is under their maximum of chats (for a pushed chat).
+/// Takes a slot of the expert's capacity for a claim, a named transfer or a pushed chat.
 #[derive(Message)]
-#[rtype(result = "bool")]
-pub struct HasRoom {
+#[rtype(result = "Result<ReservationId, Refusal>")]
+pub struct Reserve {
+    pub expert: ExpertId,
+    pub purpose: Purpose,
+}
+
+/// Gives back a reservation that was refused or could not be used.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Settle(pub ReservationId);
+
+/// An admin removed the expert.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct ExpertRemoved {
     pub expert: ExpertId,
 }
 

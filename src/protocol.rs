@@ -598,6 +598,9 @@ pub enum ServerFrame {
         #[serde(with = "clock::rfc3339")]
         expires_at: Timestamp,
         accept_window_ms: u64,
+        /// The time left, so a console shown the offer late (after a reconnect) counts down
+        /// from the right place whatever its clock says.
+        expires_in_ms: u64,
     },
     OfferWithdrawn {
         #[serde(with = "ids::wire")]

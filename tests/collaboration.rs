@@ -231,3 +231,30 @@ async fn the_duplicate_guard_refuses_repeats_unless_forced() {
             .await;
     }
 }
+
+#[tokio::test]
+async fn a_pushed_chat_whose_customer_leaves_is_answered_not_abandoned() {
+    let server = TestServer::start(&[("SWITCHBOARD_CONVERSATION_LEFT_SITE_AFTER", "300ms")]).await;
+    let (_, token) = server.expert("ada", &["general"], None).await;
+    let mut ada = server.expert_ws(&token).await;
+    let (customer, welcome) = server.customer_ws(json!({})).await;
+    let ack = ada
+        .ack(json!({"type": "push_chat", "customer_id": welcome["customer_id"], "text": "Need a hand?"}))
+        .await;
+    let id = ack["conversation_id"].as_str().unwrap().to_owned();
+    customer.close().await;
+
+    let ended = ada
+        .expect("the chat resolved", |f| f["type"] == "status" && f["conversation_id"] == id.as_str())
+        .await;
+    assert_eq!(
+        (ended["status"].as_str(), ended["reason"].as_str()),
+        (Some("solved"), Some("left_site")),
+        "{ended}"
+    );
+    let (_, abandoned) = server.get("/api/v1/abandoned", &token).await;
+    assert!(
+        !abandoned.as_array().unwrap().iter().any(|c| c["id"] == id.as_str()),
+        "the push was the first response; the chat is not for follow-up: {abandoned}"
+    );
+}

@@ -279,6 +279,7 @@ proptest! {
                             left: false,
                             rev: *rev,
                         },
+                        None,
                         Timestamp(0),
                     )
                 }

@@ -91,3 +91,36 @@ async fn a_chat_waits_for_an_expert_of_its_category() {
     expert.ack(json!({"type": "presence", "status": "available"})).await;
     expert.expect("offer after coming back", offer_for(&id)).await;
 }
+
+#[tokio::test]
+async fn removing_an_expert_re_routes_their_chats_and_withdraws_their_offers() {
+    let server = TestServer::start(&[("SWITCHBOARD_ROUTING_ACCEPT_WINDOW", "30s")]).await;
+    let (ada_id, ada_token) = server.expert("ada", &["general"], Some(1)).await;
+    let mut ada = server.expert_ws(&ada_token).await;
+    let (mut customer, open, _) = server.accepted_chat(&mut ada, "help with my order").await;
+    let (_, bob_token) = server.expert("bob", &["general"], Some(1)).await;
+
+    assert_eq!(server.delete(&format!("/api/v1/experts/{ada_id}"), ADMIN).await, 204);
+    let back =
+        customer.expect("back in the queue", |f| f["type"] == "status" && f["status"] == "queued").await;
+    assert_eq!(back["reason"], "expert_removed");
+    let mut bob = server.expert_ws(&bob_token).await;
+    let offer = bob.expect("the chat offered to bob", offer_for(&open)).await;
+    assert_eq!(offer["conversation"]["messages"][0]["text"], "help with my order");
+    bob.ack(json!({"type": "accept", "conversation_id": open})).await;
+    let (_, c) = server.get(&format!("/api/v1/conversations/{open}"), ADMIN).await;
+    assert_eq!(c["expert"]["name"], "Expert bob");
+}
+
+#[tokio::test]
+async fn a_removed_experts_offer_goes_to_the_next_expert() {
+    let server = TestServer::start(&[("SWITCHBOARD_ROUTING_ACCEPT_WINDOW", "30s")]).await;
+    let (ada_id, ada_token) = server.expert("ada", &["general"], None).await;
+    let mut ada = server.expert_ws(&ada_token).await;
+    let (_customer, id, _) = server.new_chat("anyone?").await;
+    ada.expect("the offer", offer_for(&id)).await;
+    let (_, bob_token) = server.expert("bob", &["general"], None).await;
+    let mut bob = server.expert_ws(&bob_token).await;
+    assert_eq!(server.delete(&format!("/api/v1/experts/{ada_id}"), ADMIN).await, 204);
+    bob.expect("the offer moves on", offer_for(&id)).await;
+}

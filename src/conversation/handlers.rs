@@ -23,6 +23,11 @@ pub struct Opening {
     pub greeting: Option<String>,
     /// A chat an expert pushed to the customer: their widget is told to open it.
     pub pushed_by: Option<ExpertBrief>,
+    /// The pushing expert's slot, reserved by the router; the first `Track` settles it.
+    pub reservation: Option<crate::router::ReservationId>,
+    /// The customer started it and it counts as starting in the hub until it is stored
+    /// (`Hub::begin_start`), so two tabs cannot open chats past the limit.
+    pub counted_as_starting: bool,
     pub reply: ReplyTo,
 }
 
@@ -44,7 +49,8 @@ impl Actor for ConversationActor {
             Some(opening) => self.open(opening, ctx),
             None => {
                 // Restored from the store: what it says is already durable.
-                self.app.router.do_send(self.track(ctx));
+                let track = self.track(ctx);
+                self.app.router.do_send(track);
                 self.arm_timer(ctx);
                 // After a restart nobody is connected yet: the left-site clock starts now
                 // unless the customer's widget comes back.
@@ -61,18 +67,28 @@ impl Actor for ConversationActor {
 }
 
 impl ConversationActor {
-    fn open(&mut self, o: Opening, ctx: &mut Context<Self>) {
-        if let Err(refusal) = self.try_open(&o, ctx) {
+    fn open(&mut self, mut o: Opening, ctx: &mut Context<Self>) {
+        self.settling = o.reservation;
+        if let Err(refusal) = self.try_open(&mut o, ctx) {
+            if o.counted_as_starting {
+                self.app.hub.end_start(self.conv.customer, || ());
+            }
+            self.give_back_reservation();
             o.reply.send(ServerFrame::error(o.reply.reference.clone(), refusal));
             ctx.stop();
         }
     }
 
-    fn try_open(&mut self, o: &Opening, ctx: &mut Context<Self>) -> Result<(), Refusal> {
+    fn try_open(&mut self, o: &mut Opening, ctx: &mut Context<Self>) -> Result<(), Refusal> {
         self.announce(None, &self.conv)?;
         let store = &self.app.store;
         store.keep_customer(&self.customer).map_err(internal_error)?;
-        let opened = store.put_conversation(&self.conv).map_err(internal_error)?;
+        let opened = match std::mem::take(&mut o.counted_as_starting) {
+            // Stored under the hub's lock: from now on the store counts it.
+            true => self.app.hub.end_start(self.conv.customer, || store.put_conversation(&self.conv)),
+            false => store.put_conversation(&self.conv),
+        }
+        .map_err(internal_error)?;
         if let Some(id) = &o.draft.client_msg_id {
             store.record_start(self.conv.customer, id, self.id()).map_err(internal_error)?;
         }
@@ -98,7 +114,8 @@ impl ConversationActor {
             let bot = Author { kind: AuthorKind::Bot, id: None, name: None };
             ticket = self.append(Draft::new(bot, greeting.as_str()), None, ctx)?.0;
         }
-        self.outbox.push(ticket, super::Outgoing::Router(Box::new(self.track(ctx))));
+        let track = self.track(ctx);
+        self.outbox.push(ticket, super::Outgoing::Router(Box::new(track)));
         self.arm_timer(ctx);
         Ok(())
     }
@@ -209,10 +226,7 @@ impl ConversationActor {
         ctx: &mut Context<Self>,
     ) -> Result<(), Refusal> {
         let to = match to {
-            TransferTarget::Expert { available: false, .. } => {
-                return Err(Refusal::new(ErrorCode::Unavailable, "that expert is not available"))
-            }
-            TransferTarget::Expert { id, name, certifications, .. } => {
+            TransferTarget::Expert { id, name, certifications } => {
                 let certified =
                     self.claim_certification().is_none_or(|c| certifications.iter().any(|h| h == c));
                 TransferTo::Expert { id: *id, name: name.clone(), certified }
@@ -371,7 +385,9 @@ impl Handler<Post> for ConversationActor {
 impl Handler<Act> for ConversationActor {
     type Result = ();
     fn handle(&mut self, m: Act, ctx: &mut Context<Self>) {
+        self.settling = m.reservation;
         let result = self.act(&m, ctx);
+        self.give_back_reservation();
         self.answer(&m.reply, result);
     }
 }
@@ -439,7 +455,27 @@ impl Handler<MakeOffer> for ConversationActor {
         }
         if let Err(r) = self.apply(&Event::Offer { expert: m.expert }, ctx) {
             tracing::debug!(conversation = %self.id(), refusal = %r, "offer refused");
-            self.app.router.do_send(self.track(ctx));
+            let track = self.track(ctx);
+            self.app.router.do_send(track);
+        }
+    }
+}
+
+impl Handler<ShowOffer> for ConversationActor {
+    type Result = ();
+    fn handle(&mut self, m: ShowOffer, _: &mut Context<Self>) {
+        let Some(offer) = self.conv.offer.filter(|o| o.expert == m.expert) else { return };
+        if let Some(frame) = self.offer_frame(offer.expires_at) {
+            let _ = m.to.try_send(Deliver(frame));
+        }
+    }
+}
+
+impl Handler<Reroute> for ConversationActor {
+    type Result = ();
+    fn handle(&mut self, m: Reroute, ctx: &mut Context<Self>) {
+        if let Err(r) = self.apply(&Event::OwnerRemoved { expert: m.expert }, ctx) {
+            tracing::warn!(conversation = %self.id(), refusal = %r, "cannot re-route from a removed expert");
         }
     }
 }

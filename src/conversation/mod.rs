@@ -16,11 +16,11 @@ use crate::auth;
 use crate::clock::Timestamp;
 use crate::ids::{ConversationId, ExpertId};
 use crate::lifecycle::{self, Effect, Event, Transition};
-use crate::messages::{OfferOutcome, ReplyTo, Track};
+use crate::messages::{OfferOutcome, ReplyTo, Settle, Track};
 use crate::metrics;
 use crate::protocol::ToolView;
 use crate::protocol::{AckBody, ConversationView, ErrorCode, ExpertBrief, MessageJson, Refusal, ServerFrame};
-use crate::router::Snapshot;
+use crate::router::{ReservationId, Snapshot};
 use crate::store::model::{AttachmentRef, Author, AuthorKind, Conversation, Customer, Status, StoredMessage};
 use crate::store::{StoreError, Ticket};
 use crate::webhooks;
@@ -49,6 +49,9 @@ pub struct ConversationActor {
     opening: Option<handlers::Opening>,
     /// Fingerprints of what experts and the bot have said here, for the duplicate guard.
     said: HashSet<u64>,
+    /// The router's reservation for the action being handled (a claim, a named transfer, a
+    /// push): the next `Track` settles it, or it is given back if the action is refused.
+    settling: Option<ReservationId>,
 }
 
 /// A message about to be stored.
@@ -128,6 +131,7 @@ impl ConversationActor {
                 armed_for: None,
                 opening,
                 said,
+                settling: None,
             }
         })
     }
@@ -165,7 +169,8 @@ impl ConversationActor {
         }
         if routing_changed {
             self.rev += 1;
-            self.outbox.push(ticket, Outgoing::Router(Box::new(self.track(ctx))));
+            let track = self.track(ctx);
+            self.outbox.push(ticket, Outgoing::Router(Box::new(track)));
         }
         if self.conv.status.is_terminal() {
             self.outbox.push(ticket, Outgoing::Stop);
@@ -187,9 +192,12 @@ impl ConversationActor {
         Ok(())
     }
 
-    fn track(&self, ctx: &Context<Self>) -> Track {
+    /// The router's view of this conversation now; it settles the reservation in hand.
+    fn track(&mut self, ctx: &Context<Self>) -> Track {
+        let settled = self.settling.take();
         let c = &self.conv;
         Track {
+            settled,
             snapshot: Snapshot {
                 id: c.id,
                 category: c.category.clone(),
@@ -261,19 +269,9 @@ impl ConversationActor {
                 }
             }
             Effect::OfferMade { expert, expires_at } => {
-                let frame = match self.view(true) {
-                    Ok(conversation) => ServerFrame::Offer {
-                        conversation,
-                        expires_at,
-                        accept_window_ms: self.app.policy.accept_window.as_millis() as u64,
-                    }
-                    .encode(),
-                    Err(e) => {
-                        tracing::error!(conversation = %id, error = %e, "cannot read transcript for an offer");
-                        return;
-                    }
-                };
-                self.outbox.push(ticket, Outgoing::Expert { expert, frame, except: None });
+                if let Some(frame) = self.offer_frame(expires_at) {
+                    self.outbox.push(ticket, Outgoing::Expert { expert, frame, except: None });
+                }
             }
             Effect::OfferWithdrawn { expert, reason } => {
                 if reason != "expired" {
@@ -312,6 +310,32 @@ impl ConversationActor {
                 metrics::offer_ended("expired");
                 self.outbox.push(ticket, Outgoing::Outcome(OfferOutcome { expert, lapsed: true }));
             }
+        }
+    }
+
+    /// The offer an expert sees: the whole transcript and the time left to accept.
+    fn offer_frame(&self, expires_at: Timestamp) -> Option<ByteString> {
+        match self.view(true) {
+            Ok(conversation) => Some(
+                ServerFrame::Offer {
+                    conversation,
+                    expires_at,
+                    accept_window_ms: self.app.policy.accept_window.as_millis() as u64,
+                    expires_in_ms: Timestamp::now().until(expires_at).as_millis() as u64,
+                }
+                .encode(),
+            ),
+            Err(e) => {
+                tracing::error!(conversation = %self.id(), error = %e, "cannot read transcript for an offer");
+                None
+            }
+        }
+    }
+
+    /// Gives back the router's reservation if nothing used it.
+    fn give_back_reservation(&mut self) {
+        if let Some(id) = self.settling.take() {
+            self.app.router.do_send(Settle(id));
         }
     }
 

@@ -8,7 +8,7 @@ use crate::app::AppState;
 use crate::auth;
 use crate::clock::{self, Timestamp};
 use crate::ids::ExpertId;
-use crate::messages::{ExpertChanged, PresenceList};
+use crate::messages::{ExpertChanged, ExpertRemoved, PresenceList};
 use crate::protocol::{ErrorCode, Presence};
 use crate::store::model::Expert;
 use crate::store::{Store, StoreError};
@@ -102,6 +102,8 @@ async fn remove(
     app.store.revoke_tokens(expert.id)?;
     app.store.sync().await?;
     app.hub.revalidate_expert(expert.id);
+    // Their offers are withdrawn and their active chats go back to the queue.
+    app.router.do_send(ExpertRemoved { expert: expert.id });
     Ok(HttpResponse::NoContent().finish())
 }
 

@@ -300,3 +300,18 @@ fn a_transfer_tells_the_customer_first_and_respects_certification() {
     );
     assert_eq!(queued.declined, vec![ADA]);
 }
+
+#[test]
+fn a_removed_owner_sends_an_active_chat_back_to_the_queue() {
+    let open = open_with_ada(Style::Returning);
+    let (requeued, fx) = go(&open, Event::OwnerRemoved { expert: ADA }, 20);
+    assert_eq!(requeued.status, Status::Queued);
+    assert_eq!(requeued.owner, None);
+    assert_eq!(requeued.declined, vec![ADA]);
+    assert_eq!(fx, vec![Effect::Status { status: Status::Queued, reason: Some("expert_removed") }]);
+    let solved = go(&open, Event::End { expert: ADA }, 30).0;
+    assert!(
+        try_go(&solved, Event::OwnerRemoved { expert: ADA }, 40).unwrap().next.is_none(),
+        "an ended chat keeps its owner's name"
+    );
+}

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use actix::prelude::*;
 
-pub use state::{Decision, RouterState, Slot, Snapshot};
+pub use state::{Decision, Purpose, ReservationId, RouterState, Slot, Snapshot};
 
 use bytestring::ByteString;
 
@@ -85,6 +85,11 @@ impl Router {
                         self.hub.to_expert(e, &frame, None);
                     }
                 }
+                Decision::Reroute { chat, expert } => {
+                    if let Some(addr) = self.addrs.get(&chat) {
+                        addr.do_send(Reroute { expert });
+                    }
+                }
                 Decision::Presence { expert, presence, reason } => {
                     self.publish_presence(expert);
                     let frame = ServerFrame::Presence { status: presence, reason: Some(reason) }.encode();
@@ -133,7 +138,7 @@ impl Handler<Track> for Router {
             Some(frame) => self.listings.insert(id, frame),
             None => self.listings.remove(&id),
         };
-        let decisions = self.state.track(t.snapshot, Timestamp::now());
+        let decisions = self.state.track(t.snapshot, t.settled, Timestamp::now());
         self.carry_out(decisions);
         self.mark_dirty(category, ctx);
     }
@@ -148,10 +153,13 @@ impl Handler<ExpertConnected> for Router {
         let decisions = self.state.expert_online(e.id, e.categories, e.certifications, max);
         self.publish_presence(e.id);
         self.carry_out(decisions);
+        // A console that reconnects gets everything again: it may have missed what was sent
+        // to the socket it replaces.
         ExpertWelcome {
             presence: self.state.presence(e.id),
+            offers: self.state.offers_to(e.id),
             conversations: self.state.owned_by(e.id),
-            claimable: self.state.claimable_for(e.id),
+            claimable: self.state.claim_list(e.id, true),
         }
     }
 }
@@ -196,11 +204,30 @@ impl Handler<OfferOutcome> for Router {
     }
 }
 
-impl Handler<HasRoom> for Router {
-    type Result = bool;
+impl Handler<Reserve> for Router {
+    type Result = Result<ReservationId, crate::protocol::Refusal>;
 
-    fn handle(&mut self, m: HasRoom, _: &mut Context<Self>) -> bool {
-        self.state.has_room(m.expert)
+    fn handle(&mut self, m: Reserve, _: &mut Context<Self>) -> Self::Result {
+        self.state.reserve(m.expert, m.purpose)
+    }
+}
+
+impl Handler<Settle> for Router {
+    type Result = ();
+
+    fn handle(&mut self, Settle(id): Settle, _: &mut Context<Self>) {
+        let decisions = self.state.settle(id);
+        self.carry_out(decisions);
+    }
+}
+
+impl Handler<ExpertRemoved> for Router {
+    type Result = ();
+
+    fn handle(&mut self, m: ExpertRemoved, _: &mut Context<Self>) {
+        let decisions = self.state.expert_removed(m.expert);
+        self.publish_presence(m.expert);
+        self.carry_out(decisions);
     }
 }
 

@@ -8,7 +8,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use crate::clock::Timestamp;
 use crate::ids::{ConversationId, ExpertId};
-use crate::protocol::Presence;
+use crate::protocol::{ErrorCode, Presence, Refusal};
 use crate::store::model::Status;
 
 #[derive(Debug, Clone)]
@@ -23,6 +23,8 @@ pub struct ExpertState {
     pub last_assigned: Timestamp,
     /// Offers let lapse in a row.
     pub missed: u32,
+    /// Removed by an admin: never available again, even while a socket lingers.
+    pub removed: bool,
 }
 
 impl ExpertState {
@@ -36,11 +38,12 @@ impl ExpertState {
             load: 0,
             last_assigned: Timestamp(0),
             missed: 0,
+            removed: false,
         }
     }
 
     fn available(&self) -> bool {
-        self.presence == Presence::Available && self.sessions > 0
+        self.presence == Presence::Available && self.sessions > 0 && !self.removed
     }
 
     fn may_claim(&self, certification: &str) -> bool {
@@ -122,6 +125,21 @@ pub struct Snapshot {
     pub rev: u64,
 }
 
+/// What a slot is reserved for outside an offer: every path that gives an expert a chat
+/// takes its slot from the same accounting (PRODUCT.md v1.1, "Capacity on every path").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    /// The expert claims a 1-to-1 chat: they must be available.
+    Claim,
+    /// A chat is transferred to the expert by name: they must be available.
+    Transfer,
+    /// The expert opens a chat with a customer themselves.
+    Push,
+}
+
+/// A slot promised to an expert until the conversation's next snapshot settles it.
+pub type ReservationId = u64;
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {
     Offer {
@@ -148,6 +166,11 @@ pub enum Decision {
         chat: ConversationId,
         experts: Vec<ExpertId>,
     },
+    /// The chat's owner is gone for good: back to the queue for the others.
+    Reroute {
+        chat: ConversationId,
+        expert: ExpertId,
+    },
 }
 
 #[derive(Default)]
@@ -159,6 +182,9 @@ pub struct RouterState {
     pub missed_offers_before_away: u32,
     /// Claim-mode categories and the certification each requires; these are never offered.
     pub claim_certifications: HashMap<String, String>,
+    /// Slots held for claims, transfers and pushes on their way to a conversation.
+    reservations: HashMap<ReservationId, ExpertId>,
+    next_reservation: ReservationId,
 }
 
 impl RouterState {
@@ -171,9 +197,58 @@ impl RouterState {
         self
     }
 
+    /// Takes one of `expert`'s slots for `purpose`, atomically: two requests never both take
+    /// the last one. The slot counts until `settle` (or a snapshot naming it) releases it.
+    pub fn reserve(&mut self, expert: ExpertId, purpose: Purpose) -> Result<ReservationId, Refusal> {
+        let e = self.experts.get_mut(&expert).filter(|e| !e.removed);
+        let Some(e) = e else {
+            return Err(Refusal::new(ErrorCode::Unavailable, "that expert is not available"));
+        };
+        match purpose {
+            Purpose::Claim if !e.available() => {
+                return Err(Refusal::new(ErrorCode::NotAllowed, "set yourself available to claim chats"))
+            }
+            Purpose::Transfer if !e.available() => {
+                return Err(Refusal::new(ErrorCode::Unavailable, "that expert is not available"))
+            }
+            _ => {}
+        }
+        if e.load >= e.max_concurrent {
+            let whose = match purpose {
+                Purpose::Transfer => "that expert is",
+                Purpose::Claim | Purpose::Push => "you are",
+            };
+            return Err(Refusal::new(ErrorCode::CapacityFull, format!("{whose} at the maximum of chats")));
+        }
+        e.load += 1;
+        self.next_reservation += 1;
+        self.reservations.insert(self.next_reservation, expert);
+        Ok(self.next_reservation)
+    }
+
+    /// Releases a reservation that was refused or never used; the slot may take a waiting chat.
+    pub fn settle(&mut self, id: ReservationId) -> Vec<Decision> {
+        match self.release(id) {
+            Some(expert) => self.dispatch_for(expert),
+            None => vec![],
+        }
+    }
+
+    fn release(&mut self, id: ReservationId) -> Option<ExpertId> {
+        let expert = self.reservations.remove(&id)?;
+        if let Some(e) = self.experts.get_mut(&expert) {
+            e.load = e.load.saturating_sub(1);
+        }
+        Some(expert)
+    }
+
     /// Reconciles one conversation's snapshot and routes whatever that makes possible.
-    pub fn track(&mut self, s: Snapshot, now: Timestamp) -> Vec<Decision> {
+    /// `settled`: the reservation the change used, whose slot the chat now holds itself.
+    pub fn track(&mut self, s: Snapshot, settled: Option<ReservationId>, now: Timestamp) -> Vec<Decision> {
         let mut affected: Vec<String> = vec![s.category.clone()];
+        if let Some(expert) = settled.and_then(|id| self.release(id)) {
+            affected.extend(self.categories_of(expert));
+        }
         let previous = self.remove_chat(s.id);
         let shown_before = previous.as_ref().map(|p| p.shown_to.clone()).unwrap_or_default();
         if let Some(prev) = &previous {
@@ -254,19 +329,55 @@ impl RouterState {
         vec![Decision::ShowClaimable { chat: id, experts: sorted(experts) }]
     }
 
-    /// Claim-mode chats this expert may claim now; they count as shown to them.
+    /// Claim-mode chats this expert may claim now and has not been shown; they count as
+    /// shown to them from here on.
     pub fn claimable_for(&mut self, expert: ExpertId) -> Vec<ConversationId> {
+        self.claim_list(expert, false)
+    }
+
+    /// Every claim-mode chat this expert may claim now, shown before or not: what a console
+    /// that (re)connects lists.
+    pub fn claim_list(&mut self, expert: ExpertId, again: bool) -> Vec<ConversationId> {
         let Some(e) = self.experts.get(&expert).cloned() else { return vec![] };
         let mut out = Vec::new();
         for (id, chat) in self.chats.iter_mut() {
             let Slot::Waiting { declined, .. } = &chat.slot else { continue };
             let Some(cert) = self.claim_certifications.get(&chat.category) else { continue };
-            if e.may_claim(cert) && !declined.contains(&expert) && !chat.shown_to.contains(&expert) {
-                chat.shown_to.push(expert);
+            let shown = chat.shown_to.contains(&expert);
+            if e.may_claim(cert) && !declined.contains(&expert) && (again || !shown) {
+                if !shown {
+                    chat.shown_to.push(expert);
+                }
                 out.push(*id);
             }
         }
         out.sort();
+        out
+    }
+
+    /// Chats offered to this expert right now, whose offer a new console must show.
+    pub fn offers_to(&self, expert: ExpertId) -> Vec<ConversationId> {
+        let mut out: Vec<ConversationId> = self
+            .chats
+            .iter()
+            .filter(|(_, c)| c.slot == Slot::Offered { expert })
+            .map(|(id, _)| *id)
+            .collect();
+        out.sort();
+        out
+    }
+
+    /// An admin removed the expert: nothing is routed to them again, their offers are
+    /// withdrawn and their active chats go back to the queue for the others.
+    pub fn expert_removed(&mut self, id: ExpertId) -> Vec<Decision> {
+        let Some(e) = self.experts.get_mut(&id) else { return vec![] };
+        e.removed = true;
+        e.presence = Presence::Offline;
+        let mut out = self.withdraw_offers_of(id);
+        let mut owned: Vec<ConversationId> =
+            self.chats.iter().filter(|(_, c)| c.slot.owner() == Some(id)).map(|(chat, _)| *chat).collect();
+        owned.sort();
+        out.extend(owned.into_iter().map(|chat| Decision::Reroute { chat, expert: id }));
         out
     }
 
@@ -358,11 +469,6 @@ impl RouterState {
             vec![Decision::Presence { expert: id, presence: Presence::Away, reason: "missed_offers" }];
         out.extend(self.withdraw_offers_of(id));
         out
-    }
-
-    /// Whether a connected expert holds fewer chats than their maximum.
-    pub fn has_room(&self, id: ExpertId) -> bool {
-        self.experts.get(&id).is_some_and(|e| e.load < e.max_concurrent)
     }
 
     /// Queued chats per category, open chats, and experts by presence.

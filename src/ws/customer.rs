@@ -134,6 +134,10 @@ impl CustomerWidget {
         self.customer = Some(customer.clone());
         super::hello_done(&mut self.link, ctx);
         self.tell_live_conversations(CustomerPresence { online: true });
+        if let Some(page) = self.page.clone() {
+            // A full page load on a multi-page site: the owner follows the customer there.
+            self.moved_to(page);
+        }
         match self.welcome(reference.clone(), &customer, token) {
             Ok(frame) => ctx.text(frame.encode()),
             Err(e) => {
@@ -257,11 +261,7 @@ impl CustomerWidget {
                 self.signal(&conversation_id, SignalKind::Read(seq), reply)
             }
             CustomerFrame::Page { url, title } => {
-                let page = Page { url, title };
-                self.page = Some(page.clone());
-                for addr in self.conversations.values() {
-                    let _ = addr.try_send(PageChanged(page.clone()));
-                }
+                self.moved_to(Page { url, title });
                 if reply.reference.is_some() {
                     reply.send(ServerFrame::ack(reply.reference.clone(), AckBody::Empty {}));
                 }
@@ -313,6 +313,15 @@ impl CustomerWidget {
                 self.callback(phone, message, category, reply, ctx)
             }
         }
+    }
+
+    /// The customer is on another page: each live conversation this widget knows (all of
+    /// theirs, once `hello` told them the customer is online) records it for its owner.
+    fn moved_to(&mut self, page: Page) {
+        for addr in self.conversations.values() {
+            let _ = addr.try_send(PageChanged(page.clone()));
+        }
+        self.page = Some(page);
     }
 
     /// Sends `msg` to every live conversation of this customer.
@@ -437,19 +446,30 @@ impl CustomerWidget {
             ));
         }
         let max_open = config.limits.max_open_chats_per_customer;
-        let live = store.conversations_of_customer(customer.id).map_err(internal_error)?;
-        if live.iter().filter(|c| !c.status.is_terminal()).count() >= max_open {
+        let open_chats = || {
+            let all = store.conversations_of_customer(customer.id)?;
+            Ok::<_, StoreError>(all.iter().filter(|c| !c.status.is_terminal()).count())
+        };
+        if !app.hub.begin_start(customer.id, max_open, open_chats).map_err(internal_error)? {
             return Err(Refusal::new(
                 ErrorCode::NotAllowed,
                 format!("you already have {max_open} open chats"),
             ));
         }
-        app.limiters.new_chat(self.link.ip)?;
+        // From here until the actor stores the chat, it counts as starting: every way out
+        // before the actor exists gives that back.
+        let id = app.limiters.new_chat(self.link.ip).and_then(|()| store.next_id().map_err(internal_error));
+        let id = match id {
+            Ok(id) => ConversationId(id),
+            Err(refusal) => {
+                app.hub.end_start(customer.id, || ());
+                return Err(refusal);
+            }
+        };
         if page.is_some() {
             self.page = page;
         }
         let now = Timestamp::now();
-        let id = ConversationId(store.next_id().map_err(internal_error)?);
         let mut conv =
             Conversation::new(id, customer.id, category.id.clone(), config.style_of(&category.id), now);
         conv.page = self.page.clone();
@@ -458,6 +478,8 @@ impl CustomerWidget {
             draft: Draft { client_msg_id, ..Draft::new(Author::customer(&customer), text) },
             greeting: Some(config.conversation.greeting.clone()),
             pushed_by: None,
+            reservation: None,
+            counted_as_starting: true,
             reply: reply.clone(),
         };
         let addr = ConversationActor::create(app.clone(), conv, customer, opening);

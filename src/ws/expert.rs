@@ -23,6 +23,7 @@ use crate::protocol::{
     self, AckBody, CategoryView, ConversationView, ErrorCode, ExpertBrief, ExpertFrame, HistoryEntry,
     MessageView, Ref, Refusal, ServerFrame,
 };
+use crate::router::{Purpose, ReservationId};
 use crate::store::model::{Author, AuthorKind, Conversation, Customer, Expert, Owner, Status};
 use crate::store::{Store, StoreError};
 
@@ -151,6 +152,13 @@ impl ExpertSession {
             let summaries = act.summaries(&answer.conversations, views::summary).and_then(|conversations| {
                 Ok((conversations, act.summaries(&answer.claimable, views::claim_summary)?))
             });
+            // Offers standing for this expert are shown again, after the welcome: an offer sent
+            // only to a socket this one replaces would lapse unseen and count as a miss.
+            for id in &answer.offers {
+                if let Ok(Some(addr)) = act.app.conversation(*id) {
+                    addr.do_send(ShowOffer { expert: expert.id, to: ctx.address().recipient() });
+                }
+            }
             match summaries {
                 Ok((conversations, claimable)) => ctx.text(
                     ServerFrame::ExpertWelcome {
@@ -198,7 +206,8 @@ impl ExpertSession {
         ctx: &mut ws::WebsocketContext<Self>,
     ) -> Result<(), Refusal> {
         let (id, name) = self.me();
-        let act = |action| Act { expert: id, name: name.clone(), action, reply: reply.clone() };
+        let act =
+            |action| Act { expert: id, name: name.clone(), action, reservation: None, reply: reply.clone() };
         match frame {
             ExpertFrame::Hello { .. } => Err(Refusal::new(ErrorCode::BadRequest, "hello was already said")),
             ExpertFrame::Presence { status } => {
@@ -268,36 +277,33 @@ impl ExpertSession {
             ExpertFrame::Claim { conversation_id } => {
                 let certifications =
                     self.expert.as_ref().map(|e| e.certifications.clone()).unwrap_or_default();
-                self.act(&conversation_id, act(ExpertAction::Claim { certifications }), true)
+                let claim = act(ExpertAction::Claim { certifications });
+                self.reserved_act(&conversation_id, id, Purpose::Claim, claim, ctx)
             }
             ExpertFrame::Transfer { conversation_id, to_expert, to_category, note } => {
-                let to = match (to_expert, to_category) {
-                    (Some(e), None) => self.transfer_target(&e)?,
-                    (None, Some(c)) => TransferTarget::Category(c),
-                    _ => {
-                        return Err(Refusal::new(
-                            ErrorCode::BadRequest,
-                            "name either to_expert or to_category",
-                        ))
+                match (to_expert, to_category) {
+                    (Some(e), None) => {
+                        let (receiver, to) = self.transfer_target(&e)?;
+                        let transfer = act(ExpertAction::Transfer { to, note });
+                        self.reserved_act(&conversation_id, receiver, Purpose::Transfer, transfer, ctx)
                     }
-                };
-                self.act(&conversation_id, act(ExpertAction::Transfer { to, note }), false)
+                    (None, Some(c)) => {
+                        let to = TransferTarget::Category(c);
+                        self.act(&conversation_id, act(ExpertAction::Transfer { to, note }), false)
+                    }
+                    _ => Err(Refusal::new(ErrorCode::BadRequest, "name either to_expert or to_category")),
+                }
             }
             ExpertFrame::PushChat { customer_id, text } => self.push_chat(&customer_id, text, reply, ctx),
             ExpertFrame::History { customer_id } => self.history(&customer_id, reply, ctx),
         }
     }
 
-    fn transfer_target(&self, raw: &str) -> Result<TransferTarget, Refusal> {
+    fn transfer_target(&self, raw: &str) -> Result<(ExpertId, TransferTarget), Refusal> {
         let not_found = || Refusal::new(ErrorCode::NotFound, "no such expert");
         let id: ExpertId = raw.parse().map_err(|_| not_found())?;
         let expert = self.app.store.expert(id).map_err(internal_error)?.ok_or_else(not_found)?;
-        Ok(TransferTarget::Expert {
-            id,
-            name: expert.name,
-            certifications: expert.certifications,
-            available: self.app.hub.is_available(id),
-        })
+        Ok((id, TransferTarget::Expert { id, name: expert.name, certifications: expert.certifications }))
     }
 
     /// Opens a chat with an online customer: open at once, owned by this expert.
@@ -319,11 +325,11 @@ impl ExpertSession {
             self.app.store.customer_or_anonymous(customer_id, Timestamp::now()).map_err(internal_error)?;
         let expert = self.expert.clone().expect("dispatch runs after hello");
         let reply = reply.clone();
-        let room = self.app.router.send(HasRoom { expert: expert.id });
-        ctx.spawn(room.into_actor(self).map(move |room, act, _| {
-            let opened = match room {
-                Ok(true) => act.open_pushed(expert, customer, text, &reply),
-                Ok(false) => Err(Refusal::new(ErrorCode::CapacityFull, "you are at your maximum of chats")),
+        let reserve = self.app.router.send(Reserve { expert: expert.id, purpose: Purpose::Push });
+        ctx.spawn(reserve.into_actor(self).map(move |answer, act, _| {
+            let opened = match answer {
+                Ok(Ok(reservation)) => act.open_pushed(expert, customer, text, reservation, &reply),
+                Ok(Err(refusal)) => Err(refusal),
                 Err(_) => Err(Refusal::new(ErrorCode::Internal, "routing is unavailable")),
             };
             if let Err(refusal) = opened {
@@ -333,11 +339,14 @@ impl ExpertSession {
         Ok(())
     }
 
+    /// Opens the pushed chat in the slot reserved for it; the conversation settles the
+    /// reservation, or it is given back here if the chat cannot be opened.
     fn open_pushed(
         &mut self,
         expert: Expert,
         customer: Customer,
         text: String,
+        reservation: ReservationId,
         reply: &ReplyTo,
     ) -> Result<(), Refusal> {
         let config = &self.app.config;
@@ -348,13 +357,21 @@ impl ExpertSession {
             .cloned()
             .unwrap_or_else(|| config.categories[0].id.clone());
         let now = Timestamp::now();
-        let id = ConversationId(self.app.store.next_id().map_err(internal_error)?);
+        let id = match self.app.store.next_id() {
+            Ok(id) => ConversationId(id),
+            Err(e) => {
+                self.app.router.do_send(Settle(reservation));
+                return Err(internal_error(e));
+            }
+        };
         let owner = Owner { id: expert.id, name: expert.name.clone() };
         let mut conv = Conversation::new(id, customer.id, category.clone(), config.style_of(&category), now);
         conv.status = Status::Open;
         conv.owner = Some(owner);
         conv.past_owners = vec![expert.id];
         conv.accepted_at = Some(now);
+        // The push is the first response: a customer who then leaves has not been left unanswered.
+        conv.first_response_at = Some(now);
         conv.awaiting_reply_since = None;
         let author =
             Author { kind: AuthorKind::Expert, id: Some(expert.id.0), name: Some(expert.name.clone()) };
@@ -362,6 +379,8 @@ impl ExpertSession {
             draft: Draft::new(author, text),
             greeting: None,
             pushed_by: Some(ExpertBrief { id: expert.id.to_string(), name: expert.name }),
+            reservation: Some(reservation),
+            counted_as_starting: false,
             reply: reply.clone(),
         };
         let addr = ConversationActor::create(self.app.clone(), conv, customer, opening);
@@ -407,8 +426,45 @@ impl ExpertSession {
     /// Sends an action to a live conversation. Offers are answered by the conversation
     /// itself, which knows whether the offer still stands.
     fn act(&mut self, conversation_id: &str, act: Act, offer: bool) -> Result<(), Refusal> {
+        send_or_busy(&self.live(conversation_id, offer)?, act)
+    }
+
+    /// An action that gives `receiver` the chat (a claim, a transfer by name): the router
+    /// reserves a slot of theirs first, refusing when they are full or not available; the
+    /// conversation then acts and settles the reservation.
+    fn reserved_act(
+        &mut self,
+        conversation_id: &str,
+        receiver: ExpertId,
+        purpose: Purpose,
+        mut act: Act,
+        ctx: &mut ws::WebsocketContext<Self>,
+    ) -> Result<(), Refusal> {
+        let addr = self.live(conversation_id, purpose == Purpose::Claim)?;
+        let router = self.app.router.clone();
+        let reserve = router.send(Reserve { expert: receiver, purpose });
+        ctx.spawn(reserve.into_actor(self).map(move |answer, _, _| {
+            let reply = act.reply.clone();
+            let sent = match answer {
+                Ok(Ok(id)) => {
+                    act.reservation = Some(id);
+                    send_or_busy(&addr, act).inspect_err(|_| router.do_send(Settle(id)))
+                }
+                Ok(Err(refusal)) => Err(refusal),
+                Err(_) => Err(Refusal::new(ErrorCode::Internal, "routing is unavailable")),
+            };
+            if let Err(refusal) = sent {
+                reply.send(ServerFrame::error(reply.reference.clone(), refusal));
+            }
+        }));
+        Ok(())
+    }
+
+    /// The live actor of a conversation the expert may act on; `offer`: an offer or claim,
+    /// whose end is a `conflict` rather than a closed chat.
+    fn live(&mut self, conversation_id: &str, offer: bool) -> Result<Addr<ConversationActor>, Refusal> {
         match self.target(conversation_id, offer)? {
-            Target::Live(addr) => send_or_busy(&addr, act),
+            Target::Live(addr) => Ok(addr),
             Target::Ended(_) if offer => {
                 Err(Refusal::new(ErrorCode::Conflict, "the offer is no longer open"))
             }

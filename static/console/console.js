@@ -559,10 +559,10 @@
     noteCategory(conv.category);
     removeOffer(conv.id);
     var windowMs = f.accept_window_ms || 30000;
-    var deadline = Date.now() + windowMs;
-    var serverDeadline = Date.parse(f.expires_at);
-    // Trust the server's deadline unless the clocks disagree wildly.
-    if (!isNaN(serverDeadline) && Math.abs(serverDeadline - deadline) < 5000) deadline = Math.min(deadline, serverDeadline);
+    // The time left, as the server counts it: an offer shown again after a reconnect has less
+    // than a whole window, and this machine's clock may disagree with the server's.
+    var left = typeof f.expires_in_ms === 'number' ? f.expires_in_ms : windowMs;
+    var deadline = Date.now() + Math.min(left, windowMs);
     var first = (conv.messages || []).filter(function (m) {
       return m.author && m.author.kind === 'customer';
     })[0];

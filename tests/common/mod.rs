@@ -204,6 +204,11 @@ impl TestServer {
         (status, r.json().await.unwrap_or(Value::Null))
     }
 
+    pub async fn delete(&self, path: &str, token: &str) -> u16 {
+        let r = self.http.delete(self.url(path)).bearer_auth(token).send().await.expect("DELETE");
+        r.status().as_u16()
+    }
+
     /// Creates an expert serving `categories` and logs them in; returns (id, token).
     pub async fn expert(
         &self,

@@ -36,9 +36,9 @@ fn offers(d: &[Decision]) -> Vec<(u64, u64)> {
 #[test]
 fn a_new_chat_goes_to_the_least_loaded_expert() {
     let mut r = router_with(&[(1, 3), (2, 3)]);
-    assert_eq!(offers(&r.track(snap(10, Status::Queued), T0)), vec![(10, 1)]);
+    assert_eq!(offers(&r.track(snap(10, Status::Queued), None, T0)), vec![(10, 1)]);
     // Expert 1 now carries a reserved offer, so the next chat goes to expert 2.
-    assert_eq!(offers(&r.track(snap(11, Status::Queued), T0)), vec![(11, 2)]);
+    assert_eq!(offers(&r.track(snap(11, Status::Queued), None, T0)), vec![(11, 2)]);
 }
 
 #[test]
@@ -46,10 +46,10 @@ fn a_declined_chat_goes_to_someone_else_while_anyone_else_can_take_it() {
     let mut r = router_with(&[(1, 3), (2, 3)]);
     let mut s = snap(10, Status::Queued);
     s.declined = vec![ExpertId(1)];
-    assert_eq!(offers(&r.track(s.clone(), T0)), vec![(10, 2)]);
+    assert_eq!(offers(&r.track(s.clone(), None, T0)), vec![(10, 2)]);
     // With expert 2 gone, the chat may go back to expert 1 rather than wait forever.
     let mut r = router_with(&[(1, 3)]);
-    assert_eq!(offers(&r.track(s, T0)), vec![(10, 1)]);
+    assert_eq!(offers(&r.track(s, None, T0)), vec![(10, 1)]);
 }
 
 #[test]
@@ -57,23 +57,23 @@ fn a_full_expert_gets_nothing_until_a_slot_frees() {
     let mut r = router_with(&[(1, 1)]);
     let mut open = snap(10, Status::Open);
     open.owner = Some(ExpertId(1));
-    assert!(offers(&r.track(open.clone(), T0)).is_empty());
-    assert!(offers(&r.track(snap(11, Status::Queued), T0)).is_empty());
+    assert!(offers(&r.track(open.clone(), None, T0)).is_empty());
+    assert!(offers(&r.track(snap(11, Status::Queued), None, T0)).is_empty());
     assert_eq!(r.position_of(ConversationId(11)), Some(1));
     // The open chat is ended: its slot frees and the queued chat is offered at once.
     open.status = Status::Solved;
-    assert_eq!(offers(&r.track(open, T0)), vec![(11, 1)]);
+    assert_eq!(offers(&r.track(open, None, T0)), vec![(11, 1)]);
 }
 
 #[test]
 fn queue_positions_count_offered_chats_and_report_only_changes() {
     let mut r = router_with(&[]);
     for id in [10, 11, 12] {
-        r.track(snap(id, Status::Queued), T0);
+        r.track(snap(id, Status::Queued), None, T0);
     }
     assert_eq!(r.positions("general").len(), 3);
     assert!(r.positions("general").is_empty());
-    r.track(snap(10, Status::Closed), T0);
+    r.track(snap(10, Status::Closed), None, T0);
     assert_eq!(r.positions("general"), vec![(ConversationId(11), 1), (ConversationId(12), 2)]);
 }
 
@@ -81,7 +81,7 @@ fn queue_positions_count_offered_chats_and_report_only_changes() {
 fn an_expert_coming_online_takes_the_queue_in_order() {
     let mut r = router_with(&[]);
     for id in [12, 10, 11] {
-        r.track(snap(id, Status::Queued), T0);
+        r.track(snap(id, Status::Queued), None, T0);
     }
     let d = r.expert_online(ExpertId(1), vec!["general".into()], vec![], 2);
     assert_eq!(offers(&d), vec![(10, 1), (11, 1)]);
@@ -90,7 +90,7 @@ fn an_expert_coming_online_takes_the_queue_in_order() {
 #[test]
 fn missed_offers_set_an_expert_away_and_withdraw_the_rest() {
     let mut r = router_with(&[(1, 3)]);
-    r.track(snap(10, Status::Queued), T0);
+    r.track(snap(10, Status::Queued), None, T0);
     assert!(r.offer_outcome(ExpertId(1), true).is_empty());
     let d = r.offer_outcome(ExpertId(1), true);
     assert_eq!(
@@ -98,14 +98,14 @@ fn missed_offers_set_an_expert_away_and_withdraw_the_rest() {
         Decision::Presence { expert: ExpertId(1), presence: Presence::Away, reason: "missed_offers" }
     );
     assert!(d.contains(&Decision::Withdraw { chat: ConversationId(10), expert: ExpertId(1) }));
-    assert!(offers(&r.track(snap(11, Status::Queued), T0)).is_empty());
+    assert!(offers(&r.track(snap(11, Status::Queued), None, T0)).is_empty());
 }
 
 #[test]
 fn routing_ten_thousand_chats_to_a_thousand_experts_fills_every_slot() {
     let mut r = RouterState::new(2);
     for id in 0..10_000 {
-        r.track(snap(id, Status::Queued), T0);
+        r.track(snap(id, Status::Queued), None, T0);
     }
     let mut made = 0;
     for e in 0..1_000 {
@@ -124,7 +124,7 @@ fn a_claim_chat_is_listed_to_available_certified_experts_and_withdrawn_when_clai
     r.expert_online(ExpertId(3), vec!["reset".into()], vec![], 3);
     let mut s = snap(10, Status::Queued);
     s.category = "reset".into();
-    let d = r.track(s.clone(), T0);
+    let d = r.track(s.clone(), None, T0);
     assert_eq!(
         d,
         vec![Decision::ShowClaimable { chat: ConversationId(10), experts: vec![ExpertId(1), ExpertId(2)] }]
@@ -133,7 +133,7 @@ fn a_claim_chat_is_listed_to_available_certified_experts_and_withdrawn_when_clai
     s.status = Status::Open;
     s.owner = Some(ExpertId(2));
     assert_eq!(
-        r.track(s.clone(), T0),
+        r.track(s.clone(), None, T0),
         vec![Decision::Claimed { chat: ConversationId(10), experts: vec![ExpertId(1)] }]
     );
     // Released back without its claimer: listed to expert 1 only.
@@ -141,7 +141,7 @@ fn a_claim_chat_is_listed_to_available_certified_experts_and_withdrawn_when_clai
     s.owner = None;
     s.declined = vec![ExpertId(2)];
     assert_eq!(
-        r.track(s, T0),
+        r.track(s, None, T0),
         vec![Decision::ShowClaimable { chat: ConversationId(10), experts: vec![ExpertId(1)] }]
     );
 }
