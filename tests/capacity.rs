@@ -28,10 +28,15 @@ async fn reset_chat(server: &TestServer) -> (Ws, String) {
 /// Sends every frame before reading any answer; returns the answers in the frames' order.
 async fn all_at_once(ws: &mut Ws, frames: Vec<Value>) -> Vec<Value> {
     let refs: Vec<String> = (0..frames.len()).map(|i| format!("at-once-{i}")).collect();
-    for (mut frame, r) in frames.into_iter().zip(&refs) {
-        frame["ref"] = json!(r);
-        ws.send(frame).await;
-    }
+    let frames: Vec<Value> = frames
+        .into_iter()
+        .zip(&refs)
+        .map(|(mut frame, r)| {
+            frame["ref"] = json!(r);
+            frame
+        })
+        .collect();
+    ws.send_together(&frames).await;
     let mut answers = Vec::new();
     for r in refs {
         answers.push(ws.expect("an answer", move |f| f["ref"] == r.as_str()).await);

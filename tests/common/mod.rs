@@ -351,6 +351,15 @@ impl Ws {
         }
     }
 
+    /// Sends several frames in one write, so the server reads them together: what they ask
+    /// is then decided with no answer in between.
+    pub async fn send_together(&mut self, frames: &[Value]) {
+        for f in frames {
+            self.socket.feed(Message::Text(f.to_string())).await.expect("websocket send");
+        }
+        self.socket.flush().await.expect("websocket flush");
+    }
+
     pub async fn send_text(&mut self, text: String) {
         self.socket.send(Message::Text(text)).await.expect("websocket send");
     }
