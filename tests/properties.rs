@@ -10,7 +10,7 @@ use switchboard::config::Style;
 use switchboard::ids::{ConversationId, CustomerId, ExpertId};
 use switchboard::lifecycle::{self, Event, Policy, TransferTo};
 use switchboard::protocol::{self, CustomerFrame, ExpertFrame, Presence, SettableStatus};
-use switchboard::router::{Decision, RouterState, Slot, Snapshot};
+use switchboard::router::{Decision, Purpose, RouterState, Slot, Snapshot};
 use switchboard::store::model::{Conversation, Status};
 
 // ----- the frame decoder -----
@@ -224,13 +224,35 @@ proptest! {
 
 // ----- routing -----
 
+fn snapshot(chat: u64, status: Status, expert: ExpertId, rev: u64) -> Snapshot {
+    Snapshot {
+        id: ConversationId(chat),
+        category: "general".into(),
+        status,
+        owner: matches!(status, Status::Open | Status::Pending | Status::Solved).then_some(expert),
+        offered_to: (status == Status::Offered).then_some(expert),
+        declined: vec![],
+        queued_at: Timestamp(chat as i64),
+        left: false,
+        rev,
+    }
+}
+
 #[derive(Debug, Clone)]
 enum RouterEvent {
     Online(u64, u32),
     Offline(u64),
     Presence(u64, bool),
     Lapse(u64),
-    Track { chat: u64, status: u8, expert: u64 },
+    Track {
+        chat: u64,
+        status: u8,
+        expert: u64,
+    },
+    /// A claim, transfer or push asks for a slot.
+    Reserve(u64, u8),
+    /// The n-th outstanding reservation is settled (used by a snapshot, or given back).
+    Settle(usize, bool),
 }
 
 fn router_event() -> impl Strategy<Value = RouterEvent> {
@@ -244,6 +266,8 @@ fn router_event() -> impl Strategy<Value = RouterEvent> {
             status,
             expert
         }),
+        (1u64..5, 0u8..3).prop_map(|(e, purpose)| RouterEvent::Reserve(e, purpose)),
+        (0usize..4, any::<bool>()).prop_map(|(n, by_snapshot)| RouterEvent::Settle(n, by_snapshot)),
     ]
 }
 
@@ -254,6 +278,7 @@ proptest! {
     fn routing_keeps_loads_exact_and_offers_within_capacity(events in prop::collection::vec(router_event(), 1..80)) {
         let mut r = RouterState::new(2);
         let mut revs = std::collections::HashMap::new();
+        let mut reservations = Vec::new();
         for event in events {
             let decisions = match event {
                 RouterEvent::Online(e, max) => r.expert_online(ExpertId(e), vec!["general".into()], vec![], max),
@@ -262,26 +287,34 @@ proptest! {
                     r.set_presence(ExpertId(e), if available { Presence::Available } else { Presence::Away })
                 }
                 RouterEvent::Lapse(e) => r.offer_outcome(ExpertId(e), true),
+                RouterEvent::Reserve(e, purpose) => {
+                    let purpose = [Purpose::Claim, Purpose::Transfer, Purpose::Push][purpose as usize];
+                    if let Ok(id) = r.reserve(ExpertId(e), purpose) {
+                        let held = &r.experts[&ExpertId(e)];
+                        prop_assert!(held.load <= held.max_concurrent, "a reservation beyond capacity: {:?}", held);
+                        if purpose != Purpose::Push {
+                            prop_assert_eq!(r.presence(ExpertId(e)), Presence::Available);
+                        }
+                        reservations.push(id);
+                    }
+                    vec![]
+                }
+                RouterEvent::Settle(n, by_snapshot) if n < reservations.len() => {
+                    let id = reservations.remove(n);
+                    if by_snapshot {
+                        // A snapshot that used it: an unrelated queued chat's change carries it.
+                        r.track(snapshot(99, Status::Queued, ExpertId(1), 1), Some(id), Timestamp(0))
+                    } else {
+                        r.settle(id)
+                    }
+                }
+                RouterEvent::Settle(..) => vec![],
                 RouterEvent::Track { chat, status, expert } => {
                     let rev = revs.entry(chat).or_insert(0u64);
                     *rev += 1;
                     let status = [Status::Queued, Status::Offered, Status::Open, Status::Pending, Status::Solved, Status::Closed][status as usize];
                     let expert = ExpertId(expert);
-                    r.track(
-                        Snapshot {
-                            id: ConversationId(chat),
-                            category: "general".into(),
-                            status,
-                            owner: matches!(status, Status::Open | Status::Pending | Status::Solved).then_some(expert),
-                            offered_to: (status == Status::Offered).then_some(expert),
-                            declined: vec![],
-                            queued_at: Timestamp(chat as i64),
-                            left: false,
-                            rev: *rev,
-                        },
-                        None,
-                        Timestamp(0),
-                    )
+                    r.track(snapshot(chat, status, expert, *rev), None, Timestamp(0))
                 }
             };
             for d in &decisions {
@@ -299,7 +332,7 @@ proptest! {
                     Slot::Offered { expert } | Slot::Active { expert } => expert == id,
                     Slot::Idle { .. } => false,
                 }).count() as u32;
-                prop_assert_eq!(e.load, charged, "load of {:?}", id);
+                prop_assert_eq!(e.load, charged + r.reserved_by(*id), "load of {:?}", id);
             }
         }
     }

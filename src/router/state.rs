@@ -234,6 +234,11 @@ impl RouterState {
         }
     }
 
+    /// Slots held by reservations of this expert.
+    pub fn reserved_by(&self, expert: ExpertId) -> u32 {
+        self.reservations.values().filter(|e| **e == expert).count() as u32
+    }
+
     fn release(&mut self, id: ReservationId) -> Option<ExpertId> {
         let expert = self.reservations.remove(&id)?;
         if let Some(e) = self.experts.get_mut(&expert) {

@@ -145,3 +145,68 @@ fn a_claim_chat_is_listed_to_available_certified_experts_and_withdrawn_when_clai
         vec![Decision::ShowClaimable { chat: ConversationId(10), experts: vec![ExpertId(1)] }]
     );
 }
+
+#[test]
+fn reservations_take_slots_atomically_and_settle_back() {
+    let mut r = router_with(&[(1, 1)]);
+    let first = r.reserve(ExpertId(1), Purpose::Push).unwrap();
+    assert_eq!(r.reserve(ExpertId(1), Purpose::Push).unwrap_err().code, ErrorCode::CapacityFull);
+    // While the slot is reserved, no chat is offered into it.
+    assert!(offers(&r.track(snap(10, Status::Queued), None, T0)).is_empty());
+    // Given back, the waiting chat takes it at once.
+    assert_eq!(offers(&r.settle(first)), vec![(10, 1)]);
+    assert_eq!(r.experts[&ExpertId(1)].load, 1);
+}
+
+#[test]
+fn a_snapshot_that_used_a_reservation_holds_the_slot_itself() {
+    let mut r = router_with(&[(1, 2)]);
+    let id = r.reserve(ExpertId(1), Purpose::Claim).unwrap();
+    let mut open = snap(10, Status::Open);
+    open.owner = Some(ExpertId(1));
+    r.track(open, Some(id), T0);
+    assert_eq!(r.experts[&ExpertId(1)].load, 1, "the reservation became the chat's own slot");
+    assert_eq!(r.reserved_by(ExpertId(1)), 0);
+}
+
+#[test]
+fn claims_and_transfers_need_an_available_expert_pushes_do_not() {
+    let mut r = router_with(&[(1, 3)]);
+    r.set_presence(ExpertId(1), Presence::Away);
+    assert_eq!(r.reserve(ExpertId(1), Purpose::Claim).unwrap_err().code, ErrorCode::NotAllowed);
+    assert_eq!(r.reserve(ExpertId(1), Purpose::Transfer).unwrap_err().code, ErrorCode::Unavailable);
+    assert!(r.reserve(ExpertId(1), Purpose::Push).is_ok());
+    assert_eq!(r.reserve(ExpertId(9), Purpose::Push).unwrap_err().code, ErrorCode::Unavailable);
+}
+
+#[test]
+fn a_reconnecting_console_is_told_its_offers_and_whole_claim_list() {
+    let mut r =
+        router_with(&[(1, 3)]).with_claim_categories([("reset".to_owned(), "identity".to_owned())].into());
+    r.expert_changed(ExpertId(1), vec!["general".into()], vec!["identity".into()], 3);
+    let mut claim = snap(20, Status::Queued);
+    claim.category = "reset".into();
+    r.track(claim, None, T0);
+    assert_eq!(r.claimable_for(ExpertId(1)), vec![], "already shown");
+    assert_eq!(r.claim_list(ExpertId(1), true), vec![ConversationId(20)]);
+    let mut offered = snap(10, Status::Offered);
+    offered.offered_to = Some(ExpertId(1));
+    r.track(offered, None, T0);
+    assert_eq!(r.offers_to(ExpertId(1)), vec![ConversationId(10)]);
+}
+
+#[test]
+fn a_removed_expert_gets_nothing_more_and_their_chats_go_back() {
+    let mut r = router_with(&[(1, 3), (2, 3)]);
+    let mut open = snap(10, Status::Open);
+    open.owner = Some(ExpertId(1));
+    r.track(open, None, T0);
+    let mut offered = snap(11, Status::Offered);
+    offered.offered_to = Some(ExpertId(1));
+    r.track(offered, None, T0);
+    let d = r.expert_removed(ExpertId(1));
+    assert!(d.contains(&Decision::Withdraw { chat: ConversationId(11), expert: ExpertId(1) }));
+    assert!(d.contains(&Decision::Reroute { chat: ConversationId(10), expert: ExpertId(1) }));
+    assert_eq!(r.reserve(ExpertId(1), Purpose::Push).unwrap_err().code, ErrorCode::Unavailable);
+    assert!(offers(&r.track(snap(12, Status::Queued), None, T0)).iter().all(|(_, e)| *e == 2));
+}
