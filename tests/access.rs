@@ -6,21 +6,10 @@ mod common;
 use common::*;
 use serde_json::{json, Value};
 
-const CONFIG: &str = r#"
-[[categories]]
-id = "general"
-name = "General"
-
-[[categories]]
-id = "reset"
-name = "Password reset"
-mode = "claim"
-certification = "identity"
-
-[[categories]]
-id = "billing"
-name = "Billing"
-"#;
+/// `general`, `reset` (claim mode) and `billing`.
+fn config() -> String {
+    format!("{GENERAL_AND_RESET}\n[[categories]]\nid = \"billing\"\nname = \"Billing\"\n")
+}
 
 /// An identified customer's widget, with its welcome.
 async fn identified(server: &TestServer, user: &str) -> (Ws, Value) {
@@ -34,7 +23,7 @@ async fn start(ws: &mut Ws, text: &str, category: &str) -> String {
 
 #[tokio::test]
 async fn history_leaves_out_another_experts_claimed_chat() {
-    let server = TestServer::start_with_config(CONFIG, &[]).await;
+    let server = TestServer::start_with_config(&config(), &[]).await;
     let (_, ann_token) = server.certified_expert("ann", &["reset"], &["identity"], None).await;
     let (_, dan_token) = server.expert("dan", &["general"], None).await;
     let mut ann = server.expert_ws(&ann_token).await;
@@ -74,7 +63,7 @@ async fn history_leaves_out_another_experts_claimed_chat() {
 
 #[tokio::test]
 async fn what_a_caller_may_not_see_answers_like_what_does_not_exist() {
-    let server = TestServer::start_with_config(CONFIG, &[]).await;
+    let server = TestServer::start_with_config(&config(), &[]).await;
     let (_, ada_token) = server.expert("ada", &["general"], None).await;
     let (_, bob_token) = server.expert("bob", &["general"], None).await;
     let mut ada = server.expert_ws(&ada_token).await;
@@ -129,7 +118,7 @@ async fn what_a_caller_may_not_see_answers_like_what_does_not_exist() {
 
 #[tokio::test]
 async fn an_identified_customer_gets_a_working_visitor_token() {
-    let server = TestServer::start_with_config(CONFIG, &[]).await;
+    let server = TestServer::start_with_config(&config(), &[]).await;
     let (mut customer, welcome) = identified(&server, "crm-7").await;
     let token = welcome["visitor_token"].as_str().unwrap().to_owned();
     assert!(!token.is_empty(), "an identified customer needs a token for the REST API: {welcome}");
@@ -155,7 +144,7 @@ async fn an_identified_customer_gets_a_working_visitor_token() {
 
 #[tokio::test]
 async fn a_claimed_chat_goes_to_a_category_only_if_everyone_there_is_certified() {
-    let server = TestServer::start_with_config(CONFIG, &[]).await;
+    let server = TestServer::start_with_config(&config(), &[]).await;
     let (_, ann_token) = server.certified_expert("ann", &["reset"], &["identity"], None).await;
     let (_, _) = server.certified_expert("cid", &["billing"], &["identity"], None).await;
     let (_, dan_token) = server.expert("dan", &["general"], None).await;

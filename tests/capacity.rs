@@ -7,18 +7,6 @@ mod common;
 use common::*;
 use serde_json::{json, Value};
 
-const CLAIM_CONFIG: &str = r#"
-[[categories]]
-id = "general"
-name = "General"
-
-[[categories]]
-id = "reset"
-name = "Password reset"
-mode = "claim"
-certification = "identity"
-"#;
-
 async fn reset_chat(server: &TestServer) -> (Ws, String) {
     let (mut ws, _) = server.customer_ws(json!({})).await;
     let ack = ws.ack(json!({"type": "start", "text": "I cannot log in", "category": "reset"})).await;
@@ -55,7 +43,7 @@ fn codes(answers: &[Value]) -> Vec<String> {
 
 #[tokio::test]
 async fn claims_take_a_slot_and_need_presence_available() {
-    let server = TestServer::start_with_config(CLAIM_CONFIG, &[]).await;
+    let server = TestServer::start_with_config(GENERAL_AND_RESET, &[]).await;
     let (_, token) = server.certified_expert("ann", &["reset"], &["identity"], Some(1)).await;
     let mut ann = server.expert_ws(&token).await;
     let (_c1, first) = reset_chat(&server).await;

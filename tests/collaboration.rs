@@ -95,17 +95,7 @@ async fn a_transfer_gives_the_new_owner_the_whole_history_and_the_note() {
 
 #[tokio::test]
 async fn a_claimed_chat_is_transferred_only_to_certified_experts() {
-    let config = r#"
-[[categories]]
-id = "general"
-name = "General"
-[[categories]]
-id = "reset"
-name = "Password reset"
-mode = "claim"
-certification = "identity"
-"#;
-    let server = TestServer::start_with_config(config, &[]).await;
+    let server = TestServer::start_with_config(GENERAL_AND_RESET, &[]).await;
     let (_, t1) = server.certified_expert("ann", &["reset"], &["identity"], None).await;
     let (plain_id, t2) = server.expert("dan", &["general"], None).await;
     let (cert_id, t3) = server.certified_expert("cat", &["reset"], &["identity"], None).await;

@@ -28,14 +28,7 @@ async fn a_new_console_is_shown_the_offer_that_stands_with_the_time_left() {
 
 #[tokio::test]
 async fn a_console_that_reconnects_gets_its_whole_claim_list() {
-    let config = r#"
-[[categories]]
-id = "reset"
-name = "Password reset"
-mode = "claim"
-certification = "identity"
-"#;
-    let server = TestServer::start_with_config(config, &[]).await;
+    let server = TestServer::start_with_config(GENERAL_AND_RESET, &[]).await;
     let (_, token) = server.certified_expert("ann", &["reset"], &["identity"], None).await;
     let mut ann = server.expert_ws(&token).await;
     let (mut customer, _) = server.customer_ws(json!({})).await;

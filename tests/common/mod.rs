@@ -18,6 +18,20 @@ use tokio_tungstenite::{tungstenite::Message, MaybeTlsStream, WebSocketStream};
 
 pub const ADMIN: &str = "admin-token-for-tests";
 pub const SECRET: &str = "identity-secret-for-tests";
+/// A config with the offer-mode category `general` and the claim-mode (1-to-1) category
+/// `reset`, which needs the certification `identity`.
+pub const GENERAL_AND_RESET: &str = r#"
+[[categories]]
+id = "general"
+name = "General"
+
+[[categories]]
+id = "reset"
+name = "Password reset"
+mode = "claim"
+certification = "identity"
+"#;
+
 /// How long a test waits for an event before failing with a clear message.
 pub const WAIT: Duration = Duration::from_secs(10);
 
