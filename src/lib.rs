@@ -6,6 +6,7 @@
 //! - [`config`]: the configuration struct, read from TOML then `SWITCHBOARD_*` variables.
 //! - [`protocol`]: the wire contract: client and server frames, error codes.
 //! - [`store`]: sled trees, typed keys, the persisted model and group commit.
+//! - [`accounts`]: expert accounts, created the same way by the API and the command line.
 //! - [`access`]: who may read or act on a conversation, decided once for every path.
 //! - [`lifecycle`]: the conversation state machine, pure and driven by a clock value.
 //! - [`router`]: the Router actor and its plain routing state (offers, queue, capacity).
@@ -25,6 +26,7 @@
 //! - [`auth`], [`ids`], [`clock`]: credentials, typed ids, time.
 
 pub mod access;
+pub mod accounts;
 pub mod app;
 pub mod assets;
 pub mod auth;

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use switchboard::config::Config;
-use switchboard::http::experts::{add_expert, NewExpert};
+use switchboard::accounts::{add_expert, NewExpert};
 use switchboard::store::Store;
 
 /// mimalloc: per-thread free lists without glibc's arena locks (the message path allocates

@@ -3,7 +3,7 @@
 mod attachments;
 mod canned;
 mod conversations;
-pub mod experts;
+mod experts;
 mod followups;
 mod sessions;
 mod stats;
