@@ -361,16 +361,26 @@ pub fn step(c: &Conversation, event: &Event, now: Timestamp, p: &Policy) -> Resu
                     n.solved_at = None;
                     n.close_at = None;
                     n.left = false;
-                    if owner_available && n.owner.is_some() {
-                        n.status = Open;
-                        effects.push(Effect::Status { status: Open, reason: Some("reopened") });
-                    } else {
-                        // Back to the queue with the whole history, for whoever can take it.
-                        n.status = Queued;
-                        n.owner = None;
-                        n.declined.clear();
-                        n.queued_at = now;
-                        effects.push(Effect::Status { status: Queued, reason: Some("reopened") });
+                    match n.owner.as_ref().map(|o| o.id) {
+                        Some(_) if owner_available => {
+                            n.status = Open;
+                            // A claimer who ended it unanswered owes a first answer still: the
+                            // window runs afresh from the reopen, not from the claim long past.
+                            if n.first_response_due.is_some() {
+                                n.first_response_due = Some(now.plus(p.first_response_window));
+                            }
+                            effects.push(Effect::Status { status: Open, reason: Some("reopened") });
+                        }
+                        _ => {
+                            // Back to the queue with the whole history, for whoever can take it;
+                            // the next claim sets its own first-response window.
+                            n.status = Queued;
+                            n.owner = None;
+                            n.declined.clear();
+                            n.queued_at = now;
+                            n.first_response_due = None;
+                            effects.push(Effect::Status { status: Queued, reason: Some("reopened") });
+                        }
                     }
                 }
                 _ => {}
@@ -464,6 +474,9 @@ pub fn step(c: &Conversation, event: &Event, now: Timestamp, p: &Policy) -> Resu
             if !(1..=5).contains(&score) {
                 return refuse(ErrorCode::BadRequest, "score is 1 to 5");
             }
+            if c.rating.is_some() {
+                return refuse(ErrorCode::Conflict, "this chat is already rated");
+            }
             let mut n = c.clone();
             n.rating = Some(Rating { score, comment: comment.clone(), at: now });
             Ok(Transition::to(n, vec![]))
@@ -504,8 +517,8 @@ fn solve(c: &Conversation, now: Timestamp, p: &Policy, reason: &'static str) -> 
     Transition::to(n, effects)
 }
 
-/// The customer ended it or left the site: abandoned if no expert ever answered,
-/// otherwise solved like any other end.
+/// The customer ended it or left the site: abandoned if no expert ever answered (told with
+/// PROTOCOL.md's reason `abandoned`), otherwise solved like any other end, told with `reason`.
 fn end_by_customer_side(c: &Conversation, now: Timestamp, p: &Policy, reason: &'static str) -> Transition {
     let mut withdrawn = Vec::new();
     if let (Status::Offered, Some(o)) = (c.status, c.offer) {
@@ -522,7 +535,7 @@ fn end_by_customer_side(c: &Conversation, now: Timestamp, p: &Policy, reason: &'
     n.solved_at = Some(now);
     n.closed_at = Some(now);
     n.awaiting_reply_since = None;
-    withdrawn.push(Effect::Status { status: Status::Abandoned, reason: Some(reason) });
+    withdrawn.push(Effect::Status { status: Status::Abandoned, reason: Some("abandoned") });
     Transition::to(n, withdrawn)
 }
 

@@ -195,7 +195,7 @@ fn a_chat_ended_before_any_answer_is_abandoned() {
     let (c, fx) = go(&offered, Event::CustomerEnd { office_hours_open: true }, 250);
     assert_eq!(c.status, Status::Abandoned);
     assert_eq!(fx[0], Effect::OfferWithdrawn { expert: ADA, reason: "abandoned" });
-    assert_eq!(fx[1], Effect::Status { status: Status::Abandoned, reason: Some("customer_ended") });
+    assert_eq!(fx[1], Effect::Status { status: Status::Abandoned, reason: Some("abandoned") });
     assert_eq!(refused(&c, CUSTOMER_MSG, 300), ErrorCode::Closed);
 }
 
@@ -220,7 +220,9 @@ fn a_customer_gone_past_left_site_after_is_resolved_and_leaves_the_console() {
     assert_eq!(fx[0], Effect::Status { status: Status::Solved, reason: Some("left_site") });
     // Never answered: abandoned instead.
     let (gone, _) = go(&queued(Style::Returning), Event::CustomerPresence { online: false }, 100);
-    assert_eq!(go(&gone, Event::Tick, 600).0.status, Status::Abandoned);
+    let (abandoned, fx) = go(&gone, Event::Tick, 600);
+    assert_eq!(abandoned.status, Status::Abandoned);
+    assert_eq!(fx, vec![Effect::Status { status: Status::Abandoned, reason: Some("abandoned") }]);
 }
 
 #[test]
@@ -299,4 +301,43 @@ fn a_transfer_tells_the_customer_first_and_respects_certification() {
         (Status::Queued, "billing", true)
     );
     assert_eq!(queued.declined, vec![ADA]);
+}
+
+#[test]
+fn a_chat_is_rated_once_whether_solved_or_closed() {
+    let rate = |score| Event::Rate { score, comment: None };
+    for style in [Style::Returning, Style::LiveChat] {
+        let (ended, _) = go(&answered(style), Event::End { expert: ADA }, 30);
+        let (rated, _) = go(&ended, rate(4), 31);
+        let again = try_go(&rated, rate(1), 32).expect_err("a second rating");
+        assert_eq!((again.code, again.message.as_str()), (ErrorCode::Conflict, "this chat is already rated"));
+        assert_eq!(rated.rating.map(|r| r.score), Some(4), "{style:?}");
+    }
+}
+
+#[test]
+fn a_claimed_chat_ended_unanswered_and_reopened_gets_a_fresh_first_response_window() {
+    let (claimed, _) = go(&queued(Style::Returning), claim(ADA, true), 10);
+    assert_eq!(claimed.first_response_due, Some(Timestamp(310)));
+    let (solved, _) = go(&claimed, Event::End { expert: ADA }, 20);
+    // Long after the claim's window: the customer writes again and Ada is there.
+    let (reopened, _) = go(&solved, CUSTOMER_MSG, 1_000);
+    assert_eq!((reopened.status, reopened.first_response_due), (Status::Open, Some(Timestamp(1_300))));
+    let (still, fx) = go(&reopened, Event::Tick, 1_000);
+    assert!(still.owned_by(ADA) && fx.is_empty(), "released at the reopen: {fx:?}");
+    let mut c = still;
+    while c.status == Status::Open {
+        (c, _) = go(&c, Event::Tick, 1_300);
+    }
+    assert_eq!(c.status, Status::Queued, "released when the fresh window is out");
+    // An answer before it keeps the chat, as after a claim.
+    let (kept, _) = go(&reopened, Event::ExpertMessage { expert: ADA }, 1_200);
+    assert_eq!(kept.first_response_due, None);
+    // Ada away: back to the queue, with no deadline of hers left on it.
+    let (requeued, _) = go(&solved, Event::CustomerMessage { owner_available: false }, 1_000);
+    assert_eq!((requeued.status, requeued.first_response_due), (Status::Queued, None));
+    // A chat that was answered owes no first response when reopened.
+    let answered = go(&claimed, Event::ExpertMessage { expert: ADA }, 15).0;
+    let (solved, _) = go(&answered, Event::End { expert: ADA }, 20);
+    assert_eq!(go(&solved, CUSTOMER_MSG, 1_000).0.first_response_due, None);
 }
