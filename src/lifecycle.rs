@@ -9,7 +9,7 @@ use crate::clock::Timestamp;
 use crate::config::{Config, CustomerMayEnd, Style};
 use crate::ids::ExpertId;
 use crate::protocol::{ErrorCode, Refusal, SettableStatus};
-use crate::store::model::{Conversation, Offer, Owner, Rating, Status};
+use crate::store::model::{Conversation, Offer, Owner, Rating, Segment, Status};
 
 /// The windows the lifecycle keeps, taken from the configuration.
 #[derive(Debug, Clone)]
@@ -258,6 +258,7 @@ pub fn step(c: &Conversation, event: &Event, now: Timestamp, p: &Policy) -> Resu
                 n.past_owners.push(expert);
             }
             n.accepted_at.get_or_insert(now);
+            n.begin_spell(expert, now);
             n.last_activity_at = now;
             n.nudges = 0;
             Ok(Transition::to(n, vec![Effect::Assigned, Effect::Status { status: Open, reason: None }]))
@@ -283,6 +284,7 @@ pub fn step(c: &Conversation, event: &Event, now: Timestamp, p: &Policy) -> Resu
                 n.past_owners.push(expert);
             }
             n.accepted_at.get_or_insert(now);
+            n.begin_spell(expert, now);
             n.last_activity_at = now;
             n.nudges = 0;
             n.first_response_due = Some(now.plus(p.first_response_window));
@@ -310,6 +312,7 @@ pub fn step(c: &Conversation, event: &Event, now: Timestamp, p: &Policy) -> Resu
                     if !n.past_owners.contains(id) {
                         n.past_owners.push(*id);
                     }
+                    n.begin_spell(*id, now);
                     let told = Effect::Status { status: Open, reason: Some("transferred") };
                     Ok(Transition::to(
                         n,
@@ -326,6 +329,7 @@ pub fn step(c: &Conversation, event: &Event, now: Timestamp, p: &Policy) -> Resu
                     n.status = Queued;
                     n.owner = None;
                     n.queued_at = now;
+                    n.begin_wait(now);
                     n.declined = vec![from];
                     Ok(Transition::to(
                         n,
@@ -362,8 +366,9 @@ pub fn step(c: &Conversation, event: &Event, now: Timestamp, p: &Policy) -> Resu
                     n.close_at = None;
                     n.left = false;
                     match n.owner.as_ref().map(|o| o.id) {
-                        Some(_) if owner_available => {
+                        Some(owner) if owner_available => {
                             n.status = Open;
+                            n.begin_spell(owner, now);
                             // A claimer who ended it unanswered owes a first answer still: the
                             // window runs afresh from the reopen, not from the claim long past.
                             if n.first_response_due.is_some() {
@@ -379,6 +384,7 @@ pub fn step(c: &Conversation, event: &Event, now: Timestamp, p: &Policy) -> Resu
                             n.declined.clear();
                             n.queued_at = now;
                             n.first_response_due = None;
+                            n.begin_wait(now);
                             effects.push(Effect::Status { status: Queued, reason: Some("reopened") });
                         }
                     }
@@ -485,6 +491,21 @@ pub fn step(c: &Conversation, event: &Event, now: Timestamp, p: &Policy) -> Resu
     }
 }
 
+/// A chat an expert starts with a customer (a push): open and theirs from the start, and
+/// their opening message is its first response. Nobody waited in a queue for it.
+pub fn pushed(c: &mut Conversation, owner: Owner, now: Timestamp) {
+    c.status = Status::Open;
+    if !c.past_owners.contains(&owner.id) {
+        c.past_owners.push(owner.id);
+    }
+    c.accepted_at = Some(now);
+    c.first_response_at = Some(now);
+    c.awaiting_reply_since = None;
+    c.segments.retain(|s| !matches!(s, Segment::Waiting { taken_at: None, .. }));
+    c.begin_spell(owner.id, now);
+    c.owner = Some(owner);
+}
+
 fn owner_only(c: &Conversation, expert: ExpertId) -> Result<(), Refusal> {
     if c.owned_by(expert) {
         Ok(())
@@ -510,6 +531,7 @@ fn solve(c: &Conversation, now: Timestamp, p: &Policy, reason: &'static str) -> 
     n.solved_at = Some(now);
     n.close_at = Some(now.plus(p.close_delay(c.style)));
     n.awaiting_reply_since = None;
+    n.end_spell(now);
     let mut effects = vec![Effect::Status { status: Status::Solved, reason: Some(reason) }];
     if c.style == Style::LiveChat {
         close(&mut n, now, &mut effects);
@@ -535,6 +557,7 @@ fn end_by_customer_side(c: &Conversation, now: Timestamp, p: &Policy, reason: &'
     n.solved_at = Some(now);
     n.closed_at = Some(now);
     n.awaiting_reply_since = None;
+    n.end_spell(now);
     withdrawn.push(Effect::Status { status: Status::Abandoned, reason: Some("abandoned") });
     Transition::to(n, withdrawn)
 }
@@ -578,6 +601,7 @@ fn tick(c: &Conversation, now: Timestamp, p: &Policy) -> Transition {
             n.status = Status::Queued;
             n.owner = None;
             n.first_response_due = None;
+            n.begin_wait(now);
             // The claimer loses all access: not an owner now, nor a past one.
             n.past_owners.retain(|e| *e != expert);
             if !n.declined.contains(&expert) {

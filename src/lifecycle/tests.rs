@@ -341,3 +341,81 @@ fn a_claimed_chat_ended_unanswered_and_reopened_gets_a_fresh_first_response_wind
     let (solved, _) = go(&answered, Event::End { expert: ADA }, 20);
     assert_eq!(go(&solved, CUSTOMER_MSG, 1_000).0.first_response_due, None);
 }
+
+fn waiting(since: i64, taken_at: Option<i64>) -> Segment {
+    Segment::Waiting { since: Timestamp(since), taken_at: taken_at.map(Timestamp) }
+}
+
+fn owned(expert: ExpertId, since: i64, until: Option<i64>) -> Segment {
+    Segment::Owned { expert, since: Timestamp(since), until: until.map(Timestamp) }
+}
+
+#[test]
+fn segments_keep_each_wait_and_each_owner_across_transfers() {
+    let c = open_with_ada(Style::Returning);
+    assert_eq!(c.segments, [waiting(0, Some(10)), owned(ADA, 10, None)]);
+    let to_billing = Event::Transfer {
+        from: ADA,
+        to: TransferTo::Category { id: "billing".into(), style: Style::Returning },
+        note: None,
+    };
+    let (c, _) = go(&c, to_billing, 30);
+    let (c, _) = go(&c, Event::Offer { expert: BOB }, 40);
+    let (c, _) = go(&c, Event::Accept { expert: BOB, name: "Bob".into() }, 50);
+    let to_ada = Event::Transfer {
+        from: BOB,
+        to: TransferTo::Expert { id: ADA, name: "Ada".into(), certified: true },
+        note: None,
+    };
+    let (c, _) = go(&c, to_ada, 60);
+    let (c, _) = go(&c, Event::End { expert: ADA }, 70);
+    assert_eq!(
+        c.segments,
+        [
+            waiting(0, Some(10)),
+            owned(ADA, 10, Some(30)),
+            waiting(30, Some(50)),
+            owned(BOB, 50, Some(60)),
+            owned(ADA, 60, Some(70)),
+        ]
+    );
+    assert_eq!(c.accepted_at, Some(Timestamp(10)), "the first accept, as before");
+}
+
+#[test]
+fn segments_follow_reopens_releases_and_abandonment() {
+    // Reopened with its owner: a new spell, no wait. Reopened without: a new wait.
+    let (solved, _) = go(&answered(Style::Returning), Event::End { expert: ADA }, 30);
+    let (back, _) = go(&solved, CUSTOMER_MSG, 100);
+    assert_eq!(back.segments, [waiting(0, Some(10)), owned(ADA, 10, Some(30)), owned(ADA, 100, None)]);
+    let (requeued, _) = go(&solved, Event::CustomerMessage { owner_available: false }, 100);
+    assert_eq!(requeued.segments[2..], [waiting(100, None)]);
+    // A claimer released for not answering: their spell ends, a wait begins.
+    let (claimed, _) = go(&queued(Style::Returning), claim(ADA, true), 10);
+    let mut c = claimed;
+    while c.status == Status::Open {
+        (c, _) = go(&c, Event::Tick, 310);
+    }
+    assert_eq!(c.segments, [waiting(0, Some(10)), owned(ADA, 10, Some(310)), waiting(310, None)]);
+    // Abandoned: a wait nobody ended; an accepted but unanswered chat ends its owner's spell.
+    let end = Event::CustomerEnd { office_hours_open: false };
+    let (gave_up, _) = go(&queued(Style::Returning), end.clone(), 50);
+    assert_eq!(gave_up.segments, [waiting(0, None)]);
+    let (unanswered, _) = go(&open_with_ada(Style::Returning), end, 50);
+    assert_eq!(unanswered.status, Status::Abandoned);
+    assert_eq!(unanswered.segments, [waiting(0, Some(10)), owned(ADA, 10, Some(50))]);
+}
+
+#[test]
+fn a_pushed_chat_is_open_answered_and_never_waited() {
+    let mut c =
+        Conversation::new(ConversationId(9), CustomerId(1), "general".into(), Style::Returning, Timestamp(5));
+    pushed(&mut c, Owner { id: ADA, name: "Ada".into() }, Timestamp(5));
+    assert_eq!((c.status, c.owned_by(ADA), c.past_owners.clone()), (Status::Open, true, vec![ADA]));
+    assert_eq!((c.accepted_at, c.first_response_at), (Some(Timestamp(5)), Some(Timestamp(5))));
+    assert_eq!(c.awaiting_reply_since, None, "the push is the expert's word: nobody is waiting");
+    assert_eq!(c.segments, [owned(ADA, 5, None)]);
+    assert_eq!(next_deadline(&c, &policy()), Some(Timestamp(5 + 10_000)), "only the inactivity end");
+    let (ended, _) = go(&c, Event::End { expert: ADA }, 50);
+    assert_eq!(ended.segments, [owned(ADA, 5, Some(50))]);
+}
