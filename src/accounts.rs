@@ -68,4 +68,3 @@ pub fn add_expert(
         Err(e) => Err(AddExpertError::Store(e)),
     }
 }
-

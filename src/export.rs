@@ -25,14 +25,20 @@ use serde::{Deserialize, Serialize};
 use crate::clock::Timestamp;
 use crate::config::Style;
 use crate::ids::{AttachmentId, CallbackId, CannedId, ConversationId, CustomerId, ExpertId};
+use crate::store::migrations::v1_segments;
 use crate::store::model::{
     Attachment, AttachmentRef, Author, AuthorKind, Callback, Canned, Conversation, Customer, Expert, Offer,
-    Owner, Page, Rating, Status, StoredMessage, WebhookEntry,
+    Owner, Page, Rating, Segment, Status, StoredMessage, WebhookEntry,
 };
 use crate::store::{Store, StoreError};
 
-/// The shape of the lines; an import refuses any other.
-pub const FORMAT: u32 = 1;
+/// The shape of the lines written; an import refuses any other but the older ones below.
+/// 2: conversations carry `segments`.
+pub const FORMAT: u32 = 2;
+
+/// The oldest format an import reads: format 1 lacks `segments`, rebuilt as the store's
+/// migration of format-1 records rebuilds them.
+pub const OLDEST_FORMAT: u32 = 1;
 
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -219,6 +225,9 @@ mirror!(ConversationRecord <-> Conversation {
     left: bool,
     rating: Option<RatingRecord>,
     transfers: u32,
+    /// Absent from format 1, and then rebuilt on import from the fields above.
+    #[serde(default)]
+    segments: Vec<SegmentRecord>,
 });
 
 mirror!(OwnerRecord <-> Owner { id: ExpertId, name: String });
@@ -287,6 +296,32 @@ enum AuthorKindRecord {
     Expert,
     Bot,
     System,
+}
+
+/// A [`Segment`], named by `kind`.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+enum SegmentRecord {
+    Waiting { since: Timestamp, taken_at: Option<Timestamp> },
+    Owned { expert: ExpertId, since: Timestamp, until: Option<Timestamp> },
+}
+
+impl Twin<SegmentRecord> for Segment {
+    fn twin(self) -> SegmentRecord {
+        match self {
+            Segment::Waiting { since, taken_at } => SegmentRecord::Waiting { since, taken_at },
+            Segment::Owned { expert, since, until } => SegmentRecord::Owned { expert, since, until },
+        }
+    }
+}
+
+impl Twin<Segment> for SegmentRecord {
+    fn twin(self) -> Segment {
+        match self {
+            SegmentRecord::Waiting { since, taken_at } => Segment::Waiting { since, taken_at },
+            SegmentRecord::Owned { expert, since, until } => Segment::Owned { expert, since, until },
+        }
+    }
 }
 
 impl Twin<AuthorKindRecord> for AuthorKind {
@@ -424,6 +459,8 @@ fn read_lines(store: &Store, input: &mut dyn BufRead) -> anyhow::Result<Counts> 
     // The highest id written, which fresh ids must stay above.
     let mut last_id = 0;
     let mut ended = false;
+    // Set by the header, which must come first.
+    let mut format = FORMAT;
     for (n, text) in input.lines().enumerate() {
         let at = n + 1;
         let text = text.map_err(|e| anyhow!("reading line {at}: {e}"))?;
@@ -433,11 +470,12 @@ fn read_lines(store: &Store, input: &mut dyn BufRead) -> anyhow::Result<Counts> 
         let line: Line =
             serde_json::from_str(&text).map_err(|e| anyhow!("line {at} is not a valid record: {e}"))?;
         match line {
-            Line::Header(h) if n == 0 && h.format == FORMAT => {
+            Line::Header(h) if n == 0 && (OLDEST_FORMAT..=FORMAT).contains(&h.format) => {
+                format = h.format;
                 store.set_visitor_key(&h.visitor_key.0)?;
             }
             Line::Header(h) if n == 0 => {
-                bail!("export format {}, this build reads format {FORMAT}", h.format)
+                bail!("export format {}, this build reads formats {OLDEST_FORMAT} to {FORMAT}", h.format)
             }
             _ if n == 0 => bail!("line 1 is not a switchboard export header"),
             Line::Header(_) => bail!("line {at}: a second header"),
@@ -446,7 +484,8 @@ fn read_lines(store: &Store, input: &mut dyn BufRead) -> anyhow::Result<Counts> 
                 bail!("the end line counts {} records, the file holds {}", end.records, counts.records())
             }
             line => {
-                let written = write(store, line, &mut counts).map_err(|e| anyhow!("line {at}: {e:#}"))?;
+                let written =
+                    write(store, line, format, &mut counts).map_err(|e| anyhow!("line {at}: {e:#}"))?;
                 last_id = last_id.max(written);
             }
         }
@@ -458,8 +497,8 @@ fn read_lines(store: &Store, input: &mut dyn BufRead) -> anyhow::Result<Counts> 
     Ok(counts)
 }
 
-/// Writes one record; returns the highest id it holds.
-fn write(store: &Store, line: Line, counts: &mut Counts) -> anyhow::Result<u64> {
+/// Writes one record of a file in `format`; returns the highest id it holds.
+fn write(store: &Store, line: Line, format: u32, counts: &mut Counts) -> anyhow::Result<u64> {
     Ok(match line {
         Line::Header(_) | Line::End(_) => 0,
         Line::Expert(e) => {
@@ -496,7 +535,10 @@ fn write(store: &Store, line: Line, counts: &mut Counts) -> anyhow::Result<u64> 
         }
         Line::Conversation(line) => {
             let ConversationLine { conversation, customer: _, messages, files, listed_for } = *line;
-            let c: Conversation = conversation.twin();
+            let mut c: Conversation = conversation.twin();
+            if format == 1 {
+                c.segments = v1_segments(&c);
+            }
             store.put_conversation(&c)?;
             for m in messages {
                 store.append_message(c.id, &m.twin(), None)?;
@@ -566,6 +608,10 @@ mod tests {
         c.owner = Some(Owner { id: expert.id, name: expert.name.clone() });
         c.past_owners = vec![expert.id];
         c.page = Some(Page { url: "https://shop.example/ünïcode".into(), title: None });
+        c.accepted_at = Some(Timestamp(1_700_000_001_500));
+        c.solved_at = Some(Timestamp(1_700_000_008_000));
+        c.begin_spell(expert.id, Timestamp(1_700_000_001_500));
+        c.end_spell(Timestamp(1_700_000_008_000));
         c.rating =
             Some(Rating { score: 4, comment: Some("line\nbreak".into()), at: Timestamp(1_700_000_009_000) });
         store.put_conversation(&c).unwrap();
@@ -644,6 +690,33 @@ mod tests {
     }
 
     #[test]
+    fn a_format_1_file_imports_with_its_segments_rebuilt() {
+        let a = tempfile::tempdir().unwrap();
+        let source = Store::open(a.path()).unwrap();
+        sample(&source);
+        let file = exported(&source);
+        // What the previous build wrote: format 1, conversations without segments.
+        let mut old = Vec::new();
+        for line in file.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+            let mut v: serde_json::Value = serde_json::from_slice(line).unwrap();
+            match v["kind"].as_str() {
+                Some("header") => v["format"] = 1.into(),
+                Some("conversation") => {
+                    v["conversation"].as_object_mut().unwrap().remove("segments").expect("segments");
+                }
+                _ => {}
+            }
+            serde_json::to_writer(&mut old, &v).unwrap();
+            old.push(b'\n');
+        }
+        let b = tempfile::tempdir().unwrap();
+        let target = Store::open(b.path()).unwrap();
+        import(&target, &mut &old[..]).unwrap();
+        // The sample's history is one wait and one spell, as format 1's fields tell it.
+        assert_eq!(exported(&target), file);
+    }
+
+    #[test]
     fn import_refuses_a_used_store_and_a_damaged_file() {
         let a = tempfile::tempdir().unwrap();
         let source = Store::open(a.path()).unwrap();
@@ -664,6 +737,6 @@ mod tests {
         // A field this build does not know would be lost: refused.
         let newer = file.replacen("\"removed\":false", "\"removed\":false,\"shiny\":1", 1);
         assert!(attempt(&newer).contains("shiny"), "{}", attempt(&newer));
-        assert!(attempt(&file.replacen("\"format\":1", "\"format\":2", 1)).contains("format 2"));
+        assert!(attempt(&file.replacen("\"format\":2", "\"format\":3", 1)).contains("format 3"));
     }
 }

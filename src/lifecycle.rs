@@ -9,7 +9,7 @@ use crate::clock::Timestamp;
 use crate::config::{Config, CustomerMayEnd, Style};
 use crate::ids::ExpertId;
 use crate::protocol::{ErrorCode, Refusal, SettableStatus};
-use crate::store::model::{Conversation, Offer, Owner, Rating, Status};
+use crate::store::model::{Conversation, Offer, Owner, Rating, Segment, Status};
 
 /// The windows the lifecycle keeps, taken from the configuration.
 #[derive(Debug, Clone)]
@@ -262,6 +262,7 @@ pub fn step(c: &Conversation, event: &Event, now: Timestamp, p: &Policy) -> Resu
                 n.past_owners.push(expert);
             }
             n.accepted_at.get_or_insert(now);
+            n.begin_spell(expert, now);
             n.last_activity_at = now;
             n.nudges = 0;
             Ok(Transition::to(n, vec![Effect::Assigned, Effect::Status { status: Open, reason: None }]))
@@ -287,6 +288,7 @@ pub fn step(c: &Conversation, event: &Event, now: Timestamp, p: &Policy) -> Resu
                 n.past_owners.push(expert);
             }
             n.accepted_at.get_or_insert(now);
+            n.begin_spell(expert, now);
             n.last_activity_at = now;
             n.nudges = 0;
             n.first_response_due = Some(now.plus(p.first_response_window));
@@ -314,6 +316,7 @@ pub fn step(c: &Conversation, event: &Event, now: Timestamp, p: &Policy) -> Resu
                     if !n.past_owners.contains(id) {
                         n.past_owners.push(*id);
                     }
+                    n.begin_spell(*id, now);
                     let told = Effect::Status { status: Open, reason: Some("transferred") };
                     Ok(Transition::to(
                         n,
@@ -330,6 +333,7 @@ pub fn step(c: &Conversation, event: &Event, now: Timestamp, p: &Policy) -> Resu
                     n.status = Queued;
                     n.owner = None;
                     n.queued_at = now;
+                    n.begin_wait(now);
                     n.declined = vec![from];
                     Ok(Transition::to(
                         n,
@@ -365,16 +369,28 @@ pub fn step(c: &Conversation, event: &Event, now: Timestamp, p: &Policy) -> Resu
                     n.solved_at = None;
                     n.close_at = None;
                     n.left = false;
-                    if owner_available && n.owner.is_some() {
-                        n.status = Open;
-                        effects.push(Effect::Status { status: Open, reason: Some("reopened") });
-                    } else {
-                        // Back to the queue with the whole history, for whoever can take it.
-                        n.status = Queued;
-                        n.owner = None;
-                        n.declined.clear();
-                        n.queued_at = now;
-                        effects.push(Effect::Status { status: Queued, reason: Some("reopened") });
+                    match n.owner.as_ref().map(|o| o.id) {
+                        Some(owner) if owner_available => {
+                            n.status = Open;
+                            n.begin_spell(owner, now);
+                            // A claimer who ended it unanswered owes a first answer still: the
+                            // window runs afresh from the reopen, not from the claim long past.
+                            if n.first_response_due.is_some() {
+                                n.first_response_due = Some(now.plus(p.first_response_window));
+                            }
+                            effects.push(Effect::Status { status: Open, reason: Some("reopened") });
+                        }
+                        _ => {
+                            // Back to the queue with the whole history, for whoever can take it;
+                            // the next claim sets its own first-response window.
+                            n.status = Queued;
+                            n.owner = None;
+                            n.declined.clear();
+                            n.queued_at = now;
+                            n.first_response_due = None;
+                            n.begin_wait(now);
+                            effects.push(Effect::Status { status: Queued, reason: Some("reopened") });
+                        }
                     }
                 }
                 _ => {}
@@ -468,6 +484,9 @@ pub fn step(c: &Conversation, event: &Event, now: Timestamp, p: &Policy) -> Resu
             if !(1..=5).contains(&score) {
                 return refuse(ErrorCode::BadRequest, "score is 1 to 5");
             }
+            if c.rating.is_some() {
+                return refuse(ErrorCode::Conflict, "this chat is already rated");
+            }
             let mut n = c.clone();
             n.rating = Some(Rating { score, comment: comment.clone(), at: now });
             Ok(Transition::to(n, vec![]))
@@ -481,12 +500,28 @@ pub fn step(c: &Conversation, event: &Event, now: Timestamp, p: &Policy) -> Resu
             n.status = Queued;
             n.owner = None;
             n.queued_at = now;
+            n.begin_wait(now);
             n.first_response_due = None;
             n.declined = vec![expert];
             Ok(Transition::to(n, vec![Effect::Status { status: Queued, reason: Some("expert_removed") }]))
         }
         Event::Tick => Ok(tick(c, now, p)),
     }
+}
+
+/// A chat an expert starts with a customer (a push): open and theirs from the start, and
+/// their opening message is its first response. Nobody waited in a queue for it.
+pub fn pushed(c: &mut Conversation, owner: Owner, now: Timestamp) {
+    c.status = Status::Open;
+    if !c.past_owners.contains(&owner.id) {
+        c.past_owners.push(owner.id);
+    }
+    c.accepted_at = Some(now);
+    c.first_response_at = Some(now);
+    c.awaiting_reply_since = None;
+    c.segments.retain(|s| !matches!(s, Segment::Waiting { taken_at: None, .. }));
+    c.begin_spell(owner.id, now);
+    c.owner = Some(owner);
 }
 
 fn owner_only(c: &Conversation, expert: ExpertId) -> Result<(), Refusal> {
@@ -514,6 +549,7 @@ fn solve(c: &Conversation, now: Timestamp, p: &Policy, reason: &'static str) -> 
     n.solved_at = Some(now);
     n.close_at = Some(now.plus(p.close_delay(c.style)));
     n.awaiting_reply_since = None;
+    n.end_spell(now);
     let mut effects = vec![Effect::Status { status: Status::Solved, reason: Some(reason) }];
     if c.style == Style::LiveChat {
         close(&mut n, now, &mut effects);
@@ -521,8 +557,8 @@ fn solve(c: &Conversation, now: Timestamp, p: &Policy, reason: &'static str) -> 
     Transition::to(n, effects)
 }
 
-/// The customer ended it or left the site: abandoned if no expert ever answered,
-/// otherwise solved like any other end.
+/// The customer ended it or left the site: abandoned if no expert ever answered (told with
+/// PROTOCOL.md's reason `abandoned`), otherwise solved like any other end, told with `reason`.
 fn end_by_customer_side(c: &Conversation, now: Timestamp, p: &Policy, reason: &'static str) -> Transition {
     let mut withdrawn = Vec::new();
     if let (Status::Offered, Some(o)) = (c.status, c.offer) {
@@ -539,7 +575,8 @@ fn end_by_customer_side(c: &Conversation, now: Timestamp, p: &Policy, reason: &'
     n.solved_at = Some(now);
     n.closed_at = Some(now);
     n.awaiting_reply_since = None;
-    withdrawn.push(Effect::Status { status: Status::Abandoned, reason: Some(reason) });
+    n.end_spell(now);
+    withdrawn.push(Effect::Status { status: Status::Abandoned, reason: Some("abandoned") });
     Transition::to(n, withdrawn)
 }
 
@@ -582,6 +619,7 @@ fn tick(c: &Conversation, now: Timestamp, p: &Policy) -> Transition {
             n.status = Status::Queued;
             n.owner = None;
             n.first_response_due = None;
+            n.begin_wait(now);
             // The claimer loses all access: not an owner now, nor a past one.
             n.past_owners.retain(|e| *e != expert);
             if !n.declined.contains(&expert) {

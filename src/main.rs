@@ -3,8 +3,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use switchboard::config::Config;
 use switchboard::accounts::{add_expert, NewExpert};
+use switchboard::config::Config;
 use switchboard::store::Store;
 
 /// mimalloc: per-thread free lists without glibc's arena locks (the message path allocates

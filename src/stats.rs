@@ -7,13 +7,16 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::clock::Timestamp;
-use crate::store::model::{Conversation, Status};
+use crate::ids::ExpertId;
+use crate::store::model::{Conversation, Segment, Status};
 
 /// How the figures are split besides the total.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum GroupBy {
-    /// The current owner, else the last past owner, else [`UNASSIGNED`].
+    /// Counts go to the current owner, else the last past owner, else [`UNASSIGNED`]; times
+    /// go to the expert whose they are (see [`Figures`]), so a transferred chat's handle time
+    /// is split between its experts.
     Expert,
     Category,
     /// UTC date of `created_at`.
@@ -34,9 +37,12 @@ pub struct Figures {
     pub transfers: u64,
     /// From the customer's first message to the first expert reply.
     pub first_response_ms: Option<Spread>,
-    /// From entering the queue to an expert accepting or claiming it.
+    /// Each wait in a queue, from entering it to the accept or claim that ended it: a chat
+    /// that waited twice (transferred to a category, reopened, released) counts twice. By
+    /// expert: the waits that expert ended.
     pub wait_ms: Option<Spread>,
-    /// From accept to the end of the chat session.
+    /// Each owner's time with a chat, from their accept, claim or transfer in to its end or to
+    /// the moment they handed it on, counted once they are done with it. By expert: theirs.
     pub handle_ms: Option<Spread>,
     pub rating: Ratings,
 }
@@ -72,6 +78,38 @@ pub struct Report {
     pub groups: Vec<Group>,
 }
 
+/// What one group's figures are computed from.
+#[derive(Default)]
+struct Members<'a> {
+    conversations: Vec<&'a Conversation>,
+    times: Times,
+}
+
+/// Measured stretches, in milliseconds.
+#[derive(Default)]
+struct Times {
+    waits: Vec<u64>,
+    handles: Vec<u64>,
+}
+
+/// One measured stretch of a conversation, with the expert it is put down to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Measure {
+    /// A wait ended by an accept or claim; `None` when records do not say whose (format 1).
+    Wait { taken_by: Option<ExpertId>, ms: u64 },
+    /// One owner's whole time with the chat.
+    Handle { expert: ExpertId, ms: u64 },
+}
+
+impl Times {
+    fn add(&mut self, m: Measure) {
+        match m {
+            Measure::Wait { ms, .. } => self.waits.push(ms),
+            Measure::Handle { ms, .. } => self.handles.push(ms),
+        }
+    }
+}
+
 /// Figures over the conversations created in `[from, to)`, split by `group_by` if given.
 pub fn report(
     conversations: &[Conversation],
@@ -81,22 +119,36 @@ pub fn report(
 ) -> Report {
     let chosen: Vec<&Conversation> =
         conversations.iter().filter(|c| from <= c.created_at && c.created_at < to).collect();
-    let mut groups: BTreeMap<String, Vec<&Conversation>> = BTreeMap::new();
-    if let Some(by) = group_by {
-        for c in &chosen {
-            groups.entry(group_key(c, by)).or_default().push(c);
+    let mut total = Times::default();
+    let mut groups: BTreeMap<String, Members> = BTreeMap::new();
+    for c in &chosen {
+        let key = group_by.map(|by| group_key(c, by));
+        if let Some(key) = &key {
+            groups.entry(key.clone()).or_default().conversations.push(c);
+        }
+        for m in measures(c) {
+            total.add(m);
+            let Some(key) = &key else { continue };
+            // By expert, a time goes to the expert whose it is; otherwise with its conversation.
+            let whose = match (group_by, m) {
+                (Some(GroupBy::Expert), Measure::Handle { expert, .. }) => Some(expert),
+                (Some(GroupBy::Expert), Measure::Wait { taken_by, .. }) => taken_by,
+                _ => None,
+            };
+            let key = whose.map_or_else(|| key.clone(), |e| e.to_string());
+            groups.entry(key).or_default().times.add(m);
         }
     }
     Report {
-        total: figures(&chosen),
+        total: figures(&chosen, &total),
         groups: groups
             .into_iter()
-            .map(|(key, members)| Group { label: key.clone(), key, figures: figures(&members) })
+            .map(|(key, m)| Group { label: key.clone(), key, figures: figures(&m.conversations, &m.times) })
             .collect(),
     }
 }
 
-/// The group a conversation falls in.
+/// The group a conversation's counts fall in.
 pub fn group_key(c: &Conversation, by: GroupBy) -> String {
     match by {
         GroupBy::Expert => c
@@ -111,15 +163,51 @@ pub fn group_key(c: &Conversation, by: GroupBy) -> String {
     }
 }
 
-pub fn figures(conversations: &[&Conversation]) -> Figures {
+/// The finished waits and handle times in a conversation's segments.
+fn measures(c: &Conversation) -> Vec<Measure> {
+    let mut out = Vec::new();
+    for (i, segment) in c.segments.iter().enumerate() {
+        if let Segment::Waiting { since, taken_at: Some(taken) } = *segment {
+            // The accept or claim that ended a wait begins the next segment.
+            let taken_by = match c.segments.get(i + 1) {
+                Some(Segment::Owned { expert, .. }) => Some(*expert),
+                _ => None,
+            };
+            out.push(Measure::Wait { taken_by, ms: millis(since, taken) });
+        }
+    }
+    // Per owner, in the order they first had it: the sum of their spells (a reopened chat
+    // gives its owner a second one), once none of them is still running.
+    let mut owners: Vec<ExpertId> = Vec::new();
+    for s in &c.segments {
+        if let Segment::Owned { expert, .. } = s {
+            if !owners.contains(expert) {
+                owners.push(*expert);
+            }
+        }
+    }
+    for owner in owners {
+        let spells = c.segments.iter().filter_map(|s| match *s {
+            Segment::Owned { expert, since, until } if expert == owner => {
+                Some(until.map(|u| millis(since, u)))
+            }
+            _ => None,
+        });
+        // `None` while any spell is running.
+        if let Some(ms) = spells.sum::<Option<u64>>() {
+            out.push(Measure::Handle { expert: owner, ms });
+        }
+    }
+    out
+}
+
+fn figures(conversations: &[&Conversation], times: &Times) -> Figures {
     let count =
         |pred: &dyn Fn(&Conversation) -> bool| conversations.iter().filter(|c| pred(c)).count() as u64;
     let n = conversations.len() as u64;
     let abandoned = count(&|c| c.status == Status::Abandoned);
-    let between = |start: fn(&Conversation) -> Option<Timestamp>,
-                   end: fn(&Conversation) -> Option<Timestamp>| {
-        spread(conversations.iter().filter_map(|c| Some(millis(start(c)?, end(c)?))).collect())
-    };
+    let first_responses =
+        conversations.iter().filter_map(|c| Some(millis(c.created_at, c.first_response_at?))).collect();
     let scores: Vec<u64> =
         conversations.iter().filter_map(|c| c.rating.as_ref()).map(|r| r.score as u64).collect();
     Figures {
@@ -128,9 +216,9 @@ pub fn figures(conversations: &[&Conversation]) -> Figures {
         abandoned,
         abandonment_rate: if n == 0 { 0.0 } else { abandoned as f64 / n as f64 },
         transfers: conversations.iter().map(|c| c.transfers as u64).sum(),
-        first_response_ms: between(|c| Some(c.created_at), |c| c.first_response_at),
-        wait_ms: between(|c| Some(c.queued_at), |c| c.accepted_at),
-        handle_ms: between(|c| c.accepted_at, |c| c.solved_at),
+        first_response_ms: spread(first_responses),
+        wait_ms: spread(times.waits.clone()),
+        handle_ms: spread(times.handles.clone()),
         rating: Ratings {
             average: if scores.is_empty() {
                 0.0
@@ -187,6 +275,8 @@ mod tests {
         c.accepted_at = Some(Timestamp(t + wait));
         c.first_response_at = Some(Timestamp(t + first));
         c.solved_at = Some(Timestamp(t + wait + handle));
+        c.begin_spell(ExpertId(expert), Timestamp(t + wait));
+        c.end_spell(Timestamp(t + wait + handle));
         c
     }
 
@@ -259,6 +349,71 @@ mod tests {
         assert!(t.groups.is_empty());
         assert_eq!((t.total.conversations, t.total.abandonment_rate), (0, 0.0));
         assert_eq!((t.total.first_response_ms, t.total.rating.average, t.total.rating.count), (None, 0.0, 0));
+    }
+
+    /// Waits 1 s for expert 7, who has it 4 s and hands it to a category; waits 2 s more
+    /// for expert 8, who has it 8 s and ends it.
+    fn transferred() -> Conversation {
+        let mut c = chat(1, "billing", MAY_1);
+        let at = |s: i64| Timestamp(MAY_1 + s * 1000);
+        c.begin_spell(ExpertId(7), at(1));
+        c.begin_wait(at(5));
+        c.begin_spell(ExpertId(8), at(7));
+        c.end_spell(at(15));
+        c.status = Status::Closed;
+        c.owner = Some(Owner { id: ExpertId(8), name: "Expert 8".into() });
+        c.past_owners = vec![ExpertId(7), ExpertId(8)];
+        c.transfers = 1;
+        c
+    }
+
+    #[test]
+    fn every_wait_counts_and_handle_time_goes_to_each_owner() {
+        let all = [transferred()];
+        let (from, to) = (Timestamp(MAY_1), Timestamp(MAY_1 + DAY));
+        let t = report(&all, from, to, None).total;
+        assert_eq!(t.wait_ms, Some(Spread { median: 1_000, p90: 2_000 }));
+        assert_eq!(t.handle_ms, Some(Spread { median: 4_000, p90: 8_000 }));
+        let by_expert = report(&all, from, to, Some(GroupBy::Expert)).groups;
+        let figures: Vec<(&str, u64, Option<Spread>, Option<Spread>)> = by_expert
+            .iter()
+            .map(|g| (g.key.as_str(), g.figures.conversations, g.figures.wait_ms, g.figures.handle_ms))
+            .collect();
+        let one = |ms| Some(Spread { median: ms, p90: ms });
+        assert_eq!(
+            figures,
+            [("e_7", 0, one(1_000), one(4_000)), ("e_8", 1, one(2_000), one(8_000))],
+            "counted with its last owner, timed for each"
+        );
+        // By category the chat's times stay together.
+        let by_category = report(&all, from, to, Some(GroupBy::Category)).groups;
+        assert_eq!(by_category[0].figures.wait_ms, t.wait_ms);
+        assert_eq!(by_category[0].figures.handle_ms, t.handle_ms);
+    }
+
+    #[test]
+    fn an_owner_is_timed_once_done_over_all_their_spells() {
+        let at = |s: i64| Timestamp(MAY_1 + s * 1000);
+        // Solved at 4 s, reopened by the customer at 10 s with the same expert, ended at 13 s.
+        let mut c = chat(1, "billing", MAY_1);
+        c.begin_spell(ExpertId(7), at(1));
+        c.end_spell(at(4));
+        c.begin_spell(ExpertId(7), at(10));
+        let (from, to) = (Timestamp(MAY_1), Timestamp(MAY_1 + DAY));
+        let running = report(std::slice::from_ref(&c), from, to, None).total;
+        assert_eq!(running.handle_ms, None, "still with the expert: not yet a handle time");
+        c.end_spell(at(13));
+        let done = report(&[c], from, to, None).total;
+        assert_eq!(
+            done.handle_ms,
+            Some(Spread { median: 6_000, p90: 6_000 }),
+            "the solved gap is not handling"
+        );
+        assert_eq!(
+            done.wait_ms,
+            Some(Spread { median: 1_000, p90: 1_000 }),
+            "a reopen with its owner is no wait"
+        );
     }
 
     #[test]

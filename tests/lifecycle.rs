@@ -196,7 +196,7 @@ async fn customer_end_is_refused_while_answered_and_allowed_once_unanswered() {
     }
     assert!(started.elapsed() >= Duration::from_millis(400), "not before abandon_after");
     let abandoned = waiting.expect("abandoned", status_of(&lone, "abandoned")).await;
-    assert_eq!(abandoned["reason"], "customer_ended");
+    assert_eq!(abandoned["reason"], "abandoned", "PROTOCOL.md's reason for an abandoned chat");
 
     let (status, list) = server.get("/api/v1/abandoned", &token).await;
     assert_eq!(status, 200, "{list}");
@@ -330,4 +330,77 @@ async fn a_solved_chat_is_rated_and_the_rating_acknowledged() {
     customer.ack(json!({"type": "rate", "conversation_id": id, "score": 5, "comment": "thanks"})).await;
     let (_, c) = server.get(&format!("/api/v1/conversations/{id}"), &visitor).await;
     assert_eq!(c["rating"]["score"], 5);
+}
+
+const CLAIM_RETURNING: &str = r#"
+[conversation]
+style = "returning"
+first_response_window = "800ms"
+returning_close_after = "60s"
+
+[[categories]]
+id = "general"
+name = "General"
+
+[[categories]]
+id = "reset"
+name = "Password reset"
+mode = "claim"
+certification = "identity"
+"#;
+
+#[tokio::test]
+async fn a_claimed_chat_reopened_after_an_unanswered_end_gets_a_fresh_first_response_window() {
+    let server = TestServer::start_with_config(CLAIM_RETURNING, &[]).await;
+    let (_, token) = server.certified_expert("ann", &["reset"], &["identity"], None).await;
+    let mut ann = server.expert_ws(&token).await;
+    let (mut customer, _) = server.customer_ws(json!({})).await;
+    let ack = customer.ack(json!({"type": "start", "text": "I cannot log in", "category": "reset"})).await;
+    let id = ack["conversation_id"].as_str().unwrap().to_owned();
+    ann.expect("claimable", |f| f["type"] == "claimable" && f["conversation"]["id"] == id.as_str()).await;
+    ann.ack(json!({"type": "claim", "conversation_id": id})).await;
+    // Ended at once, without a word to the customer.
+    ann.ack(json!({"type": "end", "conversation_id": id})).await;
+    customer.expect("solved", status_of(&id, "solved")).await;
+    // Time passing is the point here, not an event: the claim's window runs out while the
+    // chat is solved, so the deadline it left behind lies in the past.
+    tokio::time::sleep(Duration::from_millis(900)).await;
+
+    customer.ack(json!({"type": "send", "conversation_id": id, "text": "It still fails"})).await;
+    let reopened_at = Instant::now();
+    let open = status_of(&id, "open");
+    ann.expect("reopened with her", |f| open(f) && f["reason"] == "reopened").await;
+    let released = |f: &Value| f["type"] == "released";
+    ann.expect_none("a release at the reopen", Duration::from_millis(500), released).await;
+    // Still unanswered: released a whole window after the reopen, not before.
+    let gone = ann.expect("released", released).await;
+    assert_eq!(gone["reason"], "no_response");
+    assert!(
+        reopened_at.elapsed() >= Duration::from_millis(750),
+        "released {:?} after the reopen, inside the fresh window",
+        reopened_at.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn a_chat_is_rated_once_whether_solved_or_closed() {
+    let server = TestServer::start_with_config(STYLES, &[]).await;
+    let (_, token) = server.expert("ada", &["general", "quick"], Some(5)).await;
+    let mut expert = server.expert_ws(&token).await;
+    // "general" is returning (solved, its actor still live), "quick" is live chat (closed at once).
+    for (category, ended) in [("general", "solved"), ("quick", "closed")] {
+        let (mut c, id) = accepted_in(&server, &mut expert, category).await;
+        expert.ack(json!({"type": "end", "conversation_id": id})).await;
+        c.expect(ended, status_of(&id, ended)).await;
+        c.ack(json!({"type": "rate", "conversation_id": id, "score": 5, "comment": "great"})).await;
+        let again = json!({"type": "rate", "conversation_id": id, "score": 1, "comment": "changed my mind"});
+        let refused = c.refused(again, "conflict").await;
+        assert!(refused["message"].as_str().unwrap().contains("already rated"), "{category}: {refused}");
+        let (_, stored) = server.get(&format!("/api/v1/conversations/{id}"), ADMIN).await;
+        assert_eq!(
+            (stored["rating"]["score"].as_u64(), stored["rating"]["comment"].as_str()),
+            (Some(5), Some("great")),
+            "{category}: the first rating stands"
+        );
+    }
 }

@@ -196,3 +196,73 @@ async fn a_day_of_chats_is_reported_in_total_and_by_expert_category_and_day() {
         (by_expert["total"].clone(), by_expert["groups"].clone())
     );
 }
+
+/// Milliseconds of `d`, for comparing with the report's figures.
+fn ms(d: Duration) -> u64 {
+    d.as_millis() as u64
+}
+
+#[tokio::test]
+async fn a_transferred_chat_reports_each_wait_and_splits_handle_time_between_its_experts() {
+    let server =
+        TestServer::start_with_config(CATEGORIES, &[("SWITCHBOARD_CONVERSATION_STYLE", "live_chat")]).await;
+    let (ada_id, ada_token) = server.expert("ada", &["billing"], None).await;
+    let (bob_id, bob_token) = server.expert("bob", &["howto"], None).await;
+    let mut ada = server.expert_ws(&ada_token).await;
+    let mut bob = server.expert_ws(&bob_token).await;
+    // Each figure is bracketed by what the test saw: at least the time between the acks that
+    // surely fall inside it, at most the time between the requests around it.
+    let (mut customer, _) = server.customer_ws(json!({})).await;
+    let start_sent = Instant::now();
+    let ack = customer.ack(json!({"type": "start", "text": "Wrong invoice", "category": "billing"})).await;
+    let started = Instant::now();
+    let id = ack["conversation_id"].as_str().unwrap().to_owned();
+    ada.expect("the offer", |f| f["type"] == "offer" && f["conversation"]["id"] == id.as_str()).await;
+    // The customer waits while Ada takes her time over the offer.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let ada_accept_sent = Instant::now();
+    ada.ack(json!({"type": "accept", "conversation_id": id})).await;
+    let ada_accepted = Instant::now();
+    let first_wait = (ms(ada_accept_sent - started), ms(ada_accepted - start_sent));
+    say(&mut ada, &id, "This is a how-to question, let me pass you on.").await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let transfer_sent = Instant::now();
+    ada.ack(json!({"type": "transfer", "conversation_id": id, "to_category": "howto"})).await;
+    let transferred = Instant::now();
+    let ada_handle = (ms(transfer_sent - ada_accepted), ms(transferred - ada_accept_sent));
+
+    // Waiting again, in the other queue, for Bob.
+    bob.expect("the offer", |f| f["type"] == "offer" && f["conversation"]["id"] == id.as_str()).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let bob_accept_sent = Instant::now();
+    bob.ack(json!({"type": "accept", "conversation_id": id})).await;
+    let bob_accepted = Instant::now();
+    let second_wait = (ms(bob_accept_sent - transferred), ms(bob_accepted - transfer_sent));
+    say(&mut bob, &id, "Here is how.").await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let end_sent = Instant::now();
+    bob.ack(json!({"type": "end", "conversation_id": id})).await;
+    let ended = Instant::now();
+    let bob_handle = (ms(end_sent - bob_accepted), ms(ended - bob_accept_sent));
+    customer.expect("closed", |f| f["type"] == "status" && f["status"] == "closed").await;
+
+    // The server's times are whole milliseconds: 1 ms either way is rounding.
+    let within = |what: &str, value: &Value, (low, high): (u64, u64)| {
+        let v = value.as_u64().unwrap_or_else(|| panic!("{what}: {value}"));
+        assert!(low <= v + 1 && v <= high + 1, "{what} = {v} ms, outside [{low}, {high}]");
+    };
+    let (status, report) = server.get("/api/v1/stats?group_by=expert", ADMIN).await;
+    assert_eq!(status, 200, "{report}");
+    let total = &report["total"];
+    assert_eq!((total["conversations"].as_u64(), total["transfers"].as_u64()), (Some(1), Some(1)));
+    // Two waits, nearest rank: the shorter is the median, the longer the 90th percentile.
+    within("the wait for Ada", &total["wait_ms"]["median"], first_wait);
+    within("the wait for Bob", &total["wait_ms"]["p90"], second_wait);
+    let ada_group = group(&report, &ada_id);
+    within("Ada's handle time", &ada_group["handle_ms"]["median"], ada_handle);
+    within("the wait Ada ended", &ada_group["wait_ms"]["median"], first_wait);
+    let bob_group = group(&report, &bob_id);
+    assert_eq!(bob_group["conversations"], 1, "counted once, with its owner at the end");
+    within("Bob's handle time", &bob_group["handle_ms"]["median"], bob_handle);
+    within("the wait Bob ended", &bob_group["wait_ms"]["median"], second_wait);
+}

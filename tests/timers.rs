@@ -140,5 +140,5 @@ async fn a_claims_first_response_window_survives_kill_9() {
         (Some(id.as_str()), Some("no_response"))
     );
     assert_not_before(deadline - Duration::from_millis(50), "the first-response window");
-    expert.refused(json!({"type": "send", "conversation_id": id, "text": "too late"}), "forbidden").await;
+    expert.refused(json!({"type": "send", "conversation_id": id, "text": "too late"}), "not_found").await;
 }

@@ -21,7 +21,9 @@ use crate::metrics;
 use crate::protocol::ToolView;
 use crate::protocol::{AckBody, ConversationView, ErrorCode, ExpertBrief, MessageJson, Refusal, ServerFrame};
 use crate::router::{ReservationId, Snapshot};
-use crate::store::model::{AttachmentRef, Author, AuthorKind, Conversation, Customer, Status, StoredMessage};
+use crate::store::model::{
+    AttachmentRef, Author, AuthorKind, Conversation, Customer, Segment, Status, StoredMessage,
+};
 use crate::store::{StoreError, Ticket};
 use crate::webhooks;
 pub use handlers::{not_found, Opening};
@@ -466,15 +468,20 @@ fn observe(before: &Conversation, after: &Conversation) {
     if before.status != after.status {
         tracing::info!(conversation = %after.id, from = before.status.as_str(), to = after.status.as_str(), "transition");
     }
-    let newly = |old: Option<Timestamp>, new: Option<Timestamp>| new.filter(|_| old.is_none());
-    if let Some(at) = newly(before.accepted_at, after.accepted_at) {
-        metrics::wait(after.queued_at.until(at));
-    }
-    if let Some(at) = newly(before.first_response_at, after.first_response_at) {
+    if let Some(at) = after.first_response_at.filter(|_| before.first_response_at.is_none()) {
         metrics::first_response(after.created_at.until(at));
     }
-    if let (Some(solved), Some(accepted)) = (newly(before.solved_at, after.solved_at), after.accepted_at) {
-        metrics::handle_time(accepted.until(solved));
+    // Each wait that an accept or claim ended, and each owner's spell that ended: the same
+    // segments the reports read, so a transferred or reopened chat counts every one.
+    for (i, segment) in after.segments.iter().enumerate() {
+        if before.segments.get(i) == Some(segment) {
+            continue;
+        }
+        match *segment {
+            Segment::Waiting { since, taken_at: Some(at) } => metrics::wait(since.until(at)),
+            Segment::Owned { since, until: Some(at), .. } => metrics::handle_time(since.until(at)),
+            _ => {}
+        }
     }
     match after.status {
         Status::Abandoned if before.status != Status::Abandoned => metrics::abandoned(),

@@ -4,8 +4,8 @@ use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
 
 use super::{ApiError, Caller};
-use crate::app::AppState;
 use crate::accounts::{add_expert, AddExpertError, NewExpert};
+use crate::app::AppState;
 use crate::auth;
 use crate::clock::{self, Timestamp};
 use crate::ids::ExpertId;

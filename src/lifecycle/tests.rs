@@ -1,6 +1,7 @@
 //! The state machine driven with a fake clock: no actors, no sleeps.
 
 use super::*;
+use crate::access::{may_read, Viewer};
 use crate::ids::{ConversationId, CustomerId};
 
 const ADA: ExpertId = ExpertId(1);
@@ -195,7 +196,7 @@ fn a_chat_ended_before_any_answer_is_abandoned() {
     let (c, fx) = go(&offered, Event::CustomerEnd { office_hours_open: true }, 250);
     assert_eq!(c.status, Status::Abandoned);
     assert_eq!(fx[0], Effect::OfferWithdrawn { expert: ADA, reason: "abandoned" });
-    assert_eq!(fx[1], Effect::Status { status: Status::Abandoned, reason: Some("customer_ended") });
+    assert_eq!(fx[1], Effect::Status { status: Status::Abandoned, reason: Some("abandoned") });
     assert_eq!(refused(&c, CUSTOMER_MSG, 300), ErrorCode::Closed);
 }
 
@@ -220,7 +221,9 @@ fn a_customer_gone_past_left_site_after_is_resolved_and_leaves_the_console() {
     assert_eq!(fx[0], Effect::Status { status: Status::Solved, reason: Some("left_site") });
     // Never answered: abandoned instead.
     let (gone, _) = go(&queued(Style::Returning), Event::CustomerPresence { online: false }, 100);
-    assert_eq!(go(&gone, Event::Tick, 600).0.status, Status::Abandoned);
+    let (abandoned, fx) = go(&gone, Event::Tick, 600);
+    assert_eq!(abandoned.status, Status::Abandoned);
+    assert_eq!(fx, vec![Effect::Status { status: Status::Abandoned, reason: Some("abandoned") }]);
 }
 
 #[test]
@@ -264,7 +267,7 @@ fn the_first_certified_claim_wins_and_must_answer_in_time() {
     }
     let released = c;
     assert_eq!(released.status, Status::Queued);
-    assert!(!released.visible_to(ADA));
+    assert!(!may_read(&released, Viewer::Expert(ADA), false, || false));
     assert_eq!(fx[0], Effect::Released { expert: ADA, reason: "no_response" });
     assert_eq!(refused(&released, claim(ADA, true), 320), ErrorCode::Forbidden);
     assert_eq!(refused(&released, Event::ExpertMessage { expert: ADA }, 320), ErrorCode::Forbidden);
@@ -284,7 +287,7 @@ fn a_transfer_tells_the_customer_first_and_respects_certification() {
     assert_eq!(refused(&c, to_bob(false), 30), ErrorCode::Forbidden);
     let (moved, fx) = go(&c, to_bob(true), 30);
     assert!(moved.owned_by(BOB));
-    assert!(moved.visible_to(ADA), "the former owner keeps its history");
+    assert!(may_read(&moved, Viewer::Expert(ADA), false, || false), "the former owner keeps its history");
     assert_eq!(fx[0], Effect::Status { status: Status::Open, reason: Some("transferred") });
     assert_eq!(fx[1], Effect::Assigned);
     assert_eq!(fx[2], Effect::Transferred { from: ADA, to: BOB, note: Some("VIP".into()) });
@@ -314,4 +317,125 @@ fn a_removed_owner_sends_an_active_chat_back_to_the_queue() {
         try_go(&solved, Event::OwnerRemoved { expert: ADA }, 40).unwrap().next.is_none(),
         "an ended chat keeps its owner's name"
     );
+    assert!(
+        matches!(requeued.segments.last(), Some(Segment::Waiting { taken_at: None, .. })),
+        "a new wait begins"
+    );
+}
+
+#[test]
+fn a_chat_is_rated_once_whether_solved_or_closed() {
+    let rate = |score| Event::Rate { score, comment: None };
+    for style in [Style::Returning, Style::LiveChat] {
+        let (ended, _) = go(&answered(style), Event::End { expert: ADA }, 30);
+        let (rated, _) = go(&ended, rate(4), 31);
+        let again = try_go(&rated, rate(1), 32).expect_err("a second rating");
+        assert_eq!((again.code, again.message.as_str()), (ErrorCode::Conflict, "this chat is already rated"));
+        assert_eq!(rated.rating.map(|r| r.score), Some(4), "{style:?}");
+    }
+}
+
+#[test]
+fn a_claimed_chat_ended_unanswered_and_reopened_gets_a_fresh_first_response_window() {
+    let (claimed, _) = go(&queued(Style::Returning), claim(ADA, true), 10);
+    assert_eq!(claimed.first_response_due, Some(Timestamp(310)));
+    let (solved, _) = go(&claimed, Event::End { expert: ADA }, 20);
+    // Long after the claim's window: the customer writes again and Ada is there.
+    let (reopened, _) = go(&solved, CUSTOMER_MSG, 1_000);
+    assert_eq!((reopened.status, reopened.first_response_due), (Status::Open, Some(Timestamp(1_300))));
+    let (still, fx) = go(&reopened, Event::Tick, 1_000);
+    assert!(still.owned_by(ADA) && fx.is_empty(), "released at the reopen: {fx:?}");
+    let mut c = still;
+    while c.status == Status::Open {
+        (c, _) = go(&c, Event::Tick, 1_300);
+    }
+    assert_eq!(c.status, Status::Queued, "released when the fresh window is out");
+    // An answer before it keeps the chat, as after a claim.
+    let (kept, _) = go(&reopened, Event::ExpertMessage { expert: ADA }, 1_200);
+    assert_eq!(kept.first_response_due, None);
+    // Ada away: back to the queue, with no deadline of hers left on it.
+    let (requeued, _) = go(&solved, Event::CustomerMessage { owner_available: false }, 1_000);
+    assert_eq!((requeued.status, requeued.first_response_due), (Status::Queued, None));
+    // A chat that was answered owes no first response when reopened.
+    let answered = go(&claimed, Event::ExpertMessage { expert: ADA }, 15).0;
+    let (solved, _) = go(&answered, Event::End { expert: ADA }, 20);
+    assert_eq!(go(&solved, CUSTOMER_MSG, 1_000).0.first_response_due, None);
+}
+
+fn waiting(since: i64, taken_at: Option<i64>) -> Segment {
+    Segment::Waiting { since: Timestamp(since), taken_at: taken_at.map(Timestamp) }
+}
+
+fn owned(expert: ExpertId, since: i64, until: Option<i64>) -> Segment {
+    Segment::Owned { expert, since: Timestamp(since), until: until.map(Timestamp) }
+}
+
+#[test]
+fn segments_keep_each_wait_and_each_owner_across_transfers() {
+    let c = open_with_ada(Style::Returning);
+    assert_eq!(c.segments, [waiting(0, Some(10)), owned(ADA, 10, None)]);
+    let to_billing = Event::Transfer {
+        from: ADA,
+        to: TransferTo::Category { id: "billing".into(), style: Style::Returning },
+        note: None,
+    };
+    let (c, _) = go(&c, to_billing, 30);
+    let (c, _) = go(&c, Event::Offer { expert: BOB }, 40);
+    let (c, _) = go(&c, Event::Accept { expert: BOB, name: "Bob".into() }, 50);
+    let to_ada = Event::Transfer {
+        from: BOB,
+        to: TransferTo::Expert { id: ADA, name: "Ada".into(), certified: true },
+        note: None,
+    };
+    let (c, _) = go(&c, to_ada, 60);
+    let (c, _) = go(&c, Event::End { expert: ADA }, 70);
+    assert_eq!(
+        c.segments,
+        [
+            waiting(0, Some(10)),
+            owned(ADA, 10, Some(30)),
+            waiting(30, Some(50)),
+            owned(BOB, 50, Some(60)),
+            owned(ADA, 60, Some(70)),
+        ]
+    );
+    assert_eq!(c.accepted_at, Some(Timestamp(10)), "the first accept, as before");
+}
+
+#[test]
+fn segments_follow_reopens_releases_and_abandonment() {
+    // Reopened with its owner: a new spell, no wait. Reopened without: a new wait.
+    let (solved, _) = go(&answered(Style::Returning), Event::End { expert: ADA }, 30);
+    let (back, _) = go(&solved, CUSTOMER_MSG, 100);
+    assert_eq!(back.segments, [waiting(0, Some(10)), owned(ADA, 10, Some(30)), owned(ADA, 100, None)]);
+    let (requeued, _) = go(&solved, Event::CustomerMessage { owner_available: false }, 100);
+    assert_eq!(requeued.segments[2..], [waiting(100, None)]);
+    // A claimer released for not answering: their spell ends, a wait begins.
+    let (claimed, _) = go(&queued(Style::Returning), claim(ADA, true), 10);
+    let mut c = claimed;
+    while c.status == Status::Open {
+        (c, _) = go(&c, Event::Tick, 310);
+    }
+    assert_eq!(c.segments, [waiting(0, Some(10)), owned(ADA, 10, Some(310)), waiting(310, None)]);
+    // Abandoned: a wait nobody ended; an accepted but unanswered chat ends its owner's spell.
+    let end = Event::CustomerEnd { office_hours_open: false };
+    let (gave_up, _) = go(&queued(Style::Returning), end.clone(), 50);
+    assert_eq!(gave_up.segments, [waiting(0, None)]);
+    let (unanswered, _) = go(&open_with_ada(Style::Returning), end, 50);
+    assert_eq!(unanswered.status, Status::Abandoned);
+    assert_eq!(unanswered.segments, [waiting(0, Some(10)), owned(ADA, 10, Some(50))]);
+}
+
+#[test]
+fn a_pushed_chat_is_open_answered_and_never_waited() {
+    let mut c =
+        Conversation::new(ConversationId(9), CustomerId(1), "general".into(), Style::Returning, Timestamp(5));
+    pushed(&mut c, Owner { id: ADA, name: "Ada".into() }, Timestamp(5));
+    assert_eq!((c.status, c.owned_by(ADA), c.past_owners.clone()), (Status::Open, true, vec![ADA]));
+    assert_eq!((c.accepted_at, c.first_response_at), (Some(Timestamp(5)), Some(Timestamp(5))));
+    assert_eq!(c.awaiting_reply_since, None, "the push is the expert's word: nobody is waiting");
+    assert_eq!(c.segments, [owned(ADA, 5, None)]);
+    assert_eq!(next_deadline(&c, &policy()), Some(Timestamp(5 + 10_000)), "only the inactivity end");
+    let (ended, _) = go(&c, Event::End { expert: ADA }, 50);
+    assert_eq!(ended.segments, [owned(ADA, 5, Some(50))]);
 }

@@ -5,7 +5,21 @@ use bincode::{config, Decode, Encode};
 use super::StoreError;
 
 /// Bumped whenever a persisted type changes shape; `migrations` says how to move up.
-pub const FORMAT_VERSION: u8 = 1;
+/// 2: `Conversation` gained `segments`.
+pub const FORMAT_VERSION: u8 = 2;
+
+/// The oldest format whose values this build still reads, through [`Persisted::decode_older`].
+pub const OLDEST_FORMAT_VERSION: u8 = 1;
+
+/// A type the store persists, and how it reads from the bytes an older format version wrote.
+pub trait Persisted: Encode + Decode<()> {
+    /// `body` as format `version` (older than [`FORMAT_VERSION`]) wrote it. Most types have
+    /// kept their shape, so by default the old bytes read as they are.
+    fn decode_older(version: u8, body: &[u8]) -> Result<Self, StoreError> {
+        let _ = version;
+        decode_body(body)
+    }
+}
 
 pub fn encode<T: Encode>(value: &T) -> Vec<u8> {
     let mut out = vec![FORMAT_VERSION];
@@ -15,14 +29,22 @@ pub fn encode<T: Encode>(value: &T) -> Vec<u8> {
     out
 }
 
-pub fn decode<T: Decode<()>>(bytes: &[u8]) -> Result<T, StoreError> {
+pub fn decode<T: Persisted>(bytes: &[u8]) -> Result<T, StoreError> {
     match bytes.split_first() {
-        Some((&FORMAT_VERSION, rest)) => {
-            let (value, _) = bincode::decode_from_slice(rest, config::standard())
-                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-            Ok(value)
-        }
+        Some((&FORMAT_VERSION, rest)) => decode_body(rest),
+        Some((&v, rest)) if (OLDEST_FORMAT_VERSION..FORMAT_VERSION).contains(&v) => T::decode_older(v, rest),
         Some((v, _)) => Err(StoreError::Corrupt(format!("unknown format version {v}"))),
         None => Err(StoreError::Corrupt("empty value".into())),
     }
+}
+
+/// The bincode body of a value, which must use every byte: bytes left over mean they were
+/// written for another shape, which must not pass for this one.
+pub(super) fn decode_body<T: Decode<()>>(body: &[u8]) -> Result<T, StoreError> {
+    let (value, used) = bincode::decode_from_slice(body, config::standard())
+        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    if used != body.len() {
+        return Err(StoreError::Corrupt(format!("{} bytes left over after the value", body.len() - used)));
+    }
+    Ok(value)
 }

@@ -6,12 +6,13 @@
 mod codec;
 mod flusher;
 pub mod keys;
+pub mod migrations;
 pub mod model;
 
 use std::path::Path;
 use std::sync::Arc;
 
-pub use codec::{decode, encode, FORMAT_VERSION};
+pub use codec::{decode, encode, Persisted, FORMAT_VERSION, OLDEST_FORMAT_VERSION};
 use flusher::Flusher;
 pub use flusher::Ticket;
 use model::{
@@ -130,6 +131,10 @@ impl Store {
                 meta.insert("format_version", &[FORMAT_VERSION])?;
             }
             Some(v) if v.as_ref() == [FORMAT_VERSION] => {}
+            // Older values read through `migrations` and are written anew as they change.
+            Some(v) if matches!(*v, [old] if (OLDEST_FORMAT_VERSION..FORMAT_VERSION).contains(&old)) => {
+                meta.insert("format_version", &[FORMAT_VERSION])?;
+            }
             Some(v) => {
                 return Err(StoreError::Corrupt(format!(
                     "data format version {v:?}, this build reads {FORMAT_VERSION}"
@@ -609,11 +614,11 @@ fn webhook_key(e: &WebhookEntry) -> [u8; 10] {
     k
 }
 
-fn get<T: bincode::Decode<()>>(tree: &sled::Tree, key: impl AsRef<[u8]>) -> Result<Option<T>, StoreError> {
+fn get<T: Persisted>(tree: &sled::Tree, key: impl AsRef<[u8]>) -> Result<Option<T>, StoreError> {
     tree.get(key)?.map(|v| decode(&v)).transpose()
 }
 
-fn all<T: bincode::Decode<()>>(tree: &sled::Tree) -> Result<Vec<T>, StoreError> {
+fn all<T: Persisted>(tree: &sled::Tree) -> Result<Vec<T>, StoreError> {
     tree.iter().values().map(|v| decode(&v?)).collect()
 }
 

@@ -149,6 +149,20 @@ pub struct Conversation {
     pub rating: Option<Rating>,
     /// Times the chat was handed to another expert or category, for reports.
     pub transfers: u32,
+    /// Each wait in a queue and each owner's spell, in order, for reports: a transferred or
+    /// reopened chat keeps every wait and splits its handle time between its experts.
+    pub segments: Vec<Segment>,
+}
+
+/// A stretch of a conversation's life, as reports measure it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Encode, Decode)]
+pub enum Segment {
+    /// In a queue from `since`. `taken_at` is the accept or claim that ended the wait (the next
+    /// segment is that expert's); `None` while it waits, or when nobody took it.
+    Waiting { since: Timestamp, taken_at: Option<Timestamp> },
+    /// Owned by `expert` from `since` (accept, claim, transfer, reopen or push) until `until`:
+    /// the end of the chat, or the moment it was handed on or released; `None` while it lasts.
+    Owned { expert: ExpertId, since: Timestamp, until: Option<Timestamp> },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
@@ -195,14 +209,30 @@ impl Conversation {
             left: false,
             rating: None,
             transfers: 0,
+            segments: vec![Segment::Waiting { since: now, taken_at: None }],
         }
     }
 
-    /// Whether `expert` may read it: the owner, anyone who owned it, or the one it is offered to.
-    pub fn visible_to(&self, expert: ExpertId) -> bool {
-        self.owner.as_ref().is_some_and(|o| o.id == expert)
-            || self.past_owners.contains(&expert)
-            || self.offer.is_some_and(|o| o.expert == expert)
+    /// Reports: a wait in a queue begins now; whoever had the chat has handed it on.
+    pub fn begin_wait(&mut self, now: Timestamp) {
+        self.end_spell(now);
+        self.segments.push(Segment::Waiting { since: now, taken_at: None });
+    }
+
+    /// Reports: `expert` has the chat from now on, ending the wait (or the spell) before.
+    pub fn begin_spell(&mut self, expert: ExpertId, now: Timestamp) {
+        if let Some(Segment::Waiting { taken_at: taken_at @ None, .. }) = self.segments.last_mut() {
+            *taken_at = Some(now);
+        }
+        self.end_spell(now);
+        self.segments.push(Segment::Owned { expert, since: now, until: None });
+    }
+
+    /// Reports: the owner's spell, if one is running, ends now.
+    pub fn end_spell(&mut self, now: Timestamp) {
+        if let Some(Segment::Owned { until: until @ None, .. }) = self.segments.last_mut() {
+            *until = Some(now);
+        }
     }
 
     pub fn owned_by(&self, expert: ExpertId) -> bool {

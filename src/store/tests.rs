@@ -18,6 +18,7 @@ fn sample_conversation() -> Conversation {
     c.nudges = 1;
     c.rating = Some(Rating { score: 4, comment: Some("quick".into()), at: Timestamp(1_700_000_003_000) });
     c.transfers = 1;
+    c.begin_spell(ExpertId(2), Timestamp(1_700_000_001_000));
     c
 }
 
@@ -38,7 +39,8 @@ fn sample_message() -> StoredMessage {
 }
 
 /// Golden bytes: if one of these fails, the persisted format changed. Bump FORMAT_VERSION
-/// and add a migration rather than editing the expected bytes.
+/// and add a migration rather than editing the expected bytes (keep the old ones as `_V1`...
+/// goldens that must still decode).
 #[test]
 fn persisted_conversation_bytes_are_stable() {
     assert_eq!(hex::encode(encode(&sample_conversation())), GOLDEN_CONVERSATION);
@@ -73,6 +75,47 @@ fn persisted_expert_and_token_bytes_are_stable() {
         created_at: Timestamp(1),
     };
     assert_eq!(hex::encode(encode(&c)), GOLDEN_CUSTOMER);
+}
+
+/// Format 1 wrote the same sample without segments: it reads as the sample, its history
+/// rebuilt (a wait until the accept, the owner's spell running since).
+#[test]
+fn format_1_values_still_read() {
+    let read = |golden: &str| hex::decode(golden).unwrap();
+    let old: Conversation = decode(&read(GOLDEN_CONVERSATION_V1)).unwrap();
+    assert_eq!(old, sample_conversation());
+    assert_eq!(decode::<StoredMessage>(&read(GOLDEN_MESSAGE_V1)).unwrap(), sample_message());
+    let expert: Expert = decode(&read(GOLDEN_EXPERT_V1)).unwrap();
+    assert_eq!((expert.username.as_str(), expert.max_concurrent), ("ada", Some(3)));
+    assert_eq!(decode::<LoginToken>(&read(GOLDEN_TOKEN_V1)).unwrap().expires_at, Timestamp(1000));
+    assert_eq!(decode::<Customer>(&read(GOLDEN_CUSTOMER_V1)).unwrap().external_id.as_deref(), Some("u1"));
+    // A conversation's format-2 body is not a format-1 one, nor the other way round.
+    let mut relabelled = encode(&sample_conversation());
+    relabelled[0] = 1;
+    assert!(matches!(decode::<Conversation>(&relabelled), Err(StoreError::Corrupt(_))));
+    let mut v1 = read(GOLDEN_CONVERSATION_V1);
+    v1[0] = FORMAT_VERSION;
+    assert!(matches!(decode::<Conversation>(&v1), Err(StoreError::Corrupt(_))));
+}
+
+#[tokio::test]
+async fn a_format_1_store_opens_and_its_records_read() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        // What a format-1 build left behind: its meta entry and a conversation it wrote.
+        let db = sled::open(dir.path()).unwrap();
+        db.open_tree("meta").unwrap().insert("format_version", &[1]).unwrap();
+        let key = sample_conversation().id.to_be_bytes();
+        db.open_tree("conversations_v1")
+            .unwrap()
+            .insert(key, hex::decode(GOLDEN_CONVERSATION_V1).unwrap())
+            .unwrap();
+        db.flush().unwrap();
+    }
+    let store = Store::open(dir.path()).unwrap();
+    assert_eq!(store.conversations().unwrap(), vec![sample_conversation()]);
+    let meta = store.inner.meta.get("format_version").unwrap().unwrap();
+    assert_eq!(meta.as_ref(), [FORMAT_VERSION], "the store is marked as this build's from now on");
 }
 
 #[test]
@@ -142,8 +185,15 @@ async fn usernames_are_unique() {
     assert_eq!(store.expert_by_username("ada").unwrap().unwrap().id, ExpertId(1));
 }
 
-const GOLDEN_CONVERSATION: &str = "0107030762696c6c696e6701020102034164610102000105011968747470733a2f2f73686f702e6578616d706c652f63617274010443617274fd00d0ca9f17030000fd00d0ca9f1703000001fdd0d7ca9f170300000001fd00d0ca9f1703000000fdd0d7ca9f1703000001fd00d0ca9f170300000100000000000001040105717569636bfd70e7ca9f1703000001";
-const GOLDEN_MESSAGE: &str = "010301010201034164610648656c6c6f2100fda0dfca9f17030000010b0b726563656970742e706466fb00080f6170706c69636174696f6e2f706466";
-const GOLDEN_EXPERT: &str = "010203616461034164610b246172676f6e3269642478010762696c6c696e670001030200";
-const GOLDEN_TOKEN: &str = "0102fbd007";
-const GOLDEN_CUSTOMER: &str = "010901027531000002";
+const GOLDEN_CONVERSATION: &str = "0207030762696c6c696e6701020102034164610102000105011968747470733a2f2f73686f702e6578616d706c652f63617274010443617274fd00d0ca9f17030000fd00d0ca9f1703000001fdd0d7ca9f170300000001fd00d0ca9f1703000000fdd0d7ca9f1703000001fd00d0ca9f170300000100000000000001040105717569636bfd70e7ca9f17030000010200fd00d0ca9f1703000001fdd0d7ca9f170300000102fdd0d7ca9f1703000000";
+const GOLDEN_MESSAGE: &str = "020301010201034164610648656c6c6f2100fda0dfca9f17030000010b0b726563656970742e706466fb00080f6170706c69636174696f6e2f706466";
+const GOLDEN_EXPERT: &str = "020203616461034164610b246172676f6e3269642478010762696c6c696e670001030200";
+const GOLDEN_TOKEN: &str = "0202fbd007";
+const GOLDEN_CUSTOMER: &str = "020901027531000002";
+
+// Format 1, before conversations kept segments.
+const GOLDEN_CONVERSATION_V1: &str = "0107030762696c6c696e6701020102034164610102000105011968747470733a2f2f73686f702e6578616d706c652f63617274010443617274fd00d0ca9f17030000fd00d0ca9f1703000001fdd0d7ca9f170300000001fd00d0ca9f1703000000fdd0d7ca9f1703000001fd00d0ca9f170300000100000000000001040105717569636bfd70e7ca9f1703000001";
+const GOLDEN_MESSAGE_V1: &str = "010301010201034164610648656c6c6f2100fda0dfca9f17030000010b0b726563656970742e706466fb00080f6170706c69636174696f6e2f706466";
+const GOLDEN_EXPERT_V1: &str = "010203616461034164610b246172676f6e3269642478010762696c6c696e670001030200";
+const GOLDEN_TOKEN_V1: &str = "0102fbd007";
+const GOLDEN_CUSTOMER_V1: &str = "010901027531000002";

@@ -18,13 +18,14 @@ use crate::clock::Timestamp;
 use crate::conversation::{internal_error, not_found, replay, views, ConversationActor, Draft, Opening};
 use crate::hub::SessionHandle;
 use crate::ids::{ConversationId, CustomerId, ExpertId};
+use crate::lifecycle;
 use crate::messages::*;
 use crate::protocol::{
     self, AckBody, CategoryView, ConversationView, ErrorCode, ExpertBrief, ExpertFrame, HistoryEntry,
     MessageView, Ref, Refusal, ServerFrame,
 };
 use crate::router::{Purpose, ReservationId};
-use crate::store::model::{Author, AuthorKind, Conversation, Customer, Expert, Owner, Status};
+use crate::store::model::{Author, AuthorKind, Conversation, Customer, Expert, Owner};
 use crate::store::{Store, StoreError};
 
 pub async fn connect(
@@ -366,13 +367,7 @@ impl ExpertSession {
         };
         let owner = Owner { id: expert.id, name: expert.name.clone() };
         let mut conv = Conversation::new(id, customer.id, category.clone(), config.style_of(&category), now);
-        conv.status = Status::Open;
-        conv.owner = Some(owner);
-        conv.past_owners = vec![expert.id];
-        conv.accepted_at = Some(now);
-        // The push is the first response: a customer who then leaves has not been left unanswered.
-        conv.first_response_at = Some(now);
-        conv.awaiting_reply_since = None;
+        lifecycle::pushed(&mut conv, owner, now);
         let author =
             Author { kind: AuthorKind::Expert, id: Some(expert.id.0), name: Some(expert.name.clone()) };
         let opening = Opening {
