@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use switchboard::clock::Timestamp;
+use switchboard::domain::Status;
 use switchboard::ids::{ConversationId, ExpertId};
 use switchboard::router::{Decision, RouterState, Snapshot};
-use switchboard::store::model::Status;
 
 const T0: Timestamp = Timestamp(1_000);
 const EXPERTS: u64 = 1_000;

@@ -9,8 +9,9 @@
 //! customer right now) come from the caller; `serving` is asked only when it matters, because
 //! finding it out reads the customer's other conversations.
 
+use crate::domain::Status;
 use crate::ids::{CustomerId, ExpertId};
-use crate::store::model::{Conversation, Status};
+use crate::store::model::Conversation;
 
 /// Who is asking.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,7 +73,7 @@ pub fn all_certified<'a>(certification: &str, receivers: impl IntoIterator<Item 
 mod tests {
     use super::*;
     use crate::clock::Timestamp;
-    use crate::config::Style;
+    use crate::domain::Style;
     use crate::ids::ConversationId;
     use crate::store::model::{Offer, Owner};
 

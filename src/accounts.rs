@@ -68,3 +68,15 @@ pub fn add_expert(
         Err(e) => Err(AddExpertError::Store(e)),
     }
 }
+
+/// The expert a login token belongs to, if it is valid and unexpired and the account is not
+/// removed.
+pub fn expert_for_token(store: &Store, token: &str) -> Result<Option<Expert>, StoreError> {
+    let Some(login) = store.token(&auth::token_digest(token))? else {
+        return Ok(None);
+    };
+    if login.expires_at <= Timestamp::now() {
+        return Ok(None);
+    }
+    Ok(store.expert(login.expert)?.filter(|e| !e.removed))
+}

@@ -16,6 +16,7 @@ use crate::office_hours::Schedule;
 use crate::router::Router;
 use crate::store::model::Conversation;
 use crate::store::{Store, StoreError};
+use crate::webhooks::Outbox;
 
 pub type AppState = Arc<App>;
 
@@ -28,8 +29,8 @@ pub struct App {
     /// Office hours, when enabled.
     pub schedule: Option<Schedule>,
     pub limiters: Limiters,
-    /// Wakes the webhook worker when an event is written.
-    pub webhook_wake: tokio::sync::Notify,
+    /// Lifecycle events for the configured webhooks, written with the changes they report.
+    pub webhooks: Outbox,
     /// Conversation actors are spread over these threads, apart from the HTTP workers.
     arbiters: Vec<ArbiterHandle>,
     next_arbiter: AtomicUsize,
@@ -48,7 +49,7 @@ impl App {
         Arc::new(App {
             schedule,
             limiters: Limiters::new(&config.limits),
-            webhook_wake: tokio::sync::Notify::new(),
+            webhooks: Outbox::new(store.clone(), config.webhooks.clone()),
             policy: Policy::from_config(&config),
             config,
             store,

@@ -8,6 +8,9 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::domain::Style;
+pub use crate::office_hours::OfficeHoursConfig;
+
 /// Sections that may be overridden from the environment. Longest names first, so that
 /// `OFFICE_HOURS_ENABLED` is not read as section `office`.
 const SECTIONS: &[&str] = &["office_hours", "conversation", "webhooks", "routing", "limits", "server"];
@@ -20,6 +23,9 @@ pub enum ConfigError {
     #[error("invalid configuration: {0}")]
     Invalid(String),
 }
+
+/// Bytes of sled's page cache unless configured otherwise.
+pub const DEFAULT_CACHE_BYTES: u64 = 128 * 1024 * 1024;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -116,16 +122,6 @@ pub struct RoutingConfig {
     pub position_update_interval: Duration,
 }
 
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize, bincode::Encode, bincode::Decode,
-)]
-#[serde(rename_all = "snake_case")]
-pub enum Style {
-    LiveChat,
-    Returning,
-    Messaging,
-}
-
 /// Read from the configuration and told to the widget under the same names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -184,41 +180,6 @@ pub struct LimitsConfig {
     pub outgoing_queue: usize,
 }
 
-/// A weekly schedule: each day lists "HH:MM-HH:MM" spans in `timezone`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct OfficeHoursConfig {
-    pub enabled: bool,
-    pub timezone: String,
-    pub monday: Vec<String>,
-    pub tuesday: Vec<String>,
-    pub wednesday: Vec<String>,
-    pub thursday: Vec<String>,
-    pub friday: Vec<String>,
-    pub saturday: Vec<String>,
-    pub sunday: Vec<String>,
-    /// Closed dates, "YYYY-MM-DD" in `timezone`.
-    pub holidays: Vec<String>,
-}
-
-impl Default for OfficeHoursConfig {
-    fn default() -> Self {
-        let weekday = || vec!["09:00-17:00".to_owned()];
-        OfficeHoursConfig {
-            enabled: false,
-            timezone: "UTC".into(),
-            monday: weekday(),
-            tuesday: weekday(),
-            wednesday: weekday(),
-            thursday: weekday(),
-            friday: weekday(),
-            saturday: Vec::new(),
-            sunday: Vec::new(),
-            holidays: Vec::new(),
-        }
-    }
-}
-
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct Category {
@@ -275,7 +236,7 @@ impl Default for ServerConfig {
         ServerConfig {
             bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
             data_dir: PathBuf::from("data"),
-            cache_bytes: crate::store::Store::DEFAULT_CACHE,
+            cache_bytes: DEFAULT_CACHE_BYTES,
             admin_token: String::new(),
             identity_secret: String::new(),
             token_ttl: Duration::from_secs(12 * 3600),
@@ -404,8 +365,7 @@ impl Config {
             return invalid(e);
         }
         for e in &self.webhooks.endpoints {
-            crate::webhooks::check_endpoint(&e.url, self.webhooks.allow_private)
-                .map_err(ConfigError::Invalid)?;
+            crate::net::check_endpoint(&e.url, self.webhooks.allow_private).map_err(ConfigError::Invalid)?;
         }
         if self.routing.max_concurrent == 0 {
             return invalid("routing.max_concurrent must be at least 1".into());

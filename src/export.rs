@@ -23,12 +23,12 @@ use anyhow::{anyhow, bail};
 use serde::{Deserialize, Serialize};
 
 use crate::clock::Timestamp;
-use crate::config::Style;
+use crate::domain::{Page, Status, Style};
 use crate::ids::{AttachmentId, CallbackId, CannedId, ConversationId, CustomerId, ExpertId};
 use crate::store::migrations::v1_segments;
 use crate::store::model::{
     Attachment, AttachmentRef, Author, AuthorKind, Callback, Canned, Conversation, Customer, Expert, Offer,
-    Owner, Page, Rating, Segment, Status, StoredMessage, WebhookEntry,
+    Owner, Rating, Segment, StoredMessage, WebhookEntry,
 };
 use crate::store::{Store, StoreError};
 

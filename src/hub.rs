@@ -11,9 +11,9 @@ use bytestring::ByteString;
 use dashmap::DashMap;
 
 use crate::conversation::ConversationActor;
+use crate::domain::Presence;
 use crate::ids::{ConversationId, CustomerId, ExpertId};
 use crate::messages::{Deliver, Disconnect};
-use crate::protocol::Presence;
 
 pub struct SessionHandle {
     pub id: u64,

@@ -3,6 +3,8 @@
 //! A self-hosted live-chat server for customer care: one binary, an embedded database.
 //!
 //! # Layout
+//! - [`domain`]: the domain's words at the bottom of the layers: statuses, styles, presence,
+//!   reasons, event kinds and the contract's refusals.
 //! - [`config`]: the configuration struct, read from TOML then `SWITCHBOARD_*` variables.
 //! - [`protocol`]: the wire contract: client and server frames, error codes.
 //! - [`store`]: sled trees, typed keys, the persisted model and group commit.
@@ -11,6 +13,7 @@
 //! - [`lifecycle`]: the conversation state machine, pure and driven by a clock value.
 //! - [`router`]: the Router actor and its plain routing state (offers, queue, capacity).
 //! - [`conversation`]: one actor per live conversation: transcript, timers, outbox.
+//! - [`views`]: conversations, customers and messages as clients see them, read from the store.
 //! - [`ws`]: the websocket actors, `CustomerWidget` and `ExpertSession`.
 //! - [`http`]: the REST API and the routes of both websockets.
 //! - [`assets`]: the widget, console and demo page, embedded from `static/`.
@@ -21,6 +24,7 @@
 //! - [`app`]: what all of them share.
 //! - [`limits`]: rate limits and connection counts against abuse.
 //! - [`metrics`]: Prometheus counters, histograms and live gauges.
+//! - [`net`]: network addresses: where webhooks may go, where a request came from.
 //! - [`office_hours`]: the weekly schedule in a time zone, with holidays.
 //! - [`webhooks`]: signed lifecycle events from a durable outbox.
 //! - [`auth`], [`ids`], [`clock`]: credentials, typed ids, time.
@@ -33,6 +37,7 @@ pub mod auth;
 pub mod clock;
 pub mod config;
 pub mod conversation;
+pub mod domain;
 pub mod export;
 pub mod http;
 pub mod hub;
@@ -41,11 +46,13 @@ pub mod lifecycle;
 pub mod limits;
 pub mod messages;
 pub mod metrics;
+pub mod net;
 pub mod office_hours;
 pub mod protocol;
 pub mod router;
 pub mod stats;
 pub mod store;
+pub mod views;
 pub mod webhooks;
 pub mod ws;
 
@@ -115,7 +122,7 @@ pub async fn run(
             }
         })
     };
-    let webhooks = actix_web::rt::spawn(webhooks::run(app.clone()));
+    let webhooks = actix_web::rt::spawn(app.webhooks.clone().run());
     let handle = server.handle();
     // The server runs on its own task so that it keeps serving while shutdown proceeds.
     let mut server = actix_web::rt::spawn(server);

@@ -6,10 +6,10 @@
 use std::time::Duration;
 
 use crate::clock::Timestamp;
-use crate::config::{Config, CustomerMayEnd, Style};
+use crate::config::{Config, CustomerMayEnd};
+use crate::domain::{ErrorCode, OfferEnd, Reason, Refusal, SettableStatus, Status, Style};
 use crate::ids::ExpertId;
-use crate::protocol::{ErrorCode, Refusal, SettableStatus};
-use crate::store::model::{Conversation, Offer, Owner, Rating, Segment, Status};
+use crate::store::model::{Conversation, Offer, Owner, Rating, Segment};
 
 /// The windows the lifecycle keeps, taken from the configuration.
 #[derive(Debug, Clone)]
@@ -139,7 +139,7 @@ pub enum Effect {
     /// Customer and owner are told of a new status.
     Status {
         status: Status,
-        reason: Option<&'static str>,
+        reason: Option<Reason>,
     },
     /// The customer learns who is helping them.
     Assigned,
@@ -149,7 +149,7 @@ pub enum Effect {
     },
     OfferWithdrawn {
         expert: ExpertId,
-        reason: &'static str,
+        reason: OfferEnd,
     },
     /// The router counts this toward `missed_offers_before_away`.
     OfferLapsed {
@@ -163,7 +163,7 @@ pub enum Effect {
     /// A claimer who did not answer in time loses the chat.
     Released {
         expert: ExpertId,
-        reason: &'static str,
+        reason: Reason,
     },
     /// The new owner receives the chat (after the customer was told).
     Transferred {
@@ -268,7 +268,9 @@ pub fn step(c: &Conversation, event: &Event, now: Timestamp, p: &Policy) -> Resu
             Ok(Transition::to(n, vec![Effect::Assigned, Effect::Status { status: Open, reason: None }]))
         }
         Event::Decline { expert } => match c.offer {
-            Some(o) if c.status == Offered && o.expert == expert => Ok(withdraw(c, expert, "declined", true)),
+            Some(o) if c.status == Offered && o.expert == expert => {
+                Ok(withdraw(c, expert, OfferEnd::Declined, true))
+            }
             _ => refuse(ErrorCode::Conflict, "the offer is no longer open"),
         },
         Event::Claim { expert, ref name, certified } => {
@@ -317,7 +319,7 @@ pub fn step(c: &Conversation, event: &Event, now: Timestamp, p: &Policy) -> Resu
                         n.past_owners.push(*id);
                     }
                     n.begin_spell(*id, now);
-                    let told = Effect::Status { status: Open, reason: Some("transferred") };
+                    let told = Effect::Status { status: Open, reason: Some(Reason::Transferred) };
                     Ok(Transition::to(
                         n,
                         vec![
@@ -337,14 +339,14 @@ pub fn step(c: &Conversation, event: &Event, now: Timestamp, p: &Policy) -> Resu
                     n.declined = vec![from];
                     Ok(Transition::to(
                         n,
-                        vec![Effect::Status { status: Queued, reason: Some("transferred") }],
+                        vec![Effect::Status { status: Queued, reason: Some(Reason::Transferred) }],
                     ))
                 }
             }
         }
         Event::WithdrawOffer { expert } => match c.offer {
             Some(o) if c.status == Offered && o.expert == expert => {
-                Ok(withdraw(c, expert, "unavailable", false))
+                Ok(withdraw(c, expert, OfferEnd::Unavailable, false))
             }
             _ => Ok(Transition::unchanged()),
         },
@@ -363,7 +365,7 @@ pub fn step(c: &Conversation, event: &Event, now: Timestamp, p: &Policy) -> Resu
             match c.status {
                 Pending | OnHold => {
                     n.status = Open;
-                    effects.push(Effect::Status { status: Open, reason: Some("reopened") });
+                    effects.push(Effect::Status { status: Open, reason: Some(Reason::Reopened) });
                 }
                 Solved => {
                     n.solved_at = None;
@@ -378,7 +380,7 @@ pub fn step(c: &Conversation, event: &Event, now: Timestamp, p: &Policy) -> Resu
                             if n.first_response_due.is_some() {
                                 n.first_response_due = Some(now.plus(p.first_response_window));
                             }
-                            effects.push(Effect::Status { status: Open, reason: Some("reopened") });
+                            effects.push(Effect::Status { status: Open, reason: Some(Reason::Reopened) });
                         }
                         _ => {
                             // Back to the queue with the whole history, for whoever can take it;
@@ -389,7 +391,7 @@ pub fn step(c: &Conversation, event: &Event, now: Timestamp, p: &Policy) -> Resu
                             n.queued_at = now;
                             n.first_response_due = None;
                             n.begin_wait(now);
-                            effects.push(Effect::Status { status: Queued, reason: Some("reopened") });
+                            effects.push(Effect::Status { status: Queued, reason: Some(Reason::Reopened) });
                         }
                     }
                 }
@@ -441,7 +443,7 @@ pub fn step(c: &Conversation, event: &Event, now: Timestamp, p: &Policy) -> Resu
             if !matches!(c.status, Open | Pending | OnHold) {
                 return refuse(ErrorCode::NotAllowed, "this conversation is not active");
             }
-            Ok(solve(c, now, p, "expert_ended"))
+            Ok(solve(c, now, p, Reason::ExpertEnded))
         }
         Event::Leave { expert } => {
             owner_only(c, expert)?;
@@ -467,7 +469,7 @@ pub fn step(c: &Conversation, event: &Event, now: Timestamp, p: &Policy) -> Resu
                     "an expert is handling this chat; you can end it if nobody answers for a while",
                 );
             }
-            Ok(end_by_customer_side(c, now, p, "customer_ended"))
+            Ok(end_by_customer_side(c, now, p, Reason::CustomerEnded))
         }
         Event::CustomerPresence { online } => {
             if c.status.is_terminal() || c.customer_left_at.is_none() == online {
@@ -503,7 +505,10 @@ pub fn step(c: &Conversation, event: &Event, now: Timestamp, p: &Policy) -> Resu
             n.begin_wait(now);
             n.first_response_due = None;
             n.declined = vec![expert];
-            Ok(Transition::to(n, vec![Effect::Status { status: Queued, reason: Some("expert_removed") }]))
+            Ok(Transition::to(
+                n,
+                vec![Effect::Status { status: Queued, reason: Some(Reason::ExpertRemoved) }],
+            ))
         }
         Event::Tick => Ok(tick(c, now, p)),
     }
@@ -532,7 +537,7 @@ fn owner_only(c: &Conversation, expert: ExpertId) -> Result<(), Refusal> {
     }
 }
 
-fn withdraw(c: &Conversation, expert: ExpertId, reason: &'static str, held_against: bool) -> Transition {
+fn withdraw(c: &Conversation, expert: ExpertId, reason: OfferEnd, held_against: bool) -> Transition {
     let mut n = c.clone();
     n.status = Status::Queued;
     n.offer = None;
@@ -543,7 +548,7 @@ fn withdraw(c: &Conversation, expert: ExpertId, reason: &'static str, held_again
 }
 
 /// Ends an active chat: solved, then closed after the style's delay (at once for live chat).
-fn solve(c: &Conversation, now: Timestamp, p: &Policy, reason: &'static str) -> Transition {
+fn solve(c: &Conversation, now: Timestamp, p: &Policy, reason: Reason) -> Transition {
     let mut n = c.clone();
     n.status = Status::Solved;
     n.solved_at = Some(now);
@@ -559,10 +564,10 @@ fn solve(c: &Conversation, now: Timestamp, p: &Policy, reason: &'static str) -> 
 
 /// The customer ended it or left the site: abandoned if no expert ever answered (told with
 /// PROTOCOL.md's reason `abandoned`), otherwise solved like any other end, told with `reason`.
-fn end_by_customer_side(c: &Conversation, now: Timestamp, p: &Policy, reason: &'static str) -> Transition {
+fn end_by_customer_side(c: &Conversation, now: Timestamp, p: &Policy, reason: Reason) -> Transition {
     let mut withdrawn = Vec::new();
     if let (Status::Offered, Some(o)) = (c.status, c.offer) {
-        withdrawn.push(Effect::OfferWithdrawn { expert: o.expert, reason: "abandoned" });
+        withdrawn.push(Effect::OfferWithdrawn { expert: o.expert, reason: OfferEnd::Abandoned });
     }
     if c.first_response_at.is_some() {
         let mut t = solve(c, now, p, reason);
@@ -576,7 +581,7 @@ fn end_by_customer_side(c: &Conversation, now: Timestamp, p: &Policy, reason: &'
     n.closed_at = Some(now);
     n.awaiting_reply_since = None;
     n.end_spell(now);
-    withdrawn.push(Effect::Status { status: Status::Abandoned, reason: Some("abandoned") });
+    withdrawn.push(Effect::Status { status: Status::Abandoned, reason: Some(Reason::Abandoned) });
     Transition::to(n, withdrawn)
 }
 
@@ -584,7 +589,7 @@ fn close(n: &mut Conversation, now: Timestamp, effects: &mut Vec<Effect>) {
     n.status = Status::Closed;
     n.closed_at = Some(now);
     n.close_at = None;
-    effects.push(Effect::Status { status: Status::Closed, reason: Some("closed_after_solved") });
+    effects.push(Effect::Status { status: Status::Closed, reason: Some(Reason::ClosedAfterSolved) });
 }
 
 /// Fires the earliest deadline that is due, if any; the actor ticks again for the next one.
@@ -594,19 +599,19 @@ fn tick(c: &Conversation, now: Timestamp, p: &Policy) -> Transition {
     match deadline {
         Deadline::OfferLapse => {
             let expert = c.offer.map(|o| o.expert).expect("an offer deadline has an offer");
-            let mut t = withdraw(c, expert, "expired", true);
+            let mut t = withdraw(c, expert, OfferEnd::Expired, true);
             t.effects.push(Effect::OfferLapsed { expert });
             t
         }
         Deadline::LeftSite => {
-            let mut t = end_by_customer_side(c, now, p, "left_site");
+            let mut t = end_by_customer_side(c, now, p, Reason::LeftSite);
             if let Some(n) = t.next.as_mut() {
                 // Resolved for them: it leaves the expert's console too.
                 n.left = true;
             }
             t
         }
-        Deadline::Inactivity => solve(c, now, p, "inactivity"),
+        Deadline::Inactivity => solve(c, now, p, Reason::Inactivity),
         Deadline::Close => {
             let mut n = c.clone();
             let mut effects = Vec::new();
@@ -625,8 +630,8 @@ fn tick(c: &Conversation, now: Timestamp, p: &Policy) -> Transition {
             if !n.declined.contains(&expert) {
                 n.declined.push(expert);
             }
-            let released = Effect::Released { expert, reason: "no_response" };
-            let requeued = Effect::Status { status: Status::Queued, reason: Some("no_response") };
+            let released = Effect::Released { expert, reason: Reason::NoResponse };
+            let requeued = Effect::Status { status: Status::Queued, reason: Some(Reason::NoResponse) };
             Transition::to(n, vec![released, requeued])
         }
         Deadline::Nudge => {

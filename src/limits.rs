@@ -11,7 +11,7 @@ use dashmap::DashMap;
 use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota, RateLimiter};
 
 use crate::config::LimitsConfig;
-use crate::protocol::{ErrorCode, Refusal};
+use crate::domain::{ErrorCode, Refusal};
 
 fn per_second(n: u32) -> Quota {
     let n = NonZeroU32::new(n.max(1)).expect("at least one");

@@ -5,10 +5,11 @@ use actix::prelude::*;
 use bytestring::ByteString;
 
 use crate::conversation::ConversationActor;
+use crate::domain::{Page, Presence, Refusal, SettableStatus};
 use crate::ids::{ConversationId, CustomerId, ExpertId};
-use crate::protocol::{Presence, Ref, Refusal, ServerFrame, SettableStatus};
+use crate::protocol::{Ref, ServerFrame};
 use crate::router::{Purpose, ReservationId};
-use crate::store::model::{Expert, Page};
+use crate::store::model::Expert;
 
 /// One encoded frame for a websocket session to write.
 #[derive(Message, Clone)]

@@ -31,9 +31,9 @@ pub fn offer_made() {
     counter!("switchboard_offers_total").increment(1);
 }
 
-/// An offer that ended without an accept: `declined`, `expired` (lapsed) or `unavailable`.
-pub fn offer_ended(reason: &'static str) {
-    counter!("switchboard_offers_ended_total", "reason" => reason).increment(1);
+/// An offer that ended without an accept, labelled with the same name the wire uses.
+pub fn offer_ended(reason: crate::domain::OfferEnd) {
+    counter!("switchboard_offers_ended_total", "reason" => reason.as_str()).increment(1);
 }
 
 pub fn claim() {

@@ -8,7 +8,7 @@ use jiff::tz::TimeZone;
 use serde::Serialize;
 
 use crate::clock::Timestamp;
-use crate::config::OfficeHoursConfig;
+use serde::Deserialize;
 
 #[derive(Debug, Clone)]
 pub struct Schedule {
@@ -18,6 +18,41 @@ pub struct Schedule {
     holidays: HashSet<Date>,
     /// The configuration as written, shown to customers.
     pub view: HoursView,
+}
+
+/// A weekly schedule: each day lists "HH:MM-HH:MM" spans in `timezone`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OfficeHoursConfig {
+    pub enabled: bool,
+    pub timezone: String,
+    pub monday: Vec<String>,
+    pub tuesday: Vec<String>,
+    pub wednesday: Vec<String>,
+    pub thursday: Vec<String>,
+    pub friday: Vec<String>,
+    pub saturday: Vec<String>,
+    pub sunday: Vec<String>,
+    /// Closed dates, "YYYY-MM-DD" in `timezone`.
+    pub holidays: Vec<String>,
+}
+
+impl Default for OfficeHoursConfig {
+    fn default() -> Self {
+        let weekday = || vec!["09:00-17:00".to_owned()];
+        OfficeHoursConfig {
+            enabled: false,
+            timezone: "UTC".into(),
+            monday: weekday(),
+            tuesday: weekday(),
+            wednesday: weekday(),
+            thursday: weekday(),
+            friday: weekday(),
+            saturday: Vec::new(),
+            sunday: Vec::new(),
+            holidays: Vec::new(),
+        }
+    }
 }
 
 /// What the widget shows a customer: the hours as configured.

@@ -4,41 +4,11 @@
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 
 use crate::clock::{self, Timestamp};
+use crate::domain::{
+    ErrorCode, OfferEnd, Page, Presence, PresenceReason, Reason, Refusal, SettableStatus, Status,
+};
 use crate::ids::{self, ConversationId};
-use crate::store::model::{AuthorKind, Conversation, Customer, Page, Status, StoredMessage};
-
-/// The contract's error codes, shared by HTTP and websockets.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ErrorCode {
-    BadRequest,
-    TooLarge,
-    RateLimited,
-    Unauthorized,
-    Forbidden,
-    NotFound,
-    Conflict,
-    CapacityFull,
-    NotAllowed,
-    DuplicateMessage,
-    Closed,
-    Unavailable,
-    Internal,
-}
-
-/// A refusal: a contract code and a sentence for people.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{code:?}: {message}")]
-pub struct Refusal {
-    pub code: ErrorCode,
-    pub message: String,
-}
-
-impl Refusal {
-    pub fn new(code: ErrorCode, message: impl Into<String>) -> Refusal {
-        Refusal { code, message: message.into() }
-    }
-}
+use crate::store::model::{AuthorKind, Conversation, Customer, StoredMessage};
 
 /// A client's correlation value, echoed in the one answer to its frame.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -46,14 +16,6 @@ impl Refusal {
 pub enum Ref {
     Number(serde_json::Number),
     Text(String),
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Presence {
-    Available,
-    Away,
-    Offline,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -116,14 +78,6 @@ pub enum CustomerFrame {
         message: Option<String>,
         category: Option<String>,
     },
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SettableStatus {
-    Open,
-    Pending,
-    OnHold,
 }
 
 /// Frames an expert's console sends on `/ws/expert`.
@@ -575,7 +529,7 @@ pub enum ServerFrame {
         conversation_id: ConversationId,
         status: Status,
         #[serde(skip_serializing_if = "Option::is_none")]
-        reason: Option<&'static str>,
+        reason: Option<Reason>,
     },
     Typing {
         #[serde(with = "ids::wire")]
@@ -605,12 +559,12 @@ pub enum ServerFrame {
     OfferWithdrawn {
         #[serde(with = "ids::wire")]
         conversation_id: ConversationId,
-        reason: &'static str,
+        reason: OfferEnd,
     },
     Presence {
         status: Presence,
         #[serde(skip_serializing_if = "Option::is_none")]
-        reason: Option<&'static str>,
+        reason: Option<PresenceReason>,
     },
     Nudge {
         #[serde(with = "ids::wire")]
@@ -628,7 +582,7 @@ pub enum ServerFrame {
     Released {
         #[serde(with = "ids::wire")]
         conversation_id: ConversationId,
-        reason: &'static str,
+        reason: Reason,
     },
     /// To the new owner: the whole transcript, who handed it over and why.
     Transferred {

@@ -7,8 +7,9 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::clock::Timestamp;
+use crate::domain::Status;
 use crate::ids::ExpertId;
-use crate::store::model::{Conversation, Segment, Status};
+use crate::store::model::{Conversation, Segment};
 
 /// How the figures are split besides the total.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -248,7 +249,7 @@ fn spread(mut values: Vec<u64>) -> Option<Spread> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Style;
+    use crate::domain::Style;
     use crate::ids::{ConversationId, CustomerId, ExpertId};
     use crate::store::model::{Owner, Rating};
 

@@ -3,17 +3,23 @@
 //! so it survives whatever the transition survives, and it is delivered at least once:
 //! retried with exponential backoff, across restarts, with an event id for de-duplication.
 
-use std::net::{IpAddr, ToSocketAddrs};
+use std::net::ToSocketAddrs;
 use std::time::Duration;
 
 use actix_web::http::Uri;
 use serde_json::{json, Value};
 
-use crate::app::AppState;
 use crate::auth;
 use crate::clock::Timestamp;
-use crate::conversation::views;
-use crate::store::model::{Conversation, Status, WebhookEntry};
+use crate::net::internal;
+use crate::views;
+use std::sync::Arc;
+
+use tokio::sync::Notify;
+
+use crate::config::WebhooksConfig;
+use crate::domain::{EventKind, Status};
+use crate::store::model::{Conversation, WebhookEntry};
 use crate::store::{Store, StoreError};
 
 /// How many due deliveries one pass takes on; the rest wait for the next pass.
@@ -22,73 +28,97 @@ const POST_TIMEOUT: Duration = Duration::from_secs(10);
 /// How often the outbox is looked at when nothing wakes the worker.
 const POLL: Duration = Duration::from_millis(250);
 
-/// Refuses endpoints that would let the server be pointed at itself or its network.
-pub fn check_endpoint(url: &str, allow_private: bool) -> Result<(), String> {
-    let uri: Uri = url.parse().map_err(|e| format!("webhook url {url:?}: {e}"))?;
-    if !matches!(uri.scheme_str(), Some("http" | "https")) {
-        return Err(format!("webhook url {url:?} must be http or https"));
-    }
-    let host = uri.host().ok_or_else(|| format!("webhook url {url:?} has no host"))?;
-    if let Ok(ip) = host.trim_start_matches('[').trim_end_matches(']').parse::<IpAddr>() {
-        if !allow_private && internal(ip) {
-            return Err(format!(
-                "webhook url {url:?} points into a private range (set webhooks.allow_private)"
-            ));
-        }
-    }
-    Ok(())
+/// The webhook outbox: events are written to the store with the change they report, and
+/// delivered from there by `run`.
+#[derive(Clone)]
+pub struct Outbox {
+    store: Store,
+    settings: WebhooksConfig,
+    /// Wakes the delivery worker when an event is written.
+    wake: Arc<Notify>,
 }
 
-/// Loopback, private, link-local, shared and other non-public addresses.
-fn internal(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => {
-            let [a, b, ..] = v4.octets();
-            v4.is_loopback()
-                || v4.is_private()
-                || v4.is_link_local()
-                || v4.is_unspecified()
-                || v4.is_broadcast()
-                || v4.is_multicast()
-                || (a == 100 && (64..128).contains(&b))
+impl Outbox {
+    pub fn new(store: Store, settings: WebhooksConfig) -> Outbox {
+        Outbox { store, settings, wake: Arc::new(Notify::new()) }
+    }
+
+    /// Writes `kind` with `data` to the outbox, once per endpoint. Call before the store step
+    /// whose flush must carry it.
+    pub fn enqueue(&self, kind: EventKind, data: Value) -> Result<(), StoreError> {
+        if self.settings.endpoints.is_empty() {
+            return Ok(());
         }
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => internal(IpAddr::V4(v4)),
-            None => {
-                let first = v6.segments()[0];
-                v6.is_loopback()
-                    || v6.is_unspecified()
-                    || v6.is_multicast()
-                    || (first & 0xfe00) == 0xfc00
-                    || (first & 0xffc0) == 0xfe80
+        let id = self.store.next_id()?;
+        let now = Timestamp::now();
+        let body =
+            json!({ "id": format!("evt_{id}"), "type": kind, "created_at": now.rfc3339(), "data": data });
+        let body = serde_json::to_vec(&body).expect("JSON values serialize");
+        for endpoint in 0..self.settings.endpoints.len() {
+            let entry = WebhookEntry {
+                id,
+                endpoint: endpoint as u16,
+                kind: kind.as_str().into(),
+                body: body.clone(),
+                attempts: 0,
+                next_attempt_at: now,
+            };
+            self.store.put_webhook(&entry)?;
+        }
+        self.wake.notify_one();
+        Ok(())
+    }
+
+    /// Delivers the outbox until the server stops.
+    pub async fn run(self) {
+        if self.settings.endpoints.is_empty() {
+            return;
+        }
+        let client = awc::Client::builder().timeout(POST_TIMEOUT).finish();
+        loop {
+            tokio::select! {
+                _ = self.wake.notified() => {}
+                _ = tokio::time::sleep(POLL) => {}
             }
-        },
+            if let Err(e) = self.deliver_due(&client).await {
+                tracing::error!(error = %e, "webhook outbox");
+            }
+        }
     }
-}
 
-/// Writes `kind` with `data` to the outbox, once per endpoint. Call before the store step
-/// whose flush must carry it.
-pub fn enqueue(app: &AppState, kind: &'static str, data: Value) -> Result<(), StoreError> {
-    if app.config.webhooks.endpoints.is_empty() {
-        return Ok(());
+    async fn deliver_due(&self, client: &awc::Client) -> Result<(), StoreError> {
+        // Only what is on disk goes out: an event never reports a change a crash could undo.
+        self.store.sync().await?;
+        let settings = &self.settings;
+        for mut entry in self.store.due_webhooks(Timestamp::now(), BATCH)? {
+            let Some(endpoint) = settings.endpoints.get(entry.endpoint as usize) else {
+                self.store.remove_webhook(&entry)?;
+                continue;
+            };
+            match post(client, &endpoint.url, &endpoint.secret, settings.allow_private, &entry).await {
+                Ok(()) => {
+                    tracing::info!(event = entry.id, kind = %entry.kind, url = %endpoint.url, "webhook delivered");
+                    self.store.remove_webhook(&entry)?;
+                }
+                Err(why) => {
+                    entry.attempts += 1;
+                    if entry.attempts >= settings.max_attempts {
+                        tracing::error!(event = entry.id, kind = %entry.kind, url = %endpoint.url, %why, "webhook given up");
+                        self.store.remove_webhook(&entry)?;
+                        continue;
+                    }
+                    let backoff = settings
+                        .retry_base
+                        .saturating_mul(1 << entry.attempts.min(20))
+                        .min(settings.retry_max);
+                    entry.next_attempt_at = Timestamp::now().plus(backoff);
+                    tracing::warn!(event = entry.id, attempts = entry.attempts, %why, "webhook failed; will retry");
+                    self.store.put_webhook(&entry)?;
+                }
+            }
+        }
+        Ok(())
     }
-    let id = app.store.next_id()?;
-    let now = Timestamp::now();
-    let body = json!({ "id": format!("evt_{id}"), "type": kind, "created_at": now.rfc3339(), "data": data });
-    let body = serde_json::to_vec(&body).expect("JSON values serialize");
-    for endpoint in 0..app.config.webhooks.endpoints.len() {
-        let entry = WebhookEntry {
-            id,
-            endpoint: endpoint as u16,
-            kind: kind.into(),
-            body: body.clone(),
-            attempts: 0,
-            next_attempt_at: now,
-        };
-        app.store.put_webhook(&entry)?;
-    }
-    app.webhook_wake.notify_one();
-    Ok(())
 }
 
 /// The events a conversation's change makes, with their data.
@@ -96,85 +126,36 @@ pub fn for_transition(
     store: &Store,
     before: Option<&Conversation>,
     after: &Conversation,
-) -> Result<Vec<(&'static str, Value)>, StoreError> {
+) -> Result<Vec<(EventKind, Value)>, StoreError> {
     let mut events = Vec::new();
     let summary = || views::summary(store, after).map(|v| json!({ "conversation": v }));
     let Some(before) = before else {
-        events.push(("conversation.started", summary()?));
+        events.push((EventKind::ConversationStarted, summary()?));
         return Ok(events);
     };
     if after.transfers > before.transfers {
-        events.push(("conversation.transferred", summary()?));
+        events.push((EventKind::ConversationTransferred, summary()?));
     } else if after.owner.is_some()
         && before.owner.as_ref().map(|o| o.id) != after.owner.as_ref().map(|o| o.id)
     {
-        events.push(("conversation.assigned", summary()?));
+        events.push((EventKind::ConversationAssigned, summary()?));
     }
     let ended = |s: Status| matches!(s, Status::Solved | Status::Closed);
     if ended(after.status) && !ended(before.status) {
         // The ticket's chat log: the whole transcript, internal notes marked as such.
         let chat = views::with_transcript(store, after, true)?;
-        events.push(("conversation.ended", json!({ "conversation": chat })));
+        events.push((EventKind::ConversationEnded, json!({ "conversation": chat })));
     }
     if after.status == Status::Closed && before.status != Status::Closed {
-        events.push(("conversation.closed", summary()?));
+        events.push((EventKind::ConversationClosed, summary()?));
     }
     if after.status == Status::Abandoned && before.status != Status::Abandoned {
-        events.push(("conversation.abandoned", summary()?));
+        events.push((EventKind::ConversationAbandoned, summary()?));
     }
     if after.rating != before.rating && after.rating.is_some() {
-        events.push(("conversation.rated", summary()?));
+        events.push((EventKind::ConversationRated, summary()?));
     }
     Ok(events)
-}
-
-/// Delivers the outbox until the server stops.
-pub async fn run(app: AppState) {
-    if app.config.webhooks.endpoints.is_empty() {
-        return;
-    }
-    let client = awc::Client::builder().timeout(POST_TIMEOUT).finish();
-    loop {
-        tokio::select! {
-            _ = app.webhook_wake.notified() => {}
-            _ = tokio::time::sleep(POLL) => {}
-        }
-        if let Err(e) = deliver_due(&app, &client).await {
-            tracing::error!(error = %e, "webhook outbox");
-        }
-    }
-}
-
-async fn deliver_due(app: &AppState, client: &awc::Client) -> Result<(), StoreError> {
-    // Only what is on disk goes out: an event never reports a change a crash could undo.
-    app.store.sync().await?;
-    let settings = &app.config.webhooks;
-    for mut entry in app.store.due_webhooks(Timestamp::now(), BATCH)? {
-        let Some(endpoint) = settings.endpoints.get(entry.endpoint as usize) else {
-            app.store.remove_webhook(&entry)?;
-            continue;
-        };
-        match post(client, &endpoint.url, &endpoint.secret, settings.allow_private, &entry).await {
-            Ok(()) => {
-                tracing::info!(event = entry.id, kind = %entry.kind, url = %endpoint.url, "webhook delivered");
-                app.store.remove_webhook(&entry)?;
-            }
-            Err(why) => {
-                entry.attempts += 1;
-                if entry.attempts >= settings.max_attempts {
-                    tracing::error!(event = entry.id, kind = %entry.kind, url = %endpoint.url, %why, "webhook given up");
-                    app.store.remove_webhook(&entry)?;
-                    continue;
-                }
-                let backoff =
-                    settings.retry_base.saturating_mul(1 << entry.attempts.min(20)).min(settings.retry_max);
-                entry.next_attempt_at = Timestamp::now().plus(backoff);
-                tracing::warn!(event = entry.id, attempts = entry.attempts, %why, "webhook failed; will retry");
-                app.store.put_webhook(&entry)?;
-            }
-        }
-    }
-    Ok(())
 }
 
 async fn post(
@@ -213,28 +194,5 @@ async fn post(
         Ok(())
     } else {
         Err(format!("the endpoint answered {}", response.status()))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn private_endpoints_are_refused_unless_allowed() {
-        for url in [
-            "http://127.0.0.1/h",
-            "http://10.1.2.3/h",
-            "http://192.168.0.9/h",
-            "http://169.254.1.1/h",
-            "http://[::1]/h",
-            "http://100.64.0.1/h",
-        ] {
-            assert!(check_endpoint(url, false).is_err(), "{url}");
-            assert!(check_endpoint(url, true).is_ok(), "{url}");
-        }
-        assert!(check_endpoint("https://crm.example.com/hooks", false).is_ok());
-        assert!(check_endpoint("https://93.184.216.34/hooks", false).is_ok());
-        assert!(check_endpoint("ftp://crm.example.com/", false).is_err());
     }
 }

@@ -6,12 +6,12 @@ use std::time::Duration;
 use proptest::prelude::*;
 use serde_json::{json, Value};
 use switchboard::clock::Timestamp;
-use switchboard::config::Style;
+use switchboard::domain::{Presence, SettableStatus, Status, Style};
 use switchboard::ids::{ConversationId, CustomerId, ExpertId};
 use switchboard::lifecycle::{self, Event, Policy, TransferTo};
-use switchboard::protocol::{self, CustomerFrame, ExpertFrame, Presence, SettableStatus};
+use switchboard::protocol::{self, CustomerFrame, ExpertFrame};
 use switchboard::router::{Decision, Purpose, RouterState, Slot, Snapshot};
-use switchboard::store::model::{Conversation, Status};
+use switchboard::store::model::Conversation;
 
 // ----- the frame decoder -----
 
@@ -200,7 +200,7 @@ proptest! {
                 }
                 Err(refusal) => {
                     if was_terminal && matches!(event, Event::CustomerMessage { .. }) {
-                        prop_assert_eq!(refusal.code, protocol::ErrorCode::Closed);
+                        prop_assert_eq!(refusal.code, switchboard::domain::ErrorCode::Closed);
                     }
                 }
             }

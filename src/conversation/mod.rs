@@ -4,7 +4,6 @@
 
 mod handlers;
 mod outbox;
-pub mod views;
 
 use std::collections::HashSet;
 
@@ -14,17 +13,19 @@ use bytestring::ByteString;
 use crate::app::AppState;
 use crate::auth;
 use crate::clock::Timestamp;
+use crate::domain::{ErrorCode, OfferEnd, Refusal, Status};
 use crate::ids::{ConversationId, ExpertId};
 use crate::lifecycle::{self, Effect, Event, Transition};
 use crate::messages::{OfferOutcome, ReplyTo, Settle, Track};
 use crate::metrics;
 use crate::protocol::ToolView;
-use crate::protocol::{AckBody, ConversationView, ErrorCode, ExpertBrief, MessageJson, Refusal, ServerFrame};
+use crate::protocol::{AckBody, ConversationView, ExpertBrief, MessageJson, ServerFrame};
 use crate::router::{ReservationId, Snapshot};
 use crate::store::model::{
-    AttachmentRef, Author, AuthorKind, Conversation, Customer, Segment, Status, StoredMessage,
+    AttachmentRef, Author, AuthorKind, Conversation, Customer, Segment, StoredMessage,
 };
 use crate::store::{StoreError, Ticket};
+use crate::views;
 use crate::webhooks;
 pub use handlers::{not_found, Opening};
 use outbox::{Outbox, Outgoing};
@@ -189,7 +190,7 @@ impl ConversationActor {
         }
         let events = webhooks::for_transition(&self.app.store, before, after).map_err(internal_error)?;
         for (kind, data) in events {
-            webhooks::enqueue(&self.app, kind, data).map_err(internal_error)?;
+            self.app.webhooks.enqueue(kind, data).map_err(internal_error)?;
         }
         Ok(())
     }
@@ -276,7 +277,7 @@ impl ConversationActor {
                 }
             }
             Effect::OfferWithdrawn { expert, reason } => {
-                if reason != "expired" {
+                if reason != OfferEnd::Expired {
                     metrics::offer_ended(reason);
                 }
                 let frame = ServerFrame::OfferWithdrawn { conversation_id: id, reason }.encode();
@@ -309,7 +310,7 @@ impl ConversationActor {
                 self.outbox.push(ticket, Outgoing::Expert { expert: to, frame, except: None });
             }
             Effect::OfferLapsed { expert } => {
-                metrics::offer_ended("expired");
+                metrics::offer_ended(OfferEnd::Expired);
                 self.outbox.push(ticket, Outgoing::Outcome(OfferOutcome { expert, lapsed: true }));
             }
         }

@@ -8,9 +8,10 @@ use actix::prelude::*;
 use bytestring::ByteString;
 
 use super::ConversationActor;
+use crate::domain::{ErrorCode, Refusal};
 use crate::ids::ExpertId;
 use crate::messages::{OfferOutcome, ReplyTo, Track};
-use crate::protocol::{ErrorCode, Refusal, ServerFrame};
+use crate::protocol::ServerFrame;
 use crate::store::Ticket;
 
 /// How long a closed conversation's actor stays to answer frames that were already sent.

@@ -10,8 +10,9 @@ use super::{ApiError, Caller};
 use crate::access;
 use crate::app::AppState;
 use crate::clock::Timestamp;
+use crate::domain::ErrorCode;
 use crate::ids::AttachmentId;
-use crate::protocol::{self, AttachmentView, ErrorCode};
+use crate::protocol::{self, AttachmentView};
 use crate::store::model::{Attachment, AttachmentRef, Author, AuthorKind, Conversation};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {

@@ -6,8 +6,8 @@ use serde::{Deserialize, Serialize};
 use super::{ApiError, Caller};
 use crate::app::AppState;
 use crate::clock::{self, Timestamp};
+use crate::domain::ErrorCode;
 use crate::ids::{self, CannedId};
-use crate::protocol::ErrorCode;
 use crate::store::model::Canned;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {

@@ -8,9 +8,9 @@ use crate::accounts::{add_expert, AddExpertError, NewExpert};
 use crate::app::AppState;
 use crate::auth;
 use crate::clock::{self, Timestamp};
+use crate::domain::{ErrorCode, Presence};
 use crate::ids::ExpertId;
 use crate::messages::{ExpertChanged, ExpertRemoved, PresenceList};
-use crate::protocol::{ErrorCode, Presence};
 use crate::store::model::Expert;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {

@@ -6,10 +6,11 @@ use serde::{Deserialize, Serialize};
 use super::{ApiError, Caller};
 use crate::app::AppState;
 use crate::clock::{self, Timestamp};
-use crate::conversation::views;
+use crate::domain::ErrorCode;
 use crate::ids::{self, CallbackId};
-use crate::protocol::{ConversationView, CustomerView, ErrorCode};
+use crate::protocol::{ConversationView, CustomerView};
 use crate::store::model::Callback;
+use crate::views;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/callbacks", web::get().to(callbacks))

@@ -9,15 +9,14 @@ mod sessions;
 mod stats;
 
 use actix_web::{dev::Payload, http::StatusCode, web, FromRequest, HttpRequest, HttpResponse, ResponseError};
-use std::net::IpAddr;
 
 use futures_util::future::{ready, Ready};
 
 use crate::access::Viewer;
 use crate::app::AppState;
 use crate::auth;
+use crate::domain::{ErrorCode, Refusal};
 use crate::ids::{CustomerId, ExpertId};
-use crate::protocol::{ErrorCode, Refusal};
 use crate::store::model::Expert;
 use crate::store::StoreError;
 
@@ -180,25 +179,6 @@ pub fn bearer(req: &HttpRequest) -> Option<&str> {
         .map(str::trim)
 }
 
-/// The client's address: the peer, unless the peer is a trusted proxy, in which case the
-/// nearest untrusted address it forwarded for.
-pub fn client_ip(req: &HttpRequest, trusted: &[IpAddr]) -> IpAddr {
-    let peer = req.peer_addr().map_or(IpAddr::from([0, 0, 0, 0]), |a| a.ip());
-    if !trusted.contains(&peer) {
-        return peer;
-    }
-    req.headers()
-        .get("x-forwarded-for")
-        .and_then(|h| h.to_str().ok())
-        .and_then(|chain| {
-            chain
-                .rsplit(',')
-                .filter_map(|hop| hop.trim().parse::<IpAddr>().ok())
-                .find(|ip| !trusted.contains(ip))
-        })
-        .unwrap_or(peer)
-}
-
 fn caller(req: &HttpRequest) -> Result<Caller, ApiError> {
     let app = req.app_data::<web::Data<AppState>>().expect("app state is registered");
     let token =
@@ -206,7 +186,7 @@ fn caller(req: &HttpRequest) -> Result<Caller, ApiError> {
     if auth::is_admin_token(&app.config.server.admin_token, token) {
         return Ok(Caller::Admin);
     }
-    if let Some(expert) = crate::ws::expert::expert_for_token(app, token)? {
+    if let Some(expert) = crate::accounts::expert_for_token(&app.store, token)? {
         return Ok(Caller::Expert(expert));
     }
     if let Some(customer) = auth::visitor_of(&app.store.visitor_key()?, token) {

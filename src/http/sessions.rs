@@ -7,7 +7,7 @@ use super::{ApiError, Caller};
 use crate::app::AppState;
 use crate::auth;
 use crate::clock::Timestamp;
-use crate::protocol::{ErrorCode, Presence};
+use crate::domain::{ErrorCode, Presence};
 use crate::store::model::LoginToken;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -26,7 +26,7 @@ async fn login(
     body: web::Json<Credentials>,
 ) -> Result<HttpResponse, ApiError> {
     let Credentials { username, password } = body.into_inner();
-    let from = super::client_ip(&req, &app.config.server.trusted_proxies);
+    let from = crate::net::client_ip(&req, &app.config.server.trusted_proxies);
     app.limiters.login(username.trim(), from).map_err(ApiError)?;
     let store = app.store.clone();
     let found = web::block(move || {

@@ -8,8 +8,8 @@ use serde::{Deserialize, Serialize};
 use super::{ApiError, Caller};
 use crate::app::AppState;
 use crate::clock::Timestamp;
+use crate::domain::ErrorCode;
 use crate::ids::ExpertId;
-use crate::protocol::ErrorCode;
 use crate::stats::{self, Figures, Group, GroupBy};
 
 /// The period reported when the caller names none.

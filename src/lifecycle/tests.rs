@@ -84,7 +84,7 @@ fn a_lapsed_offer_returns_to_the_queue_and_remembers_who_let_it_lapse() {
     assert_eq!(c.status, Status::Queued);
     assert_eq!(c.declined, vec![ADA]);
     assert!(fx.contains(&Effect::OfferLapsed { expert: ADA }));
-    assert!(fx.contains(&Effect::OfferWithdrawn { expert: ADA, reason: "expired" }));
+    assert!(fx.contains(&Effect::OfferWithdrawn { expert: ADA, reason: OfferEnd::Expired }));
 }
 
 #[test]
@@ -111,7 +111,7 @@ fn returning_style_reopens_inside_its_window_and_closes_after_it() {
     let (reopened, fx) = go(&solved, CUSTOMER_MSG, 500);
     assert_eq!(reopened.status, Status::Open);
     assert!(reopened.owned_by(ADA));
-    assert_eq!(fx, vec![Effect::Status { status: Status::Open, reason: Some("reopened") }]);
+    assert_eq!(fx, vec![Effect::Status { status: Status::Open, reason: Some(Reason::Reopened) }]);
     let (closed, _) = go(&solved, Event::Tick, 1030);
     assert_eq!(closed.status, Status::Closed);
 }
@@ -124,7 +124,7 @@ fn a_reopened_chat_whose_expert_is_away_is_routed_again_with_its_history() {
     assert_eq!(requeued.status, Status::Queued);
     assert!(requeued.owner.is_none());
     assert_eq!(requeued.past_owners, vec![ADA]);
-    assert_eq!(fx, vec![Effect::Status { status: Status::Queued, reason: Some("reopened") }]);
+    assert_eq!(fx, vec![Effect::Status { status: Status::Queued, reason: Some(Reason::Reopened) }]);
 }
 
 #[test]
@@ -179,7 +179,7 @@ fn the_customer_may_end_only_when_unanswered_inactive_or_out_of_hours() {
     // Unanswered for abandon_after: allowed, and solved since an expert had answered before.
     let (ended, fx) = go(&c, end.clone(), 300);
     assert_eq!(ended.status, Status::Solved);
-    assert_eq!(fx[0], Effect::Status { status: Status::Solved, reason: Some("customer_ended") });
+    assert_eq!(fx[0], Effect::Status { status: Status::Solved, reason: Some(Reason::CustomerEnded) });
     // Outside office hours, or with the policy switch, at any time.
     go(&c, Event::CustomerEnd { office_hours_open: false }, 101);
     let always = Policy { customer_may_always_end: true, ..policy() };
@@ -195,8 +195,8 @@ fn a_chat_ended_before_any_answer_is_abandoned() {
     let (offered, _) = go(&queued(Style::Returning), Event::Offer { expert: ADA }, 0);
     let (c, fx) = go(&offered, Event::CustomerEnd { office_hours_open: true }, 250);
     assert_eq!(c.status, Status::Abandoned);
-    assert_eq!(fx[0], Effect::OfferWithdrawn { expert: ADA, reason: "abandoned" });
-    assert_eq!(fx[1], Effect::Status { status: Status::Abandoned, reason: Some("abandoned") });
+    assert_eq!(fx[0], Effect::OfferWithdrawn { expert: ADA, reason: OfferEnd::Abandoned });
+    assert_eq!(fx[1], Effect::Status { status: Status::Abandoned, reason: Some(Reason::Abandoned) });
     assert_eq!(refused(&c, CUSTOMER_MSG, 300), ErrorCode::Closed);
 }
 
@@ -206,7 +206,7 @@ fn inactivity_ends_an_open_chat() {
     assert_eq!(next_deadline(&c, &policy()), Some(Timestamp(10_020)));
     let (c, fx) = go(&c, Event::Tick, 10_020);
     assert_eq!(c.status, Status::Closed);
-    assert_eq!(fx[0], Effect::Status { status: Status::Solved, reason: Some("inactivity") });
+    assert_eq!(fx[0], Effect::Status { status: Status::Solved, reason: Some(Reason::Inactivity) });
 }
 
 #[test]
@@ -218,12 +218,12 @@ fn a_customer_gone_past_left_site_after_is_resolved_and_leaves_the_console() {
     assert_eq!(back.customer_left_at, None);
     let (resolved, fx) = go(&gone, Event::Tick, 600);
     assert_eq!((resolved.status, resolved.left), (Status::Solved, true));
-    assert_eq!(fx[0], Effect::Status { status: Status::Solved, reason: Some("left_site") });
+    assert_eq!(fx[0], Effect::Status { status: Status::Solved, reason: Some(Reason::LeftSite) });
     // Never answered: abandoned instead.
     let (gone, _) = go(&queued(Style::Returning), Event::CustomerPresence { online: false }, 100);
     let (abandoned, fx) = go(&gone, Event::Tick, 600);
     assert_eq!(abandoned.status, Status::Abandoned);
-    assert_eq!(fx, vec![Effect::Status { status: Status::Abandoned, reason: Some("abandoned") }]);
+    assert_eq!(fx, vec![Effect::Status { status: Status::Abandoned, reason: Some(Reason::Abandoned) }]);
 }
 
 #[test]
@@ -268,7 +268,7 @@ fn the_first_certified_claim_wins_and_must_answer_in_time() {
     let released = c;
     assert_eq!(released.status, Status::Queued);
     assert!(!may_read(&released, Viewer::Expert(ADA), false, || false));
-    assert_eq!(fx[0], Effect::Released { expert: ADA, reason: "no_response" });
+    assert_eq!(fx[0], Effect::Released { expert: ADA, reason: Reason::NoResponse });
     assert_eq!(refused(&released, claim(ADA, true), 320), ErrorCode::Forbidden);
     assert_eq!(refused(&released, Event::ExpertMessage { expert: ADA }, 320), ErrorCode::Forbidden);
     // An answer in time keeps it.
@@ -288,7 +288,7 @@ fn a_transfer_tells_the_customer_first_and_respects_certification() {
     let (moved, fx) = go(&c, to_bob(true), 30);
     assert!(moved.owned_by(BOB));
     assert!(may_read(&moved, Viewer::Expert(ADA), false, || false), "the former owner keeps its history");
-    assert_eq!(fx[0], Effect::Status { status: Status::Open, reason: Some("transferred") });
+    assert_eq!(fx[0], Effect::Status { status: Status::Open, reason: Some(Reason::Transferred) });
     assert_eq!(fx[1], Effect::Assigned);
     assert_eq!(fx[2], Effect::Transferred { from: ADA, to: BOB, note: Some("VIP".into()) });
     let to_queue = Event::Transfer {
@@ -311,7 +311,7 @@ fn a_removed_owner_sends_an_active_chat_back_to_the_queue() {
     assert_eq!(requeued.status, Status::Queued);
     assert_eq!(requeued.owner, None);
     assert_eq!(requeued.declined, vec![ADA]);
-    assert_eq!(fx, vec![Effect::Status { status: Status::Queued, reason: Some("expert_removed") }]);
+    assert_eq!(fx, vec![Effect::Status { status: Status::Queued, reason: Some(Reason::ExpertRemoved) }]);
     let solved = go(&open, Event::End { expert: ADA }, 30).0;
     assert!(
         try_go(&solved, Event::OwnerRemoved { expert: ADA }, 40).unwrap().next.is_none(),

@@ -16,10 +16,11 @@ use bytestring::ByteString;
 use crate::clock::Timestamp;
 use crate::config::{Config, RoutingMode};
 use crate::conversation::ConversationActor;
+use crate::domain::Presence;
 use crate::hub::Hub;
 use crate::ids::{ConversationId, ExpertId};
 use crate::messages::*;
-use crate::protocol::{Presence, ServerFrame};
+use crate::protocol::ServerFrame;
 
 pub struct Router {
     state: RouterState,
@@ -205,7 +206,7 @@ impl Handler<OfferOutcome> for Router {
 }
 
 impl Handler<Reserve> for Router {
-    type Result = Result<ReservationId, crate::protocol::Refusal>;
+    type Result = Result<ReservationId, crate::domain::Refusal>;
 
     fn handle(&mut self, m: Reserve, _: &mut Context<Self>) -> Self::Result {
         self.state.reserve(m.expert, m.purpose)

@@ -7,9 +7,8 @@
 use std::collections::{BTreeSet, HashMap};
 
 use crate::clock::Timestamp;
+use crate::domain::{ErrorCode, Presence, PresenceReason, Refusal, Status};
 use crate::ids::{ConversationId, ExpertId};
-use crate::protocol::{ErrorCode, Presence, Refusal};
-use crate::store::model::Status;
 
 #[derive(Debug, Clone)]
 pub struct ExpertState {
@@ -154,7 +153,7 @@ pub enum Decision {
     Presence {
         expert: ExpertId,
         presence: Presence,
-        reason: &'static str,
+        reason: PresenceReason,
     },
     /// List a claim-mode chat to these experts.
     ShowClaimable {
@@ -470,8 +469,11 @@ impl RouterState {
             return vec![];
         }
         e.presence = Presence::Away;
-        let mut out =
-            vec![Decision::Presence { expert: id, presence: Presence::Away, reason: "missed_offers" }];
+        let mut out = vec![Decision::Presence {
+            expert: id,
+            presence: Presence::Away,
+            reason: PresenceReason::MissedOffers,
+        }];
         out.extend(self.withdraw_offers_of(id));
         out
     }

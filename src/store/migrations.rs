@@ -12,7 +12,7 @@ use super::codec::{decode_body, Persisted};
 use super::model::*;
 use super::StoreError;
 use crate::clock::Timestamp;
-use crate::config::Style;
+use crate::domain::{Page, Status, Style};
 use crate::ids::{ConversationId, CustomerId, ExpertId};
 
 impl Persisted for Expert {}

@@ -108,11 +108,8 @@ impl Drop for Inner {
 }
 
 impl Store {
-    /// Bytes of sled's page cache unless configured otherwise.
-    pub const DEFAULT_CACHE: u64 = 128 * 1024 * 1024;
-
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
-        Store::open_with_cache(dir, Store::DEFAULT_CACHE)
+        Store::open_with_cache(dir, crate::config::DEFAULT_CACHE_BYTES)
     }
 
     pub fn open_with_cache(dir: &Path, cache_bytes: u64) -> Result<Store, StoreError> {
@@ -332,7 +329,7 @@ impl Store {
         for expert in c.owner.iter().map(|o| o.id).chain(c.past_owners.iter().copied()) {
             i.expert_conversations.insert(keys::pair(expert.0, c.id.0), &[])?;
         }
-        if c.status == model::Status::Abandoned {
+        if c.status == crate::domain::Status::Abandoned {
             i.abandoned.insert(id, &[])?;
         }
         i.conversations.insert(id, encode(c))?;

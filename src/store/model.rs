@@ -5,7 +5,7 @@
 use bincode::{Decode, Encode};
 
 use crate::clock::Timestamp;
-use crate::config::Style;
+use crate::domain::{Page, Status, Style};
 use crate::ids::{AttachmentId, CallbackId, CannedId, ConversationId, CustomerId, ExpertId};
 
 #[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
@@ -47,52 +47,6 @@ impl Customer {
     pub fn anonymous(id: CustomerId, now: Timestamp) -> Customer {
         Customer { id, external_id: None, name: None, email: None, created_at: now }
     }
-}
-
-/// PRODUCT.md's lifecycle states.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Encode, Decode, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Status {
-    Queued,
-    Offered,
-    Open,
-    Pending,
-    OnHold,
-    Solved,
-    Closed,
-    Abandoned,
-}
-
-impl Status {
-    /// Closed and abandoned conversations have no actor and accept nothing more.
-    pub fn is_terminal(self) -> bool {
-        matches!(self, Status::Closed | Status::Abandoned)
-    }
-
-    /// Waiting for an expert to take it: counted in queue positions.
-    pub fn is_waiting(self) -> bool {
-        matches!(self, Status::Queued | Status::Offered)
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Status::Queued => "queued",
-            Status::Offered => "offered",
-            Status::Open => "open",
-            Status::Pending => "pending",
-            Status::OnHold => "on_hold",
-            Status::Solved => "solved",
-            Status::Closed => "closed",
-            Status::Abandoned => "abandoned",
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode, serde::Serialize, serde::Deserialize)]
-pub struct Page {
-    pub url: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub title: Option<String>,
 }
 
 /// An outstanding offer: one expert, a stored deadline.

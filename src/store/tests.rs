@@ -1,7 +1,7 @@
 use super::model::*;
 use super::*;
 use crate::clock::Timestamp;
-use crate::config::Style;
+use crate::domain::{Page, Status, Style};
 
 fn sample_conversation() -> Conversation {
     let created = Timestamp(1_700_000_000_000);

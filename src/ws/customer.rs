@@ -16,16 +16,17 @@ use crate::app::AppState;
 use crate::auth;
 use crate::clock::Timestamp;
 use crate::conversation::{internal_error, not_found, replay, ConversationActor, Draft, Opening};
+use crate::domain::{ErrorCode, EventKind, Page, Refusal};
 use crate::hub::SessionHandle;
 use crate::ids::CallbackId;
 use crate::ids::ConversationId;
 use crate::lifecycle::{self, Event};
 use crate::messages::*;
 use crate::protocol::{
-    self, AckBody, CategoryView, ConversationBrief, CustomerFrame, ErrorCode, ExpertBrief, MessageJson, Ref,
-    Refusal, ServerFrame, UserIdentity,
+    self, AckBody, CategoryView, ConversationBrief, CustomerFrame, ExpertBrief, MessageJson, Ref,
+    ServerFrame, UserIdentity,
 };
-use crate::store::model::{Author, Callback, Conversation, Customer, Page};
+use crate::store::model::{Author, Callback, Conversation, Customer};
 use crate::store::StoreError;
 use crate::webhooks;
 
@@ -358,7 +359,7 @@ impl CustomerWidget {
             for (kind, data) in
                 webhooks::for_transition(&self.app.store, Some(&c), &next).map_err(internal_error)?
             {
-                webhooks::enqueue(&self.app, kind, data).map_err(internal_error)?;
+                self.app.webhooks.enqueue(kind, data).map_err(internal_error)?;
             }
             self.app.store.put_conversation(&next).map_err(internal_error)?;
         }
@@ -404,13 +405,12 @@ impl CustomerWidget {
             done_at: None,
             done_by: None,
         };
-        let customer =
-            crate::conversation::views::customer_view(store, callback.customer).map_err(internal_error)?;
+        let customer = crate::views::customer_view(store, callback.customer).map_err(internal_error)?;
         let data = serde_json::json!({ "callback": {
             "id": callback.id.to_string(), "customer": customer, "phone": callback.phone,
             "message": callback.message, "category": callback.category, "created_at": callback.created_at.rfc3339(),
         }});
-        webhooks::enqueue(&self.app, "callback.requested", data).map_err(internal_error)?;
+        self.app.webhooks.enqueue(EventKind::CallbackRequested, data).map_err(internal_error)?;
         store.put_callback(&callback).map_err(internal_error)?;
         ack_when_durable(&self.app.store, reply, AckBody::Callback { callback_id: callback.id }, ctx);
         Ok(())

@@ -12,21 +12,23 @@ use super::{
     ack_when_durable, check_text, close, refuse, session_plumbing, unauthorized, Link, Session, Target,
 };
 use crate::access::{self, Viewer};
+use crate::accounts;
 use crate::app::AppState;
-use crate::auth;
 use crate::clock::Timestamp;
-use crate::conversation::{internal_error, not_found, replay, views, ConversationActor, Draft, Opening};
+use crate::conversation::{internal_error, not_found, replay, ConversationActor, Draft, Opening};
+use crate::domain::{ErrorCode, Refusal};
 use crate::hub::SessionHandle;
 use crate::ids::{ConversationId, CustomerId, ExpertId};
 use crate::lifecycle;
 use crate::messages::*;
 use crate::protocol::{
-    self, AckBody, CategoryView, ConversationView, ErrorCode, ExpertBrief, ExpertFrame, HistoryEntry,
-    MessageView, Ref, Refusal, ServerFrame,
+    self, AckBody, CategoryView, ConversationView, ExpertBrief, ExpertFrame, HistoryEntry, MessageView, Ref,
+    ServerFrame,
 };
 use crate::router::{Purpose, ReservationId};
 use crate::store::model::{Author, AuthorKind, Conversation, Customer, Expert, Owner};
 use crate::store::{Store, StoreError};
+use crate::views;
 
 pub async fn connect(
     req: HttpRequest,
@@ -88,7 +90,7 @@ impl Session for ExpertSession {
         // A logout, password change or removal: stay only while this token still holds.
         let still_valid = match (&self.token, &self.expert) {
             (Some(token), Some(me)) => {
-                matches!(expert_for_token(&self.app, token), Ok(Some(e)) if e.id == me.id)
+                matches!(accounts::expert_for_token(&self.app.store, token), Ok(Some(e)) if e.id == me.id)
             }
             _ => false,
         };
@@ -115,20 +117,9 @@ impl Session for ExpertSession {
     }
 }
 
-/// The expert a login token belongs to, if it is valid and unexpired.
-pub fn expert_for_token(app: &AppState, token: &str) -> Result<Option<Expert>, StoreError> {
-    let Some(login) = app.store.token(&auth::token_digest(token))? else {
-        return Ok(None);
-    };
-    if login.expires_at <= Timestamp::now() {
-        return Ok(None);
-    }
-    Ok(app.store.expert(login.expert)?.filter(|e| !e.removed))
-}
-
 impl ExpertSession {
     fn hello(&mut self, reference: Option<Ref>, token: &str, ctx: &mut ws::WebsocketContext<Self>) {
-        let expert = match expert_for_token(&self.app, token) {
+        let expert = match accounts::expert_for_token(&self.app.store, token) {
             Ok(Some(e)) => e,
             Ok(None) => return unauthorized(ctx, reference, "unknown or expired token"),
             Err(e) => {

@@ -17,8 +17,9 @@ use crate::app::AppState;
 use crate::limits::{ConnectionSlot, FrameLimits, Verdict};
 use bytestring::ByteString;
 
+use crate::domain::{ErrorCode, Refusal};
 use crate::messages::ReplyTo;
-use crate::protocol::{self, ClientFrame, ErrorCode, Ref, Refusal, ServerFrame};
+use crate::protocol::{self, ClientFrame, Ref, ServerFrame};
 
 /// Where a frame about a conversation goes: its live actor, or the stored record of one
 /// that has ended.
@@ -51,7 +52,7 @@ pub fn open_link(req: &HttpRequest, app: &AppState) -> Result<Link, crate::http:
     if !origin_allowed(req, &config.server.allowed_origins) {
         return Err(ApiError::new(ErrorCode::Forbidden, "this page's origin may not open a chat here"));
     }
-    let ip = crate::http::client_ip(req, &config.server.trusted_proxies);
+    let ip = crate::net::client_ip(req, &config.server.trusted_proxies);
     let slot = app.limiters.connect(ip).map_err(ApiError)?;
     Ok(Link {
         session_id: app.hub.session_id(),

@@ -95,7 +95,11 @@ fn missed_offers_set_an_expert_away_and_withdraw_the_rest() {
     let d = r.offer_outcome(ExpertId(1), true);
     assert_eq!(
         d[0],
-        Decision::Presence { expert: ExpertId(1), presence: Presence::Away, reason: "missed_offers" }
+        Decision::Presence {
+            expert: ExpertId(1),
+            presence: Presence::Away,
+            reason: PresenceReason::MissedOffers
+        }
     );
     assert!(d.contains(&Decision::Withdraw { chat: ConversationId(10), expert: ExpertId(1) }));
     assert!(offers(&r.track(snap(11, Status::Queued), None, T0)).is_empty());
