@@ -346,6 +346,20 @@ impl Ws {
         }
     }
 
+    /// Sends `bytes` as a text message, valid UTF-8 or not, in `pieces` frames (one frame
+    /// when `pieces` is 1): what a broken or hostile client may put on the wire.
+    pub async fn send_text_bytes(&mut self, bytes: &[u8], pieces: usize) {
+        use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
+        use tokio_tungstenite::tungstenite::protocol::frame::Frame;
+        let size = bytes.len().div_ceil(pieces);
+        let chunks: Vec<&[u8]> = bytes.chunks(size).collect();
+        for (i, chunk) in chunks.iter().enumerate() {
+            let opcode = OpCode::Data(if i == 0 { Data::Text } else { Data::Continue });
+            let frame = Frame::message(chunk.to_vec(), opcode, i + 1 == chunks.len());
+            self.socket.send(Message::Frame(frame)).await.expect("websocket send");
+        }
+    }
+
     pub async fn send_text(&mut self, text: String) {
         self.socket.send(Message::Text(text)).await.expect("websocket send");
     }
