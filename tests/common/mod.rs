@@ -360,6 +360,14 @@ impl Ws {
         }
     }
 
+    /// The client's end of the TCP connection, to find the server's end of it.
+    pub fn local_addr(&self) -> std::net::SocketAddr {
+        match self.socket.get_ref() {
+            MaybeTlsStream::Plain(s) => s.local_addr().expect("local address"),
+            _ => panic!("test sockets are plain TCP"),
+        }
+    }
+
     pub async fn send_text(&mut self, text: String) {
         self.socket.send(Message::Text(text)).await.expect("websocket send");
     }
