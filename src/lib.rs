@@ -82,6 +82,33 @@ fn conversation_threads() -> usize {
 /// How often quiet rate-limiter keys are forgotten.
 const PRUNE_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
 
+/// Has the kernel abort a connection whose peer stops reading for `client_timeout`.
+///
+/// Nothing in the process can: a websocket actor lives inside its response body, and
+/// actix-http polls that body only while its write buffer has room. Once the peer stops
+/// reading and the socket buffers fill, the actor is never polled again, so its heartbeat,
+/// its mailbox and the `Disconnect` the hub sends it all wait behind the very writes that
+/// are stuck. With TCP_USER_TIMEOUT, Linux gives up on data left unacknowledged that long,
+/// and (since 5.11, "tcp: fix TCP_USER_TIMEOUT with zero window") on data left unsent that
+/// long because the peer keeps answering its probes with a zero window: the dispatcher's
+/// next write fails, and dropping it stops the actor and frees its mailbox and connection
+/// slot (tests/wire.rs). A peer that reads slowly but keeps reading keeps its connection,
+/// HTTP downloads included; one that vanished is dropped after `client_timeout` rather than
+/// after minutes of retransmissions. Accepted sockets inherit the option from the listener.
+/// Other systems lack the option, and there such a stall stays unbounded.
+#[cfg(target_os = "linux")]
+fn abort_stalled_connections(
+    listener: &TcpListener,
+    client_timeout: std::time::Duration,
+) -> std::io::Result<()> {
+    socket2::SockRef::from(listener).set_tcp_user_timeout(Some(client_timeout))
+}
+
+#[cfg(not(target_os = "linux"))]
+fn abort_stalled_connections(_: &TcpListener, _: std::time::Duration) -> std::io::Result<()> {
+    Ok(())
+}
+
 /// Serves on `listener` until `shutdown` resolves, then shuts down gracefully: no new
 /// connections, everything written so far flushed (so pending acknowledgements go out), every
 /// socket closed with 1001, and a last flush. Must run inside an actix system.
@@ -95,6 +122,7 @@ pub async fn run(
     let app = App::new(config, store, conversation_threads());
     let restored = app.restore()?;
     let addr = listener.local_addr()?;
+    abort_stalled_connections(&listener, app.config.server.client_timeout)?;
     let data = web::Data::new(app.clone());
     let server = HttpServer::new(move || {
         actix_web::App::new()

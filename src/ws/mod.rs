@@ -1,14 +1,14 @@
-//! What both websocket actors share: heartbeats, frame reassembly, size limits, and the
-//! plumbing that turns `Deliver` messages into written frames.
+//! What both websocket actors share: heartbeats, frame reassembly, size limits, the close
+//! code of each failure, and the plumbing that turns `Deliver` messages into written frames.
 
 pub mod customer;
 pub mod expert;
 
+use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
-use std::net::IpAddr;
-
 use actix::prelude::*;
+use actix_http::ws::Item;
 use actix_web::http::header;
 use actix_web::HttpRequest;
 use actix_web_actors::ws;
@@ -35,7 +35,7 @@ pub struct Link {
     pub ip: IpAddr,
     last_heard: Instant,
     /// A text message arriving in continuation frames, until its last frame.
-    partial: Option<Vec<u8>>,
+    fragments: Fragments,
     max_message: usize,
     limits: FrameLimits,
     /// The pending close for a client that never says `hello`.
@@ -58,7 +58,7 @@ pub fn open_link(req: &HttpRequest, app: &AppState) -> Result<Link, crate::http:
         session_id: app.hub.session_id(),
         ip,
         last_heard: Instant::now(),
-        partial: None,
+        fragments: Fragments::default(),
         max_message: config.limits.max_frame_bytes,
         limits: FrameLimits::new(&config.limits),
         hello_deadline: None,
@@ -105,8 +105,7 @@ pub fn start_session<S: Session>(session: &mut S, ctx: &mut S::Context, config: 
     start_heartbeat::<S>(ctx, config.server.heartbeat_interval, config.server.client_timeout);
     let deadline = ctx.run_later(config.server.hello_timeout, |act, ctx| {
         if !act.identified() {
-            refuse(ctx, None, ErrorCode::Unauthorized, "say hello first");
-            close(ctx, ws::CloseCode::Policy, "no hello");
+            fail(ctx, None, ConnectionError::NoHello);
         }
     });
     session.link().hello_deadline = Some(deadline);
@@ -183,8 +182,7 @@ pub trait Session: Actor<Context = ws::WebsocketContext<Self>> + Handler<crate::
                 false
             }
             Verdict::Close => {
-                refuse(ctx, reference.clone(), ErrorCode::RateLimited, "too many frames");
-                close(ctx, ws::CloseCode::Policy, "flooding");
+                fail(ctx, reference.clone(), ConnectionError::Flooding);
                 false
             }
         }
@@ -265,25 +263,114 @@ where
     ctx.stop();
 }
 
+/// Why the server closes a websocket, for the failures found on the wire and at the
+/// connection's limits: each has its close code (RFC 6455 §7.4, PROTOCOL.md "Closing codes")
+/// and the error frame, if any, that tells the client first, here and nowhere else. Its text
+/// is the close frame's reason.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum ConnectionError {
+    /// A text message that is not UTF-8, in one frame or across continuation frames.
+    #[error("text is not UTF-8")]
+    NotUtf8,
+    /// A message over `limits.max_frame_bytes`, in one frame or across continuation frames.
+    #[error("message too large")]
+    TooLarge,
+    /// A message in continuation frames that began as binary.
+    #[error("binary frames are not accepted")]
+    Binary,
+    /// A continuation frame with no message to continue.
+    #[error("continuation without a first frame")]
+    StrayContinuation,
+    /// Any other breach of RFC 6455 that the codec reports.
+    #[error("protocol error")]
+    Protocol,
+    /// Frames past the connection's rate limit.
+    #[error("flooding")]
+    Flooding,
+    /// No valid `hello` within `server.hello_timeout`.
+    #[error("no hello")]
+    NoHello,
+}
+
+impl ConnectionError {
+    pub fn close_code(self) -> ws::CloseCode {
+        match self {
+            ConnectionError::NotUtf8 => ws::CloseCode::Invalid,
+            ConnectionError::TooLarge => ws::CloseCode::Size,
+            ConnectionError::Binary => ws::CloseCode::Unsupported,
+            ConnectionError::StrayContinuation | ConnectionError::Protocol => ws::CloseCode::Protocol,
+            ConnectionError::Flooding | ConnectionError::NoHello => ws::CloseCode::Policy,
+        }
+    }
+
+    /// The error frame sent before the close; a bare protocol breach gets none.
+    pub fn refusal(self) -> Option<Refusal> {
+        let (code, message) = match self {
+            ConnectionError::NotUtf8 => (ErrorCode::BadRequest, "text frames must be UTF-8"),
+            ConnectionError::TooLarge => {
+                (ErrorCode::TooLarge, "the message is larger than the server accepts")
+            }
+            ConnectionError::Binary => (ErrorCode::BadRequest, "frames are JSON text"),
+            ConnectionError::Flooding => (ErrorCode::RateLimited, "too many frames"),
+            ConnectionError::NoHello => (ErrorCode::Unauthorized, "say hello first"),
+            ConnectionError::StrayContinuation | ConnectionError::Protocol => return None,
+        };
+        Some(Refusal::new(code, message))
+    }
+}
+
+impl From<&ws::ProtocolError> for ConnectionError {
+    fn from(e: &ws::ProtocolError) -> ConnectionError {
+        match e {
+            ws::ProtocolError::Overflow => ConnectionError::TooLarge,
+            ws::ProtocolError::Io(io) if reports_invalid_utf8(io) => ConnectionError::NotUtf8,
+            _ => ConnectionError::Protocol,
+        }
+    }
+}
+
+/// Whether an I/O error from the websocket stream is in fact a text frame that is not UTF-8.
+/// actix-web-actors 4.3 (`WsStream::poll_next`) checks a text frame with
+/// `ByteString::try_from` and hands on the failure only as `io::Error::other` holding the
+/// `std::str::Utf8Error`'s text, the way it also wraps transport errors: that text is all
+/// there is to tell them apart. The unit tests build it as actix-web-actors does, so a change
+/// of wording in std shows there.
+fn reports_invalid_utf8(e: &std::io::Error) -> bool {
+    let text = e.to_string();
+    e.kind() == std::io::ErrorKind::Other
+        && (text.starts_with("invalid utf-8 sequence of ")
+            || text.starts_with("incomplete utf-8 byte sequence from index "))
+}
+
+/// Closes the connection for `e`, after the error frame that explains it (if it has one).
+pub fn fail<A>(ctx: &mut ws::WebsocketContext<A>, reference: Option<Ref>, e: ConnectionError)
+where
+    A: Actor<Context = ws::WebsocketContext<A>>,
+{
+    if let Some(refusal) = e.refusal() {
+        ctx.text(ServerFrame::error(reference, refusal).encode());
+    }
+    close(ctx, e.close_code(), &e.to_string());
+}
+
 /// Handles one websocket event for any session.
 pub fn on_message<S: Session>(s: &mut S, msg: Result<ws::Message, ws::ProtocolError>, ctx: &mut S::Context) {
     s.link().last_heard = Instant::now();
     let msg = match msg {
         Ok(m) => m,
-        Err(ws::ProtocolError::Overflow) => {
-            refuse(ctx, None, ErrorCode::TooLarge, "the message is larger than the server accepts");
-            return close(ctx, ws::CloseCode::Size, "message too large");
-        }
         Err(e) => {
             tracing::debug!(error = %e, "websocket protocol error");
-            return close(ctx, ws::CloseCode::Protocol, "protocol error");
+            return fail(ctx, None, ConnectionError::from(&e));
         }
     };
     match msg {
         ws::Message::Text(text) => s.on_text(&text, ctx),
         ws::Message::Continuation(item) => {
-            if let Some(text) = reassemble(s.link(), item, ctx) {
-                s.on_text(&text, ctx);
+            let link = s.link();
+            match link.fragments.push(item, link.max_message) {
+                Ok(Some(text)) => s.on_text(&text, ctx),
+                Ok(None) => {}
+                Err(e) => fail(ctx, None, e),
             }
         }
         ws::Message::Binary(_) => refuse(ctx, None, ErrorCode::BadRequest, "frames are JSON text"),
@@ -297,50 +384,39 @@ pub fn on_message<S: Session>(s: &mut S, msg: Result<ws::Message, ws::ProtocolEr
     }
 }
 
-/// Joins continuation frames into one text message, within the same size limit as a
+/// A text message arriving in continuation frames, joined within the same size limit as a
 /// single frame.
-fn reassemble<A>(
-    link: &mut Link,
-    item: actix_http::ws::Item,
-    ctx: &mut ws::WebsocketContext<A>,
-) -> Option<ByteString>
-where
-    A: Actor<Context = ws::WebsocketContext<A>>,
-{
-    let (bytes, last) = match item {
-        actix_http::ws::Item::FirstText(b) => {
-            link.partial = Some(Vec::new());
-            (b, false)
+#[derive(Debug, Default)]
+struct Fragments {
+    /// The message so far, from its first frame until its last.
+    partial: Option<Vec<u8>>,
+}
+
+impl Fragments {
+    /// Takes one frame of a fragmented message; the whole text once its last frame is in.
+    fn push(&mut self, item: Item, max_bytes: usize) -> Result<Option<ByteString>, ConnectionError> {
+        let (bytes, last) = match item {
+            Item::FirstText(b) => {
+                self.partial = Some(Vec::new());
+                (b, false)
+            }
+            Item::FirstBinary(_) => {
+                self.partial = None;
+                return Err(ConnectionError::Binary);
+            }
+            Item::Continue(b) => (b, false),
+            Item::Last(b) => (b, true),
+        };
+        let mut buf = self.partial.take().ok_or(ConnectionError::StrayContinuation)?;
+        if buf.len() + bytes.len() > max_bytes {
+            return Err(ConnectionError::TooLarge);
         }
-        actix_http::ws::Item::FirstBinary(_) => {
-            refuse(ctx, None, ErrorCode::BadRequest, "frames are JSON text");
-            close(ctx, ws::CloseCode::Unsupported, "binary frames are not accepted");
-            return None;
+        buf.extend_from_slice(&bytes);
+        if !last {
+            self.partial = Some(buf);
+            return Ok(None);
         }
-        actix_http::ws::Item::Continue(b) => (b, false),
-        actix_http::ws::Item::Last(b) => (b, true),
-    };
-    let Some(buf) = link.partial.as_mut() else {
-        close(ctx, ws::CloseCode::Protocol, "continuation without a first frame");
-        return None;
-    };
-    if buf.len() + bytes.len() > link.max_message {
-        link.partial = None;
-        refuse(ctx, None, ErrorCode::TooLarge, "the message is larger than the server accepts");
-        close(ctx, ws::CloseCode::Size, "message too large");
-        return None;
-    }
-    buf.extend_from_slice(&bytes);
-    if !last {
-        return None;
-    }
-    let whole = link.partial.take()?;
-    match ByteString::try_from(whole) {
-        Ok(text) => Some(text),
-        Err(_) => {
-            refuse(ctx, None, ErrorCode::BadRequest, "text frames must be UTF-8");
-            None
-        }
+        ByteString::try_from(buf).map(Some).map_err(|_| ConnectionError::NotUtf8)
     }
 }
 
@@ -375,3 +451,101 @@ macro_rules! session_plumbing {
     };
 }
 pub(crate) use session_plumbing;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::web::Bytes;
+
+    /// A text frame's bad bytes as actix-web-actors' `WsStream` reports them.
+    fn reported_by_actix_web_actors(bytes: &'static [u8]) -> ws::ProtocolError {
+        let utf8 = ByteString::try_from(Bytes::from_static(bytes)).unwrap_err();
+        ws::ProtocolError::Io(std::io::Error::other(format!("{utf8}")))
+    }
+
+    fn code(e: ConnectionError) -> u16 {
+        e.close_code().into()
+    }
+
+    #[test]
+    fn a_text_frame_that_is_not_utf8_closes_with_1007() {
+        for bytes in [&b"caf\xff"[..], b"caf\xc3", b"\xed\xa0\x80"] {
+            let e = ConnectionError::from(&reported_by_actix_web_actors(bytes));
+            assert_eq!(e, ConnectionError::NotUtf8, "{bytes:?}");
+            assert_eq!(code(e), 1007);
+        }
+    }
+
+    #[test]
+    fn other_codec_failures_keep_their_codes() {
+        assert_eq!(ConnectionError::from(&ws::ProtocolError::Overflow), ConnectionError::TooLarge);
+        let transport =
+            ws::ProtocolError::Io(std::io::Error::other("payload reached EOF before completing: None"));
+        for e in [
+            ws::ProtocolError::BadOpCode,
+            ws::ProtocolError::UnmaskedFrame,
+            ws::ProtocolError::ContinuationStarted,
+            ws::ProtocolError::ContinuationNotStarted,
+            transport,
+        ] {
+            assert_eq!(ConnectionError::from(&e), ConnectionError::Protocol, "{e}");
+        }
+    }
+
+    #[test]
+    fn each_failure_has_its_close_code_and_error_frame() {
+        use ConnectionError::*;
+        let expected = [
+            (NotUtf8, 1007, Some(ErrorCode::BadRequest)),
+            (TooLarge, 1009, Some(ErrorCode::TooLarge)),
+            (Binary, 1003, Some(ErrorCode::BadRequest)),
+            (StrayContinuation, 1002, None),
+            (Protocol, 1002, None),
+            (Flooding, 1008, Some(ErrorCode::RateLimited)),
+            (NoHello, 1008, Some(ErrorCode::Unauthorized)),
+        ];
+        for (e, close, refusal) in expected {
+            assert_eq!(code(e), close, "{e:?}");
+            assert_eq!(e.refusal().map(|r| r.code), refusal, "{e:?}");
+        }
+    }
+
+    fn text(b: &'static [u8]) -> Item {
+        Item::FirstText(Bytes::from_static(b))
+    }
+    fn more(b: &'static [u8]) -> Item {
+        Item::Continue(Bytes::from_static(b))
+    }
+    fn last(b: &'static [u8]) -> Item {
+        Item::Last(Bytes::from_static(b))
+    }
+
+    #[test]
+    fn fragments_join_into_one_text_even_when_a_character_is_split() {
+        let mut f = Fragments::default();
+        assert_eq!(f.push(text(b"caf\xc3"), 100), Ok(None));
+        assert_eq!(f.push(more(b"\xa9 "), 100), Ok(None));
+        assert_eq!(f.push(last(b"noir"), 100), Ok(Some(ByteString::from("café noir"))));
+        assert!(f.partial.is_none());
+    }
+
+    #[test]
+    fn fragments_that_are_not_utf8_together_fail_with_not_utf8() {
+        let mut f = Fragments::default();
+        assert_eq!(f.push(text(b"caf"), 100), Ok(None));
+        assert_eq!(f.push(last(b"\xff"), 100), Err(ConnectionError::NotUtf8));
+        // A character left unfinished by the last frame is no better.
+        assert_eq!(f.push(text(b"caf"), 100), Ok(None));
+        assert_eq!(f.push(last(b"\xc3"), 100), Err(ConnectionError::NotUtf8));
+    }
+
+    #[test]
+    fn fragments_keep_the_size_limit_and_refuse_binary_and_strays() {
+        let mut f = Fragments::default();
+        assert_eq!(f.push(text(b"12345"), 8), Ok(None));
+        assert_eq!(f.push(more(b"6789"), 8), Err(ConnectionError::TooLarge));
+        assert!(f.partial.is_none(), "nothing is kept of a refused message");
+        assert_eq!(f.push(last(b"x"), 8), Err(ConnectionError::StrayContinuation));
+        assert_eq!(f.push(Item::FirstBinary(Bytes::from_static(b"\x00")), 8), Err(ConnectionError::Binary));
+    }
+}

@@ -353,16 +353,7 @@ impl Ws {
     /// Sends `text` as one message split over several frames (a first frame and
     /// continuations), as a client may.
     pub async fn send_fragmented(&mut self, text: &str, pieces: usize) {
-        use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
-        use tokio_tungstenite::tungstenite::protocol::frame::Frame;
-        let bytes = text.as_bytes();
-        let size = bytes.len().div_ceil(pieces);
-        let chunks: Vec<&[u8]> = bytes.chunks(size).collect();
-        for (i, chunk) in chunks.iter().enumerate() {
-            let opcode = OpCode::Data(if i == 0 { Data::Text } else { Data::Continue });
-            let frame = Frame::message(chunk.to_vec(), opcode, i + 1 == chunks.len());
-            self.socket.send(Message::Frame(frame)).await.expect("websocket send");
-        }
+        self.send_text_bytes(text.as_bytes(), pieces).await;
     }
 
     /// Sends several frames in one write, so the server reads them together: what they ask
@@ -372,6 +363,28 @@ impl Ws {
             self.socket.feed(Message::Text(f.to_string())).await.expect("websocket send");
         }
         self.socket.flush().await.expect("websocket flush");
+    }
+
+    /// Sends `bytes` as a text message, valid UTF-8 or not, in `pieces` frames (one frame
+    /// when `pieces` is 1): what a broken or hostile client may put on the wire.
+    pub async fn send_text_bytes(&mut self, bytes: &[u8], pieces: usize) {
+        use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
+        use tokio_tungstenite::tungstenite::protocol::frame::Frame;
+        let size = bytes.len().div_ceil(pieces);
+        let chunks: Vec<&[u8]> = bytes.chunks(size).collect();
+        for (i, chunk) in chunks.iter().enumerate() {
+            let opcode = OpCode::Data(if i == 0 { Data::Text } else { Data::Continue });
+            let frame = Frame::message(chunk.to_vec(), opcode, i + 1 == chunks.len());
+            self.socket.send(Message::Frame(frame)).await.expect("websocket send");
+        }
+    }
+
+    /// The client's end of the TCP connection, to find the server's end of it.
+    pub fn local_addr(&self) -> std::net::SocketAddr {
+        match self.socket.get_ref() {
+            MaybeTlsStream::Plain(s) => s.local_addr().expect("local address"),
+            _ => panic!("test sockets are plain TCP"),
+        }
     }
 
     pub async fn send_text(&mut self, text: String) {
