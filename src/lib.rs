@@ -16,6 +16,7 @@
 //! - [`views`]: conversations, customers and messages as clients see them, read from the store.
 //! - [`ws`]: the websocket actors, `CustomerWidget` and `ExpertSession`.
 //! - [`http`]: the REST API and the routes of both websockets.
+//! - [`http_error`]: a refusal answered over HTTP, for the REST API and websocket upgrades.
 //! - [`assets`]: the widget, console and demo page, embedded from `static/`.
 //! - [`stats`]: report figures computed from stored conversations.
 //! - [`export`]: `switchboard export`/`import`, the whole store as JSON lines.
@@ -40,6 +41,7 @@ pub mod conversation;
 pub mod domain;
 pub mod export;
 pub mod http;
+pub mod http_error;
 pub mod hub;
 pub mod ids;
 pub mod lifecycle;

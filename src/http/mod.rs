@@ -8,7 +8,7 @@ mod followups;
 mod sessions;
 mod stats;
 
-use actix_web::{dev::Payload, http::StatusCode, web, FromRequest, HttpRequest, HttpResponse, ResponseError};
+use actix_web::{dev::Payload, web, FromRequest, HttpRequest, HttpResponse};
 
 use futures_util::future::{ready, Ready};
 
@@ -16,9 +16,9 @@ use crate::access::Viewer;
 use crate::app::AppState;
 use crate::auth;
 use crate::domain::{ErrorCode, Refusal};
+pub use crate::http_error::ApiError;
 use crate::ids::{CustomerId, ExpertId};
 use crate::store::model::Expert;
-use crate::store::StoreError;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(healthz))
@@ -84,47 +84,6 @@ async fn metrics(req: HttpRequest, app: web::Data<AppState>) -> Result<HttpRespo
 
 async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(serde_json::json!({ "status": "ok" }))
-}
-
-/// An HTTP error with the contract's body `{"error":{"code","message"}}`.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct ApiError(pub Refusal);
-
-impl From<StoreError> for ApiError {
-    fn from(e: StoreError) -> ApiError {
-        ApiError(crate::conversation::internal_error(e))
-    }
-}
-
-impl ApiError {
-    pub fn new(code: ErrorCode, message: impl Into<String>) -> ApiError {
-        ApiError(Refusal::new(code, message))
-    }
-}
-
-impl ResponseError for ApiError {
-    fn status_code(&self) -> StatusCode {
-        match self.0.code {
-            ErrorCode::BadRequest => StatusCode::BAD_REQUEST,
-            ErrorCode::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
-            ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
-            ErrorCode::Forbidden => StatusCode::FORBIDDEN,
-            ErrorCode::NotFound => StatusCode::NOT_FOUND,
-            ErrorCode::Conflict | ErrorCode::DuplicateMessage => StatusCode::CONFLICT,
-            ErrorCode::CapacityFull | ErrorCode::NotAllowed | ErrorCode::Closed => {
-                StatusCode::UNPROCESSABLE_ENTITY
-            }
-            ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
-            ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
-        }
-    }
-
-    fn error_response(&self) -> HttpResponse {
-        HttpResponse::build(self.status_code())
-            .json(serde_json::json!({ "error": { "code": self.0.code, "message": self.0.message } }))
-    }
 }
 
 /// Who is calling, from the `Authorization: Bearer` token.

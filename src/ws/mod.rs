@@ -14,6 +14,7 @@ use actix_web::HttpRequest;
 use actix_web_actors::ws;
 
 use crate::app::AppState;
+use crate::http_error::ApiError;
 use crate::limits::{ConnectionSlot, FrameLimits, Verdict};
 use bytestring::ByteString;
 
@@ -46,8 +47,7 @@ pub struct Link {
 
 /// Checks a websocket upgrade against the Origin rules and the connection limits; a
 /// refusal becomes an HTTP answer (403 or 429) with the contract's error body.
-pub fn open_link(req: &HttpRequest, app: &AppState) -> Result<Link, crate::http::ApiError> {
-    use crate::http::ApiError;
+pub fn open_link(req: &HttpRequest, app: &AppState) -> Result<Link, ApiError> {
     let config = &app.config;
     if !origin_allowed(req, &config.server.allowed_origins) {
         return Err(ApiError::new(ErrorCode::Forbidden, "this page's origin may not open a chat here"));
