@@ -3,32 +3,29 @@
 //! A self-hosted live-chat server for customer care: one binary, an embedded database.
 //!
 //! # Layout
-//! - [`domain`]: the domain's words at the bottom of the layers: statuses, styles, presence,
-//!   reasons, event kinds and the contract's refusals.
-//! - [`config`]: the configuration struct, read from TOML then `SWITCHBOARD_*` variables.
-//! - [`protocol`]: the wire contract: client and server frames, error codes.
-//! - [`store`]: sled trees, typed keys, the persisted model and group commit.
-//! - [`accounts`]: expert accounts, created the same way by the API and the command line.
-//! - [`access`]: who may read or act on a conversation, decided once for every path.
-//! - [`lifecycle`]: the conversation state machine, pure and driven by a clock value.
-//! - [`router`]: the Router actor and its plain routing state (offers, queue, capacity).
-//! - [`conversation`]: one actor per live conversation: transcript, timers, outbox.
-//! - [`views`]: conversations, customers and messages as clients see them, read from the store.
-//! - [`ws`]: the websocket actors, `CustomerWidget` and `ExpertSession`.
-//! - [`http`]: the REST API and the routes of both websockets.
-//! - [`http_error`]: a refusal answered over HTTP, for the REST API and websocket upgrades.
-//! - [`assets`]: the widget, console and demo page, embedded from `static/`.
-//! - [`stats`]: report figures computed from stored conversations.
-//! - [`export`]: `switchboard export`/`import`, the whole store as JSON lines.
-//! - [`hub`]: the directory of live actors and sessions.
-//! - [`messages`]: every message between actors.
-//! - [`app`]: what all of them share.
-//! - [`limits`]: rate limits and connection counts against abuse.
-//! - [`metrics`]: Prometheus counters, histograms and live gauges.
-//! - [`net`]: network addresses: where webhooks may go, where a request came from.
-//! - [`office_hours`]: the weekly schedule in a time zone, with holidays.
-//! - [`webhooks`]: signed lifecycle events from a durable outbox.
-//! - [`auth`], [`ids`], [`clock`]: credentials, typed ids, time.
+//! Layers point one way, bottom to top (`tests/layers.rs` keeps them so); only the actor
+//! layer's modules address each other.
+//!
+//! 1. Words and facts: [`ids`], [`clock`] (time), [`domain`] (statuses, styles, presence,
+//!    reasons, event kinds, the contract's refusals), [`net`] (which addresses webhooks may
+//!    reach, where a request came from), [`office_hours`] (the weekly schedule), [`auth`]
+//!    (hashes, signed tokens and links), [`metrics`] (Prometheus names).
+//! 2. [`config`]: the configuration, read from TOML then `SWITCHBOARD_*` variables.
+//! 3. [`store`]: sled trees, typed keys, the persisted model with its format version, and
+//!    group commit.
+//! 4. Decisions, pure and unit-tested without actix: [`lifecycle`] (the conversation state
+//!    machine), [`access`] (who may read or act on a conversation), [`accounts`] (expert
+//!    accounts and login tokens), [`limits`] (rate limits and connection counts), [`stats`]
+//!    (report figures), [`export`] (the whole store as JSON lines).
+//! 5. The wire: [`protocol`] (client and server frames), [`views`] (records as clients see
+//!    them), [`webhooks`] (signed lifecycle events from a durable outbox).
+//! 6. Actors: [`router`] (assigns chats: presence, capacity, skill; its plain state beside it),
+//!    [`conversation`] (one per live conversation: transcript, timers, outbox), [`hub`] (the
+//!    directory of live actors and sessions), [`messages`] (every message between actors),
+//!    [`app`] (what they share).
+//! 7. Transports: [`ws`] (the `CustomerWidget` and `ExpertSession` websocket actors),
+//!    [`http`] (the REST API and the websocket routes), [`http_error`] (a refusal answered
+//!    over HTTP), [`assets`] (the widget, console and demo page, embedded from `static/`).
 
 pub mod access;
 pub mod accounts;
