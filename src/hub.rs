@@ -38,13 +38,9 @@ impl SessionHandle {
     }
 
     fn disconnect(&self, code: CloseCode, reason: &'static str) {
-        self.disconnect.do_send(Disconnect { code, reason });
+        self.disconnect.do_send(Disconnect::Close { code, reason });
     }
 }
-
-/// The reason of a `Disconnect` that asks an expert session to re-check its token rather
-/// than close outright.
-pub const REVALIDATE: &str = "revalidate";
 
 #[derive(Default)]
 pub struct Hub {
@@ -186,7 +182,7 @@ impl Hub {
     pub fn revalidate_expert(&self, expert: ExpertId) {
         if let Some(sessions) = self.experts.get(&expert) {
             for s in sessions.iter() {
-                s.disconnect.do_send(Disconnect { code: CloseCode::Policy, reason: REVALIDATE });
+                s.disconnect.do_send(Disconnect::Revalidate);
             }
         }
     }

@@ -310,10 +310,13 @@ where
 #[rtype(result = "std::collections::HashMap<ExpertId, Presence>")]
 pub struct PresenceList;
 
-/// Closes a websocket session, e.g. one that cannot keep up, or at shutdown.
+/// Tells a websocket session to go, or to check whether it may stay.
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct Disconnect {
-    pub code: actix_web_actors::ws::CloseCode,
-    pub reason: &'static str,
+pub enum Disconnect {
+    /// Close with this code and reason, e.g. a client that cannot keep up, or at shutdown.
+    Close { code: actix_web_actors::ws::CloseCode, reason: &'static str },
+    /// Tokens were revoked (a logout, a password change, a removal): a session stays only
+    /// while the token it was opened with still holds.
+    Revalidate,
 }

@@ -69,6 +69,18 @@ impl Outbox {
         Ok(())
     }
 
+    /// Writes the events a conversation's change makes (`for_transition`); call before the
+    /// store step that writes the change, so they share its flush.
+    pub fn announce(&self, before: Option<&Conversation>, after: &Conversation) -> Result<(), StoreError> {
+        if self.settings.endpoints.is_empty() {
+            return Ok(());
+        }
+        for (kind, data) in for_transition(&self.store, before, after)? {
+            self.enqueue(kind, data)?;
+        }
+        Ok(())
+    }
+
     /// Delivers the outbox until the server stops.
     pub async fn run(self) {
         if self.settings.endpoints.is_empty() {

@@ -81,7 +81,7 @@ impl ConversationActor {
     }
 
     fn try_open(&mut self, o: &mut Opening, ctx: &mut Context<Self>) -> Result<(), Refusal> {
-        self.announce(None, &self.conv)?;
+        self.app.webhooks.announce(None, &self.conv).map_err(internal_error)?;
         let store = &self.app.store;
         store.keep_customer(&self.customer).map_err(internal_error)?;
         let opened = match std::mem::take(&mut o.counted_as_starting) {

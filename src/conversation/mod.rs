@@ -26,7 +26,6 @@ use crate::store::model::{
 };
 use crate::store::{StoreError, Ticket};
 use crate::views;
-use crate::webhooks;
 pub use handlers::{not_found, Opening};
 use outbox::{Outbox, Outgoing};
 
@@ -161,7 +160,7 @@ impl ConversationActor {
             }
             return Ok(None);
         }
-        self.announce(Some(&self.conv), &next)?;
+        self.app.webhooks.announce(Some(&self.conv), &next).map_err(internal_error)?;
         let ticket = self.app.store.put_conversation(&next).map_err(internal_error)?;
         observe(&self.conv, &next);
         // Most messages change only activity times; the router hears of routing changes alone.
@@ -181,18 +180,6 @@ impl ConversationActor {
         self.arm_timer(ctx);
         self.watch_flush(ctx);
         Ok(Some(ticket))
-    }
-
-    /// Writes the webhook events a change makes; they share the change's flush.
-    fn announce(&self, before: Option<&Conversation>, after: &Conversation) -> Result<(), Refusal> {
-        if self.app.config.webhooks.endpoints.is_empty() {
-            return Ok(());
-        }
-        let events = webhooks::for_transition(&self.app.store, before, after).map_err(internal_error)?;
-        for (kind, data) in events {
-            self.app.webhooks.enqueue(kind, data).map_err(internal_error)?;
-        }
-        Ok(())
     }
 
     /// The router's view of this conversation now; it settles the reservation in hand.

@@ -28,7 +28,6 @@ use crate::protocol::{
 };
 use crate::store::model::{Author, Callback, Conversation, Customer};
 use crate::store::StoreError;
-use crate::webhooks;
 
 /// How many recent conversations `welcome` lists.
 const WELCOME_CONVERSATIONS: usize = 20;
@@ -356,11 +355,7 @@ impl CustomerWidget {
         let event = Event::Rate { score, comment };
         let t = lifecycle::step(&c, &event, Timestamp::now(), &self.app.policy)?;
         if let Some(next) = t.next {
-            for (kind, data) in
-                webhooks::for_transition(&self.app.store, Some(&c), &next).map_err(internal_error)?
-            {
-                self.app.webhooks.enqueue(kind, data).map_err(internal_error)?;
-            }
+            self.app.webhooks.announce(Some(&c), &next).map_err(internal_error)?;
             self.app.store.put_conversation(&next).map_err(internal_error)?;
         }
         ack_when_durable(&self.app.store, reply, AckBody::Empty {}, ctx);

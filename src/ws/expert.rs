@@ -84,8 +84,8 @@ impl Session for ExpertSession {
     }
 
     fn disconnect(&mut self, m: Disconnect, ctx: &mut Self::Context) {
-        if m.reason != crate::hub::REVALIDATE {
-            return close(ctx, m.code, m.reason);
+        if let Disconnect::Close { code, reason } = m {
+            return close(ctx, code, reason);
         }
         // A logout, password change or removal: stay only while this token still holds.
         let still_valid = match (&self.token, &self.expert) {

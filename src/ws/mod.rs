@@ -170,7 +170,9 @@ pub trait Session: Actor<Context = ws::WebsocketContext<Self>> + Handler<crate::
     /// Closes the connection as asked; sessions that can re-check their right to stay
     /// (experts after a revocation) override this.
     fn disconnect(&mut self, m: crate::messages::Disconnect, ctx: &mut Self::Context) {
-        close(ctx, m.code, m.reason);
+        if let crate::messages::Disconnect::Close { code, reason } = m {
+            close(ctx, code, reason);
+        }
     }
 
     /// Applies the connection's rate limits to a frame; false if it must not be handled.
