@@ -257,12 +257,8 @@ pub fn step(c: &Conversation, event: &Event, now: Timestamp, p: &Policy) -> Resu
             n.status = Open;
             n.offer = None;
             n.declined.clear();
-            n.owner = Some(Owner { id: expert, name: name.clone() });
-            if !n.past_owners.contains(&expert) {
-                n.past_owners.push(expert);
-            }
+            assign(&mut n, Owner { id: expert, name: name.clone() }, now);
             n.accepted_at.get_or_insert(now);
-            n.begin_spell(expert, now);
             n.last_activity_at = now;
             n.nudges = 0;
             Ok(Transition::to(n, vec![Effect::Assigned, Effect::Status { status: Open, reason: None }]))
@@ -285,12 +281,8 @@ pub fn step(c: &Conversation, event: &Event, now: Timestamp, p: &Policy) -> Resu
             }
             let mut n = c.clone();
             n.status = Open;
-            n.owner = Some(Owner { id: expert, name: name.clone() });
-            if !n.past_owners.contains(&expert) {
-                n.past_owners.push(expert);
-            }
+            assign(&mut n, Owner { id: expert, name: name.clone() }, now);
             n.accepted_at.get_or_insert(now);
-            n.begin_spell(expert, now);
             n.last_activity_at = now;
             n.nudges = 0;
             n.first_response_due = Some(now.plus(p.first_response_window));
@@ -314,11 +306,7 @@ pub fn step(c: &Conversation, event: &Event, now: Timestamp, p: &Policy) -> Resu
                 }
                 TransferTo::Expert { id, name, .. } => {
                     n.status = Open;
-                    n.owner = Some(Owner { id: *id, name: name.clone() });
-                    if !n.past_owners.contains(id) {
-                        n.past_owners.push(*id);
-                    }
-                    n.begin_spell(*id, now);
+                    assign(&mut n, Owner { id: *id, name: name.clone() }, now);
                     let told = Effect::Status { status: Open, reason: Some(Reason::Transferred) };
                     Ok(Transition::to(
                         n,
@@ -518,13 +506,19 @@ pub fn step(c: &Conversation, event: &Event, now: Timestamp, p: &Policy) -> Resu
 /// their opening message is its first response. Nobody waited in a queue for it.
 pub fn pushed(c: &mut Conversation, owner: Owner, now: Timestamp) {
     c.status = Status::Open;
-    if !c.past_owners.contains(&owner.id) {
-        c.past_owners.push(owner.id);
-    }
     c.accepted_at = Some(now);
     c.first_response_at = Some(now);
     c.awaiting_reply_since = None;
     c.segments.retain(|s| !matches!(s, Segment::Waiting { taken_at: None, .. }));
+    assign(c, owner, now);
+}
+
+/// The one way a chat gets an owner (accept, claim, transfer, push): they keep access to it
+/// afterwards, and their spell starts for the reports.
+fn assign(c: &mut Conversation, owner: Owner, now: Timestamp) {
+    if !c.past_owners.contains(&owner.id) {
+        c.past_owners.push(owner.id);
+    }
     c.begin_spell(owner.id, now);
     c.owner = Some(owner);
 }
