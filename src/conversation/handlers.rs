@@ -3,12 +3,13 @@
 
 use actix::prelude::*;
 
+use super::rules::{self, Destination};
 use super::{internal_error, ConversationActor, Draft};
 use crate::access;
 use crate::clock::Timestamp;
 use crate::domain::{ErrorCode, Refusal};
 use crate::ids::AttachmentId;
-use crate::lifecycle::{self, Event, TransferTo};
+use crate::lifecycle::{self, Event};
 use crate::messages::*;
 use crate::protocol::{AckBody, MessageJson, ServerFrame};
 use crate::protocol::{AttachmentView, ExpertBrief};
@@ -123,19 +124,8 @@ impl ConversationActor {
 
     fn post(&mut self, p: &Post, ctx: &mut Context<Self>) -> Result<(), Refusal> {
         self.admit(&p.from)?;
-        let (event, author) = match &p.from {
-            Party::Customer(_) if !p.internal => {
-                let owner = self.conv.owner.as_ref();
-                let owner_available = owner.is_some_and(|o| self.app.hub.is_available(o.id));
-                (Event::CustomerMessage { owner_available }, self.author_customer())
-            }
-            Party::Customer(_) => return Err(forbidden()),
-            Party::Expert { id, name } => {
-                let author = Author { kind: AuthorKind::Expert, id: Some(id.0), name: Some(name.clone()) };
-                let expert = *id;
-                (if p.internal { Event::Note { expert } } else { Event::ExpertMessage { expert } }, author)
-            }
-        };
+        let owner_available = self.conv.owner.as_ref().is_some_and(|o| self.app.hub.is_available(o.id));
+        let (event, author) = rules::message(&p.from, p.internal, &self.customer, owner_available)?;
         if let (Some(client_id), Some(author_id)) = (&p.client_msg_id, author.id) {
             let earlier =
                 self.app.store.client_message(self.id(), author_id, client_id).map_err(internal_error)?;
@@ -149,13 +139,7 @@ impl ConversationActor {
                 return Ok(());
             }
         }
-        let is_reply = matches!(p.from, Party::Expert { .. }) && !p.internal;
-        if is_reply && !p.force && self.said.contains(&super::fingerprint(&p.text)) {
-            return Err(Refusal::new(
-                ErrorCode::DuplicateMessage,
-                "this repeats an earlier message; send again with force to confirm",
-            ));
-        }
+        self.said.check(&p.from, p.internal, p.force, &p.text)?;
         self.apply(&event, ctx)?;
         let (ticket, message) = self.append(
             Draft {
@@ -179,24 +163,10 @@ impl ConversationActor {
         if !matches!(a.action, ExpertAction::Accept | ExpertAction::Decline | ExpertAction::Claim { .. }) {
             self.admit(&Party::Expert { id: expert, name: a.name.clone() })?;
         }
-        let event = match &a.action {
-            ExpertAction::Accept => Event::Accept { expert, name: a.name.clone() },
-            ExpertAction::Decline => Event::Decline { expert },
-            ExpertAction::Claim { certifications } => {
-                let Some(cert) = self.claim_certification() else {
-                    return Err(Refusal::new(
-                        ErrorCode::NotAllowed,
-                        "this chat is offered to experts, not claimed",
-                    ));
-                };
-                let certified = certifications.iter().any(|c| c == cert);
-                Event::Claim { expert, name: a.name.clone(), certified }
-            }
-            ExpertAction::SetStatus(status) => Event::SetStatus { expert, status: *status },
-            ExpertAction::End => Event::End { expert },
-            ExpertAction::Leave => Event::Leave { expert },
-            ExpertAction::Transfer { to, note } => return self.transfer(a, to, note.clone(), ctx),
-        };
+        if let ExpertAction::Transfer { to, note } = &a.action {
+            return self.transfer(a, to, note.clone(), ctx);
+        }
+        let event = rules::action(&a.action, expert, &a.name, self.claim_certification())?;
         let ticket = self.apply(&event, ctx)?;
         let body = match a.action {
             ExpertAction::Accept => AckBody::Accepted {
@@ -226,25 +196,14 @@ impl ConversationActor {
         note: Option<String>,
         ctx: &mut Context<Self>,
     ) -> Result<(), Refusal> {
-        let to = match to {
-            TransferTarget::Expert { id, name, certifications } => {
-                let certified =
-                    self.claim_certification().is_none_or(|c| certifications.iter().any(|h| h == c));
-                TransferTo::Expert { id: *id, name: name.clone(), certified }
-            }
-            TransferTarget::Category(id) => {
-                if self.app.config.category(id).is_none() {
-                    return Err(Refusal::new(ErrorCode::BadRequest, format!("unknown category {id:?}")));
-                }
-                if !self.certified_receivers(id).map_err(internal_error)? {
-                    return Err(Refusal::new(
-                        ErrorCode::Forbidden,
-                        "experts without this chat's certification could receive it there",
-                    ));
-                }
-                TransferTo::Category { id: id.clone(), style: self.app.config.style_of(id) }
-            }
+        let destination = match to {
+            TransferTarget::Expert { .. } => Destination { category: None, receivers_certified: true },
+            TransferTarget::Category(id) => Destination {
+                category: self.app.config.category(id).map(|_| self.app.config.style_of(id)),
+                receivers_certified: self.certified_receivers(id).map_err(internal_error)?,
+            },
         };
+        let to = rules::transfer(to, self.claim_certification(), destination)?;
         let event = Event::Transfer { from: a.expert, to, note: note.clone() };
         lifecycle::step(&self.conv, &event, Timestamp::now(), &self.app.policy)?;
         if let Some(note) = note.filter(|n| !n.trim().is_empty()) {

@@ -4,8 +4,7 @@
 
 mod handlers;
 mod outbox;
-
-use std::collections::HashSet;
+mod rules;
 
 use actix::prelude::*;
 use bytestring::ByteString;
@@ -28,6 +27,7 @@ use crate::store::{StoreError, Ticket};
 use crate::views;
 pub use handlers::{not_found, Opening};
 use outbox::{Outbox, Outgoing};
+use rules::Said;
 
 /// Messages held in an actor's mailbox before senders are refused; a conversation
 /// receives from a handful of sessions, so this is generous.
@@ -49,8 +49,8 @@ pub struct ConversationActor {
     armed_for: Option<Timestamp>,
     /// The customer's first message and the greeting, written when a new chat's actor starts.
     opening: Option<handlers::Opening>,
-    /// Fingerprints of what experts and the bot have said here, for the duplicate guard.
-    said: HashSet<u64>,
+    /// What experts and the bot have said here, for the duplicate guard.
+    said: Said,
     /// The router's reservation for the action being handled (a claim, a named transfer, a
     /// push): the next `Track` settles it, or it is given back if the action is refused.
     settling: Option<ReservationId>,
@@ -72,16 +72,6 @@ impl Draft {
     }
 }
 
-/// A message's fingerprint for the duplicate guard: trimmed, whitespace collapsed, case-folded.
-pub fn fingerprint(text: &str) -> u64 {
-    use std::hash::{Hash, Hasher};
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    for word in text.split_whitespace() {
-        word.to_lowercase().hash(&mut h);
-    }
-    h.finish()
-}
-
 impl ConversationActor {
     /// Starts a brand-new conversation; `opening` is stored before anyone hears of it.
     pub fn create(
@@ -90,7 +80,7 @@ impl ConversationActor {
         customer: Customer,
         opening: handlers::Opening,
     ) -> Addr<Self> {
-        Self::spawn(app, conv, customer, 0, Some(opening), HashSet::new())
+        Self::spawn(app, conv, customer, 0, Some(opening), Said::default())
     }
 
     /// Starts the actor of a stored conversation; `None` if it is unknown or closed.
@@ -106,7 +96,7 @@ impl ConversationActor {
         let last_seq = transcript.last().map_or(0, |m| m.seq);
         let mut conv = conv;
         conv.recall_activity(&transcript);
-        let addr = Self::spawn(app, conv, customer, last_seq, None, said(&transcript));
+        let addr = Self::spawn(app, conv, customer, last_seq, None, Said::of(&transcript));
         Ok(Some(addr))
     }
 
@@ -116,7 +106,7 @@ impl ConversationActor {
         customer: Customer,
         last_seq: u64,
         opening: Option<handlers::Opening>,
-        said: HashSet<u64>,
+        said: Said,
     ) -> Addr<Self> {
         let arbiter = app.conversation_arbiter();
         ConversationActor::start_in_arbiter(&arbiter, move |ctx| {
@@ -359,9 +349,7 @@ impl ConversationActor {
             (AuthorKind::Bot, _) => "bot",
             (AuthorKind::System, _) => "system",
         });
-        if counts_as_said(&message) {
-            self.said.insert(fingerprint(&message.text));
-        }
+        self.said.remember(&message);
         let json = MessageJson::of(self.id(), &message);
         let frame = ServerFrame::Message { message: json.clone() }.encode();
         let except = sender.map(|s| s.session_id);
@@ -436,19 +424,6 @@ impl ConversationActor {
             }));
         }
     }
-
-    fn author_customer(&self) -> Author {
-        Author::customer(&self.customer)
-    }
-}
-
-/// Expert and bot messages the customer saw: what the duplicate guard compares against.
-fn counts_as_said(m: &StoredMessage) -> bool {
-    !m.internal && matches!(m.author.kind, AuthorKind::Expert | AuthorKind::Bot)
-}
-
-fn said(transcript: &[StoredMessage]) -> HashSet<u64> {
-    transcript.iter().filter(|m| counts_as_said(m)).map(|m| fingerprint(&m.text)).collect()
 }
 
 /// Logs a transition and records the report timings it completes.

@@ -1,0 +1,236 @@
+//! The conversation actor's decisions as plain functions on plain data, unit-tested without
+//! actix: what a message or an action is to the lifecycle, the duplicate guard, and whether a
+//! transfer may go where it is sent. The actor gathers the facts (the record, the customer,
+//! presence, the configuration), asks here, and carries the answer out.
+
+use std::collections::HashSet;
+
+use crate::domain::{ErrorCode, Refusal, Style};
+use crate::ids::ExpertId;
+use crate::lifecycle::{Event, TransferTo};
+use crate::messages::{ExpertAction, Party, TransferTarget};
+use crate::store::model::{Author, AuthorKind, Customer, StoredMessage};
+
+/// A message's fingerprint for the duplicate guard: trimmed, whitespace collapsed, case-folded.
+pub fn fingerprint(text: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    for word in text.split_whitespace() {
+        word.to_lowercase().hash(&mut h);
+    }
+    h.finish()
+}
+
+/// What experts and the bot have said in a conversation: an expert who repeats it is asked to
+/// confirm (PRODUCT.md, guard rails), so a double click or a pasted answer is not sent twice.
+#[derive(Debug, Default)]
+pub struct Said(HashSet<u64>);
+
+impl Said {
+    /// Rebuilt from a transcript after a restart.
+    pub fn of(transcript: &[StoredMessage]) -> Said {
+        let mut said = Said::default();
+        transcript.iter().for_each(|m| said.remember(m));
+        said
+    }
+
+    /// Notes a stored message, if it is one the customer saw from an expert or the bot.
+    pub fn remember(&mut self, m: &StoredMessage) {
+        if !m.internal && matches!(m.author.kind, AuthorKind::Expert | AuthorKind::Bot) {
+            self.0.insert(fingerprint(&m.text));
+        }
+    }
+
+    /// Refuses an expert's reply that repeats what was said, unless they confirmed it.
+    pub fn check(&self, from: &Party, internal: bool, force: bool, text: &str) -> Result<(), Refusal> {
+        let reply = matches!(from, Party::Expert { .. }) && !internal;
+        if reply && !force && self.0.contains(&fingerprint(text)) {
+            return Err(Refusal::new(
+                ErrorCode::DuplicateMessage,
+                "this repeats an earlier message; send again with force to confirm",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// What a message is to the lifecycle, and who wrote it. `owner_available`: whether the owner
+/// could take a reopened chat back right now.
+pub fn message(
+    from: &Party,
+    internal: bool,
+    customer: &Customer,
+    owner_available: bool,
+) -> Result<(Event, Author), Refusal> {
+    match from {
+        Party::Customer(_) if internal => {
+            Err(Refusal::new(ErrorCode::Forbidden, "internal notes are for experts"))
+        }
+        Party::Customer(_) => Ok((Event::CustomerMessage { owner_available }, Author::customer(customer))),
+        Party::Expert { id, name } => {
+            let author = Author { kind: AuthorKind::Expert, id: Some(id.0), name: Some(name.clone()) };
+            let expert = *id;
+            Ok((if internal { Event::Note { expert } } else { Event::ExpertMessage { expert } }, author))
+        }
+    }
+}
+
+/// What an expert's action (other than a transfer) is to the lifecycle. `claim_certification`:
+/// what the chat's category requires, when it is a claim-mode (1-to-1) category.
+pub fn action(
+    action: &ExpertAction,
+    expert: ExpertId,
+    name: &str,
+    claim_certification: Option<&str>,
+) -> Result<Event, Refusal> {
+    Ok(match action {
+        ExpertAction::Accept => Event::Accept { expert, name: name.to_owned() },
+        ExpertAction::Decline => Event::Decline { expert },
+        ExpertAction::Claim { certifications } => {
+            let Some(needed) = claim_certification else {
+                return Err(Refusal::new(
+                    ErrorCode::NotAllowed,
+                    "this chat is offered to experts, not claimed",
+                ));
+            };
+            let certified = certifications.iter().any(|c| c == needed);
+            Event::Claim { expert, name: name.to_owned(), certified }
+        }
+        ExpertAction::SetStatus(status) => Event::SetStatus { expert, status: *status },
+        ExpertAction::End => Event::End { expert },
+        ExpertAction::Leave => Event::Leave { expert },
+        ExpertAction::Transfer { .. } => {
+            return Err(Refusal::new(ErrorCode::Internal, "a transfer is decided by `transfer`"))
+        }
+    })
+}
+
+/// What the receiving end of a transfer must satisfy, found out by the actor.
+pub struct Destination {
+    /// A category transfer: whether the category exists, and its style.
+    pub category: Option<Style>,
+    /// A category transfer of a 1-to-1 chat: whether everyone who could receive it there
+    /// holds its certification (`access::all_certified`).
+    pub receivers_certified: bool,
+}
+
+/// Where a transfer goes, as the lifecycle takes it; the certification travels with a
+/// 1-to-1 chat, to a named expert and to a category alike.
+pub fn transfer(
+    target: &TransferTarget,
+    claim_certification: Option<&str>,
+    destination: Destination,
+) -> Result<TransferTo, Refusal> {
+    match target {
+        TransferTarget::Expert { id, name, certifications } => {
+            let certified = claim_certification.is_none_or(|c| certifications.iter().any(|h| h == c));
+            Ok(TransferTo::Expert { id: *id, name: name.clone(), certified })
+        }
+        TransferTarget::Category(id) => {
+            let Some(style) = destination.category else {
+                return Err(Refusal::new(ErrorCode::BadRequest, format!("unknown category {id:?}")));
+            };
+            if !destination.receivers_certified {
+                return Err(Refusal::new(
+                    ErrorCode::Forbidden,
+                    "experts without this chat's certification could receive it there",
+                ));
+            }
+            Ok(TransferTo::Category { id: id.clone(), style })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::Timestamp;
+    use crate::ids::CustomerId;
+
+    const ADA: ExpertId = ExpertId(1);
+
+    fn ada() -> Party {
+        Party::Expert { id: ADA, name: "Ada".into() }
+    }
+
+    fn stored(kind: AuthorKind, text: &str, internal: bool) -> StoredMessage {
+        StoredMessage {
+            seq: 1,
+            author: Author { kind, id: None, name: None },
+            text: text.into(),
+            internal,
+            at: Timestamp(0),
+            attachments: vec![],
+        }
+    }
+
+    #[test]
+    fn an_expert_repeating_a_reply_or_the_bot_must_confirm() {
+        let said = Said::of(&[
+            stored(AuthorKind::Bot, "Hello! An expert will be with you shortly.", false),
+            stored(AuthorKind::Expert, "Let me check that.", false),
+            stored(AuthorKind::Expert, "a private note", true),
+            stored(AuthorKind::Customer, "thanks", false),
+        ]);
+        let refused = said.check(&ada(), false, false, "  let ME   check that. ").unwrap_err();
+        assert_eq!(refused.code, ErrorCode::DuplicateMessage);
+        assert!(said.check(&ada(), false, false, "hello! an expert will be with you shortly.").is_err());
+        assert!(said.check(&ada(), false, true, "Let me check that.").is_ok(), "confirmed with force");
+        assert!(said.check(&ada(), true, false, "Let me check that.").is_ok(), "notes are not replies");
+        assert!(said.check(&ada(), false, false, "a private note").is_ok(), "notes were not said");
+        assert!(said.check(&ada(), false, false, "thanks").is_ok(), "customers' words were not said");
+        assert!(said.check(&Party::Customer(CustomerId(9)), false, false, "Let me check that.").is_ok());
+    }
+
+    #[test]
+    fn messages_become_lifecycle_events_with_their_author() {
+        let customer = Customer::anonymous(CustomerId(9), Timestamp(0));
+        let (event, author) = message(&Party::Customer(customer.id), false, &customer, true).unwrap();
+        assert_eq!(event, Event::CustomerMessage { owner_available: true });
+        assert_eq!(author.kind, AuthorKind::Customer);
+        assert_eq!(message(&ada(), true, &customer, false).unwrap().0, Event::Note { expert: ADA });
+        assert_eq!(message(&ada(), false, &customer, false).unwrap().0, Event::ExpertMessage { expert: ADA });
+        let refused = message(&Party::Customer(customer.id), true, &customer, true).unwrap_err();
+        assert_eq!(refused.code, ErrorCode::Forbidden);
+    }
+
+    #[test]
+    fn claims_happen_in_claim_categories_with_the_certification_checked() {
+        let claim = ExpertAction::Claim { certifications: vec!["identity".into()] };
+        assert_eq!(
+            action(&claim, ADA, "Ada", Some("identity")).unwrap(),
+            Event::Claim { expert: ADA, name: "Ada".into(), certified: true }
+        );
+        assert_eq!(
+            action(&claim, ADA, "Ada", Some("billing")).unwrap(),
+            Event::Claim { expert: ADA, name: "Ada".into(), certified: false }
+        );
+        assert_eq!(action(&claim, ADA, "Ada", None).unwrap_err().code, ErrorCode::NotAllowed);
+    }
+
+    #[test]
+    fn a_certified_chat_is_transferred_only_where_the_certification_is_held() {
+        let to_plain = TransferTarget::Expert { id: ExpertId(2), name: "Dan".into(), certifications: vec![] };
+        let anywhere = || Destination { category: Some(Style::Returning), receivers_certified: true };
+        assert!(matches!(
+            transfer(&to_plain, Some("identity"), anywhere()).unwrap(),
+            TransferTo::Expert { certified: false, .. }
+        ));
+        assert!(matches!(
+            transfer(&to_plain, None, anywhere()).unwrap(),
+            TransferTo::Expert { certified: true, .. }
+        ));
+        let to_general = TransferTarget::Category("general".into());
+        let uncertified = Destination { category: Some(Style::Returning), receivers_certified: false };
+        assert_eq!(
+            transfer(&to_general, Some("identity"), uncertified).unwrap_err().code,
+            ErrorCode::Forbidden
+        );
+        let unknown = Destination { category: None, receivers_certified: true };
+        assert_eq!(transfer(&to_general, None, unknown).unwrap_err().code, ErrorCode::BadRequest);
+        assert_eq!(
+            transfer(&to_general, Some("identity"), anywhere()).unwrap(),
+            TransferTo::Category { id: "general".into(), style: Style::Returning }
+        );
+    }
+}
