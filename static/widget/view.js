@@ -27,6 +27,10 @@ function statusLine(conv) {
   return 'Waiting for an expert…';
 }
 
+/**
+ * Whether the customer may end `conv` now: always when the server says so or outside office
+ * hours, else once they have waited `abandon_after` for an expert or the chat went quiet.
+ */
 function canEnd(conv) {
   if (!conv || ENDED[conv.status]) return false;
   if (S.mayEnd === 'always') return true;
@@ -228,7 +232,6 @@ function errorText(err) {
   if (err.code === 'not_allowed' && err.message) return err.message;
   return err.message || err.code || 'Something went wrong.';
 }
-
 
 app.view = {
   render: render,
