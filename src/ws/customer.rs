@@ -3,13 +3,14 @@
 //! message path.
 
 use std::collections::HashMap;
+use std::rc::Rc;
 
 use actix::prelude::*;
 use actix_web::{web, HttpRequest, HttpResponse};
 use actix_web_actors::ws;
 
 use super::{
-    ack_when_durable, check_text, close, refuse, session_plumbing, unauthorized, Link, Session, Target,
+    ack_when_durable, check_text, close, refuse, session_plumbing, unauthorized, Link, Phase, Session, Target,
 };
 use crate::access::Viewer;
 use crate::app::AppState;
@@ -18,8 +19,7 @@ use crate::clock::Timestamp;
 use crate::conversation::{internal_error, not_found, replay, ConversationActor, Draft, Opening};
 use crate::domain::{ErrorCode, EventKind, Page, Refusal};
 use crate::hub::SessionHandle;
-use crate::ids::CallbackId;
-use crate::ids::ConversationId;
+use crate::ids::{CallbackId, ConversationId, CustomerId};
 use crate::lifecycle::{self, Event};
 use crate::messages::*;
 use crate::protocol::{
@@ -40,7 +40,7 @@ pub async fn connect(
     super::upgrade(&req, stream, &app, |link, app| CustomerWidget {
         link,
         app,
-        customer: None,
+        phase: Phase::AwaitingHello,
         page: None,
         conversations: HashMap::new(),
     })
@@ -49,8 +49,7 @@ pub async fn connect(
 pub struct CustomerWidget {
     app: AppState,
     link: Link,
-    /// Set by `hello`; nothing else is accepted before it.
-    customer: Option<Customer>,
+    phase: Phase<Customer>,
     /// The page the customer is on, shown to the expert.
     page: Option<Page>,
     /// Conversation actors this widget has talked to, so each frame skips the directory.
@@ -66,7 +65,7 @@ impl Actor for CustomerWidget {
     }
 
     fn stopped(&mut self, _: &mut Self::Context) {
-        let Some(c) = &self.customer else { return };
+        let Some(c) = self.phase.ready() else { return };
         if !self.app.hub.remove_customer_session(c.id, self.link.session_id) {
             // Their last widget closed: the left-site clock of each live chat starts.
             self.tell_live_conversations(CustomerPresence { online: false });
@@ -78,13 +77,14 @@ session_plumbing!(CustomerWidget);
 
 impl Session for CustomerWidget {
     type Frame = CustomerFrame;
+    type Identity = Customer;
 
     fn link(&mut self) -> &mut Link {
         &mut self.link
     }
 
-    fn identified(&self) -> bool {
-        self.customer.is_some()
+    fn phase(&self) -> &Phase<Customer> {
+        &self.phase
     }
 
     fn greet(&mut self, reference: Option<Ref>, frame: CustomerFrame, ctx: &mut Self::Context) {
@@ -98,11 +98,12 @@ impl Session for CustomerWidget {
 
     fn dispatch(
         &mut self,
+        me: &Customer,
         frame: CustomerFrame,
         reply: &ReplyTo,
         ctx: &mut Self::Context,
     ) -> Result<(), Refusal> {
-        self.answer(frame, reply, ctx)
+        self.answer(me, frame, reply, ctx)
     }
 }
 
@@ -131,7 +132,7 @@ impl CustomerWidget {
         self.page = page;
         let handle = SessionHandle::new(self.link.session_id, ctx.address());
         self.app.hub.add_customer_session(customer.id, handle);
-        self.customer = Some(customer.clone());
+        self.phase = Phase::Ready(Rc::new(customer.clone()));
         super::hello_done(&mut self.link, ctx);
         self.tell_live_conversations(CustomerPresence { online: true });
         if let Some(page) = self.page.clone() {
@@ -218,26 +219,23 @@ impl CustomerWidget {
         })
     }
 
-    fn customer(&self) -> &Customer {
-        self.customer.as_ref().expect("dispatch runs after hello")
-    }
-
     fn answer(
         &mut self,
+        customer: &Customer,
         frame: CustomerFrame,
         reply: &ReplyTo,
         ctx: &mut ws::WebsocketContext<Self>,
     ) -> Result<(), Refusal> {
-        let me = Party::Customer(self.customer().id);
+        let me = Party::Customer(customer.id);
         match frame {
             CustomerFrame::Hello { .. } => Err(Refusal::new(ErrorCode::BadRequest, "hello was already said")),
             CustomerFrame::Start { text, category, page, client_msg_id } => {
-                self.start(text, category, page, client_msg_id, reply)
+                self.start(customer, text, category, page, client_msg_id, reply)
             }
             CustomerFrame::Send { conversation_id, text, client_msg_id, attachments } => {
                 check_text(&text, self.app.config.limits.max_message_bytes)?;
                 let attachments = protocol::attachment_ids(&attachments)?;
-                match self.target(&conversation_id)? {
+                match self.target(customer.id, &conversation_id)? {
                     Target::Live(addr) => {
                         let post = Post {
                             from: me,
@@ -255,10 +253,10 @@ impl CustomerWidget {
                 }
             }
             CustomerFrame::Typing { conversation_id, on } => {
-                self.signal(&conversation_id, SignalKind::Typing(on), reply)
+                self.signal(customer.id, &conversation_id, SignalKind::Typing(on), reply)
             }
             CustomerFrame::Read { conversation_id, seq } => {
-                self.signal(&conversation_id, SignalKind::Read(seq), reply)
+                self.signal(customer.id, &conversation_id, SignalKind::Read(seq), reply)
             }
             CustomerFrame::Page { url, title } => {
                 self.moved_to(Page { url, title });
@@ -267,25 +265,27 @@ impl CustomerWidget {
                 }
                 Ok(())
             }
-            CustomerFrame::Sync { conversation_id, after_seq } => match self.target(&conversation_id)? {
-                Target::Live(addr) => {
-                    send_or_busy(&addr, Sync { viewer: me, after_seq, reply: reply.clone() })
-                }
-                Target::Ended(c) => {
-                    let store = &self.app.store;
-                    let upto = store.last_seq(c.id).map_err(internal_error)?;
-                    let frames = replay(store, c.id, after_seq, upto, false, reply.reference.clone())
-                        .map_err(internal_error)?;
-                    for f in frames {
-                        ctx.text(f);
+            CustomerFrame::Sync { conversation_id, after_seq } => {
+                match self.target(customer.id, &conversation_id)? {
+                    Target::Live(addr) => {
+                        send_or_busy(&addr, Sync { viewer: me, after_seq, reply: reply.clone() })
                     }
-                    Ok(())
+                    Target::Ended(c) => {
+                        let store = &self.app.store;
+                        let upto = store.last_seq(c.id).map_err(internal_error)?;
+                        let frames = replay(store, c.id, after_seq, upto, false, reply.reference.clone())
+                            .map_err(internal_error)?;
+                        for f in frames {
+                            ctx.text(f);
+                        }
+                        Ok(())
+                    }
                 }
-            },
-            CustomerFrame::End { conversation_id } => match self.target(&conversation_id)? {
+            }
+            CustomerFrame::End { conversation_id } => match self.target(customer.id, &conversation_id)? {
                 Target::Live(addr) => {
                     let act = CustomerAct {
-                        customer: self.customer().id,
+                        customer: customer.id,
                         action: CustomerAction::End,
                         reply: reply.clone(),
                     };
@@ -298,19 +298,19 @@ impl CustomerWidget {
                 if comment.as_ref().is_some_and(|c| c.len() > self.app.config.limits.max_message_bytes) {
                     return Err(Refusal::new(ErrorCode::TooLarge, "the comment is too long"));
                 }
-                match self.target(&conversation_id)? {
+                match self.target(customer.id, &conversation_id)? {
                     Target::Live(addr) => {
                         let action = CustomerAction::Rate { score, comment };
                         send_or_busy(
                             &addr,
-                            CustomerAct { customer: self.customer().id, action, reply: reply.clone() },
+                            CustomerAct { customer: customer.id, action, reply: reply.clone() },
                         )
                     }
                     Target::Ended(c) => self.rate_closed(*c, score, comment, reply, ctx),
                 }
             }
             CustomerFrame::Callback { phone, message, category } => {
-                self.callback(phone, message, category, reply, ctx)
+                self.callback(customer, phone, message, category, reply, ctx)
             }
         }
     }
@@ -330,7 +330,7 @@ impl CustomerWidget {
         M: Message<Result = ()> + Clone + Send + 'static,
         ConversationActor: Handler<M>,
     {
-        let Some(customer) = &self.customer else { return };
+        let Some(customer) = self.phase.ready() else { return };
         let live = match self.app.store.conversations_of_customer(customer.id) {
             Ok(all) => all.into_iter().filter(|c| !c.status.is_terminal()),
             Err(e) => return tracing::error!(error = %e, "cannot list a customer's conversations"),
@@ -364,6 +364,7 @@ impl CustomerWidget {
 
     fn callback(
         &mut self,
+        customer: &Customer,
         phone: String,
         message: Option<String>,
         category: Option<String>,
@@ -389,10 +390,10 @@ impl CustomerWidget {
             return Err(Refusal::new(ErrorCode::BadRequest, format!("unknown category {id:?}")));
         }
         let store = &self.app.store;
-        store.keep_customer(self.customer()).map_err(internal_error)?;
+        store.keep_customer(customer).map_err(internal_error)?;
         let callback = Callback {
             id: CallbackId(store.next_id().map_err(internal_error)?),
-            customer: self.customer().id,
+            customer: customer.id,
             phone,
             message,
             category,
@@ -413,6 +414,7 @@ impl CustomerWidget {
 
     fn start(
         &mut self,
+        customer: &Customer,
         text: String,
         category: Option<String>,
         page: Option<Page>,
@@ -428,10 +430,10 @@ impl CustomerWidget {
                 .ok_or_else(|| Refusal::new(ErrorCode::BadRequest, format!("unknown category {id:?}")))?,
             None => &config.categories[0],
         };
-        let customer = self.customer().clone();
+        let customer = customer.clone();
         if let Some(client_id) = &client_msg_id {
             if let Some(id) = store.started_conversation(customer.id, client_id).map_err(internal_error)? {
-                return self.resend_start(id, text, client_id.clone(), reply);
+                return self.resend_start(customer.id, id, text, client_id.clone(), reply);
             }
         }
         if !app.office_hours_open() {
@@ -486,13 +488,14 @@ impl CustomerWidget {
     /// A `start` the server has seen: answered with the conversation it opened.
     fn resend_start(
         &mut self,
+        customer: CustomerId,
         id: ConversationId,
         text: String,
         client_id: String,
         reply: &ReplyTo,
     ) -> Result<(), Refusal> {
-        let me = Party::Customer(self.customer().id);
-        match self.target(&id.to_string())? {
+        let me = Party::Customer(customer);
+        match self.target(customer, &id.to_string())? {
             Target::Live(addr) => {
                 let post = Post {
                     from: me,
@@ -520,10 +523,16 @@ impl CustomerWidget {
         }
     }
 
-    fn signal(&mut self, conversation_id: &str, kind: SignalKind, reply: &ReplyTo) -> Result<(), Refusal> {
-        match self.target(conversation_id)? {
+    fn signal(
+        &mut self,
+        customer: CustomerId,
+        conversation_id: &str,
+        kind: SignalKind,
+        reply: &ReplyTo,
+    ) -> Result<(), Refusal> {
+        match self.target(customer, conversation_id)? {
             Target::Live(addr) => {
-                let from = Party::Customer(self.customer().id);
+                let from = Party::Customer(customer);
                 send_or_busy(&addr, Signal { from, kind, reply: reply.clone() })
             }
             Target::Ended(_) => Err(Refusal::new(ErrorCode::Closed, "this conversation has ended")),
@@ -532,13 +541,13 @@ impl CustomerWidget {
 
     /// Resolves a conversation id from the wire. Someone else's conversation is reported
     /// as unknown: a customer never learns of another customer.
-    fn target(&mut self, raw: &str) -> Result<Target, Refusal> {
+    fn target(&mut self, customer: CustomerId, raw: &str) -> Result<Target, Refusal> {
         let id = protocol::conversation_id(raw)?;
         if let Some(addr) = self.conversations.get(&id).filter(|a| a.connected()) {
             return Ok(Target::Live(addr.clone()));
         }
         let record = self.app.store.conversation(id).map_err(internal_error)?.ok_or_else(not_found)?;
-        if !self.app.may_read(&record, Viewer::Customer(self.customer().id)).map_err(internal_error)? {
+        if !self.app.may_read(&record, Viewer::Customer(customer)).map_err(internal_error)? {
             return Err(not_found());
         }
         match self.app.conversation(id).map_err(internal_error)? {

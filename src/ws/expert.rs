@@ -2,6 +2,7 @@
 //! login token, tells the router the expert is online, and acts on conversations directly.
 
 use std::collections::HashMap;
+use std::rc::Rc;
 
 use actix::prelude::*;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -9,7 +10,7 @@ use actix_web_actors::ws;
 
 use super::customer::send_or_busy;
 use super::{
-    ack_when_durable, check_text, close, refuse, session_plumbing, unauthorized, Link, Session, Target,
+    ack_when_durable, check_text, close, refuse, session_plumbing, unauthorized, Link, Phase, Session, Target,
 };
 use crate::access::{self, Viewer};
 use crate::accounts;
@@ -38,8 +39,7 @@ pub async fn connect(
     super::upgrade(&req, stream, &app, |link, app| ExpertSession {
         link,
         app,
-        expert: None,
-        token: None,
+        phase: Phase::AwaitingHello,
         conversations: HashMap::new(),
     })
 }
@@ -47,11 +47,15 @@ pub async fn connect(
 pub struct ExpertSession {
     app: AppState,
     link: Link,
-    /// Set by `hello`; nothing else is accepted before it.
-    expert: Option<Expert>,
-    /// The login token this session was opened with, re-checked when tokens are revoked.
-    token: Option<String>,
+    phase: Phase<Identified>,
     conversations: HashMap<ConversationId, Addr<ConversationActor>>,
+}
+
+/// Whom a console serves once `hello` is accepted.
+pub struct Identified {
+    expert: Expert,
+    /// The login token the session was opened with, checked again when tokens are revoked.
+    token: String,
 }
 
 impl Actor for ExpertSession {
@@ -63,9 +67,10 @@ impl Actor for ExpertSession {
     }
 
     fn stopped(&mut self, _: &mut Self::Context) {
-        if let Some(e) = &self.expert {
-            self.app.hub.remove_expert_session(e.id, self.link.session_id);
-            self.app.router.do_send(ExpertDisconnected { expert: e.id });
+        if let Some(me) = self.phase.ready() {
+            let id = me.expert.id;
+            self.app.hub.remove_expert_session(id, self.link.session_id);
+            self.app.router.do_send(ExpertDisconnected { expert: id });
         }
     }
 }
@@ -74,13 +79,14 @@ session_plumbing!(ExpertSession);
 
 impl Session for ExpertSession {
     type Frame = ExpertFrame;
+    type Identity = Identified;
 
     fn link(&mut self) -> &mut Link {
         &mut self.link
     }
 
-    fn identified(&self) -> bool {
-        self.expert.is_some()
+    fn phase(&self) -> &Phase<Identified> {
+        &self.phase
     }
 
     fn disconnect(&mut self, m: Disconnect, ctx: &mut Self::Context) {
@@ -88,12 +94,10 @@ impl Session for ExpertSession {
             return close(ctx, code, reason);
         }
         // A logout, password change or removal: stay only while this token still holds.
-        let still_valid = match (&self.token, &self.expert) {
-            (Some(token), Some(me)) => {
-                matches!(accounts::expert_for_token(&self.app.store, token), Ok(Some(e)) if e.id == me.id)
-            }
-            _ => false,
-        };
+        let still_valid = self.phase.ready().is_some_and(|me| {
+            let now = accounts::expert_for_token(&self.app.store, &me.token);
+            matches!(now, Ok(Some(e)) if e.id == me.expert.id)
+        });
         if !still_valid {
             refuse(ctx, None, ErrorCode::Unauthorized, "your session has ended; log in again");
             close(ctx, ws::CloseCode::Policy, "token revoked");
@@ -109,11 +113,12 @@ impl Session for ExpertSession {
 
     fn dispatch(
         &mut self,
+        me: &Identified,
         frame: ExpertFrame,
         reply: &ReplyTo,
         ctx: &mut Self::Context,
     ) -> Result<(), Refusal> {
-        self.answer(frame, reply, ctx)
+        self.answer(&me.expert, frame, reply, ctx)
     }
 }
 
@@ -130,9 +135,8 @@ impl ExpertSession {
         };
         let handle = SessionHandle::new(self.link.session_id, ctx.address());
         self.app.hub.add_expert_session(expert.id, handle);
-        self.expert = Some(expert.clone());
+        self.phase = Phase::Ready(Rc::new(Identified { expert: expert.clone(), token: token.to_owned() }));
         super::hello_done(&mut self.link, ctx);
-        self.token = Some(token.to_owned());
         // Waiting here holds back offers the connection itself triggers, so `welcome`
         // is always the first frame the console sees.
         let connected = self.app.router.send(ExpertConnected { expert: expert.clone() });
@@ -186,18 +190,14 @@ impl ExpertSession {
         Ok(out)
     }
 
-    fn me(&self) -> (ExpertId, String) {
-        let e = self.expert.as_ref().expect("dispatch runs after hello");
-        (e.id, e.name.clone())
-    }
-
     fn answer(
         &mut self,
+        me: &Expert,
         frame: ExpertFrame,
         reply: &ReplyTo,
         ctx: &mut ws::WebsocketContext<Self>,
     ) -> Result<(), Refusal> {
-        let (id, name) = self.me();
+        let (id, name) = (me.id, me.name.clone());
         let act =
             |action| Act { expert: id, name: name.clone(), action, reservation: None, reply: reply.clone() };
         match frame {
@@ -217,7 +217,7 @@ impl ExpertSession {
                 self.act(&conversation_id, act(ExpertAction::SetStatus(status)), false)
             }
             ExpertFrame::End { conversation_id } => self.act(&conversation_id, act(ExpertAction::End), false),
-            ExpertFrame::Leave { conversation_id } => match self.target(&conversation_id, false)? {
+            ExpertFrame::Leave { conversation_id } => match self.target(id, &conversation_id, false)? {
                 Target::Live(addr) => send_or_busy(&addr, act(ExpertAction::Leave)),
                 // A closed conversation is already gone from the console.
                 Target::Ended(_) => {
@@ -239,36 +239,37 @@ impl ExpertSession {
                     attachments,
                     reply: reply.clone(),
                 };
-                match self.target(&conversation_id, false)? {
+                match self.target(id, &conversation_id, false)? {
                     Target::Live(addr) => send_or_busy(&addr, post),
                     Target::Ended(_) => Err(closed()),
                 }
             }
             ExpertFrame::Typing { conversation_id, on } => {
-                self.signal(&conversation_id, SignalKind::Typing(on), reply)
+                self.signal(me, &conversation_id, SignalKind::Typing(on), reply)
             }
             ExpertFrame::Read { conversation_id, seq } => {
-                self.signal(&conversation_id, SignalKind::Read(seq), reply)
+                self.signal(me, &conversation_id, SignalKind::Read(seq), reply)
             }
-            ExpertFrame::Sync { conversation_id, after_seq } => match self.target(&conversation_id, false)? {
-                Target::Live(addr) => {
-                    let viewer = Party::Expert { id, name };
-                    send_or_busy(&addr, Sync { viewer, after_seq, reply: reply.clone() })
-                }
-                Target::Ended(c) => {
-                    let store = &self.app.store;
-                    let upto = store.last_seq(c.id).map_err(internal_error)?;
-                    for f in replay(store, c.id, after_seq, upto, true, reply.reference.clone())
-                        .map_err(internal_error)?
-                    {
-                        ctx.text(f);
+            ExpertFrame::Sync { conversation_id, after_seq } => {
+                match self.target(id, &conversation_id, false)? {
+                    Target::Live(addr) => {
+                        let viewer = Party::Expert { id, name };
+                        send_or_busy(&addr, Sync { viewer, after_seq, reply: reply.clone() })
                     }
-                    Ok(())
+                    Target::Ended(c) => {
+                        let store = &self.app.store;
+                        let upto = store.last_seq(c.id).map_err(internal_error)?;
+                        for f in replay(store, c.id, after_seq, upto, true, reply.reference.clone())
+                            .map_err(internal_error)?
+                        {
+                            ctx.text(f);
+                        }
+                        Ok(())
+                    }
                 }
-            },
+            }
             ExpertFrame::Claim { conversation_id } => {
-                let certifications =
-                    self.expert.as_ref().map(|e| e.certifications.clone()).unwrap_or_default();
+                let certifications = me.certifications.clone();
                 let claim = act(ExpertAction::Claim { certifications });
                 self.reserved_act(&conversation_id, id, Purpose::Claim, claim, ctx)
             }
@@ -286,8 +287,8 @@ impl ExpertSession {
                     _ => Err(Refusal::new(ErrorCode::BadRequest, "name either to_expert or to_category")),
                 }
             }
-            ExpertFrame::PushChat { customer_id, text } => self.push_chat(&customer_id, text, reply, ctx),
-            ExpertFrame::History { customer_id } => self.history(&customer_id, reply, ctx),
+            ExpertFrame::PushChat { customer_id, text } => self.push_chat(me, &customer_id, text, reply, ctx),
+            ExpertFrame::History { customer_id } => self.history(id, &customer_id, reply, ctx),
         }
     }
 
@@ -301,6 +302,7 @@ impl ExpertSession {
     /// Opens a chat with an online customer: open at once, owned by this expert.
     fn push_chat(
         &mut self,
+        me: &Expert,
         customer_id: &str,
         text: String,
         reply: &ReplyTo,
@@ -315,7 +317,7 @@ impl ExpertSession {
         // A visitor who has not chatted yet has no stored record: opening the chat stores it.
         let customer =
             self.app.store.customer_or_anonymous(customer_id, Timestamp::now()).map_err(internal_error)?;
-        let expert = self.expert.clone().expect("dispatch runs after hello");
+        let expert = me.clone();
         let reply = reply.clone();
         let reserve = self.app.router.send(Reserve { expert: expert.id, purpose: Purpose::Push });
         ctx.spawn(reserve.into_actor(self).map(move |answer, act, _| {
@@ -378,13 +380,13 @@ impl ExpertSession {
     /// A customer's conversations, for an expert serving that customer now.
     fn history(
         &mut self,
+        me: ExpertId,
         customer_id: &str,
         reply: &ReplyTo,
         ctx: &mut ws::WebsocketContext<Self>,
     ) -> Result<(), Refusal> {
         let customer_id: CustomerId =
             customer_id.parse().map_err(|_| Refusal::new(ErrorCode::NotFound, "no such customer"))?;
-        let (me, _) = self.me();
         let store = &self.app.store;
         let all = store.conversations_of_customer(customer_id).map_err(internal_error)?;
         if !access::serves(me, &all) {
@@ -412,7 +414,7 @@ impl ExpertSession {
     /// Sends an action to a live conversation. Offers are answered by the conversation
     /// itself, which knows whether the offer still stands.
     fn act(&mut self, conversation_id: &str, act: Act, offer: bool) -> Result<(), Refusal> {
-        send_or_busy(&self.live(conversation_id, offer)?, act)
+        send_or_busy(&self.live(act.expert, conversation_id, offer)?, act)
     }
 
     /// An action that gives `receiver` the chat (a claim, a transfer by name): the router
@@ -426,7 +428,7 @@ impl ExpertSession {
         mut act: Act,
         ctx: &mut ws::WebsocketContext<Self>,
     ) -> Result<(), Refusal> {
-        let addr = self.live(conversation_id, purpose == Purpose::Claim)?;
+        let addr = self.live(act.expert, conversation_id, purpose == Purpose::Claim)?;
         let router = self.app.router.clone();
         let reserve = router.send(Reserve { expert: receiver, purpose });
         ctx.spawn(reserve.into_actor(self).map(move |answer, _, _| {
@@ -448,8 +450,13 @@ impl ExpertSession {
 
     /// The live actor of a conversation the expert may act on; `offer`: an offer or claim,
     /// whose end is a `conflict` rather than a closed chat.
-    fn live(&mut self, conversation_id: &str, offer: bool) -> Result<Addr<ConversationActor>, Refusal> {
-        match self.target(conversation_id, offer)? {
+    fn live(
+        &mut self,
+        me: ExpertId,
+        conversation_id: &str,
+        offer: bool,
+    ) -> Result<Addr<ConversationActor>, Refusal> {
+        match self.target(me, conversation_id, offer)? {
             Target::Live(addr) => Ok(addr),
             Target::Ended(_) if offer => {
                 Err(Refusal::new(ErrorCode::Conflict, "the offer is no longer open"))
@@ -458,9 +465,15 @@ impl ExpertSession {
         }
     }
 
-    fn signal(&mut self, conversation_id: &str, kind: SignalKind, reply: &ReplyTo) -> Result<(), Refusal> {
-        let (id, name) = self.me();
-        match self.target(conversation_id, false)? {
+    fn signal(
+        &mut self,
+        me: &Expert,
+        conversation_id: &str,
+        kind: SignalKind,
+        reply: &ReplyTo,
+    ) -> Result<(), Refusal> {
+        let (id, name) = (me.id, me.name.clone());
+        match self.target(id, conversation_id, false)? {
             Target::Live(addr) => {
                 send_or_busy(&addr, Signal { from: Party::Expert { id, name }, kind, reply: reply.clone() })
             }
@@ -470,7 +483,7 @@ impl ExpertSession {
 
     /// Resolves a conversation id. A live conversation's actor decides access itself (an
     /// offer is visible before it is owned); an ended one is checked against its record.
-    fn target(&mut self, raw: &str, offer: bool) -> Result<Target, Refusal> {
+    fn target(&mut self, me: ExpertId, raw: &str, offer: bool) -> Result<Target, Refusal> {
         let id = protocol::conversation_id(raw)?;
         if let Some(addr) = self.conversations.get(&id).filter(|a| a.connected()) {
             return Ok(Target::Live(addr.clone()));
@@ -481,7 +494,6 @@ impl ExpertSession {
         }
         self.conversations.remove(&id);
         let record = self.app.store.conversation(id).map_err(internal_error)?.ok_or_else(not_found)?;
-        let (me, _) = self.me();
         if offer || self.app.may_read(&record, Viewer::Expert(me)).map_err(internal_error)? {
             Ok(Target::Ended(Box::new(record)))
         } else {

@@ -5,6 +5,7 @@ pub mod customer;
 pub mod expert;
 
 use std::net::IpAddr;
+use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
@@ -104,7 +105,7 @@ pub fn start_session<S: Session>(session: &mut S, ctx: &mut S::Context, config: 
     ctx.set_mailbox_capacity(config.limits.outgoing_queue);
     start_heartbeat::<S>(ctx, config.server.heartbeat_interval, config.server.client_timeout);
     let deadline = ctx.run_later(config.server.hello_timeout, |act, ctx| {
-        if !act.identified() {
+        if act.phase().ready().is_none() {
             fail(ctx, None, ConnectionError::NoHello);
         }
     });
@@ -122,17 +123,37 @@ where
     }
 }
 
+/// A connection's phase: nothing but `hello` is accepted until it is identified; from then
+/// on the session knows whom it serves (shared cheaply with each frame it handles).
+pub enum Phase<T> {
+    AwaitingHello,
+    Ready(Rc<T>),
+}
+
+impl<T> Phase<T> {
+    pub fn ready(&self) -> Option<&Rc<T>> {
+        match self {
+            Phase::AwaitingHello => None,
+            Phase::Ready(me) => Some(me),
+        }
+    }
+}
+
 /// A websocket session: it owns a `Link` and handles whole text messages.
 pub trait Session: Actor<Context = ws::WebsocketContext<Self>> + Handler<crate::messages::Deliver> {
     /// The frames this kind of client sends.
     type Frame: serde::de::DeserializeOwned + protocol::ClientFrame;
+    /// Whom the session serves once `hello` is accepted.
+    type Identity;
 
     fn link(&mut self) -> &mut Link;
+    fn phase(&self) -> &Phase<Self::Identity>;
     /// The first frame, which must be `hello`.
     fn greet(&mut self, reference: Option<Ref>, frame: Self::Frame, ctx: &mut Self::Context);
-    /// Any frame after `hello`; a refusal is answered to the client.
+    /// Any frame after `hello`, for `me`; a refusal is answered to the client.
     fn dispatch(
         &mut self,
+        me: &Self::Identity,
         frame: Self::Frame,
         reply: &ReplyTo,
         ctx: &mut Self::Context,
@@ -141,12 +162,12 @@ pub trait Session: Actor<Context = ws::WebsocketContext<Self>> + Handler<crate::
     /// One whole text message: `hello` first, then rate-limited frames.
     fn on_text(&mut self, text: &str, ctx: &mut Self::Context) {
         let decoded = protocol::decode::<Self::Frame>(text);
-        if !self.identified() {
+        let Some(me) = self.phase().ready().cloned() else {
             return match decoded {
                 Ok((reference, frame)) => self.greet(reference, frame, ctx),
                 Err(bad) => unauthorized(ctx, bad.reference, "say hello first"),
             };
-        }
+        };
         let (is_message, reference) = match &decoded {
             Ok((reference, frame)) => (frame.is_message(), reference.clone()),
             Err(bad) => (false, bad.reference.clone()),
@@ -157,15 +178,13 @@ pub trait Session: Actor<Context = ws::WebsocketContext<Self>> + Handler<crate::
         match decoded {
             Ok((reference, frame)) => {
                 let reply = self.reply_to(reference, ctx);
-                if let Err(refusal) = self.dispatch(frame, &reply, ctx) {
+                if let Err(refusal) = self.dispatch(&me, frame, &reply, ctx) {
                     reply.send(ServerFrame::error(reply.reference.clone(), refusal));
                 }
             }
             Err(bad) => refuse(ctx, bad.reference, ErrorCode::BadRequest, &bad.reason),
         }
     }
-    /// Whether `hello` has been accepted.
-    fn identified(&self) -> bool;
 
     /// Closes the connection as asked; sessions that can re-check their right to stay
     /// (experts after a revocation) override this.
