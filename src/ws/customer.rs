@@ -2,7 +2,6 @@
 //! customer, then talks to each conversation actor directly; the router is never on the
 //! message path.
 
-use std::collections::HashMap;
 use std::rc::Rc;
 
 use actix::prelude::*;
@@ -10,13 +9,14 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use actix_web_actors::ws;
 
 use super::{
-    ack_when_durable, check_text, close, refuse, session_plumbing, unauthorized, Link, Phase, Session, Target,
+    ack_when_durable, check_text, close, refuse, session_plumbing, unauthorized, Gateway, Link, Phase,
+    Session, Target,
 };
 use crate::access::Viewer;
 use crate::app::AppState;
 use crate::auth;
 use crate::clock::Timestamp;
-use crate::conversation::{internal_error, not_found, replay, ConversationActor, Draft, Opening};
+use crate::conversation::{internal_error, replay, ConversationActor, Draft, Opening};
 use crate::domain::{ErrorCode, EventKind, Page, Refusal};
 use crate::hub::SessionHandle;
 use crate::ids::{CallbackId, ConversationId, CustomerId};
@@ -39,10 +39,10 @@ pub async fn connect(
 ) -> actix_web::Result<HttpResponse> {
     super::upgrade(&req, stream, &app, |link, app| CustomerWidget {
         link,
+        conversations: Gateway::new(app.clone()),
         app,
         phase: Phase::AwaitingHello,
         page: None,
-        conversations: HashMap::new(),
     })
 }
 
@@ -52,8 +52,8 @@ pub struct CustomerWidget {
     phase: Phase<Customer>,
     /// The page the customer is on, shown to the expert.
     page: Option<Page>,
-    /// Conversation actors this widget has talked to, so each frame skips the directory.
-    conversations: HashMap<ConversationId, Addr<ConversationActor>>,
+    /// The conversations this widget talks to.
+    conversations: Gateway,
 }
 
 impl Actor for CustomerWidget {
@@ -235,7 +235,7 @@ impl CustomerWidget {
             CustomerFrame::Send { conversation_id, text, client_msg_id, attachments } => {
                 check_text(&text, self.app.config.limits.max_message_bytes)?;
                 let attachments = protocol::attachment_ids(&attachments)?;
-                match self.target(customer.id, &conversation_id)? {
+                match self.conversations.target(Viewer::Customer(customer.id), &conversation_id, false)? {
                     Target::Live(addr) => {
                         let post = Post {
                             from: me,
@@ -266,7 +266,7 @@ impl CustomerWidget {
                 Ok(())
             }
             CustomerFrame::Sync { conversation_id, after_seq } => {
-                match self.target(customer.id, &conversation_id)? {
+                match self.conversations.target(Viewer::Customer(customer.id), &conversation_id, false)? {
                     Target::Live(addr) => {
                         send_or_busy(&addr, Sync { viewer: me, after_seq, reply: reply.clone() })
                     }
@@ -282,23 +282,25 @@ impl CustomerWidget {
                     }
                 }
             }
-            CustomerFrame::End { conversation_id } => match self.target(customer.id, &conversation_id)? {
-                Target::Live(addr) => {
-                    let act = CustomerAct {
-                        customer: customer.id,
-                        action: CustomerAction::End,
-                        reply: reply.clone(),
-                    };
-                    send_or_busy(&addr, act)
+            CustomerFrame::End { conversation_id } => {
+                match self.conversations.target(Viewer::Customer(customer.id), &conversation_id, false)? {
+                    Target::Live(addr) => {
+                        let act = CustomerAct {
+                            customer: customer.id,
+                            action: CustomerAction::End,
+                            reply: reply.clone(),
+                        };
+                        send_or_busy(&addr, act)
+                    }
+                    Target::Ended(_) => Err(Refusal::new(ErrorCode::Closed, "this conversation has ended")),
                 }
-                Target::Ended(_) => Err(Refusal::new(ErrorCode::Closed, "this conversation has ended")),
-            },
+            }
             CustomerFrame::Rate { conversation_id, score, comment } => {
                 let comment = comment.filter(|c| !c.trim().is_empty());
                 if comment.as_ref().is_some_and(|c| c.len() > self.app.config.limits.max_message_bytes) {
                     return Err(Refusal::new(ErrorCode::TooLarge, "the comment is too long"));
                 }
-                match self.target(customer.id, &conversation_id)? {
+                match self.conversations.target(Viewer::Customer(customer.id), &conversation_id, false)? {
                     Target::Live(addr) => {
                         let action = CustomerAction::Rate { score, comment };
                         send_or_busy(
@@ -318,7 +320,7 @@ impl CustomerWidget {
     /// The customer is on another page: each live conversation this widget knows (all of
     /// theirs, once `hello` told them the customer is online) records it for its owner.
     fn moved_to(&mut self, page: Page) {
-        for addr in self.conversations.values() {
+        for addr in self.conversations.known() {
             let _ = addr.try_send(PageChanged(page.clone()));
         }
         self.page = Some(page);
@@ -338,7 +340,7 @@ impl CustomerWidget {
         for c in live {
             if let Ok(Some(addr)) = self.app.conversation(c.id) {
                 let _ = addr.try_send(msg.clone());
-                self.conversations.insert(c.id, addr);
+                self.conversations.remember(c.id, addr);
             }
         }
     }
@@ -481,7 +483,7 @@ impl CustomerWidget {
         };
         let addr = ConversationActor::create(app.clone(), conv, customer, opening);
         app.hub.add_conversation(id, addr.clone());
-        self.conversations.insert(id, addr);
+        self.conversations.remember(id, addr);
         Ok(())
     }
 
@@ -495,7 +497,7 @@ impl CustomerWidget {
         reply: &ReplyTo,
     ) -> Result<(), Refusal> {
         let me = Party::Customer(customer);
-        match self.target(customer, &id.to_string())? {
+        match self.conversations.target(Viewer::Customer(customer), &id.to_string(), false)? {
             Target::Live(addr) => {
                 let post = Post {
                     from: me,
@@ -530,35 +532,12 @@ impl CustomerWidget {
         kind: SignalKind,
         reply: &ReplyTo,
     ) -> Result<(), Refusal> {
-        match self.target(customer, conversation_id)? {
+        match self.conversations.target(Viewer::Customer(customer), conversation_id, false)? {
             Target::Live(addr) => {
                 let from = Party::Customer(customer);
                 send_or_busy(&addr, Signal { from, kind, reply: reply.clone() })
             }
             Target::Ended(_) => Err(Refusal::new(ErrorCode::Closed, "this conversation has ended")),
-        }
-    }
-
-    /// Resolves a conversation id from the wire. Someone else's conversation is reported
-    /// as unknown: a customer never learns of another customer.
-    fn target(&mut self, customer: CustomerId, raw: &str) -> Result<Target, Refusal> {
-        let id = protocol::conversation_id(raw)?;
-        if let Some(addr) = self.conversations.get(&id).filter(|a| a.connected()) {
-            return Ok(Target::Live(addr.clone()));
-        }
-        let record = self.app.store.conversation(id).map_err(internal_error)?.ok_or_else(not_found)?;
-        if !self.app.may_read(&record, Viewer::Customer(customer)).map_err(internal_error)? {
-            return Err(not_found());
-        }
-        match self.app.conversation(id).map_err(internal_error)? {
-            Some(addr) => {
-                self.conversations.insert(id, addr.clone());
-                Ok(Target::Live(addr))
-            }
-            None => {
-                self.conversations.remove(&id);
-                Ok(Target::Ended(Box::new(record)))
-            }
         }
     }
 }

@@ -1,7 +1,6 @@
 //! `/ws/expert`: one `ExpertSession` actor per console connection. It authenticates with a
 //! login token, tells the router the expert is online, and acts on conversations directly.
 
-use std::collections::HashMap;
 use std::rc::Rc;
 
 use actix::prelude::*;
@@ -10,13 +9,14 @@ use actix_web_actors::ws;
 
 use super::customer::send_or_busy;
 use super::{
-    ack_when_durable, check_text, close, refuse, session_plumbing, unauthorized, Link, Phase, Session, Target,
+    ack_when_durable, check_text, close, refuse, session_plumbing, unauthorized, Gateway, Link, Phase,
+    Session, Target,
 };
 use crate::access::{self, Viewer};
 use crate::accounts;
 use crate::app::AppState;
 use crate::clock::Timestamp;
-use crate::conversation::{internal_error, not_found, replay, ConversationActor, Draft, Opening};
+use crate::conversation::{internal_error, replay, ConversationActor, Draft, Opening};
 use crate::domain::{ErrorCode, Refusal};
 use crate::hub::SessionHandle;
 use crate::ids::{ConversationId, CustomerId, ExpertId};
@@ -38,9 +38,9 @@ pub async fn connect(
 ) -> actix_web::Result<HttpResponse> {
     super::upgrade(&req, stream, &app, |link, app| ExpertSession {
         link,
+        conversations: Gateway::new(app.clone()),
         app,
         phase: Phase::AwaitingHello,
-        conversations: HashMap::new(),
     })
 }
 
@@ -48,7 +48,8 @@ pub struct ExpertSession {
     app: AppState,
     link: Link,
     phase: Phase<Identified>,
-    conversations: HashMap<ConversationId, Addr<ConversationActor>>,
+    /// The conversations this console acts on.
+    conversations: Gateway,
 }
 
 /// Whom a console serves once `hello` is accepted.
@@ -217,14 +218,16 @@ impl ExpertSession {
                 self.act(&conversation_id, act(ExpertAction::SetStatus(status)), false)
             }
             ExpertFrame::End { conversation_id } => self.act(&conversation_id, act(ExpertAction::End), false),
-            ExpertFrame::Leave { conversation_id } => match self.target(id, &conversation_id, false)? {
-                Target::Live(addr) => send_or_busy(&addr, act(ExpertAction::Leave)),
-                // A closed conversation is already gone from the console.
-                Target::Ended(_) => {
-                    reply.send(ServerFrame::ack(reply.reference.clone(), AckBody::Empty {}));
-                    Ok(())
+            ExpertFrame::Leave { conversation_id } => {
+                match self.conversations.target(Viewer::Expert(id), &conversation_id, false)? {
+                    Target::Live(addr) => send_or_busy(&addr, act(ExpertAction::Leave)),
+                    // A closed conversation is already gone from the console.
+                    Target::Ended(_) => {
+                        reply.send(ServerFrame::ack(reply.reference.clone(), AckBody::Empty {}));
+                        Ok(())
+                    }
                 }
-            },
+            }
             ExpertFrame::Send { conversation_id, text, internal, client_msg_id, force, attachments } => {
                 check_text(&text, self.app.config.limits.max_message_bytes)?;
                 let attachments = protocol::attachment_ids(&attachments)?;
@@ -239,7 +242,7 @@ impl ExpertSession {
                     attachments,
                     reply: reply.clone(),
                 };
-                match self.target(id, &conversation_id, false)? {
+                match self.conversations.target(Viewer::Expert(id), &conversation_id, false)? {
                     Target::Live(addr) => send_or_busy(&addr, post),
                     Target::Ended(_) => Err(closed()),
                 }
@@ -251,7 +254,7 @@ impl ExpertSession {
                 self.signal(me, &conversation_id, SignalKind::Read(seq), reply)
             }
             ExpertFrame::Sync { conversation_id, after_seq } => {
-                match self.target(id, &conversation_id, false)? {
+                match self.conversations.target(Viewer::Expert(id), &conversation_id, false)? {
                     Target::Live(addr) => {
                         let viewer = Party::Expert { id, name };
                         send_or_busy(&addr, Sync { viewer, after_seq, reply: reply.clone() })
@@ -373,7 +376,7 @@ impl ExpertSession {
         };
         let addr = ConversationActor::create(self.app.clone(), conv, customer, opening);
         self.app.hub.add_conversation(id, addr.clone());
-        self.conversations.insert(id, addr);
+        self.conversations.remember(id, addr);
         Ok(())
     }
 
@@ -456,7 +459,7 @@ impl ExpertSession {
         conversation_id: &str,
         offer: bool,
     ) -> Result<Addr<ConversationActor>, Refusal> {
-        match self.target(me, conversation_id, offer)? {
+        match self.conversations.target(Viewer::Expert(me), conversation_id, offer)? {
             Target::Live(addr) => Ok(addr),
             Target::Ended(_) if offer => {
                 Err(Refusal::new(ErrorCode::Conflict, "the offer is no longer open"))
@@ -473,31 +476,11 @@ impl ExpertSession {
         reply: &ReplyTo,
     ) -> Result<(), Refusal> {
         let (id, name) = (me.id, me.name.clone());
-        match self.target(id, conversation_id, false)? {
+        match self.conversations.target(Viewer::Expert(id), conversation_id, false)? {
             Target::Live(addr) => {
                 send_or_busy(&addr, Signal { from: Party::Expert { id, name }, kind, reply: reply.clone() })
             }
             Target::Ended(_) => Err(closed()),
-        }
-    }
-
-    /// Resolves a conversation id. A live conversation's actor decides access itself (an
-    /// offer is visible before it is owned); an ended one is checked against its record.
-    fn target(&mut self, me: ExpertId, raw: &str, offer: bool) -> Result<Target, Refusal> {
-        let id = protocol::conversation_id(raw)?;
-        if let Some(addr) = self.conversations.get(&id).filter(|a| a.connected()) {
-            return Ok(Target::Live(addr.clone()));
-        }
-        if let Some(addr) = self.app.conversation(id).map_err(internal_error)? {
-            self.conversations.insert(id, addr.clone());
-            return Ok(Target::Live(addr));
-        }
-        self.conversations.remove(&id);
-        let record = self.app.store.conversation(id).map_err(internal_error)?.ok_or_else(not_found)?;
-        if offer || self.app.may_read(&record, Viewer::Expert(me)).map_err(internal_error)? {
-            Ok(Target::Ended(Box::new(record)))
-        } else {
-            Err(not_found())
         }
     }
 }

@@ -3,6 +3,9 @@
 
 pub mod customer;
 pub mod expert;
+mod gateway;
+
+pub use gateway::{Gateway, Target};
 
 use std::net::IpAddr;
 use std::rc::Rc;
@@ -22,13 +25,6 @@ use bytestring::ByteString;
 use crate::domain::{ErrorCode, Refusal};
 use crate::messages::ReplyTo;
 use crate::protocol::{self, ClientFrame, Ref, ServerFrame};
-
-/// Where a frame about a conversation goes: its live actor, or the stored record of one
-/// that has ended.
-pub enum Target {
-    Live(Addr<crate::conversation::ConversationActor>),
-    Ended(Box<crate::store::model::Conversation>),
-}
 
 /// Per-connection bookkeeping common to both kinds of session.
 pub struct Link {
