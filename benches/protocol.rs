@@ -8,8 +8,9 @@ use std::time::Duration;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use switchboard::clock::Timestamp;
 use switchboard::ids::ConversationId;
-use switchboard::protocol::{decode, CustomerFrame, MessageJson, ServerFrame};
+use switchboard::protocol::{decode, CustomerFrame, ServerFrame};
 use switchboard::store::model::{Author, AuthorKind, StoredMessage};
+use switchboard::views::MessageJson;
 
 const SEND: &str = r#"{"type":"send","ref":1234,"conversation_id":"c_987654","text":"Hello, my order #55123 has not arrived yet. Could you check on it, please?","client_msg_id":"3f2a9c1e-7d4b-4e0a-9b1c-2d5e6f708192"}"#;
 

@@ -1,9 +1,228 @@
-//! Conversations as clients see them, read from the store: one place for every summary.
+//! Records as clients see them: the view types the wire frames carry, and one place for
+//! every summary read from the store.
 
-use crate::ids::{ConversationId, CustomerId};
-use crate::protocol::{ConversationView, CustomerView, MessageView};
+use serde::Serialize;
+
+use crate::clock::{self, Timestamp};
+use crate::domain::{Page, Status};
+use crate::ids::{self, ConversationId, CustomerId};
 use crate::store::model::{AuthorKind, Conversation};
+use crate::store::model::{Customer, StoredMessage};
 use crate::store::{Store, StoreError};
+
+// ----- the views -----
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AuthorView {
+    pub kind: AuthorKind,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AttachmentView {
+    pub id: String,
+    pub name: String,
+    pub size: u64,
+    pub content_type: String,
+}
+
+impl AttachmentView {
+    pub fn new(a: &crate::store::model::AttachmentRef) -> AttachmentView {
+        AttachmentView {
+            id: a.id.to_string(),
+            name: a.name.clone(),
+            size: a.size,
+            content_type: a.content_type.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct MessageView {
+    pub id: String,
+    #[serde(with = "ids::wire")]
+    pub conversation_id: ConversationId,
+    pub seq: u64,
+    pub author: AuthorView,
+    pub text: String,
+    pub internal: bool,
+    pub attachments: Vec<AttachmentView>,
+    #[serde(with = "clock::rfc3339")]
+    pub at: Timestamp,
+}
+
+/// A message encoded once and spliced into every frame that carries it: the ack to its
+/// sender and the delivery to each recipient share one serialization.
+#[derive(Debug, Clone)]
+pub struct MessageJson(std::sync::Arc<serde_json::value::RawValue>);
+
+impl MessageJson {
+    pub fn of(conversation: ConversationId, m: &StoredMessage) -> MessageJson {
+        let raw = serde_json::value::to_raw_value(&MessageView::new(conversation, m))
+            .expect("message views serialize");
+        MessageJson(raw.into())
+    }
+}
+
+impl Serialize for MessageJson {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(s)
+    }
+}
+
+impl MessageView {
+    pub fn new(conversation: ConversationId, m: &StoredMessage) -> MessageView {
+        let id = m.author.id.map(|n| match m.author.kind {
+            AuthorKind::Expert => crate::ids::ExpertId(n).to_string(),
+            _ => crate::ids::CustomerId(n).to_string(),
+        });
+        MessageView {
+            id: ids::message_id(conversation, m.seq),
+            conversation_id: conversation,
+            seq: m.seq,
+            author: AuthorView { kind: m.author.kind, id, name: m.author.name.clone() },
+            text: m.text.clone(),
+            internal: m.internal,
+            attachments: m.attachments.iter().map(AttachmentView::new).collect(),
+            at: m.at,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ExpertBrief {
+    pub id: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CustomerView {
+    pub id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub external_id: Option<String>,
+}
+
+impl CustomerView {
+    pub fn new(c: &Customer) -> CustomerView {
+        CustomerView {
+            id: c.id.to_string(),
+            name: c.name.clone(),
+            email: c.email.clone(),
+            external_id: c.external_id.clone(),
+        }
+    }
+}
+
+/// A conversation as clients see it; `messages` only where a transcript is due.
+#[derive(Debug, Clone, Serialize)]
+pub struct ConversationView {
+    #[serde(with = "ids::wire")]
+    pub id: ConversationId,
+    pub status: Status,
+    pub category: String,
+    pub customer: CustomerView,
+    pub expert: Option<ExpertBrief>,
+    pub page: Option<Page>,
+    #[serde(with = "clock::rfc3339")]
+    pub created_at: Timestamp,
+    #[serde(with = "clock::rfc3339::option")]
+    pub ended_at: Option<Timestamp>,
+    pub last_seq: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rating: Option<RatingView>,
+    /// The customer's opening words, in claim-list summaries.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub preview: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub messages: Option<Vec<MessageView>>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RatingView {
+    pub score: u8,
+    pub comment: Option<String>,
+    #[serde(with = "clock::rfc3339")]
+    pub at: Timestamp,
+}
+
+impl ConversationView {
+    pub fn new(c: &Conversation, customer: CustomerView, last_seq: u64) -> ConversationView {
+        ConversationView {
+            id: c.id,
+            status: c.status,
+            category: c.category.clone(),
+            customer,
+            expert: c.owner.as_ref().map(|o| ExpertBrief { id: o.id.to_string(), name: o.name.clone() }),
+            page: c.page.clone(),
+            created_at: c.created_at,
+            ended_at: c.solved_at,
+            last_seq,
+            rating: c.rating.as_ref().map(|r| RatingView {
+                score: r.score,
+                comment: r.comment.clone(),
+                at: r.at,
+            }),
+            preview: None,
+            messages: None,
+        }
+    }
+
+    pub fn with_messages(mut self, messages: Vec<MessageView>) -> ConversationView {
+        self.messages = Some(messages);
+        self
+    }
+}
+
+/// An embedded tool, its link filled in and signed for this customer.
+#[derive(Debug, Clone, Serialize)]
+pub struct ToolView {
+    pub name: String,
+    pub url: String,
+}
+
+/// One past conversation of a customer, for `history`.
+#[derive(Debug, Clone, Serialize)]
+pub struct HistoryEntry {
+    #[serde(with = "ids::wire")]
+    pub id: ConversationId,
+    pub status: Status,
+    pub category: String,
+    #[serde(with = "clock::rfc3339")]
+    pub started_at: Timestamp,
+    #[serde(with = "clock::rfc3339::option")]
+    pub ended_at: Option<Timestamp>,
+    pub messages: Vec<MessageView>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CategoryView {
+    pub id: String,
+    pub name: String,
+}
+
+impl From<&crate::config::Category> for CategoryView {
+    fn from(c: &crate::config::Category) -> CategoryView {
+        CategoryView { id: c.id.clone(), name: c.name.clone() }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ConversationBrief {
+    #[serde(with = "ids::wire")]
+    pub id: ConversationId,
+    pub status: Status,
+    pub last_seq: u64,
+    pub expert: Option<ExpertBrief>,
+}
+
+// ----- read from the store -----
 
 /// Characters of the customer's first message shown in a claim list.
 const PREVIEW_CHARS: usize = 200;

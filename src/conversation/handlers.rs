@@ -11,11 +11,12 @@ use crate::domain::{ErrorCode, Refusal};
 use crate::ids::AttachmentId;
 use crate::lifecycle::{self, Event};
 use crate::messages::*;
-use crate::protocol::{AckBody, MessageJson, ServerFrame};
-use crate::protocol::{AttachmentView, ExpertBrief};
+use crate::protocol::{AckBody, ServerFrame};
 use crate::store::model::AttachmentRef;
 use crate::store::model::{Author, AuthorKind};
 use crate::store::StoreError;
+use crate::views::MessageJson;
+use crate::views::{AttachmentView, ExpertBrief};
 
 /// A new chat's first customer message, stored with the bot greeting when the actor starts.
 /// A new chat's first message (the customer's, or an expert's pushed chat) and the bot

@@ -17,14 +17,15 @@ use crate::ids::{ConversationId, ExpertId};
 use crate::lifecycle::{self, Effect, Event, Transition};
 use crate::messages::{OfferOutcome, ReplyTo, Settle, Track};
 use crate::metrics;
-use crate::protocol::ToolView;
-use crate::protocol::{AckBody, ConversationView, ExpertBrief, MessageJson, ServerFrame};
+use crate::protocol::{AckBody, ServerFrame};
 use crate::router::{ReservationId, Snapshot};
 use crate::store::model::{
     AttachmentRef, Author, AuthorKind, Conversation, Customer, Segment, StoredMessage,
 };
 use crate::store::{StoreError, Ticket};
 use crate::views;
+use crate::views::ToolView;
+use crate::views::{ConversationView, ExpertBrief, MessageJson};
 pub use handlers::{not_found, Opening};
 use outbox::{Outbox, Outgoing};
 use rules::Said;

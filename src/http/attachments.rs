@@ -12,8 +12,9 @@ use crate::app::AppState;
 use crate::clock::Timestamp;
 use crate::domain::ErrorCode;
 use crate::ids::AttachmentId;
-use crate::protocol::{self, AttachmentView};
+use crate::protocol::{self};
 use crate::store::model::{Attachment, AttachmentRef, Author, AuthorKind, Conversation};
+use crate::views::AttachmentView;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/attachments", web::post().to(upload)).route("/attachments/{id}", web::get().to(download));

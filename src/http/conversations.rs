@@ -6,10 +6,11 @@ use serde::Deserialize;
 use super::{ApiError, Caller};
 use crate::app::AppState;
 use crate::ids::CustomerId;
-use crate::protocol::{self, ConversationView};
+use crate::protocol::{self};
 use crate::store::model::Conversation;
 use crate::store::StoreError;
 use crate::views;
+use crate::views::ConversationView;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/conversations", web::get().to(list)).route("/conversations/{id}", web::get().to(get));

@@ -8,9 +8,9 @@ use crate::app::AppState;
 use crate::clock::{self, Timestamp};
 use crate::domain::ErrorCode;
 use crate::ids::{self, CallbackId};
-use crate::protocol::{ConversationView, CustomerView};
 use crate::store::model::Callback;
 use crate::views;
+use crate::views::{ConversationView, CustomerView};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/callbacks", web::get().to(callbacks))

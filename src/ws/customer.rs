@@ -22,12 +22,10 @@ use crate::hub::SessionHandle;
 use crate::ids::{CallbackId, ConversationId, CustomerId};
 use crate::lifecycle::{self, Event};
 use crate::messages::*;
-use crate::protocol::{
-    self, AckBody, CategoryView, ConversationBrief, CustomerFrame, ExpertBrief, MessageJson, Ref,
-    ServerFrame, UserIdentity,
-};
+use crate::protocol::{self, AckBody, CustomerFrame, Ref, ServerFrame, UserIdentity};
 use crate::store::model::{Author, Callback, Conversation, Customer};
 use crate::store::StoreError;
+use crate::views::{CategoryView, ConversationBrief, ExpertBrief, MessageJson};
 
 /// How many recent conversations `welcome` lists.
 const WELCOME_CONVERSATIONS: usize = 20;

@@ -22,14 +22,12 @@ use crate::hub::SessionHandle;
 use crate::ids::{ConversationId, CustomerId, ExpertId};
 use crate::lifecycle;
 use crate::messages::*;
-use crate::protocol::{
-    self, AckBody, CategoryView, ConversationView, ExpertBrief, ExpertFrame, HistoryEntry, MessageView, Ref,
-    ServerFrame,
-};
+use crate::protocol::{self, AckBody, ExpertFrame, Ref, ServerFrame};
 use crate::router::{Purpose, ReservationId};
 use crate::store::model::{Author, AuthorKind, Conversation, Customer, Expert, Owner};
 use crate::store::{Store, StoreError};
 use crate::views;
+use crate::views::{CategoryView, ConversationView, ExpertBrief, HistoryEntry, MessageView};
 
 pub async fn connect(
     req: HttpRequest,
