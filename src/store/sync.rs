@@ -77,10 +77,8 @@ impl DiskSync {
         sync_files_in(dir)?;
         sync_dir(&blobs)?;
         sync_dir(dir)?;
-        // The data directory may have been created just now.
-        if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
-            sync_dir(parent)?;
-        }
+        // The data directory may have been created just now; a relative one lives in ".".
+        sync_dir(dir.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")))?;
         Ok(DiskSync { log: File::open(dir.join("db"))?, blobs, finished })
     }
 
