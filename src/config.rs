@@ -82,6 +82,8 @@ pub struct ServerConfig {
     pub data_dir: PathBuf,
     /// Bytes of the database's page cache.
     pub cache_bytes: u64,
+    /// What an acknowledgement survives: see [`Durability`].
+    pub durability: Durability,
     /// Bearer token with every right; empty disables admin access.
     pub admin_token: String,
     /// Key for HMAC-signed customer identities and tool links.
@@ -107,6 +109,31 @@ pub struct ServerConfig {
     pub log_level: String,
     /// When set, `/metrics` needs `Authorization: Bearer <this>`; empty: open to anyone.
     pub metrics_token: String,
+}
+
+/// What must have happened to a write before it is acknowledged.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Durability {
+    /// Each group commit ends with fdatasync/fsync of the database files (and of the
+    /// directories when files appear): an acknowledged write survives a power cut or a kernel
+    /// crash, as far as the disk honours a cache flush.
+    #[default]
+    PowerLoss,
+    /// The database's own flush only (data handed to the kernel and pushed towards the disk,
+    /// the disk's cache and the file's size left unflushed): survives the process dying
+    /// (`kill -9`, a panic), not the machine losing power.
+    ProcessCrash,
+}
+
+impl Durability {
+    /// The configuration's name for it, as in `config.toml`, logs and `/metrics`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Durability::PowerLoss => "power_loss",
+            Durability::ProcessCrash => "process_crash",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -237,6 +264,7 @@ impl Default for ServerConfig {
             bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
             data_dir: PathBuf::from("data"),
             cache_bytes: DEFAULT_CACHE_BYTES,
+            durability: Durability::PowerLoss,
             admin_token: String::new(),
             identity_secret: String::new(),
             token_ttl: Duration::from_secs(12 * 3600),
@@ -470,6 +498,29 @@ mod tests {
         assert_eq!(format!("{:?}", c.office_hours), format!("{:?}", d.office_hours));
         assert_eq!(format!("{:?}", c.webhooks), format!("{:?}", d.webhooks));
         assert_eq!(c.categories, d.categories);
+    }
+
+    #[test]
+    fn durability_is_power_loss_unless_set_and_only_takes_its_two_names() {
+        assert_eq!(Config::from_sources("", env(&[])).unwrap().server.durability, Durability::PowerLoss);
+        let weaker = Config::from_sources("[server]\ndurability = \"process_crash\"", env(&[])).unwrap();
+        assert_eq!(weaker.server.durability, Durability::ProcessCrash);
+        let from_env =
+            Config::from_sources("", env(&[("SWITCHBOARD_SERVER_DURABILITY", "process_crash")])).unwrap();
+        assert_eq!(from_env.server.durability, Durability::ProcessCrash);
+        for name in ["power_loss", "process_crash"] {
+            let c = Config::from_sources(&format!("[server]\ndurability = {name:?}"), env(&[])).unwrap();
+            assert_eq!(c.server.durability.name(), name, "name() is the configuration's own name");
+        }
+        for bad in ["fsync", "PowerLoss", ""] {
+            let err = Config::from_sources(&format!("[server]\ndurability = {bad:?}"), env(&[])).unwrap_err();
+            let err = err.to_string();
+            assert!(
+                err.contains("`power_loss` or `process_crash`"),
+                "{bad:?} is refused naming the choices: {err}"
+            );
+        }
+        assert!(Config::from_sources("[server]\ndurability = true", env(&[])).is_err());
     }
 
     #[test]

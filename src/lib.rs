@@ -117,7 +117,9 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), RunError> {
     metrics::install();
-    let store = Store::open_with_cache(&config.server.data_dir, config.server.cache_bytes)?;
+    let durability = config.server.durability;
+    let store = Store::open_with(&config.server.data_dir, config.server.cache_bytes, durability)?;
+    metrics::durability(durability);
     let app = App::new(config, store, conversation_threads());
     let restored = app.restore()?;
     let addr = listener.local_addr()?;
@@ -136,7 +138,7 @@ pub async fn run(
     .shutdown_timeout(5)
     .disable_signals()
     .run();
-    tracing::info!(%addr, restored, "serving");
+    tracing::info!(%addr, restored, durability = durability.name(), "serving");
     println!("listening on http://{addr}");
     let _ = std::io::stdout().flush();
     let pruning = {

@@ -61,8 +61,14 @@ pub fn handle_time(d: Duration) {
     histogram!("switchboard_handle_seconds").record(d.as_secs_f64());
 }
 
+/// One group commit: sled's flush, plus the fdatasync/fsync when power-safe.
 pub fn flush(d: Duration) {
     histogram!("switchboard_store_flush_seconds").record(d.as_secs_f64());
+}
+
+/// What acknowledged writes survive, as configured: `switchboard_durability{mode="..."} 1`.
+pub fn durability(mode: crate::config::Durability) {
+    gauge!("switchboard_durability", "mode" => mode.name()).set(1.0);
 }
 
 /// The live counts, set just before a scrape renders them.

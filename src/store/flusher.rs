@@ -1,6 +1,7 @@
 //! Group commit. Writers put their changes into sled (in memory) and take a ticket; one
-//! flusher thread flushes whatever has been written since its last flush, then wakes every
-//! waiter whose ticket that flush covered. Many concurrent sends share one fsync.
+//! flusher thread flushes whatever has been written since its last flush (and, when the
+//! store is power-safe, `fdatasync`s it: see [`super::sync`]), then wakes every waiter whose
+//! ticket that flush covered. Many concurrent sends share one flush and one sync.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -9,6 +10,7 @@ use std::time::Instant;
 
 use tokio::sync::watch;
 
+use super::sync::DiskSync;
 use super::StoreError;
 
 /// A position in the write order: durable once a flush has covered it.
@@ -31,14 +33,15 @@ pub struct Flusher {
 }
 
 impl Flusher {
-    pub fn start(db: sled::Db) -> (Arc<Flusher>, JoinHandle<()>) {
+    /// `disk`: what makes a flush survive a power cut; `None` for sled's flush alone.
+    pub fn start(db: sled::Db, disk: Option<DiskSync>) -> (Arc<Flusher>, JoinHandle<()>) {
         let (tx, rx) = watch::channel(Progress::default());
         let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Arc<Flusher>>();
         let handle = thread::Builder::new()
             .name("switchboard-flusher".into())
             .spawn(move || {
                 let Ok(me) = ready_rx.recv() else { return };
-                me.run(db, tx);
+                me.run(db, disk, tx);
             })
             .expect("spawning the flusher thread");
         let flusher = Arc::new(Flusher {
@@ -77,7 +80,7 @@ impl Flusher {
         self.thread.unpark();
     }
 
-    fn run(&self, db: sled::Db, progress: watch::Sender<Progress>) {
+    fn run(&self, db: sled::Db, mut disk: Option<DiskSync>, progress: watch::Sender<Progress>) {
         let mut done = 0u64;
         loop {
             let target = self.written.load(Ordering::Acquire);
@@ -89,10 +92,13 @@ impl Flusher {
                 continue;
             }
             let started = Instant::now();
-            let result = db.flush();
+            let result = db.flush().map_err(|e| e.to_string()).and_then(|_| match &mut disk {
+                Some(disk) => disk.sync().map_err(|e| format!("fsync: {e}")),
+                None => Ok(()),
+            });
             crate::metrics::flush(started.elapsed());
             match result {
-                Ok(_) => progress.send_modify(|p| p.durable = target),
+                Ok(()) => progress.send_modify(|p| p.durable = target),
                 Err(e) => {
                     tracing::error!(error = %e, "store flush failed");
                     progress.send_modify(|p| p.failed = target);

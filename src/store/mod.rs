@@ -8,6 +8,7 @@ mod flusher;
 pub mod keys;
 pub mod migrations;
 pub mod model;
+mod sync;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -19,6 +20,7 @@ use model::{
     Attachment, Callback, Canned, Conversation, Customer, Expert, LoginToken, StoredMessage, WebhookEntry,
 };
 
+use crate::config::Durability;
 use crate::ids::{AttachmentId, CallbackId, CannedId, ConversationId, CustomerId, ExpertId};
 
 #[derive(Debug, thiserror::Error)]
@@ -113,6 +115,12 @@ impl Store {
     }
 
     pub fn open_with_cache(dir: &Path, cache_bytes: u64) -> Result<Store, StoreError> {
+        Store::open_with(dir, cache_bytes, Durability::default())
+    }
+
+    /// Opens (creating if need be) the store in `dir`; what each acknowledged write survives
+    /// is `durability`.
+    pub fn open_with(dir: &Path, cache_bytes: u64, durability: Durability) -> Result<Store, StoreError> {
         std::fs::create_dir_all(dir).map_err(|e| StoreError::Sled(e.into()))?;
         let db = sled::Config::new().path(dir).cache_capacity(cache_bytes).open().map_err(|e| match e {
             sled::Error::Io(ref io)
@@ -145,7 +153,13 @@ impl Store {
             // Tokens signed with it go out without a flush of their own.
             db.flush()?;
         }
-        let (flusher, _thread) = Flusher::start(db.clone());
+        // Everything sled wrote while opening (the new snapshot, a new `conf`, the directories)
+        // and the visitor key are made durable here, before anything relies on them.
+        let disk = match durability {
+            Durability::PowerLoss => Some(sync::DiskSync::open(dir).map_err(|e| StoreError::Sled(e.into()))?),
+            Durability::ProcessCrash => None,
+        };
+        let (flusher, _thread) = Flusher::start(db.clone(), disk);
         let t = |name| db.open_tree(name);
         Ok(Store {
             inner: Arc::new(Inner {

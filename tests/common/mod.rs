@@ -72,6 +72,13 @@ impl TestServer {
         s
     }
 
+    /// Starts a server whose working directory is `dir` and data dir `dir/data`, both left in
+    /// place when it stops (e.g. a mount the test controls).
+    pub async fn start_at(dir: PathBuf, env: &[(&str, &str)]) -> TestServer {
+        let env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Self::spawn(dir, env).await
+    }
+
     pub fn data_dir(&self) -> PathBuf {
         self.dir.join("data")
     }

@@ -1,0 +1,385 @@
+//! Power cuts: the server keeps its data directory on LazyFS (tests/lazyfs), which remembers
+//! what a power cut would leave of each file and directory: only what was fsync'ed. Customers
+//! chat, upload files and wait in a queue, experts answer; at a random moment the server is
+//! killed and the power cut (every write not yet synced is thrown away), and the server starts
+//! again on what survived. After several rounds, every acknowledged message is stored exactly
+//! once with gapless seqs, every acknowledged upload reads back intact, and every chat
+//! acknowledged into a queue nobody serves is still queued.
+
+mod common;
+mod lazyfs;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::*;
+use rand::Rng;
+use serde_json::{json, Value};
+
+const CUSTOMERS: usize = 6;
+/// Customers asking in a category nobody serves: their chats stay queued.
+const WAITING: usize = 2;
+const EXPERTS: usize = 2;
+const ROUNDS: usize = 5;
+/// Above a quarter of sled's 512 KiB segment, so the node holding it is a blob file.
+const UPLOAD_BYTES: usize = 200 * 1024;
+
+const CONFIG: &str = r#"
+[[categories]]
+id = "general"
+name = "General"
+[[categories]]
+id = "billing"
+name = "Billing, unattended in this test"
+"#;
+
+#[derive(Default)]
+struct Acknowledged {
+    /// (conversation, seq) → text.
+    messages: HashMap<(String, u64), String>,
+    /// Attachment id → its bytes' seed.
+    uploads: HashMap<String, u64>,
+    /// Conversations started in the unattended category.
+    queued: HashSet<String>,
+}
+
+type Shared = Arc<Mutex<Acknowledged>>;
+
+fn record(acked: &Shared, ack: &Value) {
+    let m = &ack["message"];
+    let key = (m["conversation_id"].as_str().unwrap().to_owned(), m["seq"].as_u64().unwrap());
+    let text = m["text"].as_str().unwrap().to_owned();
+    if let Some(earlier) = acked.lock().unwrap().messages.insert(key.clone(), text.clone()) {
+        assert_eq!(earlier, text, "seq {key:?} was acknowledged for two different messages");
+    }
+}
+
+/// Distinct, checkable bytes for an upload.
+fn upload_bytes(seed: u64) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..UPLOAD_BYTES)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+/// The answer to `reference`, or `None` if the connection closed first.
+async fn next_answer(ws: &mut Ws, reference: &str) -> Option<Value> {
+    while let Some(f) = ws.closed_or_frame().await {
+        if f["ref"] == reference {
+            return Some(f);
+        }
+    }
+    None
+}
+
+/// A customer: hello with their visitor token, (re)start their chat idempotently, upload a file
+/// once, then send until the server dies. Returns their visitor token.
+async fn customer(
+    base: String,
+    n: usize,
+    visitor: Option<String>,
+    round: usize,
+    acked: Shared,
+) -> Option<String> {
+    let category = if n < WAITING { "billing" } else { "general" };
+    let Ok(mut ws) = Ws::try_connect(&format!("ws://{base}/ws/customer"), &[], None).await else {
+        return visitor;
+    };
+    if !ws.offer(json!({"type": "hello", "visitor_token": visitor, "ref": "hello"})).await {
+        return visitor;
+    }
+    let Some(welcome) = next_answer(&mut ws, "hello").await else { return visitor };
+    let visitor = welcome["visitor_token"].as_str().map(str::to_owned);
+    let start = json!({"type": "start", "text": format!("customer {n} here"), "category": category,
+        "client_msg_id": format!("start-{n}"), "ref": "start"});
+    if !ws.offer(start).await {
+        return visitor;
+    }
+    let Some(started) = next_answer(&mut ws, "start").await else { return visitor };
+    assert_eq!(started["type"], "ack", "start refused: {started}");
+    let id = started["conversation_id"].as_str().unwrap().to_owned();
+    if n < WAITING {
+        acked.lock().unwrap().queued.insert(id.clone());
+    }
+    let seed = (round * CUSTOMERS + n) as u64;
+    let uploaded = reqwest::Client::new()
+        .post(format!("http://{base}/api/v1/attachments?conversation_id={id}&name=f{seed}.bin"))
+        .bearer_auth(visitor.as_deref().unwrap())
+        .header("content-type", "application/octet-stream")
+        .body(upload_bytes(seed))
+        .send()
+        .await;
+    if let Ok(response) = uploaded {
+        if response.status().as_u16() == 201 {
+            if let Ok(file) = response.json::<Value>().await {
+                acked.lock().unwrap().uploads.insert(file["id"].as_str().unwrap().to_owned(), seed);
+            }
+        }
+    }
+    for k in 0.. {
+        let r = format!("c{n}-{round}-{k}");
+        if !ws
+            .offer(json!({"type": "send", "conversation_id": id, "text": r, "client_msg_id": r, "ref": r}))
+            .await
+        {
+            break;
+        }
+        match next_answer(&mut ws, &r).await {
+            Some(ack) if ack["type"] == "ack" => record(&acked, &ack),
+            Some(other) => panic!("a send was refused: {other}"),
+            None => break,
+        }
+    }
+    visitor
+}
+
+/// An expert: accepts every offer and answers every customer message.
+async fn expert(base: String, token: String, acked: Shared) {
+    let Ok(mut ws) = Ws::try_connect(&format!("ws://{base}/ws/expert"), &[], None).await else {
+        return;
+    };
+    if !ws.offer(json!({"type": "hello", "token": token})).await {
+        return;
+    }
+    let mut k = 0;
+    while let Some(f) = ws.closed_or_frame().await {
+        match f["type"].as_str() {
+            Some("offer") => {
+                ws.offer(json!({"type": "accept", "conversation_id": f["conversation"]["id"]})).await;
+            }
+            Some("message") if f["message"]["author"]["kind"] == "customer" => {
+                k += 1;
+                let text = format!("re {}", f["message"]["text"].as_str().unwrap());
+                let id = f["message"]["conversation_id"].clone();
+                ws.offer(
+                    json!({"type": "send", "conversation_id": id, "text": text, "ref": format!("e{k}")}),
+                )
+                .await;
+            }
+            Some("ack") if f["message"].is_object() => record(&acked, &f),
+            _ => {}
+        }
+    }
+}
+
+fn host(server: &TestServer) -> String {
+    server.base.strip_prefix("http://").unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn acknowledged_writes_survive_power_cuts() {
+    if !lazyfs::available() {
+        eprintln!("SKIPPED acknowledged_writes_survive_power_cuts: /dev/fuse is missing, so no power cut can be simulated");
+        return;
+    }
+    let work = tempfile::tempdir().unwrap();
+    std::fs::write(work.path().join("config.toml"), CONFIG).unwrap();
+    let (backing, data) = (work.path().join("backing"), work.path().join("data"));
+    std::fs::create_dir(&backing).unwrap();
+    std::fs::create_dir(&data).unwrap();
+    let mut disk = lazyfs::LazyFs::mount(&backing, &data).expect("mount lazyfs (root and /dev/fuse needed)");
+    let env = [("SWITCHBOARD_ROUTING_MAX_CONCURRENT", "10")];
+    let mut server = TestServer::start_at(work.path().to_owned(), &env).await;
+    let mut tokens = Vec::new();
+    for e in 0..EXPERTS {
+        tokens.push(server.expert(&format!("expert{e}"), &["general"], Some(10)).await.1);
+    }
+
+    let acked: Shared = Arc::default();
+    let mut visitors: Vec<Option<String>> = vec![None; CUSTOMERS];
+    let mut lost_files = 0;
+    for round in 0..ROUNDS {
+        let mut experts = Vec::new();
+        for token in &tokens {
+            experts.push(tokio::spawn(expert(host(&server), token.clone(), acked.clone())));
+        }
+        let mut customers = Vec::new();
+        for (n, visitor) in visitors.iter().enumerate() {
+            customers.push(tokio::spawn(customer(host(&server), n, visitor.clone(), round, acked.clone())));
+        }
+        // The power goes at a random moment of the traffic.
+        let pause = rand::thread_rng().gen_range(300..1200);
+        tokio::time::sleep(Duration::from_millis(pause)).await;
+        server.kill9().await;
+        let lost = disk.cut().expect("the power cut");
+        lost_files += lost.files;
+        server = TestServer::start_at(work.path().to_owned(), &env).await;
+        for (n, task) in customers.into_iter().enumerate() {
+            let visitor =
+                tokio::time::timeout(WAIT, task).await.expect("a customer hung").expect("customer task");
+            visitors[n] = visitor.or(visitors[n].take());
+        }
+        for task in experts {
+            tokio::time::timeout(WAIT, task).await.expect("an expert hung").expect("expert task");
+        }
+    }
+
+    let acked = std::mem::take(&mut *acked.lock().unwrap());
+    assert!(acked.messages.len() > 50, "real traffic: {} acknowledged", acked.messages.len());
+    assert!(lost_files > 0, "the cuts threw unsynced writes away, so they tested something");
+    let conversations: HashSet<&String> = acked.messages.keys().map(|(c, _)| c).collect();
+    for id in conversations {
+        let (status, c) = server.get(&format!("/api/v1/conversations/{id}"), ADMIN).await;
+        assert_eq!(status, 200, "acknowledged conversation {id}: {c}");
+        let messages = c["messages"].as_array().unwrap();
+        let seqs: Vec<u64> = messages.iter().map(|m| m["seq"].as_u64().unwrap()).collect();
+        assert_eq!(seqs, (1..=seqs.len() as u64).collect::<Vec<_>>(), "seqs of {id} are gapless");
+        let stored: HashMap<u64, &str> =
+            messages.iter().map(|m| (m["seq"].as_u64().unwrap(), m["text"].as_str().unwrap())).collect();
+        let mut copies: HashMap<&str, usize> = HashMap::new();
+        for text in stored.values() {
+            *copies.entry(text).or_default() += 1;
+        }
+        for ((conv, seq), text) in acked.messages.iter().filter(|((c, _), _)| c == id) {
+            assert_eq!(
+                stored.get(seq).copied(),
+                Some(text.as_str()),
+                "acknowledged {conv}#{seq} is stored as acknowledged"
+            );
+            assert_eq!(copies[text.as_str()], 1, "{text} is stored exactly once");
+        }
+    }
+    assert!(!acked.uploads.is_empty(), "uploads were acknowledged");
+    for (file, seed) in &acked.uploads {
+        let (status, _, bytes) = server.fetch(&format!("/api/v1/attachments/{file}"), ADMIN).await;
+        assert_eq!(status, 200, "acknowledged upload {file}");
+        assert!(bytes == upload_bytes(*seed), "upload {file} reads back as uploaded");
+    }
+    assert_eq!(acked.queued.len(), WAITING, "every waiting customer's chat was acknowledged");
+    for id in &acked.queued {
+        let (status, c) = server.get(&format!("/api/v1/conversations/{id}"), ADMIN).await;
+        assert_eq!(status, 200, "{c}");
+        assert_eq!(c["status"], "queued", "{id} came back queued: {c}");
+    }
+    let blobs = std::fs::read_dir(backing.join("blobs")).unwrap().count();
+    assert!(blobs > 0, "the uploads made sled write blob files, so their syncing was tested too");
+    eprintln!(
+        "{} messages, {} uploads and {} queued chats acknowledged over {ROUNDS} power cuts, which \
+         threw away unsynced writes to {lost_files} files; {blobs} blob files",
+        acked.messages.len(),
+        acked.uploads.len(),
+        acked.queued.len()
+    );
+    drop(server);
+    drop(disk);
+}
+
+/// The mode is in `/metrics` and in the start-up log line.
+#[tokio::test]
+async fn the_durability_mode_is_shown_in_metrics_and_at_start() {
+    for (env, mode) in [(None, "power_loss"), (Some("process_crash"), "process_crash")] {
+        let env: Vec<(&str, &str)> = env.map(|m| ("SWITCHBOARD_SERVER_DURABILITY", m)).into_iter().collect();
+        let server = TestServer::start(&env).await;
+        let (status, _, body) = server.fetch("/metrics", "").await;
+        assert_eq!(status, 200);
+        let text = String::from_utf8(body).unwrap();
+        let line = format!("switchboard_durability{{mode=\"{mode}\"}} 1");
+        assert!(text.lines().any(|l| l == line), "{line} missing from:\n{text}");
+    }
+
+    use tokio::io::AsyncBufReadExt;
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .arg("serve")
+        .current_dir(dir.path())
+        .env("SWITCHBOARD_SERVER_BIND", "127.0.0.1:0")
+        .env("SWITCHBOARD_SERVER_DATA_DIR", dir.path().join("data"))
+        .env("SWITCHBOARD_SERVER_DURABILITY", "process_crash")
+        .env("SWITCHBOARD_LOG", "info")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let serving = tokio::time::timeout(WAIT, async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            // Without the terminal colours tracing may add.
+            let plain: String = line
+                .split('\x1b')
+                .enumerate()
+                .map(
+                    |(i, part)| {
+                        if i == 0 {
+                            part
+                        } else {
+                            part.split_once('m').map_or("", |(_, rest)| rest)
+                        }
+                    },
+                )
+                .collect();
+            if plain.contains("serving") {
+                return plain;
+            }
+        }
+        panic!("the server exited without logging that it serves");
+    })
+    .await
+    .expect("the start-up log line in time");
+    assert!(serving.contains("durability=\"process_crash\""), "{serving}");
+}
+
+/// The filesystem the test above relies on loses exactly what was not synced.
+#[test]
+fn lazyfs_keeps_what_was_synced_and_loses_the_rest() {
+    use std::fs::{File, OpenOptions};
+    use std::io::Write;
+    if !lazyfs::available() {
+        eprintln!("SKIPPED lazyfs_keeps_what_was_synced_and_loses_the_rest: /dev/fuse is missing");
+        return;
+    }
+    let work = tempfile::tempdir().unwrap();
+    let (backing, mnt) = (work.path().join("backing"), work.path().join("mnt"));
+    std::fs::create_dir(&backing).unwrap();
+    std::fs::create_dir(&mnt).unwrap();
+    std::fs::write(backing.join("old"), b"there before the mount").unwrap();
+    let mut disk = lazyfs::LazyFs::mount(&backing, &mnt).unwrap();
+    let sync_dir = |dir: &std::path::Path| File::open(dir).unwrap().sync_all().unwrap();
+
+    // Synced contents and directory entries.
+    let mut log = File::create(mnt.join("log")).unwrap();
+    log.write_all(b"durable").unwrap();
+    log.sync_data().unwrap();
+    let mut snap = File::create(mnt.join("snap.tmp")).unwrap();
+    snap.write_all(b"snapshot").unwrap();
+    snap.sync_all().unwrap();
+    // Created, directory synced, contents never: comes back empty.
+    std::fs::create_dir(mnt.join("blobs")).unwrap();
+    std::fs::write(mnt.join("blobs/1"), b"blob").unwrap();
+    sync_dir(&mnt);
+    sync_dir(&mnt.join("blobs"));
+    // An unsynced append and overwrite, through two descriptors.
+    log.write_all(b" and lost").unwrap();
+    let other = OpenOptions::new().write(true).open(mnt.join("log")).unwrap();
+    std::os::unix::fs::FileExt::write_all_at(&other, b"D", 0).unwrap();
+    // A rename never synced: back under the old name.
+    std::fs::rename(mnt.join("snap.tmp"), mnt.join("snap")).unwrap();
+    // Created and synced, its directory entry never: gone.
+    let mut orphan = File::create(mnt.join("blobs/2")).unwrap();
+    orphan.write_all(b"orphan").unwrap();
+    orphan.sync_all().unwrap();
+    // Removed without a directory sync: back.
+    std::fs::remove_file(mnt.join("old")).unwrap();
+    assert_eq!(std::fs::read(mnt.join("log")).unwrap(), b"Durable and lost", "reads see every write");
+    drop((log, other, snap, orphan));
+
+    let lost = disk.cut().unwrap();
+    assert_eq!(std::fs::read(mnt.join("log")).unwrap(), b"durable");
+    assert_eq!(std::fs::read(mnt.join("snap.tmp")).unwrap(), b"snapshot");
+    assert!(!mnt.join("snap").exists(), "the rename was never synced");
+    assert_eq!(std::fs::read(mnt.join("blobs/1")).unwrap(), b"");
+    assert!(!mnt.join("blobs/2").exists(), "its directory entry was never synced");
+    assert_eq!(std::fs::read(mnt.join("old")).unwrap(), b"there before the mount");
+    assert!(lost.files >= 2 && lost.directories >= 1, "{lost:?}");
+
+    // What survived a cut is durable: a second cut with nothing written changes nothing.
+    disk.cut().unwrap();
+    assert_eq!(std::fs::read(mnt.join("log")).unwrap(), b"durable");
+    assert_eq!(std::fs::read(mnt.join("snap.tmp")).unwrap(), b"snapshot");
+}
