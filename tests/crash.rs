@@ -68,33 +68,6 @@ async fn customer(
     visitor
 }
 
-/// An expert: accepts every offer and answers every customer message.
-async fn expert(base: String, token: String, acked: Acked) {
-    let Ok(mut ws) = Ws::try_connect(&format!("{base}/ws/expert"), &[], None).await else { return };
-    if !ws.offer(json!({"type": "hello", "token": token})).await {
-        return;
-    }
-    let mut k = 0;
-    while let Some(f) = ws.closed_or_frame().await {
-        match f["type"].as_str() {
-            Some("offer") => {
-                ws.offer(json!({"type": "accept", "conversation_id": f["conversation"]["id"]})).await;
-            }
-            Some("message") if f["message"]["author"]["kind"] == "customer" => {
-                k += 1;
-                let text = format!("re {}", f["message"]["text"].as_str().unwrap());
-                let id = f["message"]["conversation_id"].clone();
-                ws.offer(
-                    json!({"type": "send", "conversation_id": id, "text": text, "ref": format!("e{k}")}),
-                )
-                .await;
-            }
-            Some("ack") if f["message"].is_object() => record(&acked, &f),
-            _ => {}
-        }
-    }
-}
-
 /// The answer to `reference`, or `None` if the connection closed first.
 async fn next_answer(ws: &mut Ws, reference: &str) -> Option<serde_json::Value> {
     while let Some(f) = ws.closed_or_frame().await {
@@ -171,4 +144,9 @@ async fn nothing_acknowledged_is_lost_across_repeated_kill_9() {
             assert!(name.starts_with("Expert expert"), "{name}");
         }
     }
+}
+
+/// An expert who accepts every offer and answers every customer message.
+async fn expert(base: String, token: String, acked: Acked) {
+    answering_expert(format!("{base}/ws/expert"), token, |f| record(&acked, f)).await;
 }

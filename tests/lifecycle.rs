@@ -332,26 +332,16 @@ async fn a_solved_chat_is_rated_and_the_rating_acknowledged() {
     assert_eq!(c["rating"]["score"], 5);
 }
 
-const CLAIM_RETURNING: &str = r#"
-[conversation]
-style = "returning"
-first_response_window = "800ms"
-returning_close_after = "60s"
-
-[[categories]]
-id = "general"
-name = "General"
-
-[[categories]]
-id = "reset"
-name = "Password reset"
-mode = "claim"
-certification = "identity"
-"#;
+/// Returning style, a short first-response window, and a claim category.
+fn claim_returning() -> String {
+    format!(
+        "[conversation]\nstyle = \"returning\"\nfirst_response_window = \"800ms\"\nreturning_close_after = \"60s\"\n{GENERAL_AND_RESET}"
+    )
+}
 
 #[tokio::test]
 async fn a_claimed_chat_reopened_after_an_unanswered_end_gets_a_fresh_first_response_window() {
-    let server = TestServer::start_with_config(CLAIM_RETURNING, &[]).await;
+    let server = TestServer::start_with_config(&claim_returning(), &[]).await;
     let (_, token) = server.certified_expert("ann", &["reset"], &["identity"], None).await;
     let mut ann = server.expert_ws(&token).await;
     let (mut customer, _) = server.customer_ws(json!({})).await;

@@ -139,35 +139,6 @@ async fn customer(
     visitor
 }
 
-/// An expert: accepts every offer and answers every customer message.
-async fn expert(base: String, token: String, acked: Shared) {
-    let Ok(mut ws) = Ws::try_connect(&format!("ws://{base}/ws/expert"), &[], None).await else {
-        return;
-    };
-    if !ws.offer(json!({"type": "hello", "token": token})).await {
-        return;
-    }
-    let mut k = 0;
-    while let Some(f) = ws.closed_or_frame().await {
-        match f["type"].as_str() {
-            Some("offer") => {
-                ws.offer(json!({"type": "accept", "conversation_id": f["conversation"]["id"]})).await;
-            }
-            Some("message") if f["message"]["author"]["kind"] == "customer" => {
-                k += 1;
-                let text = format!("re {}", f["message"]["text"].as_str().unwrap());
-                let id = f["message"]["conversation_id"].clone();
-                ws.offer(
-                    json!({"type": "send", "conversation_id": id, "text": text, "ref": format!("e{k}")}),
-                )
-                .await;
-            }
-            Some("ack") if f["message"].is_object() => record(&acked, &f),
-            _ => {}
-        }
-    }
-}
-
 fn host(server: &TestServer) -> String {
     server.base.strip_prefix("http://").unwrap().to_owned()
 }
@@ -382,4 +353,9 @@ fn lazyfs_keeps_what_was_synced_and_loses_the_rest() {
     disk.cut().unwrap();
     assert_eq!(std::fs::read(mnt.join("log")).unwrap(), b"durable");
     assert_eq!(std::fs::read(mnt.join("snap.tmp")).unwrap(), b"snapshot");
+}
+
+/// An expert who accepts every offer and answers every customer message.
+async fn expert(base: String, token: String, acked: Shared) {
+    answering_expert(format!("ws://{base}/ws/expert"), token, |f| record(&acked, f)).await;
 }
