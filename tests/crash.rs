@@ -51,31 +51,8 @@ async fn customer(
     }
     let Some(started) = next_answer(&mut ws, "start").await else { return visitor };
     let id = started["conversation_id"].as_str().unwrap().to_owned();
-    for k in 0.. {
-        let r = format!("c{n}-{round}-{k}");
-        if !ws
-            .offer(json!({"type": "send", "conversation_id": id, "text": r, "client_msg_id": r, "ref": r}))
-            .await
-        {
-            break;
-        }
-        match next_answer(&mut ws, &r).await {
-            Some(ack) if ack["type"] == "ack" => record(&acked, &ack),
-            Some(other) => panic!("a send was refused: {other}"),
-            None => break,
-        }
-    }
+    send_until_gone(&mut ws, &id, &format!("c{n}-{round}"), |ack| record(&acked, ack)).await;
     visitor
-}
-
-/// The answer to `reference`, or `None` if the connection closed first.
-async fn next_answer(ws: &mut Ws, reference: &str) -> Option<serde_json::Value> {
-    while let Some(f) = ws.closed_or_frame().await {
-        if f["ref"] == reference {
-            return Some(f);
-        }
-    }
-    None
 }
 
 #[tokio::test]

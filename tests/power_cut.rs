@@ -68,16 +68,6 @@ fn upload_bytes(seed: u64) -> Vec<u8> {
         .collect()
 }
 
-/// The answer to `reference`, or `None` if the connection closed first.
-async fn next_answer(ws: &mut Ws, reference: &str) -> Option<Value> {
-    while let Some(f) = ws.closed_or_frame().await {
-        if f["ref"] == reference {
-            return Some(f);
-        }
-    }
-    None
-}
-
 /// A customer: hello with their visitor token, (re)start their chat idempotently, upload a file
 /// once, then send until the server dies. Returns their visitor token.
 async fn customer(
@@ -122,20 +112,7 @@ async fn customer(
             }
         }
     }
-    for k in 0.. {
-        let r = format!("c{n}-{round}-{k}");
-        if !ws
-            .offer(json!({"type": "send", "conversation_id": id, "text": r, "client_msg_id": r, "ref": r}))
-            .await
-        {
-            break;
-        }
-        match next_answer(&mut ws, &r).await {
-            Some(ack) if ack["type"] == "ack" => record(&acked, &ack),
-            Some(other) => panic!("a send was refused: {other}"),
-            None => break,
-        }
-    }
+    send_until_gone(&mut ws, &id, &format!("c{n}-{round}"), |ack| record(&acked, ack)).await;
     visitor
 }
 

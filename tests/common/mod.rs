@@ -582,3 +582,36 @@ pub async fn answering_expert(url: String, token: String, mut on_ack: impl FnMut
         }
     }
 }
+
+/// The answer to the frame sent with `reference`, or `None` once the server is gone (for
+/// traffic under crashes and power cuts).
+pub async fn next_answer(ws: &mut Ws, reference: &str) -> Option<Value> {
+    while let Some(f) = ws.closed_or_frame().await {
+        if f["ref"] == reference {
+            return Some(f);
+        }
+    }
+    None
+}
+
+/// A customer sends in `conversation_id`, one message at a time, each named `{label}-{k}` as
+/// text, client id and ref, until the server goes away; `on_ack` sees each acknowledgement.
+pub async fn send_until_gone(
+    ws: &mut Ws,
+    conversation_id: &str,
+    label: &str,
+    mut on_ack: impl FnMut(&Value),
+) {
+    for k in 0.. {
+        let r = format!("{label}-{k}");
+        let frame = json!({"type": "send", "conversation_id": conversation_id, "text": r, "client_msg_id": r, "ref": r});
+        if !ws.offer(frame).await {
+            return;
+        }
+        match next_answer(ws, &r).await {
+            Some(ack) if ack["type"] == "ack" => on_ack(&ack),
+            Some(other) => panic!("a send was refused: {other}"),
+            None => return,
+        }
+    }
+}
