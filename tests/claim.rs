@@ -8,24 +8,12 @@ use std::time::Duration;
 use common::*;
 use serde_json::{json, Value};
 
-pub const CLAIM_CONFIG: &str = r#"
-[conversation]
-first_response_window = "800ms"
-
-[[categories]]
-id = "general"
-name = "General"
-
-[[categories]]
-id = "reset"
-name = "Password reset"
-mode = "claim"
-certification = "identity"
-
-[[categories.tools]]
-name = "Reset tool"
-url = "https://tools.example/reset?customer={customer_id}"
-"#;
+/// The shared general + claim categories, a short first-response window, and a tool for the
+/// claim category.
+fn claim_config() -> String {
+    let tools = "[[categories.tools]]\nname = \"Reset tool\"\nurl = \"https://tools.example/reset?customer={customer_id}\"\n";
+    format!("[conversation]\nfirst_response_window = \"800ms\"\n{GENERAL_AND_RESET}\n{tools}")
+}
 
 async fn reset_chat(server: &TestServer) -> (Ws, String, String) {
     let (mut ws, welcome) = server.customer_ws(json!({})).await;
@@ -47,7 +35,7 @@ fn assert_signed(url: &str) {
 
 #[tokio::test]
 async fn three_certified_experts_claim_at_once_and_exactly_one_wins() {
-    let server = TestServer::start_with_config(CLAIM_CONFIG, &[]).await;
+    let server = TestServer::start_with_config(&claim_config(), &[]).await;
     let mut certified = Vec::new();
     for name in ["ann", "ben", "cat"] {
         let (_, token) = server.certified_expert(name, &["reset"], &["identity"], None).await;
@@ -103,7 +91,7 @@ async fn three_certified_experts_claim_at_once_and_exactly_one_wins() {
 
 #[tokio::test]
 async fn a_claimed_chat_is_private_to_its_claimer_and_admins() {
-    let server = TestServer::start_with_config(CLAIM_CONFIG, &[]).await;
+    let server = TestServer::start_with_config(&claim_config(), &[]).await;
     let (_, t1) = server.certified_expert("ann", &["reset"], &["identity"], None).await;
     let (_, t2) = server.certified_expert("ben", &["reset"], &["identity"], None).await;
     let mut ann = server.expert_ws(&t1).await;
@@ -149,7 +137,7 @@ async fn a_claimed_chat_is_private_to_its_claimer_and_admins() {
 
 #[tokio::test]
 async fn a_claim_without_a_first_response_is_released_to_the_others() {
-    let server = TestServer::start_with_config(CLAIM_CONFIG, &[]).await;
+    let server = TestServer::start_with_config(&claim_config(), &[]).await;
     let (_, t1) = server.certified_expert("ann", &["reset"], &["identity"], None).await;
     let (_, t2) = server.certified_expert("ben", &["reset"], &["identity"], None).await;
     let mut ann = server.expert_ws(&t1).await;
@@ -183,9 +171,11 @@ async fn a_claim_without_a_first_response_is_released_to_the_others() {
 
 #[tokio::test]
 async fn attachments_are_checked_and_never_served_as_active_content() {
-    let server =
-        TestServer::start_with_config(CLAIM_CONFIG, &[("SWITCHBOARD_LIMITS_MAX_ATTACHMENT_BYTES", "1000")])
-            .await;
+    let server = TestServer::start_with_config(
+        &claim_config(),
+        &[("SWITCHBOARD_LIMITS_MAX_ATTACHMENT_BYTES", "1000")],
+    )
+    .await;
     let (_customer, id, visitor) = reset_chat(&server).await;
     let path = format!("/api/v1/attachments?conversation_id={id}&name=page.html");
     let (status, e) = server.upload(&path, &visitor, "text/plain", vec![b'x'; 1001]).await;

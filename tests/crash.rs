@@ -4,7 +4,7 @@
 
 mod common;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -95,27 +95,7 @@ async fn nothing_acknowledged_is_lost_across_repeated_kill_9() {
 
     let acked = acked.lock().unwrap().clone();
     assert!(acked.len() > 50, "the test produced real traffic: {} acknowledged", acked.len());
-    let conversations: HashSet<&String> = acked.keys().map(|(c, _)| c).collect();
-    for id in conversations {
-        let (status, c) = server.get(&format!("/api/v1/conversations/{id}"), ADMIN).await;
-        assert_eq!(status, 200, "{c}");
-        let messages = c["messages"].as_array().unwrap();
-        let seqs: Vec<u64> = messages.iter().map(|m| m["seq"].as_u64().unwrap()).collect();
-        assert_eq!(seqs, (1..=seqs.len() as u64).collect::<Vec<_>>(), "seqs of {id} are gapless");
-        let stored: HashMap<u64, &str> =
-            messages.iter().map(|m| (m["seq"].as_u64().unwrap(), m["text"].as_str().unwrap())).collect();
-        let mut copies: HashMap<&str, usize> = HashMap::new();
-        for text in stored.values() {
-            *copies.entry(text).or_default() += 1;
-        }
-        for ((conv, seq), text) in acked.iter().filter(|((c, _), _)| c == id) {
-            assert_eq!(
-                stored.get(seq).copied(),
-                Some(text.as_str()),
-                "acknowledged {conv}#{seq} is stored as acknowledged"
-            );
-            assert_eq!(copies[text.as_str()], 1, "{text} is stored exactly once");
-        }
+    for c in assert_acknowledged_kept(&server, &acked).await {
         // One owner at most, and one of ours.
         if let Some(name) = c["expert"]["name"].as_str() {
             assert!(name.starts_with("Expert expert"), "{name}");

@@ -7,16 +7,6 @@ use std::time::Duration;
 use common::*;
 use serde_json::json;
 
-/// The value of the sample named exactly `series` (name with labels) in Prometheus text.
-fn sample(text: &str, series: &str) -> f64 {
-    text.lines()
-        .find_map(|l| l.strip_prefix(series).and_then(|rest| rest.strip_prefix(' ')))
-        .unwrap_or_else(|| panic!("{series} missing from:\n{text}"))
-        .trim()
-        .parse()
-        .unwrap()
-}
-
 #[tokio::test]
 async fn metrics_count_offers_messages_abandonment_and_live_state() {
     let server = TestServer::start(&[

@@ -171,28 +171,7 @@ async fn acknowledged_writes_survive_power_cuts() {
     let acked = std::mem::take(&mut *acked.lock().unwrap());
     assert!(acked.messages.len() > 50, "real traffic: {} acknowledged", acked.messages.len());
     assert!(lost_files > 0, "the cuts threw unsynced writes away, so they tested something");
-    let conversations: HashSet<&String> = acked.messages.keys().map(|(c, _)| c).collect();
-    for id in conversations {
-        let (status, c) = server.get(&format!("/api/v1/conversations/{id}"), ADMIN).await;
-        assert_eq!(status, 200, "acknowledged conversation {id}: {c}");
-        let messages = c["messages"].as_array().unwrap();
-        let seqs: Vec<u64> = messages.iter().map(|m| m["seq"].as_u64().unwrap()).collect();
-        assert_eq!(seqs, (1..=seqs.len() as u64).collect::<Vec<_>>(), "seqs of {id} are gapless");
-        let stored: HashMap<u64, &str> =
-            messages.iter().map(|m| (m["seq"].as_u64().unwrap(), m["text"].as_str().unwrap())).collect();
-        let mut copies: HashMap<&str, usize> = HashMap::new();
-        for text in stored.values() {
-            *copies.entry(text).or_default() += 1;
-        }
-        for ((conv, seq), text) in acked.messages.iter().filter(|((c, _), _)| c == id) {
-            assert_eq!(
-                stored.get(seq).copied(),
-                Some(text.as_str()),
-                "acknowledged {conv}#{seq} is stored as acknowledged"
-            );
-            assert_eq!(copies[text.as_str()], 1, "{text} is stored exactly once");
-        }
-    }
+    assert_acknowledged_kept(&server, &acked.messages).await;
     assert!(!acked.uploads.is_empty(), "uploads were acknowledged");
     for (file, seed) in &acked.uploads {
         let (status, _, bytes) = server.fetch(&format!("/api/v1/attachments/{file}"), ADMIN).await;

@@ -59,16 +59,6 @@ fn server_holds(server: SocketAddr, client: SocketAddr) -> bool {
     })
 }
 
-/// The value of the sample named exactly `series` in Prometheus text.
-fn sample(text: &str, series: &str) -> f64 {
-    text.lines()
-        .find_map(|l| l.strip_prefix(series).and_then(|rest| rest.strip_prefix(' ')))
-        .unwrap_or_else(|| panic!("{series} missing from:\n{text}"))
-        .trim()
-        .parse()
-        .unwrap()
-}
-
 #[tokio::test]
 async fn a_client_that_stops_reading_is_disconnected_within_the_client_timeout() {
     const CLIENT_TIMEOUT: Duration = Duration::from_secs(2);

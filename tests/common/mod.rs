@@ -3,7 +3,7 @@
 
 #![allow(dead_code)]
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -614,4 +614,48 @@ pub async fn send_until_gone(
             None => return,
         }
     }
+}
+
+/// Every acknowledged message (`(conversation, seq)` → text) is stored under the seq it was
+/// acknowledged with, exactly once, and each transcript's seqs are gapless. Returns each
+/// conversation's record, for what a test checks besides.
+pub async fn assert_acknowledged_kept(
+    server: &TestServer,
+    acked: &HashMap<(String, u64), String>,
+) -> Vec<Value> {
+    let conversations: HashSet<&String> = acked.keys().map(|(c, _)| c).collect();
+    let mut records = Vec::new();
+    for id in conversations {
+        let (status, c) = server.get(&format!("/api/v1/conversations/{id}"), ADMIN).await;
+        assert_eq!(status, 200, "acknowledged conversation {id}: {c}");
+        let messages = c["messages"].as_array().unwrap();
+        let seqs: Vec<u64> = messages.iter().map(|m| m["seq"].as_u64().unwrap()).collect();
+        assert_eq!(seqs, (1..=seqs.len() as u64).collect::<Vec<_>>(), "seqs of {id} are gapless");
+        let stored: HashMap<u64, &str> =
+            messages.iter().map(|m| (m["seq"].as_u64().unwrap(), m["text"].as_str().unwrap())).collect();
+        let mut copies: HashMap<&str, usize> = HashMap::new();
+        for text in stored.values() {
+            *copies.entry(text).or_default() += 1;
+        }
+        for ((conv, seq), text) in acked.iter().filter(|((c, _), _)| c == id) {
+            assert_eq!(
+                stored.get(seq).copied(),
+                Some(text.as_str()),
+                "acknowledged {conv}#{seq} is stored as acknowledged"
+            );
+            assert_eq!(copies[text.as_str()], 1, "{text} is stored exactly once");
+        }
+        records.push(c);
+    }
+    records
+}
+
+/// The value of the sample named exactly `series` (name with labels) in Prometheus text.
+pub fn sample(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series).and_then(|rest| rest.strip_prefix(' ')))
+        .unwrap_or_else(|| panic!("{series} missing from:\n{text}"))
+        .trim()
+        .parse()
+        .unwrap()
 }
