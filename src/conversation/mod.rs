@@ -22,7 +22,7 @@ use crate::router::{ReservationId, Snapshot};
 use crate::store::model::{
     AttachmentRef, Author, AuthorKind, Conversation, Customer, Segment, StoredMessage,
 };
-use crate::store::{StoreError, Ticket};
+use crate::store::{Expect, Revision, StoreError, Ticket};
 use crate::views;
 use crate::views::ToolView;
 use crate::views::{ConversationView, ExpertBrief, MessageJson};
@@ -44,6 +44,9 @@ pub struct ConversationActor {
     delivered_seq: u64,
     /// Bumped on every stored change, so the router's offers can be checked against it.
     rev: u64,
+    /// The stored record's revision. Every write names it, so that a second writer (another
+    /// node after a takeover) is refused rather than silently overwritten.
+    revision: Revision,
     outbox: Outbox,
     timer: Option<SpawnHandle>,
     /// When the armed timer fires; a later deadline needs no re-arming (the tick re-arms).
@@ -81,12 +84,12 @@ impl ConversationActor {
         customer: Customer,
         opening: handlers::Opening,
     ) -> Addr<Self> {
-        Self::spawn(app, conv, customer, 0, Some(opening), Said::default())
+        Self::spawn(app, (conv, Revision::ABSENT), customer, 0, Some(opening), Said::default())
     }
 
     /// Starts the actor of a stored conversation; `None` if it is unknown or closed.
     pub fn load(app: AppState, id: ConversationId) -> Result<Option<Addr<Self>>, StoreError> {
-        let Some(conv) = app.store.conversation(id)? else {
+        let Some((conv, revision)) = app.store.conversation_at(id)? else {
             return Ok(None);
         };
         if conv.status.is_terminal() {
@@ -97,13 +100,13 @@ impl ConversationActor {
         let last_seq = transcript.last().map_or(0, |m| m.seq);
         let mut conv = conv;
         conv.recall_activity(&transcript);
-        let addr = Self::spawn(app, conv, customer, last_seq, None, Said::of(&transcript));
+        let addr = Self::spawn(app, (conv, revision), customer, last_seq, None, Said::of(&transcript));
         Ok(Some(addr))
     }
 
     fn spawn(
         app: AppState,
-        conv: Conversation,
+        (conv, revision): (Conversation, Revision),
         customer: Customer,
         last_seq: u64,
         opening: Option<handlers::Opening>,
@@ -119,6 +122,7 @@ impl ConversationActor {
                 last_seq,
                 delivered_seq: last_seq,
                 rev: 0,
+                revision,
                 outbox: Outbox::default(),
                 timer: None,
                 armed_for: None,
@@ -152,7 +156,7 @@ impl ConversationActor {
             return Ok(None);
         }
         self.app.webhooks.announce(Some(&self.conv), &next).map_err(internal_error)?;
-        let ticket = self.app.store.put_conversation(&next).map_err(internal_error)?;
+        let ticket = self.save(&next).map_err(internal_error)?;
         observe(&self.conv, &next);
         // Most messages change only activity times; the router hears of routing changes alone.
         let routing_changed = routing_view(&self.conv) != routing_view(&next);
@@ -171,6 +175,13 @@ impl ConversationActor {
         self.arm_timer(ctx);
         self.watch_flush(ctx);
         Ok(Some(ticket))
+    }
+
+    /// Stores `record` as the next revision of this conversation.
+    fn save(&mut self, record: &Conversation) -> Result<Ticket, StoreError> {
+        let (ticket, revision) = self.app.store.save_conversation(record, Expect::At(self.revision))?;
+        self.revision = revision;
+        Ok(ticket)
     }
 
     /// The router's view of this conversation now; it settles the reservation in hand.

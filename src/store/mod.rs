@@ -1,11 +1,16 @@
-//! The embedded store: named, versioned sled trees behind a cheap-to-clone `Store`.
+//! The store: every record, index and transcript of the product, kept by an [`Engine`]
+//! behind a cheap-to-clone `Store`.
 //!
-//! Writes go into sled and return a [`Ticket`]; callers await [`Store::durable`] before they
-//! acknowledge or deliver anything, and the flusher shares one fsync among all of them.
+//! Writes return a [`Ticket`]; callers await [`Store::durable`] before they acknowledge or
+//! deliver anything, and the engine shares one sync among all of them. The engine is the
+//! seam (`engine`): sled on one machine (`embedded`); what this module writes, and in which
+//! order, is the same on every engine.
 
 mod codec;
+pub mod conformance;
+mod embedded;
+pub mod engine;
 mod flusher;
-pub mod keys;
 pub mod migrations;
 pub mod model;
 mod sync;
@@ -14,7 +19,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 pub use codec::{decode, encode, Persisted, FORMAT_VERSION, OLDEST_FORMAT_VERSION};
-use flusher::Flusher;
+pub use embedded::Embedded;
+pub use engine::{Engine, Expect, Part, Revision, Tree};
 pub use flusher::Ticket;
 use model::{
     Attachment, Callback, Canned, Conversation, Customer, Expert, LoginToken, StoredMessage, WebhookEntry,
@@ -37,76 +43,26 @@ pub enum StoreError {
     Closed,
     #[error("that name is taken")]
     Taken,
+    /// A conditional write found another writer's change: the writer must read again.
+    #[error("someone else changed this since it was read")]
+    Conflict,
 }
 
-/// The meta entry holding the visitor token key.
+/// The meta entries: the format version of the values, and the visitor token key.
+const FORMAT: &str = "format_version";
 const VISITOR_KEY: &str = "visitor_key";
-
-/// Tree names carry the layout version; `FORMAT_VERSION` covers the value encoding.
-mod tree {
-    pub const META: &str = "meta";
-    pub const EXPERTS: &str = "experts_v1";
-    pub const EXPERT_NAMES: &str = "expert_names_v1";
-    pub const TOKENS: &str = "login_tokens_v1";
-    pub const CUSTOMERS: &str = "customers_v1";
-    pub const EXTERNAL_USERS: &str = "external_users_v1";
-    pub const CONVERSATIONS: &str = "conversations_v1";
-    pub const LIVE: &str = "live_conversations_v1";
-    pub const CUSTOMER_CONVERSATIONS: &str = "customer_conversations_v1";
-    pub const EXPERT_CONVERSATIONS: &str = "expert_conversations_v1";
-    pub const STARTS: &str = "conversation_starts_v1";
-    pub const MESSAGES: &str = "messages_v1";
-    pub const ABANDONED: &str = "abandoned_v1";
-    pub const CALLBACKS: &str = "callbacks_v1";
-    pub const ATTACHMENTS: &str = "attachments_v1";
-    pub const ATTACHMENT_BYTES: &str = "attachment_bytes_v1";
-    pub const CONVERSATION_ATTACHMENTS: &str = "conversation_attachments_v1";
-    pub const CANNED: &str = "canned_responses_v1";
-    pub const EXPERT_TOKENS: &str = "expert_tokens_v1";
-    pub const WEBHOOK_OUTBOX: &str = "webhook_outbox_v1";
-}
 
 #[derive(Clone)]
 pub struct Store {
-    inner: Arc<Inner>,
+    engine: Arc<dyn Engine>,
 }
 
-struct Inner {
-    db: sled::Db,
-    /// The format version and the visitor key.
-    meta: sled::Tree,
-    experts: sled::Tree,
-    expert_names: sled::Tree,
-    tokens: sled::Tree,
-    customers: sled::Tree,
-    external_users: sled::Tree,
-    conversations: sled::Tree,
-    /// Ids of conversations that are not closed: what a restart brings back to life.
-    live: sled::Tree,
-    customer_conversations: sled::Tree,
-    expert_conversations: sled::Tree,
-    /// `start` frames by client_msg_id, so a resent start does not open a second chat.
-    starts: sled::Tree,
-    messages: sled::Tree,
-    /// Abandoned conversations: the follow-up list.
-    abandoned: sled::Tree,
-    callbacks: sled::Tree,
-    attachments: sled::Tree,
-    attachment_bytes: sled::Tree,
-    conversation_attachments: sled::Tree,
-    canned: sled::Tree,
-    /// Each expert's login token digests, so all of them can be revoked at once.
-    expert_tokens: sled::Tree,
-    /// Webhook deliveries owed, by event id then endpoint.
-    webhooks: sled::Tree,
-    flusher: Arc<Flusher>,
+fn id(n: u64) -> Part {
+    Part::Id(n)
 }
 
-impl Drop for Inner {
-    fn drop(&mut self) {
-        self.flusher.stop();
-        let _ = self.db.flush();
-    }
+fn text(t: &str) -> Part {
+    Part::Text(t.to_owned())
 }
 
 impl Store {
@@ -118,27 +74,26 @@ impl Store {
         Store::open_with(dir, cache_bytes, Durability::default())
     }
 
-    /// Opens (creating if need be) the store in `dir`; what each acknowledged write survives
-    /// is `durability`.
+    /// Opens (creating if need be) the embedded store in `dir`; what each acknowledged write
+    /// survives is `durability`.
     pub fn open_with(dir: &Path, cache_bytes: u64, durability: Durability) -> Result<Store, StoreError> {
-        std::fs::create_dir_all(dir).map_err(|e| StoreError::Sled(e.into()))?;
-        let db = sled::Config::new().path(dir).cache_capacity(cache_bytes).open().map_err(|e| match e {
-            sled::Error::Io(ref io)
-                if io.kind() == std::io::ErrorKind::WouldBlock || io.to_string().contains("lock") =>
-            {
-                StoreError::Locked(dir.display().to_string())
-            }
-            other => StoreError::Sled(other),
-        })?;
-        let meta = db.open_tree(tree::META)?;
-        match meta.get("format_version")? {
+        let engine = Embedded::open(dir, cache_bytes, durability)?;
+        Store::on(Arc::new(engine))
+    }
+
+    /// The store kept by `engine`: its format is checked (older formats are read through
+    /// `migrations`) and a visitor key made on first use.
+    pub fn on(engine: Arc<dyn Engine>) -> Result<Store, StoreError> {
+        let store = Store { engine };
+        let e = &store.engine;
+        match e.get(Tree::Meta, &[text(FORMAT)])?.map(|(v, _)| v) {
             None => {
-                meta.insert("format_version", &[FORMAT_VERSION])?;
+                e.put(Tree::Meta, &[text(FORMAT)], &[FORMAT_VERSION], Expect::Any)?;
             }
-            Some(v) if v.as_ref() == [FORMAT_VERSION] => {}
+            Some(v) if v == [FORMAT_VERSION] => {}
             // Older values read through `migrations` and are written anew as they change.
             Some(v) if matches!(*v, [old] if (OLDEST_FORMAT_VERSION..FORMAT_VERSION).contains(&old)) => {
-                meta.insert("format_version", &[FORMAT_VERSION])?;
+                e.put(Tree::Meta, &[text(FORMAT)], &[FORMAT_VERSION], Expect::Any)?;
             }
             Some(v) => {
                 return Err(StoreError::Corrupt(format!(
@@ -146,143 +101,119 @@ impl Store {
                 )))
             }
         }
-        if meta.get(VISITOR_KEY)?.is_none() {
+        if e.get(Tree::Meta, &[text(VISITOR_KEY)])?.is_none() {
             let mut key = [0u8; 32];
             rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut key);
-            meta.insert(VISITOR_KEY, &key)?;
-            // Tokens signed with it go out without a flush of their own.
-            db.flush()?;
+            // Two nodes starting together agree on one key: the first stored wins.
+            e.insert_new(Tree::Meta, &[text(VISITOR_KEY)], &key)?;
         }
-        // Everything sled wrote while opening (the new snapshot, a new `conf`, the directories)
-        // and the visitor key are made durable here, before anything relies on them.
-        let disk = match durability {
-            Durability::PowerLoss => Some(sync::DiskSync::open(dir).map_err(|e| StoreError::Sled(e.into()))?),
-            Durability::ProcessCrash => None,
-        };
-        let (flusher, _thread) = Flusher::start(db.clone(), disk);
-        let t = |name| db.open_tree(name);
-        Ok(Store {
-            inner: Arc::new(Inner {
-                experts: t(tree::EXPERTS)?,
-                expert_names: t(tree::EXPERT_NAMES)?,
-                tokens: t(tree::TOKENS)?,
-                customers: t(tree::CUSTOMERS)?,
-                external_users: t(tree::EXTERNAL_USERS)?,
-                conversations: t(tree::CONVERSATIONS)?,
-                live: t(tree::LIVE)?,
-                customer_conversations: t(tree::CUSTOMER_CONVERSATIONS)?,
-                expert_conversations: t(tree::EXPERT_CONVERSATIONS)?,
-                starts: t(tree::STARTS)?,
-                messages: t(tree::MESSAGES)?,
-                abandoned: t(tree::ABANDONED)?,
-                callbacks: t(tree::CALLBACKS)?,
-                attachments: t(tree::ATTACHMENTS)?,
-                attachment_bytes: t(tree::ATTACHMENT_BYTES)?,
-                conversation_attachments: t(tree::CONVERSATION_ATTACHMENTS)?,
-                canned: t(tree::CANNED)?,
-                expert_tokens: t(tree::EXPERT_TOKENS)?,
-                webhooks: t(tree::WEBHOOK_OUTBOX)?,
-                meta,
-                db,
-                flusher,
-            }),
-        })
+        Ok(store)
     }
 
     /// A fresh id, unique across restarts.
     pub fn next_id(&self) -> Result<u64, StoreError> {
-        // sled ids start at 0; ours start at 1 so that 0 never names anything.
-        Ok(self.inner.db.generate_id()? + 1)
+        self.engine.next_id()
     }
 
     fn ticket(&self) -> Ticket {
-        self.inner.flusher.ticket()
+        self.engine.ticket()
     }
 
-    /// Resolves once everything written before `ticket` was taken is on disk.
+    /// Resolves once everything written before `ticket` was taken is durable.
     pub async fn durable(&self, ticket: Ticket) -> Result<(), StoreError> {
-        self.inner.flusher.durable(ticket).await
+        self.engine.durable(ticket).await
     }
 
-    /// Waits for a flush that starts after this call: whatever a read just saw is durable.
+    /// Waits for a sync that starts after this call: whatever a read just saw is durable.
     pub async fn sync(&self) -> Result<(), StoreError> {
         let t = self.ticket();
         self.durable(t).await
+    }
+
+    fn get<T: Persisted>(&self, tree: Tree, key: &[Part]) -> Result<Option<T>, StoreError> {
+        self.engine.get(tree, key)?.map(|(v, _)| decode(&v)).transpose()
+    }
+
+    fn put<T: Persisted>(&self, tree: Tree, key: &[Part], value: &T) -> Result<Ticket, StoreError> {
+        self.engine.put(tree, key, &encode(value), Expect::Any)?;
+        Ok(self.ticket())
+    }
+
+    /// Marks `key` in an index tree (its value is empty: the key says it all).
+    fn mark(&self, tree: Tree, key: &[Part]) -> Result<(), StoreError> {
+        self.engine.put(tree, key, &[], Expect::Any).map(drop)
+    }
+
+    fn all<T: Persisted>(&self, tree: Tree) -> Result<Vec<T>, StoreError> {
+        self.engine.scan(tree, &[])?.iter().map(|(_, v)| decode(v)).collect()
+    }
+
+    /// The ids an index lists under `owner` (the second part of its keys), in order.
+    fn listed(&self, tree: Tree, owner: u64) -> Result<Vec<u64>, StoreError> {
+        Ok(self.engine.scan(tree, &[id(owner)])?.iter().map(|(k, _)| k[1].id()).collect())
     }
 
     // --- experts and their logins ---
 
     /// Stores a new expert; `Taken` if the username is in use.
     pub fn create_expert(&self, expert: &Expert) -> Result<Ticket, StoreError> {
-        let i = &self.inner;
-        let claimed = i.expert_names.compare_and_swap(
-            expert.username.as_bytes(),
-            None as Option<&[u8]>,
-            Some(&expert.id.to_be_bytes()[..]),
-        )?;
-        if claimed.is_err() {
+        let name = [text(&expert.username)];
+        if self.engine.insert_new(Tree::ExpertNames, &name, &expert.id.to_be_bytes())?.is_some() {
             return Err(StoreError::Taken);
         }
-        i.experts.insert(expert.id.to_be_bytes(), encode(expert))?;
-        Ok(self.ticket())
+        self.put_expert(expert)
     }
 
     pub fn put_expert(&self, expert: &Expert) -> Result<Ticket, StoreError> {
-        self.inner.experts.insert(expert.id.to_be_bytes(), encode(expert))?;
-        Ok(self.ticket())
+        self.put(Tree::Experts, &[id(expert.id.0)], expert)
     }
 
-    pub fn expert(&self, id: ExpertId) -> Result<Option<Expert>, StoreError> {
-        get(&self.inner.experts, id.to_be_bytes())
+    pub fn expert(&self, expert: ExpertId) -> Result<Option<Expert>, StoreError> {
+        self.get(Tree::Experts, &[id(expert.0)])
     }
 
     pub fn expert_by_username(&self, username: &str) -> Result<Option<Expert>, StoreError> {
-        match self.inner.expert_names.get(username.as_bytes())? {
-            Some(id) => self.expert(ExpertId(keys::u64_from(&id))),
+        match self.engine.get(Tree::ExpertNames, &[text(username)])? {
+            Some((v, _)) => self.expert(ExpertId(u64_from(&v))),
             None => Ok(None),
         }
     }
 
     pub fn experts(&self) -> Result<Vec<Expert>, StoreError> {
-        all(&self.inner.experts)
+        self.all(Tree::Experts)
     }
 
     pub fn put_token(&self, token_hash: &[u8], token: &LoginToken) -> Result<Ticket, StoreError> {
-        let mut index = token.expert.to_be_bytes().to_vec();
-        index.extend_from_slice(token_hash);
-        self.inner.expert_tokens.insert(index, &[])?;
-        self.inner.tokens.insert(token_hash, encode(token))?;
-        Ok(self.ticket())
+        self.mark(Tree::ExpertTokens, &[id(token.expert.0), Part::Bytes(token_hash.to_vec())])?;
+        self.put(Tree::LoginTokens, &[Part::Bytes(token_hash.to_vec())], token)
     }
 
     /// Revokes every login token of an expert.
     pub fn revoke_tokens(&self, expert: ExpertId) -> Result<Ticket, StoreError> {
-        for key in self.inner.expert_tokens.scan_prefix(expert.to_be_bytes()).keys() {
-            let key = key?;
-            self.inner.tokens.remove(&key[8..])?;
-            self.inner.expert_tokens.remove(&key)?;
+        for (key, _) in self.engine.scan(Tree::ExpertTokens, &[id(expert.0)])? {
+            self.engine.remove(Tree::LoginTokens, &key[1..])?;
+            self.engine.remove(Tree::ExpertTokens, &key)?;
         }
         Ok(self.ticket())
     }
 
     pub fn token(&self, token_hash: &[u8]) -> Result<Option<LoginToken>, StoreError> {
-        get(&self.inner.tokens, token_hash)
+        self.get(Tree::LoginTokens, &[Part::Bytes(token_hash.to_vec())])
     }
 
     pub fn remove_token(&self, token_hash: &[u8]) -> Result<Ticket, StoreError> {
-        self.inner.tokens.remove(token_hash)?;
+        self.engine.remove(Tree::LoginTokens, &[Part::Bytes(token_hash.to_vec())])?;
         Ok(self.ticket())
     }
 
     // --- customers ---
 
     pub fn put_customer(&self, customer: &Customer) -> Result<Ticket, StoreError> {
-        self.inner.customers.insert(customer.id.to_be_bytes(), encode(customer))?;
-        Ok(self.ticket())
+        self.put(Tree::Customers, &[id(customer.id.0)], customer)
     }
 
-    pub fn customer(&self, id: CustomerId) -> Result<Option<Customer>, StoreError> {
-        get(&self.inner.customers, id.to_be_bytes())
+    pub fn customer(&self, customer: CustomerId) -> Result<Option<Customer>, StoreError> {
+        self.get(Tree::Customers, &[id(customer.0)])
     }
 
     /// The stored customer, or one known only by id (created `since`) for a visitor whose
@@ -298,125 +229,132 @@ impl Store {
     /// Stores the customer unless a record exists: an anonymous visitor gets one only when
     /// they first leave something behind (a chat, a callback request).
     pub fn keep_customer(&self, customer: &Customer) -> Result<Ticket, StoreError> {
-        let key = customer.id.to_be_bytes();
-        let _ = self.inner.customers.compare_and_swap(key, None as Option<&[u8]>, Some(encode(customer)))?;
+        self.engine.insert_new(Tree::Customers, &[id(customer.id.0)], &encode(customer))?;
         Ok(self.ticket())
     }
 
     /// The key that signs visitor tokens (`auth::visitor_token`).
     pub fn visitor_key(&self) -> Result<Vec<u8>, StoreError> {
-        let key = self.inner.meta.get(VISITOR_KEY)?;
-        key.map(|k| k.to_vec()).ok_or_else(|| StoreError::Corrupt("the visitor key is missing".into()))
+        let key = self.engine.get(Tree::Meta, &[text(VISITOR_KEY)])?;
+        key.map(|(k, _)| k).ok_or_else(|| StoreError::Corrupt("the visitor key is missing".into()))
     }
 
     /// Adopts another store's visitor key, so its visitors' tokens keep working (import).
     pub fn set_visitor_key(&self, key: &[u8]) -> Result<Ticket, StoreError> {
-        self.inner.meta.insert(VISITOR_KEY, key)?;
+        self.engine.put(Tree::Meta, &[text(VISITOR_KEY)], key, Expect::Any)?;
         Ok(self.ticket())
     }
 
     /// The customer for a company user id, created with `fresh` on first sight.
     pub fn external_customer(&self, external_id: &str, fresh: CustomerId) -> Result<CustomerId, StoreError> {
-        let i = &self.inner;
-        let won = i.external_users.compare_and_swap(
-            external_id.as_bytes(),
-            None as Option<&[u8]>,
-            Some(&fresh.to_be_bytes()[..]),
-        )?;
-        Ok(match won {
-            Ok(()) => fresh,
-            Err(current) => CustomerId(keys::u64_from(&current.current.unwrap_or_default())),
+        let key = [text(external_id)];
+        Ok(match self.engine.insert_new(Tree::ExternalUsers, &key, &fresh.to_be_bytes())? {
+            None => fresh,
+            Some(current) => CustomerId(u64_from(&current)),
         })
     }
 
     // --- conversations ---
 
+    /// Stores a conversation, whoever wrote it last.
     pub fn put_conversation(&self, c: &Conversation) -> Result<Ticket, StoreError> {
-        let i = &self.inner;
-        let id = c.id.to_be_bytes();
+        self.save_conversation(c, Expect::Any).map(|(ticket, _)| ticket)
+    }
+
+    /// Stores a conversation if `expect` holds (its single writer names the revision it
+    /// last saw); the ticket and the new revision.
+    pub fn save_conversation(
+        &self,
+        c: &Conversation,
+        expect: Expect,
+    ) -> Result<(Ticket, Revision), StoreError> {
+        let key = [id(c.id.0)];
         // Index first and unindex last, so a crash in between leaves at worst an extra
-        // live entry (filtered on load), never a live conversation nobody reloads.
+        // live entry (filtered on load), never a live conversation nobody reloads. An index
+        // entry written before a refused record write is harmless the same way.
         if !c.status.is_terminal() {
-            i.live.insert(id, &[])?;
+            self.mark(Tree::Live, &key)?;
         }
-        i.customer_conversations.insert(keys::pair(c.customer.0, c.id.0), &[])?;
+        self.mark(Tree::CustomerConversations, &[id(c.customer.0), id(c.id.0)])?;
         for expert in c.owner.iter().map(|o| o.id).chain(c.past_owners.iter().copied()) {
-            i.expert_conversations.insert(keys::pair(expert.0, c.id.0), &[])?;
+            self.mark(Tree::ExpertConversations, &[id(expert.0), id(c.id.0)])?;
         }
         if c.status == crate::domain::Status::Abandoned {
-            i.abandoned.insert(id, &[])?;
+            self.mark(Tree::Abandoned, &key)?;
         }
-        i.conversations.insert(id, encode(c))?;
+        let revision = self.engine.put(Tree::Conversations, &key, &encode(c), expect)?;
         if c.status.is_terminal() {
-            i.live.remove(id)?;
+            self.engine.remove(Tree::Live, &key)?;
         }
-        Ok(self.ticket())
+        Ok((self.ticket(), revision))
     }
 
     pub fn conversation(&self, id: ConversationId) -> Result<Option<Conversation>, StoreError> {
-        get(&self.inner.conversations, id.to_be_bytes())
+        Ok(self.conversation_at(id)?.map(|(c, _)| c))
+    }
+
+    /// A conversation with the revision its next conditional write names.
+    pub fn conversation_at(&self, c: ConversationId) -> Result<Option<(Conversation, Revision)>, StoreError> {
+        match self.engine.get(Tree::Conversations, &[id(c.0)])? {
+            Some((v, rev)) => Ok(Some((decode(&v)?, rev))),
+            None => Ok(None),
+        }
+    }
+
+    fn conversations_listed(&self, ids: Vec<u64>) -> Result<Vec<Conversation>, StoreError> {
+        let mut out = Vec::with_capacity(ids.len());
+        for c in ids {
+            out.extend(self.conversation(ConversationId(c))?);
+        }
+        Ok(out)
+    }
+
+    fn ids_in(&self, tree: Tree) -> Result<Vec<u64>, StoreError> {
+        Ok(self.engine.scan(tree, &[])?.iter().map(|(k, _)| k[0].id()).collect())
     }
 
     /// Every conversation that is not closed, in id order.
     pub fn live_conversations(&self) -> Result<Vec<Conversation>, StoreError> {
-        let mut out = Vec::new();
-        for key in self.inner.live.iter().keys() {
-            let id = ConversationId(keys::u64_from(&key?));
-            if let Some(c) = self.conversation(id)? {
-                if !c.status.is_terminal() {
-                    out.push(c);
-                }
-            }
-        }
-        Ok(out)
+        let live = self.conversations_listed(self.ids_in(Tree::Live)?)?;
+        Ok(live.into_iter().filter(|c| !c.status.is_terminal()).collect())
     }
 
     /// Abandoned conversations, oldest first.
     pub fn abandoned(&self) -> Result<Vec<Conversation>, StoreError> {
-        let mut out = Vec::new();
-        for key in self.inner.abandoned.iter().keys() {
-            if let Some(c) = self.conversation(ConversationId(keys::u64_from(&key?)))? {
-                out.push(c);
-            }
-        }
-        Ok(out)
+        self.conversations_listed(self.ids_in(Tree::Abandoned)?)
     }
 
     /// Stores a file's bytes first, then its record: a record never points at nothing.
     pub fn put_attachment(&self, a: &Attachment, bytes: &[u8]) -> Result<Ticket, StoreError> {
-        let i = &self.inner;
-        let id = a.summary.id.to_be_bytes();
-        i.attachment_bytes.insert(id, bytes)?;
-        i.attachments.insert(id, encode(a))?;
-        i.conversation_attachments.insert(keys::pair(a.conversation.0, a.summary.id.0), &[])?;
+        let key = [id(a.summary.id.0)];
+        self.engine.put(Tree::AttachmentBytes, &key, bytes, Expect::Any)?;
+        self.engine.put(Tree::Attachments, &key, &encode(a), Expect::Any)?;
+        self.mark(Tree::ConversationAttachments, &[id(a.conversation.0), id(a.summary.id.0)])?;
         Ok(self.ticket())
     }
 
     pub fn attachments_of(&self, conversation: ConversationId) -> Result<Vec<Attachment>, StoreError> {
         let mut out = Vec::new();
-        for key in self.inner.conversation_attachments.scan_prefix(conversation.to_be_bytes()).keys() {
-            let id = AttachmentId(keys::u64_from(&key?[8..]));
-            out.extend(self.attachment(id)?);
+        for a in self.listed(Tree::ConversationAttachments, conversation.0)? {
+            out.extend(self.attachment(AttachmentId(a))?);
         }
         Ok(out)
     }
 
-    pub fn attachment(&self, id: AttachmentId) -> Result<Option<Attachment>, StoreError> {
-        get(&self.inner.attachments, id.to_be_bytes())
+    pub fn attachment(&self, a: AttachmentId) -> Result<Option<Attachment>, StoreError> {
+        self.get(Tree::Attachments, &[id(a.0)])
     }
 
-    pub fn attachment_bytes(&self, id: AttachmentId) -> Result<Option<sled::IVec>, StoreError> {
-        Ok(self.inner.attachment_bytes.get(id.to_be_bytes())?)
+    pub fn attachment_bytes(&self, a: AttachmentId) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.engine.get(Tree::AttachmentBytes, &[id(a.0)])?.map(|(v, _)| v))
     }
 
     pub fn put_webhook(&self, e: &WebhookEntry) -> Result<Ticket, StoreError> {
-        self.inner.webhooks.insert(webhook_key(e), encode(e))?;
-        Ok(self.ticket())
+        self.put(Tree::WebhookOutbox, &webhook_key(e), e)
     }
 
     pub fn remove_webhook(&self, e: &WebhookEntry) -> Result<(), StoreError> {
-        self.inner.webhooks.remove(webhook_key(e))?;
-        Ok(())
+        self.engine.remove(Tree::WebhookOutbox, &webhook_key(e)).map(drop)
     }
 
     /// Deliveries whose time has come, oldest event first.
@@ -426,8 +364,8 @@ impl Store {
         limit: usize,
     ) -> Result<Vec<WebhookEntry>, StoreError> {
         let mut out = Vec::new();
-        for value in self.inner.webhooks.iter().values() {
-            let e: WebhookEntry = decode(&value?)?;
+        for (_, value) in self.engine.scan(Tree::WebhookOutbox, &[])? {
+            let e: WebhookEntry = decode(&value)?;
             if e.next_attempt_at <= now {
                 out.push(e);
                 if out.len() == limit {
@@ -439,58 +377,45 @@ impl Store {
     }
 
     pub fn put_canned(&self, c: &Canned) -> Result<Ticket, StoreError> {
-        self.inner.canned.insert(c.id.to_be_bytes(), encode(c))?;
-        Ok(self.ticket())
+        self.put(Tree::Canned, &[id(c.id.0)], c)
     }
 
     pub fn canned(&self) -> Result<Vec<Canned>, StoreError> {
-        all(&self.inner.canned)
+        self.all(Tree::Canned)
     }
 
     /// Removes a canned response; whether it existed.
-    pub fn remove_canned(&self, id: CannedId) -> Result<Option<Ticket>, StoreError> {
-        Ok(self.inner.canned.remove(id.to_be_bytes())?.map(|_| self.ticket()))
+    pub fn remove_canned(&self, c: CannedId) -> Result<Option<Ticket>, StoreError> {
+        Ok(self.engine.remove(Tree::Canned, &[id(c.0)])?.then(|| self.ticket()))
     }
 
-    pub fn canned_one(&self, id: CannedId) -> Result<Option<Canned>, StoreError> {
-        get(&self.inner.canned, id.to_be_bytes())
+    pub fn canned_one(&self, c: CannedId) -> Result<Option<Canned>, StoreError> {
+        self.get(Tree::Canned, &[id(c.0)])
     }
 
     pub fn put_callback(&self, c: &Callback) -> Result<Ticket, StoreError> {
-        self.inner.callbacks.insert(c.id.to_be_bytes(), encode(c))?;
-        Ok(self.ticket())
+        self.put(Tree::Callbacks, &[id(c.id.0)], c)
     }
 
-    pub fn callback(&self, id: CallbackId) -> Result<Option<Callback>, StoreError> {
-        get(&self.inner.callbacks, id.to_be_bytes())
+    pub fn callback(&self, c: CallbackId) -> Result<Option<Callback>, StoreError> {
+        self.get(Tree::Callbacks, &[id(c.0)])
     }
 
     pub fn callbacks(&self) -> Result<Vec<Callback>, StoreError> {
-        all(&self.inner.callbacks)
+        self.all(Tree::Callbacks)
     }
 
     pub fn conversations(&self) -> Result<Vec<Conversation>, StoreError> {
-        all(&self.inner.conversations)
+        self.all(Tree::Conversations)
     }
 
     pub fn conversations_of_customer(&self, customer: CustomerId) -> Result<Vec<Conversation>, StoreError> {
-        self.indexed(&self.inner.customer_conversations, customer.0)
+        self.conversations_listed(self.listed(Tree::CustomerConversations, customer.0)?)
     }
 
     /// Conversations an expert owns or has owned.
     pub fn conversations_of_expert(&self, expert: ExpertId) -> Result<Vec<Conversation>, StoreError> {
-        self.indexed(&self.inner.expert_conversations, expert.0)
-    }
-
-    fn indexed(&self, index: &sled::Tree, owner: u64) -> Result<Vec<Conversation>, StoreError> {
-        let mut out = Vec::new();
-        for key in index.scan_prefix(owner.to_be_bytes()).keys() {
-            let key = key?;
-            if let Some(c) = self.conversation(ConversationId(keys::u64_from(&key[8..])))? {
-                out.push(c);
-            }
-        }
-        Ok(out)
+        self.conversations_listed(self.listed(Tree::ExpertConversations, expert.0)?)
     }
 
     pub fn started_conversation(
@@ -498,21 +423,18 @@ impl Store {
         customer: CustomerId,
         client_id: &str,
     ) -> Result<Option<ConversationId>, StoreError> {
-        Ok(self
-            .inner
-            .starts
-            .get(keys::customer_start(customer, client_id))?
-            .map(|v| ConversationId(keys::u64_from(&v))))
+        let key = [id(customer.0), text(client_id)];
+        Ok(self.engine.get(Tree::Starts, &key)?.map(|(v, _)| ConversationId(u64_from(&v))))
     }
 
     pub fn record_start(
         &self,
         customer: CustomerId,
         client_id: &str,
-        id: ConversationId,
+        conversation: ConversationId,
     ) -> Result<(), StoreError> {
-        self.inner.starts.insert(keys::customer_start(customer, client_id), &id.to_be_bytes())?;
-        Ok(())
+        let key = [id(customer.0), text(client_id)];
+        self.engine.put(Tree::Starts, &key, &conversation.to_be_bytes(), Expect::Any).map(drop)
     }
 
     // --- messages ---
@@ -527,78 +449,54 @@ impl Store {
         // Two plain inserts: a sled batch costs ten times as much. The message goes first,
         // so an idempotency entry never points at a seq that holds nothing (sled recovers a
         // prefix of its log); both are covered by the flush that precedes the ack.
-        let messages = &self.inner.messages;
-        messages.insert(keys::message(conversation, message.seq), encode(message))?;
-        if let (Some(client_id), Some(author)) = (client_id, message.author.id) {
-            messages
-                .insert(keys::client_message(conversation, author, client_id), &message.seq.to_be_bytes())?;
-        }
+        let _ = client_id;
+        self.engine.append(conversation.0, message.seq, &encode(message))?;
         Ok(self.ticket())
     }
 
-    /// The message an author already sent under `client_id`, if any.
-    pub fn client_message(
-        &self,
-        conversation: ConversationId,
-        author: u64,
-        client_id: &str,
-    ) -> Result<Option<StoredMessage>, StoreError> {
-        let key = keys::client_message(conversation, author, client_id);
-        match self.inner.messages.get(key)? {
-            Some(seq) => get(&self.inner.messages, keys::message(conversation, keys::u64_from(&seq))),
-            None => Ok(None),
-        }
-    }
-
-    /// Messages with seq > `after_seq`, in order: one range scan.
+    /// Messages with seq > `after_seq`, in order.
     pub fn transcript(
         &self,
         conversation: ConversationId,
         after_seq: u64,
     ) -> Result<Vec<StoredMessage>, StoreError> {
-        let start = keys::message(conversation, after_seq.saturating_add(1));
-        let end = keys::message(conversation, u64::MAX);
-        self.inner.messages.range(start..=end).values().map(|v| decode(&v?)).collect()
+        self.engine.read(conversation.0, after_seq)?.iter().map(|(_, v)| decode(v)).collect()
     }
 
     pub fn last_seq(&self, conversation: ConversationId) -> Result<u64, StoreError> {
-        Ok(self
-            .inner
-            .messages
-            .scan_prefix(keys::messages_of(conversation))
-            .keys()
-            .next_back()
-            .transpose()?
-            .map(|k| keys::seq_of_message_key(&k))
-            .unwrap_or(0))
+        self.engine.last_seq(conversation.0)
     }
 
     // --- whole-store reads and writes for `switchboard export` / `import` ---
 
     /// Whether the store holds any record at all: import only writes into an empty one.
     pub fn is_empty(&self) -> Result<bool, StoreError> {
-        let i = &self.inner;
         let trees = [
-            &i.experts,
-            &i.customers,
-            &i.conversations,
-            &i.callbacks,
-            &i.canned,
-            &i.attachments,
-            &i.webhooks,
+            Tree::Experts,
+            Tree::Customers,
+            Tree::Conversations,
+            Tree::Callbacks,
+            Tree::Canned,
+            Tree::Attachments,
+            Tree::WebhookOutbox,
         ];
-        Ok(trees.iter().all(|t| t.is_empty()))
+        for tree in trees {
+            if !self.engine.is_empty(tree)? {
+                return Ok(false);
+            }
+        }
+        Ok(true)
     }
 
     pub fn customers(&self) -> Result<Vec<Customer>, StoreError> {
-        all(&self.inner.customers)
+        self.all(Tree::Customers)
     }
 
     /// Every (expert, conversation) pair of the experts' index. It can list more than a
-    /// record's owners: a claimer who lost a claim keeps the entry (see `put_conversation`).
+    /// record's owners: a claimer who lost a claim keeps the entry (see `save_conversation`).
     pub fn expert_conversation_index(&self) -> Result<Vec<(ExpertId, ConversationId)>, StoreError> {
-        let pair = |k: &[u8]| (ExpertId(keys::u64_from(&k[..8])), ConversationId(keys::u64_from(&k[8..])));
-        self.inner.expert_conversations.iter().keys().map(|k| Ok(pair(&k?))).collect()
+        let pairs = self.engine.scan(Tree::ExpertConversations, &[])?;
+        Ok(pairs.iter().map(|(k, _)| (ExpertId(k[0].id()), ConversationId(k[1].id()))).collect())
     }
 
     pub fn index_expert_conversation(
@@ -606,31 +504,28 @@ impl Store {
         expert: ExpertId,
         conversation: ConversationId,
     ) -> Result<Ticket, StoreError> {
-        self.inner.expert_conversations.insert(keys::pair(expert.0, conversation.0), &[])?;
+        self.mark(Tree::ExpertConversations, &[id(expert.0), id(conversation.0)])?;
         Ok(self.ticket())
     }
 
     /// Makes `next_id` return ids above `last`, so records written with their old ids are never
-    /// named again. sled cannot set its counter, only count up, which costs nanoseconds an id.
+    /// named again. An engine's counter only counts up, which costs nanoseconds an id.
     pub fn reserve_ids_through(&self, last: u64) -> Result<(), StoreError> {
         while self.next_id()? <= last {}
         Ok(())
     }
 }
 
-fn webhook_key(e: &WebhookEntry) -> [u8; 10] {
-    let mut k = [0u8; 10];
-    k[..8].copy_from_slice(&e.id.to_be_bytes());
-    k[8..].copy_from_slice(&e.endpoint.to_be_bytes());
-    k
+fn webhook_key(e: &WebhookEntry) -> [Part; 2] {
+    [id(e.id), Part::Short(e.endpoint)]
 }
 
-fn get<T: Persisted>(tree: &sled::Tree, key: impl AsRef<[u8]>) -> Result<Option<T>, StoreError> {
-    tree.get(key)?.map(|v| decode(&v)).transpose()
-}
-
-fn all<T: Persisted>(tree: &sled::Tree) -> Result<Vec<T>, StoreError> {
-    tree.iter().values().map(|v| decode(&v?)).collect()
+/// An id stored as a value (big-endian bytes).
+fn u64_from(bytes: &[u8]) -> u64 {
+    let mut b = [0u8; 8];
+    let n = bytes.len().min(8);
+    b[8 - n..].copy_from_slice(&bytes[bytes.len() - n..]);
+    u64::from_be_bytes(b)
 }
 
 #[cfg(test)]
