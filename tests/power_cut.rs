@@ -3,15 +3,16 @@
 //! chat, upload files and wait in a queue, experts answer; at a random moment the server is
 //! killed and the power cut (every write not yet synced is thrown away), and the server starts
 //! again on what survived. After several rounds, every acknowledged message is stored exactly
-//! once with gapless seqs, every acknowledged upload reads back intact, and every chat
-//! acknowledged into a queue nobody serves is still queued.
+//! once with gapless seqs, every acknowledged upload reads back intact, every chat
+//! acknowledged into a queue nobody serves is still queued, and every deadline acknowledged
+//! before a cut (a solved chat's close, a claim's first-response window) fired after it.
 
 mod common;
 mod lazyfs;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::*;
 use rand::Rng;
@@ -24,6 +25,10 @@ const EXPERTS: usize = 2;
 const ROUNDS: usize = 5;
 /// Above a quarter of sled's 512 KiB segment, so the node holding it is a blob file.
 const UPLOAD_BYTES: usize = 200 * 1024;
+/// The close delay of solved chats and the first-response window of claims: longer than a
+/// round's traffic before its cut (at most 1.2 s), so each deadline set at the start of a round
+/// is still ahead when the power goes and can only fire after a restart on what survived.
+const DEADLINE_AFTER: Duration = Duration::from_secs(3);
 
 const CONFIG: &str = r#"
 [[categories]]
@@ -32,6 +37,15 @@ name = "General"
 [[categories]]
 id = "billing"
 name = "Billing, unattended in this test"
+[[categories]]
+id = "returns"
+name = "Returns, closed a while after they are solved"
+style = "returning"
+[[categories]]
+id = "reset"
+name = "Password reset, claimed one to one"
+mode = "claim"
+certification = "identity"
 "#;
 
 #[derive(Default)]
@@ -42,6 +56,55 @@ struct Acknowledged {
     uploads: HashMap<String, u64>,
     /// Conversations started in the unattended category.
     queued: HashSet<String>,
+}
+
+/// A lifecycle deadline stored and acknowledged before a cut.
+struct Deadline {
+    conversation: String,
+    kind: DeadlineKind,
+    round: usize,
+    /// The acknowledged frame that set it was sent then: the stored deadline is no earlier
+    /// than this plus `DEADLINE_AFTER`.
+    set_at: Instant,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum DeadlineKind {
+    /// An expert ended a returning-style chat: `solved`, then `closed` at its stored `close_at`.
+    Close,
+    /// An expert claimed a one-to-one chat and never answered: released back to the queue at
+    /// its stored `first_response_due`.
+    FirstResponse,
+}
+
+impl Deadline {
+    fn due(&self) -> Instant {
+        self.set_at + DEADLINE_AFTER
+    }
+
+    /// The conversation's status once the deadline has fired.
+    fn fired_status(&self) -> &'static str {
+        match self.kind {
+            DeadlineKind::Close => "closed",
+            DeadlineKind::FirstResponse => "queued",
+        }
+    }
+
+    /// The event the expert who set the deadline gets when it fires.
+    fn fired_event(&self) -> impl Fn(&Value) -> bool + '_ {
+        let id = self.conversation.as_str();
+        move |f| match self.kind {
+            DeadlineKind::Close => {
+                f["type"] == "status"
+                    && f["conversation_id"] == id
+                    && f["status"] == "closed"
+                    && f["reason"] == "closed_after_solved"
+            }
+            DeadlineKind::FirstResponse => {
+                f["type"] == "released" && f["conversation_id"] == id && f["reason"] == "no_response"
+            }
+        }
+    }
 }
 
 type Shared = Arc<Mutex<Acknowledged>>;
@@ -116,6 +179,41 @@ async fn customer(
     visitor
 }
 
+/// A new customer's chat in `category`; the customer then closes their widget, and the server
+/// has seen them go before this returns.
+async fn left_chat(server: &TestServer, category: &str, round: usize) -> String {
+    let (mut customer, _) = server.customer_ws(json!({})).await;
+    let text = format!("{category} {round}");
+    let started = customer.ack(json!({"type": "start", "text": text, "category": category})).await;
+    customer.hang_up().await;
+    started["conversation_id"].as_str().unwrap().to_owned()
+}
+
+/// At the start of a round, before its traffic: the keeper solves a returning-style chat and
+/// claims a one-to-one chat it never answers, each acknowledged, each deadline `DEADLINE_AFTER`
+/// ahead. Each customer has left before the acknowledged write, so the record it stored says
+/// so: after a restart nothing stores that chat anew (a customer seen leaving only then would
+/// be), and only a timer re-armed from the stored deadline can fire it.
+async fn set_deadlines(server: &TestServer, keeper: &mut Ws, round: usize) -> Vec<Deadline> {
+    let solved = left_chat(server, "returns", round).await;
+    let wanted = solved.clone();
+    keeper
+        .expect("the offer of the returning chat", move |f| {
+            f["type"] == "offer" && f["conversation"]["id"] == wanted.as_str()
+        })
+        .await;
+    keeper.ack(json!({"type": "accept", "conversation_id": solved})).await;
+    let set_at = Instant::now();
+    keeper.ack(json!({"type": "end", "conversation_id": solved})).await;
+    let close = Deadline { conversation: solved, kind: DeadlineKind::Close, round, set_at };
+
+    let claimed = left_chat(server, "reset", round).await;
+    let set_at = Instant::now();
+    keeper.ack(json!({"type": "claim", "conversation_id": claimed})).await;
+    let release = Deadline { conversation: claimed, kind: DeadlineKind::FirstResponse, round, set_at };
+    vec![close, release]
+}
+
 fn host(server: &TestServer) -> String {
     server.base.strip_prefix("http://").unwrap().to_owned()
 }
@@ -132,17 +230,29 @@ async fn acknowledged_writes_survive_power_cuts() {
     std::fs::create_dir(&backing).unwrap();
     std::fs::create_dir(&data).unwrap();
     let mut disk = lazyfs::LazyFs::mount(&backing, &data).expect("mount lazyfs (root and /dev/fuse needed)");
-    let env = [("SWITCHBOARD_ROUTING_MAX_CONCURRENT", "10")];
+    let deadline_after = format!("{}ms", DEADLINE_AFTER.as_millis());
+    let env = [
+        ("SWITCHBOARD_ROUTING_MAX_CONCURRENT", "10"),
+        ("SWITCHBOARD_CONVERSATION_RETURNING_CLOSE_AFTER", deadline_after.as_str()),
+        ("SWITCHBOARD_CONVERSATION_FIRST_RESPONSE_WINDOW", deadline_after.as_str()),
+    ];
     let mut server = TestServer::start_at(work.path().to_owned(), &env).await;
     let mut tokens = Vec::new();
     for e in 0..EXPERTS {
         tokens.push(server.expert(&format!("expert{e}"), &["general"], Some(10)).await.1);
     }
+    // Sets the deadlines; nobody else serves its categories.
+    let keeper_token =
+        server.certified_expert("keeper", &["returns", "reset"], &["identity"], Some(10)).await.1;
 
     let acked: Shared = Arc::default();
     let mut visitors: Vec<Option<String>> = vec![None; CUSTOMERS];
+    let mut deadlines = Vec::new();
     let mut lost_files = 0;
     for round in 0..ROUNDS {
+        // Held until the cut: the keeper does not leave before the power goes.
+        let mut keeper = server.expert_ws(&keeper_token).await;
+        let set = set_deadlines(&server, &mut keeper, round).await;
         let mut experts = Vec::new();
         for token in &tokens {
             experts.push(tokio::spawn(expert(host(&server), token.clone(), acked.clone())));
@@ -154,7 +264,19 @@ async fn acknowledged_writes_survive_power_cuts() {
         // The power goes at a random moment of the traffic.
         let pause = rand::thread_rng().gen_range(300..1200);
         tokio::time::sleep(Duration::from_millis(pause)).await;
+        let cut_at = Instant::now();
         server.kill9().await;
+        drop(keeper);
+        for d in &set {
+            assert!(
+                cut_at < d.due(),
+                "the {:?} deadline of {} was still ahead at the cut of round {round} (the round's \
+                 start and traffic took over {DEADLINE_AFTER:?}: a very slow machine)",
+                d.kind,
+                d.conversation
+            );
+        }
+        deadlines.extend(set);
         let lost = disk.cut().expect("the power cut");
         lost_files += lost.files;
         server = TestServer::start_at(work.path().to_owned(), &env).await;
@@ -184,14 +306,32 @@ async fn acknowledged_writes_survive_power_cuts() {
         assert_eq!(status, 200, "{c}");
         assert_eq!(c["status"], "queued", "{id} came back queued: {c}");
     }
+    // The keeper watches, not the customers: a customer coming back would store their chat
+    // anew and arm its timer that way. Connected before each status is read, so a deadline
+    // that fires after the read reaches it.
+    let mut keeper = server.expert_ws(&keeper_token).await;
+    for d in &deadlines {
+        let path = format!("/api/v1/conversations/{}", d.conversation);
+        let what =
+            format!("the {:?} deadline of {}, acknowledged before cut {}", d.kind, d.conversation, d.round);
+        let (_, c) = server.get(&path, ADMIN).await;
+        if c["status"] != d.fired_status() {
+            keeper.expect(&format!("{what} to fire after the restart"), d.fired_event()).await;
+            // The stored deadline is no earlier than due(), to the millisecond the server keeps.
+            assert!(Instant::now() + Duration::from_millis(5) >= d.due(), "{what} fired early");
+        }
+        let (status, c) = server.get(&path, ADMIN).await;
+        assert_eq!((status, c["status"].as_str()), (200, Some(d.fired_status())), "{what}: {c}");
+    }
     let blobs = std::fs::read_dir(backing.join("blobs")).unwrap().count();
     assert!(blobs > 0, "the uploads made sled write blob files, so their syncing was tested too");
     eprintln!(
-        "{} messages, {} uploads and {} queued chats acknowledged over {ROUNDS} power cuts, which \
-         threw away unsynced writes to {lost_files} files; {blobs} blob files",
+        "{} messages, {} uploads, {} queued chats and {} deadlines acknowledged over {ROUNDS} power \
+         cuts, which threw away unsynced writes to {lost_files} files; {blobs} blob files",
         acked.messages.len(),
         acked.uploads.len(),
-        acked.queued.len()
+        acked.queued.len(),
+        deadlines.len()
     );
     drop(server);
     drop(disk);

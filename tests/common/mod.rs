@@ -539,6 +539,14 @@ impl Ws {
     pub async fn close(mut self) {
         let _ = self.socket.close(None).await;
     }
+
+    /// Closes from this side and waits for the server's close in reply: by then the server
+    /// has ended the session, so whatever it sets off (a customer's last widget gone) is
+    /// under way before anything this test sends next.
+    pub async fn hang_up(&mut self) {
+        self.socket.close(None).await.expect("websocket close");
+        self.closed().await;
+    }
 }
 
 /// The lowercase hex HMAC-SHA256 of `data` with the test identity secret.
