@@ -104,8 +104,10 @@ impl Store {
         if e.get(Tree::Meta, &[text(VISITOR_KEY)])?.is_none() {
             let mut key = [0u8; 32];
             rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut key);
-            // Two nodes starting together agree on one key: the first stored wins.
+            // Two nodes starting together agree on one key: the first stored wins. Tokens
+            // signed with it go out without a sync of their own, so it is made durable now.
             e.insert_new(Tree::Meta, &[text(VISITOR_KEY)], &key)?;
+            futures_executor::block_on(e.durable(e.ticket()))?;
         }
         Ok(store)
     }
