@@ -13,7 +13,8 @@ pub use crate::office_hours::OfficeHoursConfig;
 
 /// Sections that may be overridden from the environment. Longest names first, so that
 /// `OFFICE_HOURS_ENABLED` is not read as section `office`.
-const SECTIONS: &[&str] = &["office_hours", "conversation", "webhooks", "routing", "limits", "server"];
+const SECTIONS: &[&str] =
+    &["office_hours", "conversation", "webhooks", "routing", "limits", "server", "cluster"];
 const ENV_PREFIX: &str = "SWITCHBOARD_";
 
 #[derive(Debug, thiserror::Error)]
@@ -37,6 +38,33 @@ pub struct Config {
     pub office_hours: OfficeHoursConfig,
     pub categories: Vec<Category>,
     pub webhooks: WebhooksConfig,
+    pub cluster: ClusterConfig,
+}
+
+/// Cluster mode: the durable state in NATS JetStream instead of the embedded store.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClusterConfig {
+    /// NATS servers to connect to; empty (the default): run alone on the embedded store.
+    pub nats_urls: Vec<String>,
+    /// This node's name in logs and on the NATS connection; default: host name and port.
+    pub node_name: String,
+    /// JetStream replicas of every stream and bucket: an acknowledgement waits for them.
+    pub replicas: usize,
+    /// Prefix of every stream, bucket and subject, so deployments can share a NATS system.
+    pub prefix: String,
+}
+
+impl Default for ClusterConfig {
+    fn default() -> Self {
+        ClusterConfig { nats_urls: Vec::new(), node_name: String::new(), replicas: 3, prefix: "sb".into() }
+    }
+}
+
+impl ClusterConfig {
+    pub fn enabled(&self) -> bool {
+        !self.nats_urls.is_empty()
+    }
 }
 
 /// Where lifecycle events are posted, signed, from a durable outbox.
@@ -246,6 +274,7 @@ impl Default for Config {
             limits: LimitsConfig::default(),
             office_hours: OfficeHoursConfig::default(),
             webhooks: WebhooksConfig::default(),
+            cluster: ClusterConfig::default(),
             categories: vec![Category {
                 id: "general".into(),
                 name: "General questions".into(),
@@ -398,6 +427,19 @@ impl Config {
         if self.routing.max_concurrent == 0 {
             return invalid("routing.max_concurrent must be at least 1".into());
         }
+        let cluster = &self.cluster;
+        if !(1..=5).contains(&cluster.replicas) {
+            return invalid("cluster.replicas is between 1 and 5 (JetStream's limit)".into());
+        }
+        let name_char = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-';
+        if cluster.prefix.is_empty() || !cluster.prefix.chars().all(name_char) {
+            return invalid("cluster.prefix is letters, digits, '_' and '-' (it starts NATS names)".into());
+        }
+        if let Some(url) =
+            cluster.nats_urls.iter().find(|u| !u.starts_with("nats://") && !u.starts_with("tls://"))
+        {
+            return invalid(format!("cluster.nats_urls: {url:?} is not a nats:// or tls:// address"));
+        }
         Ok(())
     }
 
@@ -441,6 +483,21 @@ mod tests {
         assert_eq!(c.routing.max_concurrent, 3);
         assert_eq!(c.conversation.style, Style::Returning);
         assert_eq!(c.categories[0].id, "general");
+    }
+
+    #[test]
+    fn cluster_mode_is_off_by_default_and_read_from_the_environment() {
+        let alone = Config::from_sources("", env(&[])).unwrap();
+        assert!(!alone.cluster.enabled());
+        assert_eq!((alone.cluster.replicas, alone.cluster.prefix.as_str()), (3, "sb"));
+        let urls = r#"["nats://127.0.0.1:4222", "nats://127.0.0.1:4223"]"#;
+        let c = Config::from_sources("", env(&[("SWITCHBOARD_CLUSTER_NATS_URLS", urls)])).unwrap();
+        assert!(c.cluster.enabled());
+        assert_eq!(c.cluster.nats_urls.len(), 2);
+        let bad = |k: &str, v: &str| Config::from_sources("", env(&[(k, v)])).is_err();
+        assert!(bad("SWITCHBOARD_CLUSTER_REPLICAS", "0"));
+        assert!(bad("SWITCHBOARD_CLUSTER_PREFIX", "a.b"));
+        assert!(bad("SWITCHBOARD_CLUSTER_NATS_URLS", r#"["http://x"]"#));
     }
 
     #[test]

@@ -11,8 +11,10 @@
 //!    reach, where a request came from), [`office_hours`] (the weekly schedule), [`auth`]
 //!    (hashes, signed tokens and links), [`metrics`] (Prometheus names).
 //! 2. [`config`]: the configuration, read from TOML then `SWITCHBOARD_*` variables.
-//! 3. [`store`]: sled trees, typed keys, the persisted model with its format version, and
-//!    group commit.
+//! 3. [`store`]: every record, index and transcript, the persisted model with its format
+//!    version, on the storage seam ([`store::engine::Engine`]: keyed values with revisions,
+//!    conditional log appends, durability tickets) kept by sled with group commit
+//!    ([`store::Embedded`]); [`store::conformance`] is the suite every engine passes.
 //! 4. Decisions, pure and unit-tested without actix: [`lifecycle`] (the conversation state
 //!    machine), [`access`] (who may read or act on a conversation), [`accounts`] (expert
 //!    accounts and login tokens), [`limits`] (rate limits and connection counts), [`stats`]

@@ -82,8 +82,13 @@ async fn metrics(req: HttpRequest, app: web::Data<AppState>) -> Result<HttpRespo
     Ok(HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(text))
 }
 
-async fn healthz() -> HttpResponse {
-    HttpResponse::Ok().json(serde_json::json!({ "status": "ok" }))
+/// 200 while the store can make writes durable; 503 while it cannot (a node whose cluster
+/// connection is down), so a load balancer sends clients elsewhere.
+async fn healthz(app: web::Data<AppState>) -> HttpResponse {
+    match app.store.connected() {
+        true => HttpResponse::Ok().json(serde_json::json!({ "status": "ok" })),
+        false => HttpResponse::ServiceUnavailable().json(serde_json::json!({ "status": "disconnected" })),
+    }
 }
 
 /// Who is calling, from the `Authorization: Bearer` token.

@@ -244,6 +244,12 @@ pub trait Engine: Send + Sync + 'static {
 
     /// Resolves once every write made before `ticket` was taken is durable.
     fn durable(&self, ticket: Ticket) -> Durable;
+
+    /// Whether the engine can make writes durable now (an embedded one always can; a
+    /// networked one while it is connected): what `/healthz` reports.
+    fn connected(&self) -> bool {
+        true
+    }
 }
 
 #[cfg(test)]

@@ -126,6 +126,11 @@ impl Store {
         self.engine.durable(ticket).await
     }
 
+    /// Whether writes can be made durable now (see [`Engine::connected`]).
+    pub fn connected(&self) -> bool {
+        self.engine.connected()
+    }
+
     /// Waits for a sync that starts after this call: whatever a read just saw is durable.
     pub async fn sync(&self) -> Result<(), StoreError> {
         let t = self.ticket();
