@@ -28,7 +28,7 @@ use crate::views::ToolView;
 use crate::views::{ConversationView, ExpertBrief, MessageJson};
 pub use handlers::{not_found, Opening};
 use outbox::{Outbox, Outgoing};
-use rules::Said;
+use rules::{Said, Sent};
 
 /// Messages held in an actor's mailbox before senders are refused; a conversation
 /// receives from a handful of sessions, so this is generous.
@@ -52,6 +52,8 @@ pub struct ConversationActor {
     opening: Option<handlers::Opening>,
     /// What experts and the bot have said here, for the duplicate guard.
     said: Said,
+    /// Which messages were sent under which client ids, so a resent frame stores nothing new.
+    sent: Sent,
     /// The router's reservation for the action being handled (a claim, a named transfer, a
     /// push): the next `Track` settles it, or it is given back if the action is refused.
     settling: Option<ReservationId>,
@@ -81,7 +83,7 @@ impl ConversationActor {
         customer: Customer,
         opening: handlers::Opening,
     ) -> Addr<Self> {
-        Self::spawn(app, conv, customer, 0, Some(opening), Said::default())
+        Self::spawn(app, conv, customer, 0, Some(opening), Said::default(), Sent::default())
     }
 
     /// Starts the actor of a stored conversation; `None` if it is unknown or closed.
@@ -97,7 +99,8 @@ impl ConversationActor {
         let last_seq = transcript.last().map_or(0, |m| m.seq);
         let mut conv = conv;
         conv.recall_activity(&transcript);
-        let addr = Self::spawn(app, conv, customer, last_seq, None, Said::of(&transcript));
+        let (said, sent) = (Said::of(&transcript), Sent::of(&transcript));
+        let addr = Self::spawn(app, conv, customer, last_seq, None, said, sent);
         Ok(Some(addr))
     }
 
@@ -108,6 +111,7 @@ impl ConversationActor {
         last_seq: u64,
         opening: Option<handlers::Opening>,
         said: Said,
+        sent: Sent,
     ) -> Addr<Self> {
         let arbiter = app.conversation_arbiter();
         ConversationActor::start_in_arbiter(&arbiter, move |ctx| {
@@ -124,6 +128,7 @@ impl ConversationActor {
                 armed_for: None,
                 opening,
                 said,
+                sent,
                 settling: None,
             }
         })
@@ -336,12 +341,9 @@ impl ConversationActor {
             internal,
             at: Timestamp::now(),
             attachments,
+            client_msg_id,
         };
-        let ticket = self
-            .app
-            .store
-            .append_message(self.id(), &message, client_msg_id.as_deref())
-            .map_err(internal_error)?;
+        let ticket = self.app.store.append_message(self.id(), &message).map_err(internal_error)?;
         self.last_seq = message.seq;
         metrics::message(match (message.author.kind, message.internal) {
             (_, true) => "note",
@@ -351,6 +353,7 @@ impl ConversationActor {
             (AuthorKind::System, _) => "system",
         });
         self.said.remember(&message);
+        self.sent.remember(&message);
         let json = MessageJson::of(self.id(), &message);
         let frame = ServerFrame::Message { message: json.clone() }.encode();
         let except = sender.map(|s| s.session_id);

@@ -3,7 +3,7 @@
 
 use crate::ids::{ConversationId, CustomerId};
 
-/// Messages and their idempotency entries share a tree so one batch writes both atomically.
+/// Messages share their tree with the idempotency entries formats 1 and 2 wrote beside them.
 const MESSAGE: u8 = 0;
 const CLIENT_ID: u8 = 1;
 
@@ -28,7 +28,8 @@ pub fn seq_of_message_key(key: &[u8]) -> u64 {
     u64::from_be_bytes(b)
 }
 
-/// `client_msg_id`s are scoped to their author, so two people's ids never collide.
+/// Formats 1 and 2 only, read by `migrations::upgrade`: an author's `client_msg_id`, holding
+/// the seq it was sent as. Since format 3 the message itself holds it.
 pub fn client_message(conversation: ConversationId, author: u64, client_id: &str) -> Vec<u8> {
     let mut k = Vec::with_capacity(17 + client_id.len());
     k.extend_from_slice(&conversation.to_be_bytes());

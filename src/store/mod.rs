@@ -138,6 +138,7 @@ impl Store {
             Some(v) if v.as_ref() == [FORMAT_VERSION] => {}
             // Older values read through `migrations` and are written anew as they change.
             Some(v) if matches!(*v, [old] if (OLDEST_FORMAT_VERSION..FORMAT_VERSION).contains(&old)) => {
+                migrations::upgrade(&db, v[0])?;
                 meta.insert("format_version", &[FORMAT_VERSION])?;
             }
             Some(v) => {
@@ -517,37 +518,14 @@ impl Store {
 
     // --- messages ---
 
-    /// Appends a message, with its idempotency entry when the client gave one, atomically.
+    /// Appends a message; its client id, if any, is part of the record: one insert.
     pub fn append_message(
         &self,
         conversation: ConversationId,
         message: &StoredMessage,
-        client_id: Option<&str>,
     ) -> Result<Ticket, StoreError> {
-        // Two plain inserts: a sled batch costs ten times as much. The message goes first,
-        // so an idempotency entry never points at a seq that holds nothing (sled recovers a
-        // prefix of its log); both are covered by the flush that precedes the ack.
-        let messages = &self.inner.messages;
-        messages.insert(keys::message(conversation, message.seq), encode(message))?;
-        if let (Some(client_id), Some(author)) = (client_id, message.author.id) {
-            messages
-                .insert(keys::client_message(conversation, author, client_id), &message.seq.to_be_bytes())?;
-        }
+        self.inner.messages.insert(keys::message(conversation, message.seq), encode(message))?;
         Ok(self.ticket())
-    }
-
-    /// The message an author already sent under `client_id`, if any.
-    pub fn client_message(
-        &self,
-        conversation: ConversationId,
-        author: u64,
-        client_id: &str,
-    ) -> Result<Option<StoredMessage>, StoreError> {
-        let key = keys::client_message(conversation, author, client_id);
-        match self.inner.messages.get(key)? {
-            Some(seq) => get(&self.inner.messages, keys::message(conversation, keys::u64_from(&seq))),
-            None => Ok(None),
-        }
     }
 
     /// Messages with seq > `after_seq`, in order: one range scan.
