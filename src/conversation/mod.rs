@@ -5,6 +5,7 @@
 mod handlers;
 mod outbox;
 mod rules;
+pub mod start;
 
 use actix::prelude::*;
 use bytestring::ByteString;
