@@ -484,6 +484,24 @@ pub fn replay(
     Ok(frames)
 }
 
+/// Rates a closed conversation, which has no actor to ask: the lifecycle decides
+/// (`Event::Rate`), and the record and its webhook are written here. Written, not yet durable:
+/// the caller acknowledges after a flush.
+pub fn rate_closed(
+    app: &AppState,
+    c: &Conversation,
+    score: u8,
+    comment: Option<String>,
+) -> Result<(), Refusal> {
+    let event = Event::Rate { score, comment };
+    let t = lifecycle::step(c, &event, Timestamp::now(), &app.policy)?;
+    if let Some(next) = t.next {
+        app.webhooks.announce(Some(c), &next).map_err(internal_error)?;
+        app.store.put_conversation(&next).map_err(internal_error)?;
+    }
+    Ok(())
+}
+
 /// A store failure reaches the sender as `internal`; the details go to the log only.
 pub fn internal_error(e: StoreError) -> Refusal {
     tracing::error!(error = %e, "store failure");

@@ -17,11 +17,10 @@ use crate::app::AppState;
 use crate::auth;
 use crate::clock::Timestamp;
 use crate::conversation::start::{self, StartDecision, StartFacts};
-use crate::conversation::{internal_error, replay, ConversationActor, Draft, Opening};
+use crate::conversation::{self, internal_error, replay, ConversationActor, Draft, Opening};
 use crate::domain::{ErrorCode, EventKind, Page, Refusal};
 use crate::hub::SessionHandle;
 use crate::ids::{CallbackId, ConversationId, CustomerId};
-use crate::lifecycle::{self, Event};
 use crate::messages::*;
 use crate::protocol::{self, AckBody, CustomerFrame, Ref, ServerFrame, UserIdentity};
 use crate::store::model::{Author, Callback, Conversation, Customer};
@@ -344,7 +343,7 @@ impl CustomerWidget {
         }
     }
 
-    /// A closed conversation has no actor: its rating is written to the record directly.
+    /// A closed conversation has no actor: the conversation layer rates its record directly.
     fn rate_closed(
         &mut self,
         c: Conversation,
@@ -353,12 +352,7 @@ impl CustomerWidget {
         reply: &ReplyTo,
         ctx: &mut ws::WebsocketContext<Self>,
     ) -> Result<(), Refusal> {
-        let event = Event::Rate { score, comment };
-        let t = lifecycle::step(&c, &event, Timestamp::now(), &self.app.policy)?;
-        if let Some(next) = t.next {
-            self.app.webhooks.announce(Some(&c), &next).map_err(internal_error)?;
-            self.app.store.put_conversation(&next).map_err(internal_error)?;
-        }
+        conversation::rate_closed(&self.app, &c, score, comment)?;
         ack_when_durable(&self.app.store, reply, AckBody::Empty {}, ctx);
         Ok(())
     }
