@@ -30,6 +30,7 @@ fn protocol(c: &mut Criterion) {
         internal: false,
         at: Timestamp(1_700_000_000_123),
         attachments: Vec::new(),
+        client_msg_id: None,
     };
     let conv = ConversationId(987_654);
     let sample = ServerFrame::Message { message: MessageJson::of(conv, &stored) }.encode();

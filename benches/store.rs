@@ -20,6 +20,7 @@ fn message(seq: u64) -> StoredMessage {
         internal: false,
         at: Timestamp(1_700_000_000_000 + seq as i64),
         attachments: Vec::new(),
+        client_msg_id: None,
     }
 }
 
@@ -37,7 +38,7 @@ fn append_durable(c: &mut Criterion) {
     g.bench_function("append_message+durable (1 msg, own fsync)", |b| {
         b.iter(|| {
             seq += 1;
-            let t = store.append_message(ConversationId(1), &message(seq), None).expect("append");
+            let t = store.append_message(ConversationId(1), &message(seq)).expect("append");
             rt.block_on(store.durable(t)).expect("durable");
         })
     });
@@ -46,7 +47,12 @@ fn append_durable(c: &mut Criterion) {
         b.iter(|| {
             seq += 1;
             black_box(
-                store.append_message(ConversationId(2), &message(seq), Some("client-id")).expect("append"),
+                store
+                    .append_message(
+                        ConversationId(2),
+                        &StoredMessage { client_msg_id: Some("client-id".into()), ..message(seq) },
+                    )
+                    .expect("append"),
             )
         })
     });
@@ -63,7 +69,7 @@ fn append_durable(c: &mut Criterion) {
             for i in 0..1000u64 {
                 let conv = ConversationId(1_000 + i % 100);
                 let seq = round * 10 + i / 100;
-                last = Some(store.append_message(conv, &message(seq), None).expect("append"));
+                last = Some(store.append_message(conv, &message(seq)).expect("append"));
             }
             rt.block_on(store.durable(last.expect("a ticket"))).expect("durable");
         })
@@ -87,7 +93,7 @@ fn append_durable(c: &mut Criterion) {
                         tokio::spawn(async move {
                             for i in 0..10u64 {
                                 let tk = store
-                                    .append_message(ConversationId(5_000 + t), &message(r * 10 + i), None)
+                                    .append_message(ConversationId(5_000 + t), &message(r * 10 + i))
                                     .expect("append");
                                 store.durable(tk).await.expect("durable");
                             }
@@ -108,12 +114,12 @@ fn transcript(c: &mut Criterion) {
     let store = Store::open(dir.path()).expect("open store");
     let id = ConversationId(42);
     for seq in 1..=100 {
-        store.append_message(id, &message(seq), None).expect("append");
+        store.append_message(id, &message(seq)).expect("append");
     }
     // Neighbours on both sides, so the range scan has to find its bounds.
     for seq in 1..=100 {
-        store.append_message(ConversationId(41), &message(seq), None).expect("append");
-        store.append_message(ConversationId(43), &message(seq), None).expect("append");
+        store.append_message(ConversationId(41), &message(seq)).expect("append");
+        store.append_message(ConversationId(43), &message(seq)).expect("append");
     }
     let mut g = c.benchmark_group("store");
     g.throughput(Throughput::Elements(100));

@@ -12,8 +12,9 @@
 //! nothing is rounded on the way.
 //!
 //! The records are serde mirrors of the bincode model, so the store's format stays its own.
-//! Left out on purpose: expert login tokens (experts log in again) and the idempotency entries
-//! of `start` and `send` frames, which only matter to a client retrying within seconds.
+//! Each message keeps the `client_msg_id` it was sent under. Left out on purpose: expert login
+//! tokens (experts log in again) and which `start` frame opened which chat, which only matters
+//! to a client retrying within seconds.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -34,10 +35,12 @@ use crate::store::{Store, StoreError};
 
 /// The shape of the lines written; an import refuses any other but the older ones below.
 /// 2: conversations carry `segments`.
-pub const FORMAT: u32 = 2;
+/// 3: messages carry `client_msg_id`.
+pub const FORMAT: u32 = 3;
 
 /// The oldest format an import reads: format 1 lacks `segments`, rebuilt as the store's
-/// migration of format-1 records rebuilds them.
+/// migration of format-1 records rebuilds them; formats 1 and 2 lack messages' client ids,
+/// which read as none.
 pub const OLDEST_FORMAT: u32 = 1;
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -242,6 +245,9 @@ mirror!(MessageRecord <-> StoredMessage {
     internal: bool,
     at: Timestamp,
     attachments: Vec<AttachmentRefRecord>,
+    /// Absent before format 3.
+    #[serde(default)]
+    client_msg_id: Option<String>,
 });
 
 mirror!(AuthorRecord <-> Author { kind: AuthorKindRecord, id: Option<u64>, name: Option<String> });
@@ -541,7 +547,7 @@ fn write(store: &Store, line: Line, format: u32, counts: &mut Counts) -> anyhow:
             }
             store.put_conversation(&c)?;
             for m in messages {
-                store.append_message(c.id, &m.twin(), None)?;
+                store.append_message(c.id, &m.twin())?;
                 counts.messages += 1;
             }
             let mut last_id = c.id.0;
@@ -631,7 +637,7 @@ mod tests {
             created_at: c.created_at,
         };
         store.put_attachment(&attachment, &[0, 255, 10]).unwrap();
-        for (seq, internal) in [(1, false), (2, true)] {
+        for (seq, internal, client_msg_id) in [(1, false, Some("m-1")), (2, true, None)] {
             let m = StoredMessage {
                 seq,
                 author: author.clone(),
@@ -639,8 +645,9 @@ mod tests {
                 internal,
                 at: Timestamp(1_700_000_002_000 + seq as i64),
                 attachments: vec![file.clone()],
+                client_msg_id: client_msg_id.map(str::to_owned),
             };
-            store.append_message(id, &m, None).unwrap();
+            store.append_message(id, &m).unwrap();
         }
         let body = br#"{"id":"evt_9","type":"conversation.solved"}"#.to_vec();
         let w = WebhookEntry {
@@ -717,6 +724,49 @@ mod tests {
     }
 
     #[test]
+    fn messages_keep_their_client_ids_and_a_format_2_file_imports_without_them() {
+        let a = tempfile::tempdir().unwrap();
+        let source = Store::open(a.path()).unwrap();
+        sample(&source);
+        let file = exported(&source);
+        let c = &source.conversations().unwrap()[0];
+        let client_ids = |store: &Store| -> Vec<Option<String>> {
+            store.transcript(c.id, 0).unwrap().into_iter().map(|m| m.client_msg_id).collect()
+        };
+        let b = tempfile::tempdir().unwrap();
+        let copy = Store::open(b.path()).unwrap();
+        import(&copy, &mut &file[..]).unwrap();
+        assert_eq!(client_ids(&copy), vec![Some("m-1".to_owned()), None]);
+        // What the previous build wrote: format 2, messages without client ids.
+        let mut old = Vec::new();
+        for line in file.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+            let mut v: serde_json::Value = serde_json::from_slice(line).unwrap();
+            match v["kind"].as_str() {
+                Some("header") => v["format"] = 2.into(),
+                Some("conversation") => {
+                    for m in v["messages"].as_array_mut().unwrap() {
+                        m.as_object_mut().unwrap().remove("client_msg_id").expect("client_msg_id");
+                    }
+                }
+                _ => {}
+            }
+            serde_json::to_writer(&mut old, &v).unwrap();
+            old.push(b'\n');
+        }
+        let d = tempfile::tempdir().unwrap();
+        let target = Store::open(d.path()).unwrap();
+        import(&target, &mut &old[..]).unwrap();
+        assert_eq!(client_ids(&target), vec![None, None]);
+        let without: Vec<StoredMessage> = source
+            .transcript(c.id, 0)
+            .unwrap()
+            .into_iter()
+            .map(|m| StoredMessage { client_msg_id: None, ..m })
+            .collect();
+        assert_eq!(target.transcript(c.id, 0).unwrap(), without, "everything else as it was");
+    }
+
+    #[test]
     fn import_refuses_a_used_store_and_a_damaged_file() {
         let a = tempfile::tempdir().unwrap();
         let source = Store::open(a.path()).unwrap();
@@ -737,6 +787,6 @@ mod tests {
         // A field this build does not know would be lost: refused.
         let newer = file.replacen("\"removed\":false", "\"removed\":false,\"shiny\":1", 1);
         assert!(attempt(&newer).contains("shiny"), "{}", attempt(&newer));
-        assert!(attempt(&file.replacen("\"format\":2", "\"format\":3", 1)).contains("format 3"));
+        assert!(attempt(&file.replacen("\"format\":3", "\"format\":4", 1)).contains("format 4"));
     }
 }

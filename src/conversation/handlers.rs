@@ -12,8 +12,7 @@ use crate::ids::AttachmentId;
 use crate::lifecycle::{self, Event};
 use crate::messages::*;
 use crate::protocol::{AckBody, ServerFrame};
-use crate::store::model::AttachmentRef;
-use crate::store::model::{Author, AuthorKind};
+use crate::store::model::{AttachmentRef, Author, AuthorKind, StoredMessage};
 use crate::store::StoreError;
 use crate::views::MessageJson;
 use crate::views::{AttachmentView, ExpertBrief};
@@ -131,20 +130,15 @@ impl ConversationActor {
         self.admit(&p.from)?;
         let owner_available = self.conv.owner.as_ref().is_some_and(|o| self.app.hub.is_available(o.id));
         let (event, author) = rules::message(&p.from, p.internal, &self.customer, owner_available)?;
-        if let (Some(client_id), Some(author_id)) = (&p.client_msg_id, author.id) {
-            let earlier = {
-                let _ = (author_id, client_id);
-                None::<crate::store::model::StoredMessage>
-            }; // TEMP-STUB
-            if let Some(m) = earlier {
-                let message = MessageJson::of(self.id(), &m);
-                let body = match p.starting {
-                    true => AckBody::Started { conversation_id: self.id(), message },
-                    false => AckBody::Message { message },
-                };
-                self.ack(&p.reply, body, None, ctx);
-                return Ok(());
-            }
+        if let Some(seq) = self.sent.earlier(&author, p.client_msg_id.as_deref()) {
+            let message = MessageJson::of(self.id(), &self.stored_message(seq)?);
+            let body = match p.starting {
+                true => AckBody::Started { conversation_id: self.id(), message },
+                false => AckBody::Message { message },
+            };
+            // Behind whatever is still unflushed, that earlier message perhaps among it.
+            self.ack(&p.reply, body, None, ctx);
+            return Ok(());
         }
         self.said.check(&p.from, p.internal, p.force, &p.text)?;
         self.apply(&event, ctx)?;
@@ -255,6 +249,18 @@ impl ConversationActor {
         let ticket = self.apply(&event, ctx)?;
         self.ack(&a.reply, AckBody::Empty {}, ticket, ctx);
         Ok(())
+    }
+
+    /// Message `seq` of the transcript, read back to answer a resent frame. A resend follows
+    /// its first sending closely, so the messages read after it are few.
+    fn stored_message(&self, seq: u64) -> Result<StoredMessage, Refusal> {
+        let after = self.app.store.transcript(self.id(), seq.saturating_sub(1)).map_err(internal_error)?;
+        match after.into_iter().next().filter(|m| m.seq == seq) {
+            Some(m) => Ok(m),
+            None => {
+                Err(internal_error(StoreError::Corrupt(format!("message {seq} of {} is missing", self.id()))))
+            }
+        }
     }
 
     /// The files a message refers to; each must have been uploaded to this conversation.

@@ -5,6 +5,7 @@
 mod handlers;
 mod outbox;
 mod rules;
+pub mod start;
 
 use actix::prelude::*;
 use bytestring::ByteString;
@@ -28,7 +29,7 @@ use crate::views::ToolView;
 use crate::views::{ConversationView, ExpertBrief, MessageJson};
 pub use handlers::{not_found, Opening};
 use outbox::{Outbox, Outgoing};
-use rules::Said;
+use rules::{Said, Sent};
 
 /// Messages held in an actor's mailbox before senders are refused; a conversation
 /// receives from a handful of sessions, so this is generous.
@@ -55,6 +56,8 @@ pub struct ConversationActor {
     opening: Option<handlers::Opening>,
     /// What experts and the bot have said here, for the duplicate guard.
     said: Said,
+    /// Which messages were sent under which client ids, so a resent frame stores nothing new.
+    sent: Sent,
     /// The router's reservation for the action being handled (a claim, a named transfer, a
     /// push): the next `Track` settles it, or it is given back if the action is refused.
     settling: Option<ReservationId>,
@@ -84,7 +87,15 @@ impl ConversationActor {
         customer: Customer,
         opening: handlers::Opening,
     ) -> Addr<Self> {
-        Self::spawn(app, (conv, Revision::ABSENT), customer, 0, Some(opening), Said::default())
+        Self::spawn(
+            app,
+            (conv, Revision::ABSENT),
+            customer,
+            0,
+            Some(opening),
+            Said::default(),
+            Sent::default(),
+        )
     }
 
     /// Starts the actor of a stored conversation; `None` if it is unknown or closed.
@@ -100,7 +111,8 @@ impl ConversationActor {
         let last_seq = transcript.last().map_or(0, |m| m.seq);
         let mut conv = conv;
         conv.recall_activity(&transcript);
-        let addr = Self::spawn(app, (conv, revision), customer, last_seq, None, Said::of(&transcript));
+        let (said, sent) = (Said::of(&transcript), Sent::of(&transcript));
+        let addr = Self::spawn(app, (conv, revision), customer, last_seq, None, said, sent);
         Ok(Some(addr))
     }
 
@@ -111,6 +123,7 @@ impl ConversationActor {
         last_seq: u64,
         opening: Option<handlers::Opening>,
         said: Said,
+        sent: Sent,
     ) -> Addr<Self> {
         let arbiter = app.conversation_arbiter();
         ConversationActor::start_in_arbiter(&arbiter, move |ctx| {
@@ -128,6 +141,7 @@ impl ConversationActor {
                 armed_for: None,
                 opening,
                 said,
+                sent,
                 settling: None,
             }
         })
@@ -347,12 +361,9 @@ impl ConversationActor {
             internal,
             at: Timestamp::now(),
             attachments,
+            client_msg_id,
         };
-        let ticket = self
-            .app
-            .store
-            .append_message(self.id(), &message, client_msg_id.as_deref())
-            .map_err(internal_error)?;
+        let ticket = self.app.store.append_message(self.id(), &message).map_err(internal_error)?;
         self.last_seq = message.seq;
         metrics::message(match (message.author.kind, message.internal) {
             (_, true) => "note",
@@ -362,6 +373,7 @@ impl ConversationActor {
             (AuthorKind::System, _) => "system",
         });
         self.said.remember(&message);
+        self.sent.remember(&message);
         let json = MessageJson::of(self.id(), &message);
         let frame = ServerFrame::Message { message: json.clone() }.encode();
         let except = sender.map(|s| s.session_id);
@@ -489,6 +501,24 @@ pub fn replay(
         .collect();
     frames.push(ServerFrame::ack(reference, AckBody::Synced { last_seq: upto }).encode());
     Ok(frames)
+}
+
+/// Rates a closed conversation, which has no actor to ask: the lifecycle decides
+/// (`Event::Rate`), and the record and its webhook are written here. Written, not yet durable:
+/// the caller acknowledges after a flush.
+pub fn rate_closed(
+    app: &AppState,
+    c: &Conversation,
+    score: u8,
+    comment: Option<String>,
+) -> Result<(), Refusal> {
+    let event = Event::Rate { score, comment };
+    let t = lifecycle::step(c, &event, Timestamp::now(), &app.policy)?;
+    if let Some(next) = t.next {
+        app.webhooks.announce(Some(c), &next).map_err(internal_error)?;
+        app.store.put_conversation(&next).map_err(internal_error)?;
+    }
+    Ok(())
 }
 
 /// A store failure reaches the sender as `internal`; the details go to the log only.

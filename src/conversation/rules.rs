@@ -1,9 +1,10 @@
 //! The conversation actor's decisions as plain functions on plain data, unit-tested without
-//! actix: what a message or an action is to the lifecycle, the duplicate guard, and whether a
-//! transfer may go where it is sent. The actor gathers the facts (the record, the customer,
-//! presence, the configuration), asks here, and carries the answer out.
+//! actix: what a message or an action is to the lifecycle, the duplicate guard, which frames
+//! were sent before, and whether a transfer may go where it is sent. The actor gathers the
+//! facts (the record, the customer, presence, the configuration), asks here, and carries the
+//! answer out.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use crate::domain::{ErrorCode, Refusal, Style};
 use crate::ids::ExpertId;
@@ -51,6 +52,35 @@ impl Said {
             ));
         }
         Ok(())
+    }
+}
+
+/// Which messages each author sent here under which `client_msg_id`: a frame sent again (a
+/// reconnecting client resends what was not acknowledged) is answered with the message it
+/// made, and nothing new is stored (PROTOCOL.md, `send` and `start`). Ids are scoped to their
+/// author, so two people's ids never collide, and kept as long as the chat is live.
+#[derive(Debug, Default)]
+pub struct Sent(HashMap<u64, HashMap<Box<str>, u64>>);
+
+impl Sent {
+    /// Rebuilt from a transcript after a restart: each message holds its client id.
+    pub fn of(transcript: &[StoredMessage]) -> Sent {
+        let mut sent = Sent::default();
+        transcript.iter().for_each(|m| sent.remember(m));
+        sent
+    }
+
+    /// Notes a stored message under its author's client id, if it has both.
+    pub fn remember(&mut self, m: &StoredMessage) {
+        if let (Some(author), Some(client_id)) = (m.author.id, &m.client_msg_id) {
+            // The first message under an id is the one its resends are answered with.
+            self.0.entry(author).or_default().entry(client_id.as_str().into()).or_insert(m.seq);
+        }
+    }
+
+    /// The seq of the message `author` already sent under `client_id`: the frame is a resend.
+    pub fn earlier(&self, author: &Author, client_id: Option<&str>) -> Option<u64> {
+        self.0.get(&author.id?)?.get(client_id?).copied()
     }
 }
 
@@ -161,7 +191,70 @@ mod tests {
             internal,
             at: Timestamp(0),
             attachments: vec![],
+            client_msg_id: None,
         }
+    }
+
+    fn customer() -> Author {
+        Author { kind: AuthorKind::Customer, id: Some(9), name: None }
+    }
+
+    fn expert() -> Author {
+        Author { kind: AuthorKind::Expert, id: Some(ADA.0), name: Some("Ada".into()) }
+    }
+
+    /// Message `seq` by `author`, sent under `client_id`.
+    fn sent(seq: u64, author: Author, client_id: Option<&str>) -> StoredMessage {
+        StoredMessage {
+            seq,
+            author,
+            client_msg_id: client_id.map(str::to_owned),
+            ..stored(AuthorKind::Customer, "hello", false)
+        }
+    }
+
+    #[test]
+    fn a_resend_by_the_same_author_is_the_earlier_message() {
+        let mut index = Sent::default();
+        index.remember(&sent(1, customer(), Some("m-1")));
+        assert_eq!(index.earlier(&customer(), Some("m-1")), Some(1), "no new seq");
+        assert_eq!(index.earlier(&customer(), Some("m-2")), None, "another id is a new message");
+        assert_eq!(index.earlier(&customer(), None), None, "no id, no resend");
+        // The first message under an id stays the answer.
+        index.remember(&sent(5, customer(), Some("m-1")));
+        assert_eq!(index.earlier(&customer(), Some("m-1")), Some(1));
+    }
+
+    #[test]
+    fn ids_are_scoped_to_their_author() {
+        let mut index = Sent::default();
+        index.remember(&sent(1, customer(), Some("same")));
+        assert_eq!(index.earlier(&expert(), Some("same")), None, "another author: a new message");
+        index.remember(&sent(2, expert(), Some("same")));
+        assert_eq!(index.earlier(&expert(), Some("same")), Some(2));
+        assert_eq!(index.earlier(&customer(), Some("same")), Some(1));
+        // The bot has no id: nothing it says is a resend.
+        let bot = Author { kind: AuthorKind::Bot, id: None, name: None };
+        index.remember(&sent(3, bot.clone(), Some("same")));
+        assert_eq!(index.earlier(&bot, Some("same")), None);
+    }
+
+    #[test]
+    fn ids_survive_a_reload_from_the_transcript() {
+        let note = StoredMessage { internal: true, ..sent(3, expert(), Some("note-1")) };
+        let transcript = [
+            // The opening message carries the start frame's client id.
+            sent(1, customer(), Some("start-1")),
+            stored(AuthorKind::Bot, "Hello! An expert will be with you shortly.", false),
+            note,
+            sent(4, customer(), None),
+            sent(5, customer(), Some("m-5")),
+        ];
+        let index = Sent::of(&transcript);
+        assert_eq!(index.earlier(&customer(), Some("start-1")), Some(1), "a start frame resent");
+        assert_eq!(index.earlier(&expert(), Some("note-1")), Some(3), "internal notes too");
+        assert_eq!(index.earlier(&customer(), Some("m-5")), Some(5));
+        assert_eq!(index.earlier(&customer(), Some("note-1")), None);
     }
 
     #[test]

@@ -10,15 +10,16 @@ use std::sync::Arc;
 
 use super::engine::{Durable, Engine, Entry, Expect, Kind, Part, Revision, Tree};
 use super::flusher::Flusher;
+use super::keys;
 use super::sync::DiskSync;
 use super::{StoreError, Ticket};
 use crate::config::Durability;
+use crate::ids::ConversationId;
 
-/// The messages tree: every transcript, one after another. Its keys' tag byte is 0 for a
-/// message; data written before format 3 also holds idempotency entries under tag 1, which
-/// the migration to format 3 folds into the messages.
+/// The messages tree: every transcript, one after another, keyed as `keys` says. Data
+/// written before format 3 also holds idempotency entries there, which the migration to
+/// format 3 folds into the messages.
 const MESSAGES: &str = "messages_v1";
-const MESSAGE_TAG: u8 = 0;
 
 pub struct Embedded {
     db: sled::Db,
@@ -59,13 +60,14 @@ impl Embedded {
         Ok(Embedded { db, trees, messages, flusher })
     }
 
-    fn tree(&self, tree: Tree) -> &sled::Tree {
-        &self.trees[tree as usize]
+    /// The transcripts' tree as sled keeps it, for tests of its layout.
+    #[cfg(test)]
+    pub(super) fn messages(&self) -> &sled::Tree {
+        &self.messages
     }
 
-    /// The transcripts' tree, for the migration that folds old idempotency entries into it.
-    pub fn messages_tree(&self) -> &sled::Tree {
-        &self.messages
+    fn tree(&self, tree: Tree) -> &sled::Tree {
+        &self.trees[tree as usize]
     }
 }
 
@@ -128,15 +130,11 @@ fn parts_of(tree: Tree, mut bytes: &[u8]) -> Result<Vec<Part>, StoreError> {
 }
 
 fn message_key(log: u64, seq: u64) -> [u8; 17] {
-    let mut k = [0u8; 17];
-    k[..8].copy_from_slice(&log.to_be_bytes());
-    k[8] = MESSAGE_TAG;
-    k[9..].copy_from_slice(&seq.to_be_bytes());
-    k
+    keys::message(ConversationId(log), seq)
 }
 
 fn seq_of(key: &[u8]) -> u64 {
-    key.get(9..17).and_then(|b| b.try_into().ok()).map_or(0, u64::from_be_bytes)
+    keys::seq_of_message_key(key)
 }
 
 fn conflict() -> StoreError {
@@ -234,6 +232,10 @@ impl Engine for Embedded {
         self.flusher.ticket()
     }
 
+    fn upgrade(&self, from: u8) -> Result<(), StoreError> {
+        super::migrations::upgrade(&self.messages, from)
+    }
+
     fn durable(&self, ticket: Ticket) -> Durable {
         let flusher = self.flusher.clone();
         Box::pin(async move { flusher.durable(ticket).await })
@@ -254,8 +256,6 @@ mod tests {
         let hook = key_bytes(Tree::WebhookOutbox, &[Part::Id(5), Part::Short(2)], true).unwrap();
         assert_eq!(hook, [0, 0, 0, 0, 0, 0, 0, 5, 0, 2]);
         assert_eq!(parts_of(Tree::WebhookOutbox, &hook).unwrap(), [Part::Id(5), Part::Short(2)]);
-        assert_eq!(message_key(1, 2)[8], MESSAGE_TAG);
-        assert!(message_key(1, 2) < message_key(1, 10) && message_key(1, 10) < message_key(2, 1));
     }
 
     #[test]

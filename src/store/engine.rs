@@ -245,6 +245,15 @@ pub trait Engine: Send + Sync + 'static {
     /// Resolves once every write made before `ticket` was taken is durable.
     fn durable(&self, ticket: Ticket) -> Durable;
 
+    /// Rewrites what a store of the older format `from` keeps in a layout this build no
+    /// longer reads; run when such a store is opened, before it is marked as this build's, and
+    /// again if a crash interrupted it (so each step may run more than once). An engine newer
+    /// than every older format has nothing to do.
+    fn upgrade(&self, from: u8) -> Result<(), StoreError> {
+        let _ = from;
+        Ok(())
+    }
+
     /// Whether the engine can make writes durable now (an embedded one always can; a
     /// networked one while it is connected): what `/healthz` reports.
     fn connected(&self) -> bool {

@@ -1,24 +1,85 @@
-//! How values written by an older format version read today (see `codec::Persisted`).
+//! How values written by an older format version read today (see `codec::Persisted`), and
+//! what an older store needs rewritten once when it is opened ([`upgrade`]).
 //!
 //! Format 1 → 2: `Conversation` gained `segments`, the history of its waits and owners that
 //! reports measure. A format-1 record knew only its first accept (`accepted_at`), its latest
 //! entry into a queue (`queued_at`) and its end (`solved_at`), so its segments are rebuilt
-//! from those: as good as the figures format 1 could give, no better. Every other type kept
-//! its shape, and its format-1 bytes read as they are.
+//! from those: as good as the figures format 1 could give, no better.
+//!
+//! Format 2 → 3: `StoredMessage` gained `client_msg_id`. Formats 1 and 2 kept each client id
+//! as an entry of its own beside the messages (`keys::client_message`, holding the seq), a
+//! second write for every message; [`upgrade`] folds those entries into their messages. An
+//! older message without an entry reads with no client id.
+//!
+//! Every other type kept its shape, and its older bytes read as they are.
 
 use bincode::Decode;
 
 use super::codec::{decode_body, Persisted};
 use super::model::*;
-use super::StoreError;
+use super::{decode, encode, keys, StoreError};
 use crate::clock::Timestamp;
 use crate::domain::{Page, Status, Style};
 use crate::ids::{ConversationId, CustomerId, ExpertId};
 
+/// Rewrites what a store of format `from` holds that cannot be read in place. The embedded
+/// engine runs it (`Engine::upgrade`) before marking the store as this build's: a crash part way leaves the old mark, and
+/// the next open runs it again, so each step may run more than once. sled recovers a prefix of
+/// its log, so a mark that survived means everything written here survived too.
+pub fn upgrade(messages: &sled::Tree, from: u8) -> Result<(), StoreError> {
+    if from < 3 {
+        let folded = fold_client_ids(messages)?;
+        tracing::info!(folded, "client message ids moved into their messages (format 3)");
+    }
+    Ok(())
+}
+
+/// Moves each idempotency entry of formats 1 and 2 into the message it names, which is written
+/// anew in this format, then removes the entry. Returns how many entries there were. The
+/// message is written first: a crash in between leaves an entry that the next run folds again.
+fn fold_client_ids(messages: &sled::Tree) -> Result<usize, StoreError> {
+    let mut folded = 0;
+    // sled's iterators tolerate writes behind them: a conversation's messages sort before its
+    // entries, and the entry removed is the one just read.
+    for entry in messages.iter() {
+        let (key, seq) = entry?;
+        let Some((conversation, author, client_id)) = client_entry(&key) else { continue };
+        let message_key = keys::message(conversation, keys::u64_from(&seq));
+        if let Some(bytes) = messages.get(message_key)? {
+            let mut m: StoredMessage = decode(&bytes)?;
+            // Entries were only written for the message's own author; anything else is not
+            // this message's id and is dropped with the entry.
+            if m.author.id == Some(author) {
+                m.client_msg_id = Some(client_id);
+                messages.insert(message_key, encode(&m))?;
+            }
+        }
+        messages.remove(&key)?;
+        folded += 1;
+    }
+    Ok(folded)
+}
+
+/// The conversation, author and client id an idempotency entry's key names; `None` for any
+/// other key (a message). The key must rebuild to itself, so nothing else passes for one.
+fn client_entry(key: &[u8]) -> Option<(ConversationId, u64, String)> {
+    // The conversation, a tag byte and the author, then the client id.
+    if key.len() < 17 {
+        return None;
+    }
+    let conversation = ConversationId(keys::u64_from(&key[..8]));
+    if key.starts_with(&keys::messages_of(conversation)) {
+        return None;
+    }
+    let author = keys::u64_from(&key[9..17]);
+    let client_id = std::str::from_utf8(&key[17..]).ok()?.to_owned();
+    let rebuilt = keys::client_message(conversation, author, &client_id);
+    (rebuilt == key).then_some((conversation, author, client_id))
+}
+
 impl Persisted for Expert {}
 impl Persisted for LoginToken {}
 impl Persisted for Customer {}
-impl Persisted for StoredMessage {}
 impl Persisted for Attachment {}
 impl Persisted for Callback {}
 impl Persisted for Canned {}
@@ -28,8 +89,38 @@ impl Persisted for Conversation {
     fn decode_older(version: u8, body: &[u8]) -> Result<Self, StoreError> {
         match version {
             1 => Ok(decode_body::<ConversationV1>(body)?.into()),
+            // Format 2 wrote today's shape.
+            2 => decode_body(body),
             v => Err(StoreError::Corrupt(format!("no migration for a conversation of format {v}"))),
         }
+    }
+}
+
+impl Persisted for StoredMessage {
+    fn decode_older(version: u8, body: &[u8]) -> Result<Self, StoreError> {
+        match version {
+            1 | 2 => Ok(decode_body::<StoredMessageV2>(body)?.into()),
+            v => Err(StoreError::Corrupt(format!("no migration for a message of format {v}"))),
+        }
+    }
+}
+
+/// `StoredMessage` as formats 1 and 2 stored it: the same fields, without `client_msg_id`.
+#[derive(Decode)]
+struct StoredMessageV2 {
+    seq: u64,
+    author: Author,
+    text: String,
+    internal: bool,
+    at: Timestamp,
+    attachments: Vec<AttachmentRef>,
+}
+
+impl From<StoredMessageV2> for StoredMessage {
+    fn from(v2: StoredMessageV2) -> StoredMessage {
+        let StoredMessageV2 { seq, author, text, internal, at, attachments } = v2;
+        // Its client id, if it had one, is folded in by `upgrade`.
+        StoredMessage { seq, author, text, internal, at, attachments, client_msg_id: None }
     }
 }
 

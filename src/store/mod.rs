@@ -11,6 +11,7 @@ pub mod conformance;
 mod embedded;
 pub mod engine;
 mod flusher;
+mod keys;
 pub mod migrations;
 pub mod model;
 mod sync;
@@ -22,6 +23,7 @@ pub use codec::{decode, encode, Persisted, FORMAT_VERSION, OLDEST_FORMAT_VERSION
 pub use embedded::Embedded;
 pub use engine::{Engine, Expect, Part, Revision, Tree};
 pub use flusher::Ticket;
+use keys::u64_from;
 use model::{
     Attachment, Callback, Canned, Conversation, Customer, Expert, LoginToken, StoredMessage, WebhookEntry,
 };
@@ -93,6 +95,9 @@ impl Store {
             Some(v) if v == [FORMAT_VERSION] => {}
             // Older values read through `migrations` and are written anew as they change.
             Some(v) if matches!(*v, [old] if (OLDEST_FORMAT_VERSION..FORMAT_VERSION).contains(&old)) => {
+                // Layout changes first: a crash part way leaves the old mark, and the next
+                // open runs them again.
+                e.upgrade(v[0])?;
                 e.put(Tree::Meta, &[text(FORMAT)], &[FORMAT_VERSION], Expect::Any)?;
             }
             Some(v) => {
@@ -446,17 +451,12 @@ impl Store {
 
     // --- messages ---
 
-    /// Appends a message, with its idempotency entry when the client gave one, atomically.
+    /// Appends a message; its client id, if any, is part of the record: one insert.
     pub fn append_message(
         &self,
         conversation: ConversationId,
         message: &StoredMessage,
-        client_id: Option<&str>,
     ) -> Result<Ticket, StoreError> {
-        // Two plain inserts: a sled batch costs ten times as much. The message goes first,
-        // so an idempotency entry never points at a seq that holds nothing (sled recovers a
-        // prefix of its log); both are covered by the flush that precedes the ack.
-        let _ = client_id;
         self.engine.append(conversation.0, message.seq, &encode(message))?;
         Ok(self.ticket())
     }
@@ -525,14 +525,6 @@ impl Store {
 
 fn webhook_key(e: &WebhookEntry) -> [Part; 2] {
     [id(e.id), Part::Short(e.endpoint)]
-}
-
-/// An id stored as a value (big-endian bytes).
-fn u64_from(bytes: &[u8]) -> u64 {
-    let mut b = [0u8; 8];
-    let n = bytes.len().min(8);
-    b[8 - n..].copy_from_slice(&bytes[bytes.len() - n..]);
-    u64::from_be_bytes(b)
 }
 
 #[cfg(test)]

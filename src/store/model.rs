@@ -258,6 +258,9 @@ pub struct StoredMessage {
     pub internal: bool,
     pub at: Timestamp,
     pub attachments: Vec<AttachmentRef>,
+    /// The id its author's client gave it, so a resent frame is answered with this message
+    /// instead of storing it twice; kept in the record itself so a message costs one write.
+    pub client_msg_id: Option<String>,
 }
 
 /// What a message says of an attached file; the bytes live apart.

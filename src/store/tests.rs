@@ -35,7 +35,13 @@ fn sample_message() -> StoredMessage {
             size: 2048,
             content_type: "application/pdf".into(),
         }],
+        client_msg_id: None,
     }
+}
+
+/// The sample as its author's client sent it, under a client id.
+fn sample_sent_message() -> StoredMessage {
+    StoredMessage { client_msg_id: Some("m-3".into()), ..sample_message() }
 }
 
 /// Golden bytes: if one of these fails, the persisted format changed. Bump FORMAT_VERSION
@@ -49,6 +55,7 @@ fn persisted_conversation_bytes_are_stable() {
 #[test]
 fn persisted_message_bytes_are_stable() {
     assert_eq!(hex::encode(encode(&sample_message())), GOLDEN_MESSAGE);
+    assert_eq!(hex::encode(encode(&sample_sent_message())), GOLDEN_SENT_MESSAGE);
 }
 
 #[test]
@@ -98,6 +105,76 @@ fn format_1_values_still_read() {
     assert!(matches!(decode::<Conversation>(&v1), Err(StoreError::Corrupt(_))));
 }
 
+/// Format 2 wrote every value in today's shape but messages, which had no client id.
+#[test]
+fn format_2_values_still_read() {
+    let read = |golden: &str| hex::decode(golden).unwrap();
+    assert_eq!(decode::<Conversation>(&read(GOLDEN_CONVERSATION_V2)).unwrap(), sample_conversation());
+    assert_eq!(decode::<StoredMessage>(&read(GOLDEN_MESSAGE_V2)).unwrap(), sample_message());
+    let expert: Expert = decode(&read(GOLDEN_EXPERT_V2)).unwrap();
+    assert_eq!((expert.username.as_str(), expert.max_concurrent), ("ada", Some(3)));
+    assert_eq!(decode::<LoginToken>(&read(GOLDEN_TOKEN_V2)).unwrap().expires_at, Timestamp(1000));
+    assert_eq!(decode::<Customer>(&read(GOLDEN_CUSTOMER_V2)).unwrap().external_id.as_deref(), Some("u1"));
+    // A message's format-3 body is not a format-2 one, nor the other way round.
+    let mut relabelled = encode(&sample_sent_message());
+    relabelled[0] = 2;
+    assert!(matches!(decode::<StoredMessage>(&relabelled), Err(StoreError::Corrupt(_))));
+    let mut v2 = read(GOLDEN_MESSAGE_V2);
+    v2[0] = FORMAT_VERSION;
+    assert!(matches!(decode::<StoredMessage>(&v2), Err(StoreError::Corrupt(_))));
+}
+
+/// What a build of format `version` left behind: its meta entry, and messages 3 and 4 of
+/// conversation 7 by expert 2 (`GOLDEN_MESSAGE_V1`/`_V2`), message 3 sent under the client id
+/// "m-3", which that format kept as an entry of its own.
+fn older_store(dir: &std::path::Path, version: u8, golden_message: &str) {
+    let db = sled::open(dir).unwrap();
+    db.open_tree("meta").unwrap().insert("format_version", &[version]).unwrap();
+    let messages = db.open_tree("messages_v1").unwrap();
+    let conv = ConversationId(7);
+    for seq in [3u64, 4] {
+        let mut bytes = hex::decode(golden_message).unwrap();
+        // The seq is the body's first byte (bincode varint): 3, or 4 for the second message.
+        bytes[1] = seq as u8;
+        messages.insert(keys::message(conv, seq), bytes).unwrap();
+    }
+    messages.insert(keys::client_message(conv, 2, "m-3"), &3u64.to_be_bytes()).unwrap();
+    db.flush().unwrap();
+}
+
+/// Opening a format-1 or format-2 store moves each client id into its message, written in this
+/// format, and removes the entry: from then on a message is one key.
+#[tokio::test]
+async fn an_older_store_opens_with_its_client_ids_folded_into_the_messages() {
+    for (version, golden) in [(1, GOLDEN_MESSAGE_V1), (2, GOLDEN_MESSAGE_V2)] {
+        let dir = tempfile::tempdir().unwrap();
+        older_store(dir.path(), version, golden);
+        let engine =
+            std::sync::Arc::new(Embedded::open(dir.path(), 1 << 20, Durability::ProcessCrash).unwrap());
+        let store = Store::on(engine.clone()).unwrap();
+        let conv = ConversationId(7);
+        let third = sample_sent_message();
+        let fourth = StoredMessage { seq: 4, ..sample_message() };
+        assert_eq!(store.transcript(conv, 0).unwrap(), vec![third.clone(), fourth], "format {version}");
+        let keys: Vec<Vec<u8>> = engine.messages().iter().keys().map(|k| k.unwrap().to_vec()).collect();
+        assert_eq!(keys, vec![keys::message(conv, 3).to_vec(), keys::message(conv, 4).to_vec()]);
+        let bytes = engine.messages().get(keys::message(conv, 3)).unwrap().unwrap();
+        assert_eq!(hex::encode(bytes), GOLDEN_SENT_MESSAGE, "written in this format");
+        let meta = store.engine.get(Tree::Meta, &[text(FORMAT)]).unwrap().unwrap().0;
+        assert_eq!(meta, [FORMAT_VERSION]);
+        // Run again, as after a crash before the mark, one that came between a message's rewrite
+        // and its entry's removal: the entry goes, the message stays as it is.
+        let entry = keys::client_message(conv, 2, "m-3");
+        engine.messages().insert(entry, &3u64.to_be_bytes()).unwrap();
+        engine.upgrade(version).unwrap();
+        assert_eq!(
+            store.transcript(conv, 0).unwrap(),
+            vec![third, StoredMessage { seq: 4, ..sample_message() }]
+        );
+        assert_eq!(engine.messages().len(), 2);
+    }
+}
+
 #[tokio::test]
 async fn a_format_1_store_opens_and_its_records_read() {
     let dir = tempfile::tempdir().unwrap();
@@ -128,23 +205,28 @@ fn values_round_trip_and_foreign_versions_are_refused() {
 }
 
 #[tokio::test]
-async fn transcript_reads_in_seq_order_and_client_ids_dedupe() {
+async fn transcript_reads_in_seq_order_with_each_message_one_key() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
+    let engine = std::sync::Arc::new(Embedded::open(dir.path(), 1 << 20, Durability::ProcessCrash).unwrap());
+    let store = Store::on(engine.clone()).unwrap();
     let conv = ConversationId(1);
     let mut t = None;
     for seq in 1..=11u64 {
-        let m = StoredMessage { seq, ..sample_message() };
-        t = Some(store.append_message(conv, &m, Some(&format!("c{seq}"))).unwrap());
+        let m = StoredMessage { seq, client_msg_id: Some(format!("c{seq}")), ..sample_message() };
+        t = Some(store.append_message(conv, &m).unwrap());
     }
     // A neighbouring conversation must not leak into the range.
-    store.append_message(ConversationId(2), &StoredMessage { seq: 1, ..sample_message() }, None).unwrap();
+    store.append_message(ConversationId(2), &StoredMessage { seq: 1, ..sample_message() }).unwrap();
     store.durable(t.unwrap()).await.unwrap();
     let seqs: Vec<u64> = store.transcript(conv, 0).unwrap().iter().map(|m| m.seq).collect();
     assert_eq!(seqs, (1..=11).collect::<Vec<_>>());
     let after: Vec<u64> = store.transcript(conv, 8).unwrap().iter().map(|m| m.seq).collect();
     assert_eq!(after, vec![9, 10, 11]);
     assert_eq!(store.last_seq(conv).unwrap(), 11);
+    let ids: Vec<_> = store.transcript(conv, 0).unwrap().into_iter().map(|m| m.client_msg_id).collect();
+    assert_eq!(ids, (1..=11).map(|n| Some(format!("c{n}"))).collect::<Vec<_>>());
+    // One write a message, client id or not: no entry of its own beside it.
+    assert_eq!(engine.messages().len(), 12);
 }
 
 #[tokio::test]
@@ -183,11 +265,19 @@ async fn usernames_are_unique() {
     assert_eq!(store.expert_by_username("ada").unwrap().unwrap().id, ExpertId(1));
 }
 
-const GOLDEN_CONVERSATION: &str = "0207030762696c6c696e6701020102034164610102000105011968747470733a2f2f73686f702e6578616d706c652f63617274010443617274fd00d0ca9f17030000fd00d0ca9f1703000001fdd0d7ca9f170300000001fd00d0ca9f1703000000fdd0d7ca9f1703000001fd00d0ca9f170300000100000000000001040105717569636bfd70e7ca9f17030000010200fd00d0ca9f1703000001fdd0d7ca9f170300000102fdd0d7ca9f1703000000";
-const GOLDEN_MESSAGE: &str = "020301010201034164610648656c6c6f2100fda0dfca9f17030000010b0b726563656970742e706466fb00080f6170706c69636174696f6e2f706466";
-const GOLDEN_EXPERT: &str = "020203616461034164610b246172676f6e3269642478010762696c6c696e670001030200";
-const GOLDEN_TOKEN: &str = "0202fbd007";
-const GOLDEN_CUSTOMER: &str = "020901027531000002";
+const GOLDEN_CONVERSATION: &str = "0307030762696c6c696e6701020102034164610102000105011968747470733a2f2f73686f702e6578616d706c652f63617274010443617274fd00d0ca9f17030000fd00d0ca9f1703000001fdd0d7ca9f170300000001fd00d0ca9f1703000000fdd0d7ca9f1703000001fd00d0ca9f170300000100000000000001040105717569636bfd70e7ca9f17030000010200fd00d0ca9f1703000001fdd0d7ca9f170300000102fdd0d7ca9f1703000000";
+const GOLDEN_MESSAGE: &str = "030301010201034164610648656c6c6f2100fda0dfca9f17030000010b0b726563656970742e706466fb00080f6170706c69636174696f6e2f70646600";
+const GOLDEN_SENT_MESSAGE: &str = "030301010201034164610648656c6c6f2100fda0dfca9f17030000010b0b726563656970742e706466fb00080f6170706c69636174696f6e2f70646601036d2d33";
+const GOLDEN_EXPERT: &str = "030203616461034164610b246172676f6e3269642478010762696c6c696e670001030200";
+const GOLDEN_TOKEN: &str = "0302fbd007";
+const GOLDEN_CUSTOMER: &str = "030901027531000002";
+
+// Format 2, before messages kept their client id.
+const GOLDEN_CONVERSATION_V2: &str = "0207030762696c6c696e6701020102034164610102000105011968747470733a2f2f73686f702e6578616d706c652f63617274010443617274fd00d0ca9f17030000fd00d0ca9f1703000001fdd0d7ca9f170300000001fd00d0ca9f1703000000fdd0d7ca9f1703000001fd00d0ca9f170300000100000000000001040105717569636bfd70e7ca9f17030000010200fd00d0ca9f1703000001fdd0d7ca9f170300000102fdd0d7ca9f1703000000";
+const GOLDEN_MESSAGE_V2: &str = "020301010201034164610648656c6c6f2100fda0dfca9f17030000010b0b726563656970742e706466fb00080f6170706c69636174696f6e2f706466";
+const GOLDEN_EXPERT_V2: &str = "020203616461034164610b246172676f6e3269642478010762696c6c696e670001030200";
+const GOLDEN_TOKEN_V2: &str = "0202fbd007";
+const GOLDEN_CUSTOMER_V2: &str = "020901027531000002";
 
 // Format 1, before conversations kept segments.
 const GOLDEN_CONVERSATION_V1: &str = "0107030762696c6c696e6701020102034164610102000105011968747470733a2f2f73686f702e6578616d706c652f63617274010443617274fd00d0ca9f17030000fd00d0ca9f1703000001fdd0d7ca9f170300000001fd00d0ca9f1703000000fdd0d7ca9f1703000001fd00d0ca9f170300000100000000000001040105717569636bfd70e7ca9f1703000001";

@@ -16,11 +16,11 @@ use crate::access::Viewer;
 use crate::app::AppState;
 use crate::auth;
 use crate::clock::Timestamp;
-use crate::conversation::{internal_error, replay, ConversationActor, Draft, Opening};
+use crate::conversation::start::{self, StartDecision, StartFacts};
+use crate::conversation::{self, internal_error, replay, ConversationActor, Draft, Opening};
 use crate::domain::{ErrorCode, EventKind, Page, Refusal};
 use crate::hub::SessionHandle;
 use crate::ids::{CallbackId, ConversationId, CustomerId};
-use crate::lifecycle::{self, Event};
 use crate::messages::*;
 use crate::protocol::{self, AckBody, CustomerFrame, Ref, ServerFrame, UserIdentity};
 use crate::store::model::{Author, Callback, Conversation, Customer};
@@ -343,7 +343,7 @@ impl CustomerWidget {
         }
     }
 
-    /// A closed conversation has no actor: its rating is written to the record directly.
+    /// A closed conversation has no actor: the conversation layer rates its record directly.
     fn rate_closed(
         &mut self,
         c: Conversation,
@@ -352,12 +352,7 @@ impl CustomerWidget {
         reply: &ReplyTo,
         ctx: &mut ws::WebsocketContext<Self>,
     ) -> Result<(), Refusal> {
-        let event = Event::Rate { score, comment };
-        let t = lifecycle::step(&c, &event, Timestamp::now(), &self.app.policy)?;
-        if let Some(next) = t.next {
-            self.app.webhooks.announce(Some(&c), &next).map_err(internal_error)?;
-            self.app.store.put_conversation(&next).map_err(internal_error)?;
-        }
+        conversation::rate_closed(&self.app, &c, score, comment)?;
         ack_when_durable(&self.app.store, reply, AckBody::Empty {}, ctx);
         Ok(())
     }
@@ -424,35 +419,28 @@ impl CustomerWidget {
         let app = self.app.clone();
         let (config, store) = (&app.config, &app.store);
         check_text(&text, config.limits.max_message_bytes)?;
-        let category = match category {
-            Some(id) => config
-                .category(&id)
-                .ok_or_else(|| Refusal::new(ErrorCode::BadRequest, format!("unknown category {id:?}")))?,
-            None => &config.categories[0],
+        let started_before = match &client_msg_id {
+            Some(client_id) => store.started_conversation(customer.id, client_id).map_err(internal_error)?,
+            None => None,
         };
-        let customer = customer.clone();
-        if let Some(client_id) = &client_msg_id {
-            if let Some(id) = store.started_conversation(customer.id, client_id).map_err(internal_error)? {
-                return self.resend_start(customer.id, id, text, client_id.clone(), reply);
-            }
-        }
-        if !app.office_hours_open() {
-            return Err(Refusal::new(
-                ErrorCode::Unavailable,
-                "we are closed right now; leave a callback request and we will call you",
-            ));
-        }
-        let max_open = config.limits.max_open_chats_per_customer;
+        let facts = StartFacts {
+            category: category.as_deref(),
+            started_before,
+            schedule: app.schedule.as_ref(),
+            now: Timestamp::now(),
+        };
         let open_chats = || {
             let all = store.conversations_of_customer(customer.id)?;
             Ok::<_, StoreError>(all.iter().filter(|c| !c.status.is_terminal()).count())
         };
-        if !app.hub.begin_start(customer.id, max_open, open_chats).map_err(internal_error)? {
-            return Err(Refusal::new(
-                ErrorCode::NotAllowed,
-                format!("you already have {max_open} open chats"),
-            ));
-        }
+        let take_slot = |max| app.hub.begin_start(customer.id, max, open_chats).map_err(internal_error);
+        let (category, style) = match start::decide(config, facts, take_slot)? {
+            StartDecision::Resent(id) => {
+                return self.resend_start(customer.id, id, text, client_msg_id, reply)
+            }
+            StartDecision::Open { category, style } => (category, style),
+        };
+        let customer = customer.clone();
         // From here until the actor stores the chat, it counts as starting: every way out
         // before the actor exists gives that back.
         let id = app.limiters.new_chat(self.link.ip).and_then(|()| store.next_id().map_err(internal_error));
@@ -467,8 +455,7 @@ impl CustomerWidget {
             self.page = page;
         }
         let now = Timestamp::now();
-        let mut conv =
-            Conversation::new(id, customer.id, category.id.clone(), config.style_of(&category.id), now);
+        let mut conv = Conversation::new(id, customer.id, category, style, now);
         conv.page = self.page.clone();
         conv.last_customer_at = Some(now);
         let opening = Opening {
@@ -491,7 +478,7 @@ impl CustomerWidget {
         customer: CustomerId,
         id: ConversationId,
         text: String,
-        client_id: String,
+        client_msg_id: Option<String>,
         reply: &ReplyTo,
     ) -> Result<(), Refusal> {
         let me = Party::Customer(customer);
@@ -501,7 +488,7 @@ impl CustomerWidget {
                     from: me,
                     text,
                     internal: false,
-                    client_msg_id: Some(client_id),
+                    client_msg_id,
                     starting: true,
                     force: false,
                     attachments: Vec::new(),

@@ -1,0 +1,176 @@
+//! Whether a customer's `start` opens a chat, as a plain function: the widget session gathers
+//! the facts (the category asked for, an earlier start with the same client id, the clock),
+//! asks here, and carries the answer out.
+
+use crate::clock::Timestamp;
+use crate::config::Config;
+use crate::domain::{ErrorCode, Refusal, Style};
+use crate::ids::ConversationId;
+use crate::office_hours::Schedule;
+
+/// What the session knows when a `start` arrives.
+pub struct StartFacts<'a> {
+    /// The category the customer picked; the first configured one when they picked none.
+    pub category: Option<&'a str>,
+    /// The conversation an earlier `start` of this customer with the same `client_msg_id`
+    /// opened: the frame was resent (a reconnecting widget resends what was not acknowledged).
+    pub started_before: Option<ConversationId>,
+    /// Office hours, when enabled.
+    pub schedule: Option<&'a Schedule>,
+    pub now: Timestamp,
+}
+
+/// What a `start` does.
+#[derive(Debug, PartialEq, Eq)]
+pub enum StartDecision {
+    /// The frame was seen before: it is answered with the conversation it opened.
+    Resent(ConversationId),
+    /// A new chat in `category`, whose conversational style is `style`.
+    Open { category: String, style: Style },
+}
+
+/// Decides a customer's `start`. `take_slot(max)` counts the new chat among the customer's
+/// open ones if they have fewer than `max` (`Hub::begin_start`, which makes the check and the
+/// count one step across tabs); it is asked last, and only for a chat that would open, so every
+/// refusal before it leaves the count alone. Once it said yes, the caller owns the slot.
+pub fn decide(
+    config: &Config,
+    facts: StartFacts<'_>,
+    take_slot: impl FnOnce(usize) -> Result<bool, Refusal>,
+) -> Result<StartDecision, Refusal> {
+    let category = match facts.category {
+        Some(id) => config
+            .category(id)
+            .ok_or_else(|| Refusal::new(ErrorCode::BadRequest, format!("unknown category {id:?}")))?,
+        None => &config.categories[0],
+    };
+    if let Some(id) = facts.started_before {
+        // Answered even outside office hours or at the limit: the chat exists already.
+        return Ok(StartDecision::Resent(id));
+    }
+    if facts.schedule.is_some_and(|s| !s.is_open(facts.now)) {
+        return Err(Refusal::new(
+            ErrorCode::Unavailable,
+            "we are closed right now; leave a callback request and we will call you",
+        ));
+    }
+    let max_open = config.limits.max_open_chats_per_customer;
+    if !take_slot(max_open)? {
+        return Err(Refusal::new(ErrorCode::NotAllowed, format!("you already have {max_open} open chats")));
+    }
+    Ok(StartDecision::Open { category: category.id.clone(), style: config.style_of(&category.id) })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::Cell;
+
+    use super::*;
+    use crate::config::Category;
+    use crate::office_hours::OfficeHoursConfig;
+
+    fn config() -> Config {
+        let mut config = Config::default();
+        let billing = Category {
+            id: "billing".into(),
+            name: "Billing".into(),
+            style: Some(Style::Messaging),
+            ..config.categories[0].clone()
+        };
+        config.categories.push(billing);
+        config.conversation.style = Style::LiveChat;
+        config.limits.max_open_chats_per_customer = 2;
+        config
+    }
+
+    /// Open Mondays 09:00-17:00 UTC.
+    fn weekdays() -> Schedule {
+        let c = OfficeHoursConfig { enabled: true, ..OfficeHoursConfig::default() };
+        Schedule::from_config(&c).unwrap()
+    }
+
+    fn at(rfc3339: &str) -> Timestamp {
+        Timestamp(rfc3339.parse::<jiff::Timestamp>().unwrap().as_millisecond())
+    }
+
+    /// Monday 2026-11-23, 10:00 and 20:00 UTC.
+    const MONDAY_MORNING: &str = "2026-11-23T10:00:00Z";
+    const MONDAY_NIGHT: &str = "2026-11-23T20:00:00Z";
+
+    fn facts<'a>(category: Option<&'a str>, schedule: Option<&'a Schedule>, now: &str) -> StartFacts<'a> {
+        StartFacts { category, started_before: None, schedule, now: at(now) }
+    }
+
+    /// A slot source that grants `grant` and counts how often it was asked.
+    fn slots(grant: bool, asked: &Cell<u32>) -> impl FnOnce(usize) -> Result<bool, Refusal> + '_ {
+        move |max| {
+            assert_eq!(max, 2, "the configured limit");
+            asked.set(asked.get() + 1);
+            Ok(grant)
+        }
+    }
+
+    #[test]
+    fn a_start_opens_in_the_category_asked_for_with_its_style() {
+        let (config, asked) = (config(), Cell::new(0));
+        let open = decide(&config, facts(Some("billing"), None, MONDAY_NIGHT), slots(true, &asked));
+        assert_eq!(
+            open.unwrap(),
+            StartDecision::Open { category: "billing".into(), style: Style::Messaging }
+        );
+        // No category: the first one, in the global style.
+        let open = decide(&config, facts(None, None, MONDAY_NIGHT), slots(true, &asked));
+        assert_eq!(open.unwrap(), StartDecision::Open { category: "general".into(), style: Style::LiveChat });
+        assert_eq!(asked.get(), 2);
+    }
+
+    #[test]
+    fn an_unknown_category_is_refused_before_anything_else() {
+        let (config, asked) = (config(), Cell::new(0));
+        let resent =
+            StartFacts { started_before: Some(ConversationId(7)), ..facts(Some("nope"), None, MONDAY_NIGHT) };
+        let refused = decide(&config, resent, slots(true, &asked)).unwrap_err();
+        assert_eq!(refused.code, ErrorCode::BadRequest);
+        assert!(refused.message.contains("nope"), "{}", refused.message);
+        assert_eq!(asked.get(), 0, "no slot taken");
+    }
+
+    #[test]
+    fn office_hours_follow_the_clock_and_a_closed_office_takes_no_slot() {
+        let (config, schedule, asked) = (config(), weekdays(), Cell::new(0));
+        let closed = decide(&config, facts(None, Some(&schedule), MONDAY_NIGHT), slots(true, &asked));
+        assert_eq!(closed.unwrap_err().code, ErrorCode::Unavailable);
+        assert_eq!(asked.get(), 0);
+        let open = decide(&config, facts(None, Some(&schedule), MONDAY_MORNING), slots(true, &asked));
+        assert!(matches!(open.unwrap(), StartDecision::Open { .. }));
+        assert_eq!(asked.get(), 1);
+    }
+
+    #[test]
+    fn a_customer_at_the_limit_is_refused() {
+        let (config, asked) = (config(), Cell::new(0));
+        let refused = decide(&config, facts(None, None, MONDAY_NIGHT), slots(false, &asked)).unwrap_err();
+        assert_eq!(refused.code, ErrorCode::NotAllowed);
+        assert!(refused.message.contains("2 open chats"), "{}", refused.message);
+        // A failure to count (the store) is the caller's refusal, passed on as it is.
+        let failing = |_| Err(Refusal::new(ErrorCode::Internal, "store down"));
+        assert_eq!(
+            decide(&config, facts(None, None, MONDAY_NIGHT), failing).unwrap_err().code,
+            ErrorCode::Internal
+        );
+    }
+
+    #[test]
+    fn a_resent_start_gets_its_conversation_even_when_closed_or_at_the_limit() {
+        let (config, schedule, asked) = (config(), weekdays(), Cell::new(0));
+        let again = StartFacts {
+            started_before: Some(ConversationId(7)),
+            ..facts(Some("billing"), Some(&schedule), MONDAY_NIGHT)
+        };
+        assert_eq!(
+            decide(&config, again, slots(false, &asked)).unwrap(),
+            StartDecision::Resent(ConversationId(7))
+        );
+        assert_eq!(asked.get(), 0, "a resent start is not a new chat");
+    }
+}
