@@ -43,14 +43,16 @@ fn append_durable(c: &mut Criterion) {
         })
     });
     // Appends without waiting: the in-memory cost sled charges per message.
+    // Each conversation's seqs run 1, 2, 3...: the store appends conditionally on the previous.
+    let mut seq2 = 0u64;
     g.bench_function("append_message (no durable wait)", |b| {
         b.iter(|| {
-            seq += 1;
+            seq2 += 1;
             black_box(
                 store
                     .append_message(
                         ConversationId(2),
-                        &StoredMessage { client_msg_id: Some("client-id".into()), ..message(seq) },
+                        &StoredMessage { client_msg_id: Some("client-id".into()), ..message(seq2) },
                     )
                     .expect("append"),
             )
@@ -68,7 +70,7 @@ fn append_durable(c: &mut Criterion) {
             let mut last = None;
             for i in 0..1000u64 {
                 let conv = ConversationId(1_000 + i % 100);
-                let seq = round * 10 + i / 100;
+                let seq = (round - 1) * 10 + i / 100 + 1;
                 last = Some(store.append_message(conv, &message(seq)).expect("append"));
             }
             rt.block_on(store.durable(last.expect("a ticket"))).expect("durable");
@@ -93,7 +95,7 @@ fn append_durable(c: &mut Criterion) {
                         tokio::spawn(async move {
                             for i in 0..10u64 {
                                 let tk = store
-                                    .append_message(ConversationId(5_000 + t), &message(r * 10 + i))
+                                    .append_message(ConversationId(5_000 + t), &message((r - 1) * 10 + i + 1))
                                     .expect("append");
                                 store.durable(tk).await.expect("durable");
                             }
