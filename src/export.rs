@@ -696,6 +696,23 @@ mod tests {
         assert!(target.next_id().unwrap() >= highest);
     }
 
+    /// `file` as an older build wrote it: its header says `format`, and `older` takes from each
+    /// conversation line what that format did not have.
+    fn as_format(file: &[u8], format: u32, older: impl Fn(&mut serde_json::Value)) -> Vec<u8> {
+        let mut old = Vec::new();
+        for line in file.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+            let mut v: serde_json::Value = serde_json::from_slice(line).unwrap();
+            match v["kind"].as_str() {
+                Some("header") => v["format"] = format.into(),
+                Some("conversation") => older(&mut v),
+                _ => {}
+            }
+            serde_json::to_writer(&mut old, &v).unwrap();
+            old.push(b'\n');
+        }
+        old
+    }
+
     #[test]
     fn a_format_1_file_imports_with_its_segments_rebuilt() {
         let a = tempfile::tempdir().unwrap();
@@ -703,19 +720,9 @@ mod tests {
         sample(&source);
         let file = exported(&source);
         // What the previous build wrote: format 1, conversations without segments.
-        let mut old = Vec::new();
-        for line in file.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
-            let mut v: serde_json::Value = serde_json::from_slice(line).unwrap();
-            match v["kind"].as_str() {
-                Some("header") => v["format"] = 1.into(),
-                Some("conversation") => {
-                    v["conversation"].as_object_mut().unwrap().remove("segments").expect("segments");
-                }
-                _ => {}
-            }
-            serde_json::to_writer(&mut old, &v).unwrap();
-            old.push(b'\n');
-        }
+        let old = as_format(&file, 1, |line| {
+            line["conversation"].as_object_mut().unwrap().remove("segments").expect("segments");
+        });
         let b = tempfile::tempdir().unwrap();
         let target = Store::open(b.path()).unwrap();
         import(&target, &mut &old[..]).unwrap();
@@ -738,21 +745,11 @@ mod tests {
         import(&copy, &mut &file[..]).unwrap();
         assert_eq!(client_ids(&copy), vec![Some("m-1".to_owned()), None]);
         // What the previous build wrote: format 2, messages without client ids.
-        let mut old = Vec::new();
-        for line in file.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
-            let mut v: serde_json::Value = serde_json::from_slice(line).unwrap();
-            match v["kind"].as_str() {
-                Some("header") => v["format"] = 2.into(),
-                Some("conversation") => {
-                    for m in v["messages"].as_array_mut().unwrap() {
-                        m.as_object_mut().unwrap().remove("client_msg_id").expect("client_msg_id");
-                    }
-                }
-                _ => {}
+        let old = as_format(&file, 2, |line| {
+            for m in line["messages"].as_array_mut().unwrap() {
+                m.as_object_mut().unwrap().remove("client_msg_id").expect("client_msg_id");
             }
-            serde_json::to_writer(&mut old, &v).unwrap();
-            old.push(b'\n');
-        }
+        });
         let d = tempfile::tempdir().unwrap();
         let target = Store::open(d.path()).unwrap();
         import(&target, &mut &old[..]).unwrap();

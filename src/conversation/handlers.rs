@@ -83,18 +83,15 @@ impl ConversationActor {
 
     fn try_open(&mut self, o: &mut Opening, ctx: &mut Context<Self>) -> Result<(), Refusal> {
         self.app.webhooks.announce(None, &self.conv).map_err(internal_error)?;
-        self.app.store.keep_customer(&self.customer).map_err(internal_error)?;
-        let record = self.conv.clone();
+        let store = &self.app.store;
+        store.keep_customer(&self.customer).map_err(internal_error)?;
+        let (record, revision) = (&self.conv, &mut self.revision);
         let opened = match std::mem::take(&mut o.counted_as_starting) {
             // Stored under the hub's lock: from now on the store counts it.
-            true => {
-                let hub = self.app.hub.clone();
-                hub.end_start(record.customer, || self.save(&record))
-            }
-            false => self.save(&record),
+            true => self.app.hub.end_start(record.customer, || super::save(store, revision, record)),
+            false => super::save(store, revision, record),
         }
         .map_err(internal_error)?;
-        let store = &self.app.store;
         if let Some(id) = &o.draft.client_msg_id {
             store.record_start(self.conv.customer, id, self.id()).map_err(internal_error)?;
         }
@@ -403,8 +400,7 @@ impl Handler<PageChanged> for ConversationActor {
             return;
         }
         self.conv.page = Some(page.clone());
-        let record = self.conv.clone();
-        match self.save(&record) {
+        match super::save(&self.app.store, &mut self.revision, &self.conv) {
             Ok(ticket) => {
                 if let Some(expert) = self.experts_in_view() {
                     let frame =

@@ -23,7 +23,7 @@ use crate::router::{ReservationId, Snapshot};
 use crate::store::model::{
     AttachmentRef, Author, AuthorKind, Conversation, Customer, Segment, StoredMessage,
 };
-use crate::store::{Expect, Revision, StoreError, Ticket};
+use crate::store::{Expect, Revision, Store, StoreError, Ticket};
 use crate::views;
 use crate::views::ToolView;
 use crate::views::{ConversationView, ExpertBrief, MessageJson};
@@ -170,7 +170,7 @@ impl ConversationActor {
             return Ok(None);
         }
         self.app.webhooks.announce(Some(&self.conv), &next).map_err(internal_error)?;
-        let ticket = self.save(&next).map_err(internal_error)?;
+        let ticket = save(&self.app.store, &mut self.revision, &next).map_err(internal_error)?;
         observe(&self.conv, &next);
         // Most messages change only activity times; the router hears of routing changes alone.
         let routing_changed = routing_view(&self.conv) != routing_view(&next);
@@ -189,13 +189,6 @@ impl ConversationActor {
         self.arm_timer(ctx);
         self.watch_flush(ctx);
         Ok(Some(ticket))
-    }
-
-    /// Stores `record` as the next revision of this conversation.
-    fn save(&mut self, record: &Conversation) -> Result<Ticket, StoreError> {
-        let (ticket, revision) = self.app.store.save_conversation(record, Expect::At(self.revision))?;
-        self.revision = revision;
-        Ok(ticket)
     }
 
     /// The router's view of this conversation now; it settles the reservation in hand.
@@ -448,6 +441,14 @@ impl ConversationActor {
             }));
         }
     }
+}
+
+/// Stores `record` as the conversation's next revision after `revision`, which it moves on.
+/// A free function, so a caller can store the actor's own record while it updates the revision.
+fn save(store: &Store, revision: &mut Revision, record: &Conversation) -> Result<Ticket, StoreError> {
+    let (ticket, next) = store.save_conversation(record, Expect::At(*revision))?;
+    *revision = next;
+    Ok(ticket)
 }
 
 /// Logs a transition and records the report timings it completes.

@@ -23,9 +23,10 @@ use crate::domain::{Page, Status, Style};
 use crate::ids::{ConversationId, CustomerId, ExpertId};
 
 /// Rewrites what a store of format `from` holds that cannot be read in place. The embedded
-/// engine runs it (`Engine::upgrade`) before marking the store as this build's: a crash part way leaves the old mark, and
-/// the next open runs it again, so each step may run more than once. sled recovers a prefix of
-/// its log, so a mark that survived means everything written here survived too.
+/// engine runs it (`Engine::upgrade`) before the store is marked as this build's: a crash part
+/// way leaves the old mark, and the next open runs it again, so each step may run more than
+/// once. sled recovers a prefix of its log, so a mark that survived means everything written
+/// here survived too.
 pub fn upgrade(messages: &sled::Tree, from: u8) -> Result<(), StoreError> {
     if from < 3 {
         let folded = fold_client_ids(messages)?;
