@@ -115,7 +115,7 @@ async fn a_visitor_is_stored_only_once_they_chat_and_keeps_their_identity_across
     let (mut chatting, welcome) = server.customer_ws(json!({})).await;
     chatting.ack(json!({"type": "start", "text": "hello"})).await;
     assert!(server.terminate().await);
-    let store = switchboard::store::Store::open(&server.data_dir()).unwrap();
+    let store = server.store();
     let stored: Vec<String> = store.customers().unwrap().iter().map(|c| c.id.to_string()).collect();
     assert_eq!(stored, [welcome["customer_id"].as_str().unwrap()], "only the customer who chatted");
 }

@@ -14,13 +14,32 @@ use serde_json::{json, Value};
 /// Runs `switchboard <args>` on the data dir `data`, from an empty working directory so that
 /// no config.toml is picked up.
 fn switchboard(data: &Path, args: &[&str]) -> Output {
+    switchboard_on(data, &[], args)
+}
+
+/// `switchboard <args>` as above, with `env` added (e.g. a cluster's `SWITCHBOARD_CLUSTER_*`).
+fn switchboard_on(data: &Path, env: &[(&str, &str)], args: &[&str]) -> Output {
     let cwd = tempfile::tempdir().unwrap();
     Command::new(env!("CARGO_BIN_EXE_switchboard"))
         .args(args)
         .current_dir(cwd.path())
         .env("SWITCHBOARD_SERVER_DATA_DIR", data)
+        .envs(env.iter().copied())
         .output()
         .expect("run switchboard")
+}
+
+/// Exports the store `env` names into `file`; its text.
+fn export(data: &Path, env: &[(&str, &str)], file: &Path) -> String {
+    let out = switchboard_on(data, env, &["export", "--output", file.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    std::fs::read_to_string(file).unwrap()
+}
+
+/// Imports `file` into the (empty) store `env` names.
+fn import(data: &Path, env: &[(&str, &str)], file: &Path) {
+    let out = switchboard_on(data, env, &["import", "--input", file.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
 }
 
 fn stderr(out: &Output) -> String {
@@ -41,10 +60,23 @@ async fn conversations(server: &TestServer) -> BTreeMap<String, Value> {
     out
 }
 
-#[tokio::test]
-async fn a_store_exported_and_imported_elsewhere_serves_the_same_data() {
-    let env = [("SWITCHBOARD_CONVERSATION_STYLE", "live_chat")];
-    let mut server = TestServer::start(&env).await;
+/// What `populate` stored, as the API served it before the move.
+struct Seeded {
+    before: BTreeMap<String, Value>,
+    callbacks: Value,
+    canned: Value,
+    file_id: String,
+    visitor: String,
+    id1: String,
+    id2: Value,
+    /// The clients stay connected until the server stops, as in real use.
+    _sockets: Vec<Ws>,
+}
+
+/// Fills a store through the API with one of everything an export carries: experts (one
+/// removed), a closed chat with a file, a note and a rating, an identified customer's open
+/// chat, a queued chat, a callback and a canned response.
+async fn populate(server: &TestServer) -> Seeded {
     let (_, ada_token) = server.expert("ada", &["general"], None).await;
     server.expert("bob", &["general"], Some(2)).await;
     let (carl_id, _) = server.expert("carl", &["general"], None).await;
@@ -96,7 +128,7 @@ async fn a_store_exported_and_imported_elsewhere_serves_the_same_data() {
     ada.ack(json!({"type": "accept", "conversation_id": id2})).await;
     ada.ack(json!({"type": "send", "conversation_id": id2, "text": "Which plan?"})).await;
     ada.ack(json!({"type": "presence", "status": "away"})).await;
-    let (_waiting, _, _) = server.new_chat("Anyone there?").await;
+    let (waiting, _, _) = server.new_chat("Anyone there?").await;
 
     let body = json!({"title": "Refunds", "shortcut": "refund", "text": "Within 30 days."});
     assert_eq!(server.post("/api/v1/canned", Some(ADMIN), body).await.0, 201);
@@ -105,6 +137,38 @@ async fn a_store_exported_and_imported_elsewhere_serves_the_same_data() {
     assert_eq!(before.len(), 3);
     let (_, callbacks) = server.get("/api/v1/callbacks", ADMIN).await;
     let (_, canned) = server.get("/api/v1/canned", ADMIN).await;
+    let file_id = file["id"].as_str().unwrap().to_owned();
+    Seeded { before, callbacks, canned, file_id, visitor, id1, id2, _sockets: vec![ada, customer, grace, waiting] }
+
+}
+
+/// The server on the moved store serves what `populate` stored, and goes on from there.
+async fn assert_serves(server: &TestServer, seeded: &Seeded) {
+    let Seeded { before, callbacks, canned, file_id, visitor, id1, id2, .. } = seeded;
+    assert_eq!(&conversations(server).await, before);
+    assert_eq!(&server.get("/api/v1/callbacks", ADMIN).await.1, callbacks);
+    assert_eq!(&server.get("/api/v1/canned", ADMIN).await.1, canned);
+    let login = |username: &str| json!({"username": username, "password": "password-1"});
+    assert_eq!(server.post("/api/v1/login", None, login("ada")).await.0, 200);
+    assert_eq!(server.post("/api/v1/login", None, login("carl")).await.0, 401, "still removed");
+    let attachment = format!("/api/v1/attachments/{file_id}");
+    assert_eq!(server.fetch(&attachment, ADMIN).await.2, vec![0, 1, 2, 255]);
+
+    // Customers come back as themselves; new records get new ids.
+    let (_, welcome) = server.customer_ws(json!({"visitor_token": visitor})).await;
+    assert_eq!(welcome["conversations"][0]["id"], id1.as_str(), "{welcome}");
+    let user = json!({"id": "crm-9", "hash": sign("crm-9")});
+    let (_, welcome) = server.customer_ws(json!({ "user": user })).await;
+    assert_eq!(welcome["conversations"][0]["id"], id2, "{welcome}");
+    let (_, id4, _) = server.new_chat("Hello again").await;
+    assert!(!before.contains_key(&id4), "{id4} is new");
+}
+
+#[tokio::test]
+async fn a_store_exported_and_imported_elsewhere_serves_the_same_data() {
+    let env = [("SWITCHBOARD_CONVERSATION_STYLE", "live_chat")];
+    let mut server = TestServer::start(&env).await;
+    let seeded = populate(&server).await;
 
     // Not while a server holds the data dir.
     let busy = switchboard(&server.data_dir(), &["export"]);
@@ -144,21 +208,45 @@ async fn a_store_exported_and_imported_elsewhere_serves_the_same_data() {
     assert!(std::fs::read(&copy).unwrap() == text.as_bytes(), "exporting the copy gives the same bytes");
 
     let server = TestServer::start_in(fresh, &env).await;
-    assert_eq!(conversations(&server).await, before);
-    assert_eq!(server.get("/api/v1/callbacks", ADMIN).await.1, callbacks);
-    assert_eq!(server.get("/api/v1/canned", ADMIN).await.1, canned);
-    let login = |username: &str| json!({"username": username, "password": "password-1"});
-    assert_eq!(server.post("/api/v1/login", None, login("ada")).await.0, 200);
-    assert_eq!(server.post("/api/v1/login", None, login("carl")).await.0, 401, "still removed");
-    let attachment = format!("/api/v1/attachments/{}", file["id"].as_str().unwrap());
-    assert_eq!(server.fetch(&attachment, ADMIN).await.2, vec![0, 1, 2, 255]);
+    assert_serves(&server, &seeded).await;
+}
 
-    // Customers come back as themselves; new records get new ids.
-    let (_, welcome) = server.customer_ws(json!({"visitor_token": visitor})).await;
-    assert_eq!(welcome["conversations"][0]["id"], id1.as_str(), "{welcome}");
-    let user = json!({"id": "crm-9", "hash": sign("crm-9")});
-    let (_, welcome) = server.customer_ws(json!({ "user": user })).await;
-    assert_eq!(welcome["conversations"][0]["id"], id2, "{welcome}");
-    let (_, id4, _) = server.new_chat("Hello again").await;
-    assert!(!before.contains_key(&id4), "{id4} is new");
+/// A team moves from one machine to a cluster and back: sled -> JetStream (3 replicas) ->
+/// sled through export and import. Each store exports the same bytes, and servers on the
+/// cluster and on the final sled store serve what the first one did.
+#[tokio::test]
+async fn a_store_moves_from_sled_to_a_cluster_and_back() {
+    let nats = common::nats::Nats::start(3);
+    let urls = nats.urls().iter().map(|u| format!("{u:?}")).collect::<Vec<_>>().join(",");
+    let urls = format!("[{urls}]");
+    let style = ("SWITCHBOARD_CONVERSATION_STYLE", "live_chat");
+    let cluster = [
+        ("SWITCHBOARD_CLUSTER_NATS_URLS", urls.as_str()),
+        ("SWITCHBOARD_CLUSTER_PREFIX", "moved"),
+        ("SWITCHBOARD_CLUSTER_REPLICAS", "3"),
+    ];
+    // On sled whatever back end this test binary was asked for.
+    let mut server = TestServer::start(&[style, ("SWITCHBOARD_CLUSTER_NATS_URLS", "[]")]).await;
+    let seeded = populate(&server).await;
+    assert!(server.terminate().await, "a clean stop");
+
+    let work = tempfile::tempdir().unwrap();
+    let unused = work.path().join("no-data-dir");
+    let from_sled = export(&server.data_dir(), &[], &work.path().join("sled.jsonl"));
+    import(&unused, &cluster, &work.path().join("sled.jsonl"));
+    let again = switchboard_on(&unused, &cluster, &["import", "--input", work.path().join("sled.jsonl").to_str().unwrap()]);
+    assert!(stderr(&again).contains("already holds data"), "{}", stderr(&again));
+    let from_cluster = export(&unused, &cluster, &work.path().join("cluster.jsonl"));
+    assert!(from_cluster == from_sled, "the cluster exports the same bytes as the sled store");
+    assert!(!unused.exists(), "the cluster store made no data dir");
+
+    let back = tempfile::tempdir().unwrap();
+    import(&back.path().join("data"), &[], &work.path().join("cluster.jsonl"));
+    let from_back = export(&back.path().join("data"), &[], &work.path().join("back.jsonl"));
+    assert!(from_back == from_sled, "back on sled, the same bytes again");
+
+    let on_cluster = TestServer::start(&[style, cluster[0], cluster[1], cluster[2]]).await;
+    assert_serves(&on_cluster, &seeded).await;
+    let on_sled = TestServer::start_in(back, &[style, ("SWITCHBOARD_CLUSTER_NATS_URLS", "[]")]).await;
+    assert_serves(&on_sled, &seeded).await;
 }

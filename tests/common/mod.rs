@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod backend;
+
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -35,6 +37,13 @@ certification = "identity"
 /// How long a test waits for an event before failing with a clear message.
 pub const WAIT: Duration = Duration::from_secs(10);
 
+/// A server's own environment: the test's `SWITCHBOARD_*` pairs and the chosen back end's.
+fn server_env(env: &[(&str, &str)]) -> Vec<(String, String)> {
+    let mut env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    backend::configure(&mut env);
+    env
+}
+
 pub struct TestServer {
     child: Child,
     pub base: String,
@@ -51,7 +60,7 @@ impl TestServer {
     pub async fn start(env: &[(&str, &str)]) -> TestServer {
         let temp = tempfile::tempdir().expect("temp dir");
         let dir = temp.path().to_owned();
-        let env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let env = server_env(env);
         let mut s = Self::spawn(dir, env).await;
         s._temp = Some(temp);
         s
@@ -66,7 +75,7 @@ impl TestServer {
 
     /// Starts a server whose working directory (and data dir, `data/` inside it) is `temp`.
     pub async fn start_in(temp: tempfile::TempDir, env: &[(&str, &str)]) -> TestServer {
-        let env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let env = server_env(env);
         let mut s = Self::spawn(temp.path().to_owned(), env).await;
         s._temp = Some(temp);
         s
@@ -75,12 +84,23 @@ impl TestServer {
     /// Starts a server whose working directory is `dir` and data dir `dir/data`, both left in
     /// place when it stops (e.g. a mount the test controls).
     pub async fn start_at(dir: PathBuf, env: &[(&str, &str)]) -> TestServer {
-        let env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let env = server_env(env);
         Self::spawn(dir, env).await
     }
 
     pub fn data_dir(&self) -> PathBuf {
         self.dir.join("data")
+    }
+
+    /// The store this server keeps its data in, opened as the server opens it (its data dir,
+    /// or its JetStream prefix): for tests that look past the API. On sled, only while the
+    /// server is stopped (one process per data dir).
+    pub fn store(&self) -> switchboard::store::Store {
+        let mut vars = self.env.clone();
+        vars.push(("SWITCHBOARD_SERVER_DATA_DIR".into(), self.data_dir().display().to_string()));
+        let text = std::fs::read_to_string(self.dir.join("config.toml")).unwrap_or_default();
+        let config = switchboard::config::Config::from_sources(&text, vars).expect("the server's config");
+        switchboard::store::Store::configured(&config).expect("open the server's store")
     }
 
     async fn spawn(dir: PathBuf, env: Vec<(String, String)>) -> TestServer {
