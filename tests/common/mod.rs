@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod nats;
+
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::PathBuf;
 use std::process::Stdio;

@@ -51,7 +51,7 @@
 
 mod keys;
 mod overlay;
-mod remote;
+pub mod remote;
 mod writer;
 
 use std::collections::BTreeMap;
