@@ -226,7 +226,10 @@ async fn every_durable_write_survives_kill_9_of_one_of_three_servers() {
             let seqs: Vec<u64> = entries.iter().map(|(s, _)| *s).collect();
             assert_eq!(seqs, (1..=entries.len() as u64).collect::<Vec<_>>(), "log {log} is gapless");
             let stored = fresh.get(Tree::Customers, &[Part::Id(log as u64)]).unwrap().unwrap().0;
-            assert!(u64::from_be_bytes(stored.try_into().unwrap()) >= *seq, "record {log} is at least as new as acked");
+            assert!(
+                u64::from_be_bytes(stored.try_into().unwrap()) >= *seq,
+                "record {log} is at least as new as acked"
+            );
         }
     });
 }
@@ -281,10 +284,11 @@ async fn an_unreachable_cluster_is_a_clear_error() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_chat_survives_kill_9_of_the_server_on_a_three_node_cluster() {
-    let nats = Nats::start(3).await;
+    let mut nats = Nats::start(3).await;
     let urls = nats.urls_env();
     let prefix = fresh_prefix();
-    let env = [("SWITCHBOARD_CLUSTER_NATS_URLS", urls.as_str()), ("SWITCHBOARD_CLUSTER_PREFIX", prefix.as_str())];
+    let env =
+        [("SWITCHBOARD_CLUSTER_NATS_URLS", urls.as_str()), ("SWITCHBOARD_CLUSTER_PREFIX", prefix.as_str())];
     let mut server = TestServer::start(&env).await;
     let (_, token) = server.expert("ada", &["general"], None).await;
     let mut expert = server.expert_ws(&token).await;
@@ -295,14 +299,72 @@ async fn a_chat_survives_kill_9_of_the_server_on_a_three_node_cluster() {
     }
     server.kill9().await;
     server.restart().await;
-    let (status, c) = server.get(&format!("/api/v1/conversations/{id}"), ADMIN).await;
-    assert_eq!(status, 200, "{c}");
-    let texts: Vec<&str> = c["messages"].as_array().unwrap().iter().filter_map(|m| m["text"].as_str()).collect();
-    for k in 0..10 {
-        assert!(texts.contains(&format!("c{k}").as_str()) && texts.contains(&format!("e{k}").as_str()), "{texts:?}");
+    // A node with an empty data directory sees the same: the state is in JetStream.
+    let elsewhere = TestServer::start(&env).await;
+    for node in [&server, &elsewhere] {
+        let (status, c) = node.get(&format!("/api/v1/conversations/{id}"), ADMIN).await;
+        assert_eq!(status, 200, "{c}");
+        let texts: Vec<&str> =
+            c["messages"].as_array().unwrap().iter().filter_map(|m| m["text"].as_str()).collect();
+        for k in 0..10 {
+            assert!(
+                texts.contains(&format!("c{k}").as_str()) && texts.contains(&format!("e{k}").as_str()),
+                "{texts:?}"
+            );
+        }
+        let seqs = seqs(&c["messages"]);
+        assert_eq!(seqs, (1..=seqs.len() as u64).collect::<Vec<_>>(), "seqs are gapless");
+        let (status, _) = node.get("/healthz", ADMIN).await;
+        assert_eq!(status, 200, "a connected node is healthy");
     }
-    let seqs = seqs(&c["messages"]);
-    assert_eq!(seqs, (1..=seqs.len() as u64).collect::<Vec<_>>(), "seqs are gapless");
-    let (status, _) = server.get("/healthz", ADMIN).await;
-    assert_eq!(status, 200, "a connected node is healthy");
+    for i in 0..3 {
+        nats.kill9(i);
+    }
+    let deadline = Instant::now() + WAIT;
+    while server.get("/healthz", ADMIN).await.0 != 503 {
+        assert!(Instant::now() < deadline, "/healthz did not answer 503 without NATS");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Not a test: the numbers for the report (`cargo test --release --test jetstream_engine
+/// throughput -- --ignored --nocapture`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore]
+async fn throughput_on_three_replicas() {
+    let nats = Nats::start(3).await;
+    let e = engine(settings(&nats, &fresh_prefix(), 3)).await;
+    let body = vec![b'x'; 200];
+    // One transcript: each append waits for its ticket.
+    let mut latencies = Vec::new();
+    for seq in 1..=500u64 {
+        let started = Instant::now();
+        tokio::task::block_in_place(|| e.append(1, seq, &body)).unwrap();
+        durable(&e).await.unwrap();
+        latencies.push(started.elapsed());
+    }
+    latencies.sort();
+    println!("one transcript: p50 {:?}, p99 {:?}", latencies[250], latencies[495]);
+    // 64 transcripts, one append in flight on each, as 64 chats would.
+    let started = Instant::now();
+    let rounds = 150u64;
+    let mut writers = Vec::new();
+    for log in 0..64u64 {
+        let (e, body) = (e.clone(), body.clone());
+        writers.push(tokio::spawn(async move {
+            for seq in 1..=rounds {
+                tokio::task::block_in_place(|| e.append(100 + log, seq, &body)).unwrap();
+                durable(&e).await.unwrap();
+            }
+        }));
+    }
+    for w in writers {
+        w.await.unwrap();
+    }
+    let n = 64 * rounds;
+    println!(
+        "64 transcripts: {n} durable appends in {:?}: {:.0}/s",
+        started.elapsed(),
+        n as f64 / started.elapsed().as_secs_f64()
+    );
 }

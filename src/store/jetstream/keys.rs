@@ -27,7 +27,8 @@ pub fn token(tree: Tree, key: &[Part], whole: bool) -> Result<String, StoreError
 
 /// The key that `token` names in `tree`.
 pub fn parts(tree: Tree, token: &str) -> Result<Vec<Part>, StoreError> {
-    let corrupt = || StoreError::Corrupt(format!("a key {token:?} in {} that does not fit its shape", tree.name()));
+    let corrupt =
+        || StoreError::Corrupt(format!("a key {token:?} in {} that does not fit its shape", tree.name()));
     let tokens: Vec<&str> = token.split('.').collect();
     if tokens.len() != tree.shape().len() {
         return Err(corrupt());
@@ -42,7 +43,9 @@ pub fn parts(tree: Tree, token: &str) -> Result<Vec<Part>, StoreError> {
                 let bytes = t.strip_prefix('t').and_then(|h| hex::decode(h).ok()).ok_or_else(corrupt)?;
                 String::from_utf8(bytes).map(Part::Text).map_err(|_| corrupt())
             }
-            Kind::Bytes => t.strip_prefix('b').and_then(|h| hex::decode(h).ok()).map(Part::Bytes).ok_or_else(corrupt),
+            Kind::Bytes => {
+                t.strip_prefix('b').and_then(|h| hex::decode(h).ok()).map(Part::Bytes).ok_or_else(corrupt)
+            }
             _ => Err(corrupt()),
         })
         .collect()

@@ -307,10 +307,13 @@ impl Inner {
                 _ => return Err(Failure::Refused),
             },
         };
-        let _permit = self.in_flight.acquire().await.map_err(|_| Failure::Lost("the writer stopped".into()))?;
+        let _permit =
+            self.in_flight.acquire().await.map_err(|_| Failure::Lost("the writer stopped".into()))?;
         let remote = &self.remote;
         let written = match op {
-            Op::Put { tree: Tree::AttachmentBytes, token, value, .. } => remote.put_object(token, value.clone()).await,
+            Op::Put { tree: Tree::AttachmentBytes, token, value, .. } => {
+                remote.put_object(token, value.clone()).await
+            }
             Op::Remove { tree: Tree::AttachmentBytes, token } => remote.remove_object(token).await,
             Op::Put { tree, token, value, .. } => {
                 let id = format!("{}.{}", self.writer, hex::encode(rand_id()));
@@ -387,7 +390,8 @@ impl Drop for JetStream {
         // Writes still queued get a moment to reach JetStream, as the embedded engine
         // flushes when it closes.
         let pending = self.inner.pipeline.durable(self.inner.pipeline.ticket());
-        let waited = self.handle.spawn(async move { tokio::time::timeout(Duration::from_secs(5), pending).await });
+        let waited =
+            self.handle.spawn(async move { tokio::time::timeout(Duration::from_secs(5), pending).await });
         let _ = futures_executor::block_on(waited);
         if let Some(runtime) = self.runtime.take() {
             runtime.shutdown_background();
@@ -425,14 +429,15 @@ impl Engine for JetStream {
         let token = keys::token(tree, key, true)?;
         loop {
             let value = Bytes::copy_from_slice(value);
-            let done = match self.write_key(tree, token.clone(), Some(value), Expect::At(Revision::ABSENT), false) {
-                Ok((_, done)) => done,
-                Err(StoreError::Conflict) => match self.get(tree, key)? {
-                    Some((current, _)) => return Ok(Some(current)),
-                    None => continue,
-                },
-                Err(e) => return Err(e),
-            };
+            let done =
+                match self.write_key(tree, token.clone(), Some(value), Expect::At(Revision::ABSENT), false) {
+                    Ok((_, done)) => done,
+                    Err(StoreError::Conflict) => match self.get(tree, key)? {
+                        Some((current, _)) => return Ok(Some(current)),
+                        None => continue,
+                    },
+                    Err(e) => return Err(e),
+                };
             match futures_executor::block_on(outcome(done)) {
                 Ok(_) => return Ok(None),
                 // Another node stored one first: this engine forgot the key, so it reads it.
@@ -461,7 +466,9 @@ impl Engine for JetStream {
     fn scan(&self, tree: Tree, prefix: &[Part]) -> Result<Vec<Entry>, StoreError> {
         let filter = keys::token(tree, prefix, false)?;
         let under = |token: &str| {
-            filter.is_empty() || token == filter || token.strip_prefix(&filter).is_some_and(|r| r.starts_with('.'))
+            filter.is_empty()
+                || token == filter
+                || token.strip_prefix(&filter).is_some_and(|r| r.starts_with('.'))
         };
         // Pending writes are taken before the server is read: one acknowledged in between
         // is in what the server answers.
@@ -590,7 +597,13 @@ impl Engine for JetStream {
         let epoch = overlay.epoch();
         overlay.logs.insert(
             log,
-            LogState { epoch, last: seq, last_stored: Some(stream_seq), pending: BTreeMap::new(), tail: None },
+            LogState {
+                epoch,
+                last: seq,
+                last_stored: Some(stream_seq),
+                pending: BTreeMap::new(),
+                tail: None,
+            },
         );
         Ok(seq)
     }

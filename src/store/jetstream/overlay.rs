@@ -85,7 +85,10 @@ impl Overlay {
             self.keys.retain(|_, s| s.pending.is_some());
         }
         let epoch = self.epoch();
-        self.keys.insert((tree, token.to_owned()), KeyState { epoch, issued: server_revision, stored, pending: None });
+        self.keys.insert(
+            (tree, token.to_owned()),
+            KeyState { epoch, issued: server_revision, stored, pending: None },
+        );
         server_revision
     }
 

@@ -7,8 +7,13 @@
 
 use std::time::{Duration, Instant};
 
-use async_nats::jetstream::{self, context::PublishErrorKind, message::{PublishMessage, StreamMessage}, stream, Context};
 use async_nats::jetstream::context::GetStreamErrorKind;
+use async_nats::jetstream::{
+    self,
+    context::PublishErrorKind,
+    message::{PublishMessage, StreamMessage},
+    stream, Context,
+};
 use async_nats::HeaderMap;
 use bytes::Bytes;
 use futures_util::{StreamExt, TryStreamExt};
@@ -90,9 +95,10 @@ impl Remote {
             .connection_timeout(settings.request_timeout)
             .request_timeout(Some(settings.request_timeout))
             .retain_servers_order();
-        let client = options.connect(urls).await.map_err(|e| {
-            nats(&format!("connecting to NATS at {}", settings.urls.join(", ")), e)
-        })?;
+        let client = options
+            .connect(urls)
+            .await
+            .map_err(|e| nats(&format!("connecting to NATS at {}", settings.urls.join(", ")), e))?;
         check_version(&client.server_info().version)?;
         let js = jetstream::ContextBuilder::new()
             .timeout(settings.request_timeout)
@@ -116,7 +122,9 @@ impl Remote {
         };
         let mut configs: Vec<stream::Config> = Tree::ALL
             .iter()
-            .map(|t| kv(if *t == Tree::AttachmentBytes { format!("{prefix}_ids") } else { bucket(&prefix, *t) }))
+            .map(|t| {
+                kv(if *t == Tree::AttachmentBytes { format!("{prefix}_ids") } else { bucket(&prefix, *t) })
+            })
             .collect();
         configs.push(stream::Config {
             name: format!("{prefix}_messages"),
@@ -180,7 +188,11 @@ impl Remote {
     }
 
     /// The last message on `subject` in `stream`, if any.
-    async fn last_on(&self, stream: &stream::Stream, subject: &str) -> Result<Option<StreamMessage>, StoreError> {
+    async fn last_on(
+        &self,
+        stream: &stream::Stream,
+        subject: &str,
+    ) -> Result<Option<StreamMessage>, StoreError> {
         self.retrying(&format!("reading {subject}"), || async {
             match stream.get_last_raw_message_by_subject(subject).await {
                 Ok(m) => Ok(Some(m)),
@@ -198,7 +210,14 @@ impl Remote {
     }
 
     /// Stores a record's value; `expect`: the revision that must be there (0: none).
-    pub async fn put(&self, tree: Tree, token: &str, value: Bytes, expect: Option<u64>, msg_id: &str) -> Result<Written, StoreError> {
+    pub async fn put(
+        &self,
+        tree: Tree,
+        token: &str,
+        value: Bytes,
+        expect: Option<u64>,
+        msg_id: &str,
+    ) -> Result<Written, StoreError> {
         let subject = self.kv_subject(tree, token);
         self.publish(&self.trees[tree as usize], subject, value, HeaderMap::new(), expect, msg_id).await
     }
@@ -226,8 +245,12 @@ impl Remote {
         };
         let subjects: Vec<String> = self
             .retrying(&format!("listing {filter}"), || async {
-                let info = stream.info_with_subjects(&filter).await.map_err(|e| Attempt::Again(e.to_string()))?;
-                info.map_ok(|(subject, _)| subject).try_collect::<Vec<_>>().await.map_err(|e| Attempt::Again(e.to_string()))
+                let info =
+                    stream.info_with_subjects(&filter).await.map_err(|e| Attempt::Again(e.to_string()))?;
+                info.map_ok(|(subject, _)| subject)
+                    .try_collect::<Vec<_>>()
+                    .await
+                    .map_err(|e| Attempt::Again(e.to_string()))
             })
             .await?;
         // Values are read many at a time: a scan costs a few round trips, not one per key.
@@ -253,7 +276,14 @@ impl Remote {
 
     /// Appends an entry to transcript `log`; `expect`: the stream sequence of the entry before
     /// (0 for the first).
-    pub async fn append(&self, log: u64, seq: u64, value: Bytes, expect: u64, msg_id: &str) -> Result<Written, StoreError> {
+    pub async fn append(
+        &self,
+        log: u64,
+        seq: u64,
+        value: Bytes,
+        expect: u64,
+        msg_id: &str,
+    ) -> Result<Written, StoreError> {
         let mut headers = HeaderMap::new();
         headers.insert(SEQ_HEADER, seq.to_string().as_str());
         let subject = keys::log_subject(&self.prefix, log);
@@ -344,12 +374,25 @@ impl Remote {
                 None => (1, 0),
                 Some(m) => {
                     let text = std::str::from_utf8(&m.payload).ok().and_then(|t| t.parse::<u64>().ok());
-                    (text.ok_or_else(|| StoreError::Corrupt("the id counter is unreadable".into()))?, m.sequence)
+                    (
+                        text.ok_or_else(|| StoreError::Corrupt("the id counter is unreadable".into()))?,
+                        m.sequence,
+                    )
                 }
             };
             let next = first.checked_add(count).ok_or_else(|| StoreError::Corrupt("ids ran out".into()))?;
             let id = format!("ids.{first}.{}", self.client.server_info().client_id);
-            match self.publish(&self.ids, subject.clone(), next.to_string().into(), HeaderMap::new(), Some(revision), &id).await? {
+            match self
+                .publish(
+                    &self.ids,
+                    subject.clone(),
+                    next.to_string().into(),
+                    HeaderMap::new(),
+                    Some(revision),
+                    &id,
+                )
+                .await?
+            {
                 Written::At(_) => return Ok(first),
                 // Another node reserved a block in between: read again.
                 Written::Refused => continue,
@@ -420,7 +463,8 @@ impl Remote {
     ) -> Result<Written, StoreError> {
         let what = format!("writing {subject}");
         self.retrying(&what, || async {
-            let mut message = PublishMessage::build().payload(payload.clone()).headers(headers.clone()).message_id(msg_id);
+            let mut message =
+                PublishMessage::build().payload(payload.clone()).headers(headers.clone()).message_id(msg_id);
             if let Some(seq) = expect {
                 message = message.expected_last_subject_sequence(seq);
             }
@@ -434,11 +478,15 @@ impl Remote {
                     // Ours already, from an attempt whose answer was lost (a single replica
                     // checks the sequence before the duplicate id), or another writer's.
                     match self.last_on(stream, &subject).await.map_err(|e| Attempt::Again(e.to_string()))? {
-                        Some(last) if header(&last.headers, MSG_ID) == Some(msg_id) => Ok(Written::At(last.sequence)),
+                        Some(last) if header(&last.headers, MSG_ID) == Some(msg_id) => {
+                            Ok(Written::At(last.sequence))
+                        }
                         _ => Ok(Written::Refused),
                     }
                 }
-                Err(e) if e.kind() == PublishErrorKind::MaxPayloadExceeded => Err(Attempt::Fatal(e.to_string())),
+                Err(e) if e.kind() == PublishErrorKind::MaxPayloadExceeded => {
+                    Err(Attempt::Fatal(e.to_string()))
+                }
                 Err(e) => Err(Attempt::Again(e.to_string())),
             }
         })
@@ -452,12 +500,17 @@ enum Attempt {
     Fatal(String),
 }
 
-async fn ensure_stream(js: &Context, config: stream::Config, deadline: Instant) -> Result<stream::Stream, StoreError> {
+async fn ensure_stream(
+    js: &Context,
+    config: stream::Config,
+    deadline: Instant,
+) -> Result<stream::Stream, StoreError> {
     let name = config.name.clone();
     loop {
         let result = match js.get_stream(&name).await {
             Ok(s) => Ok(s),
-            Err(e) if matches!(e.kind(), GetStreamErrorKind::JetStream(ref j)
+            Err(e)
+                if matches!(e.kind(), GetStreamErrorKind::JetStream(ref j)
                 if j.error_code() == jetstream::ErrorCode::STREAM_NOT_FOUND) =>
             {
                 js.create_stream(config.clone()).await.map_err(|e| e.to_string())
@@ -472,7 +525,9 @@ async fn ensure_stream(js: &Context, config: stream::Config, deadline: Instant) 
                 return Ok(s);
             }
             Err(e) if Instant::now() >= deadline => {
-                return Err(StoreError::Nats(format!("creating the stream {name}: {e} (is JetStream enabled?)")))
+                return Err(StoreError::Nats(format!(
+                    "creating the stream {name}: {e} (is JetStream enabled?)"
+                )))
             }
             Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
         }

@@ -79,7 +79,8 @@ pub struct Pipeline {
 impl Default for Pipeline {
     fn default() -> Self {
         let (through, _) = watch::channel(0);
-        let positions = Positions { issued: 0, through: 0, ahead: BTreeSet::new(), failures: Default::default() };
+        let positions =
+            Positions { issued: 0, through: 0, ahead: BTreeSet::new(), failures: Default::default() };
         Pipeline { positions: Mutex::new(positions), through }
     }
 }
