@@ -56,7 +56,7 @@ impl Embedded {
             Durability::PowerLoss => Some(DiskSync::open(dir).map_err(|e| StoreError::Sled(e.into()))?),
             Durability::ProcessCrash => None,
         };
-        let flusher = Flusher::start(db.clone(), disk);
+        let (flusher, _thread) = Flusher::start(db.clone(), disk);
         Ok(Embedded { db, trees, messages, flusher })
     }
 
