@@ -119,8 +119,15 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), RunError> {
     metrics::install();
+    let mut config = config;
+    if config.cluster.enabled() && config.cluster.node_name.is_empty() {
+        // The port actually bound (the configured one may be 0) names this node.
+        let mut bound = config.clone();
+        bound.server.bind = listener.local_addr()?;
+        config.cluster.node_name = store::node_name(&bound);
+    }
     let durability = config.server.durability;
-    let store = Store::open_with(&config.server.data_dir, config.server.cache_bytes, durability)?;
+    let store = Store::configured(&config)?;
     metrics::durability(durability);
     let app = App::new(config, store, conversation_threads());
     let restored = app.restore()?;

@@ -128,7 +128,7 @@ fn expert(action: ExpertCommand) -> anyhow::Result<()> {
             line.trim_end_matches(['\r', '\n']).to_owned()
         }
     };
-    let store = Store::open(&config.server.data_dir)?;
+    let store = Store::configured(&config)?;
     let known: Vec<String> = config.categories.iter().map(|c| c.id.clone()).collect();
     let new = NewExpert { username, password, name, categories, certifications, max_concurrent };
     let expert = add_expert(&store, &known, new)?;
@@ -137,12 +137,13 @@ fn expert(action: ExpertCommand) -> anyhow::Result<()> {
 }
 
 fn export(config: Option<PathBuf>, output: Option<PathBuf>) -> anyhow::Result<()> {
-    let dir = load(config)?.server.data_dir;
+    let config = load(config)?;
+    let dir = &config.server.data_dir;
     // Opening creates a missing directory: a mistyped path would export nothing, quietly.
-    if !dir.is_dir() {
+    if !config.cluster.enabled() && !dir.is_dir() {
         anyhow::bail!("there is no data directory at {}", dir.display());
     }
-    let store = Store::open(&dir)?;
+    let store = Store::configured(&config)?;
     let counts = match output {
         Some(path) => {
             let file = std::fs::File::create(&path)
@@ -165,7 +166,7 @@ fn export(config: Option<PathBuf>, output: Option<PathBuf>) -> anyhow::Result<()
 }
 
 fn import(config: Option<PathBuf>, input: Option<PathBuf>) -> anyhow::Result<()> {
-    let store = Store::open(&load(config)?.server.data_dir)?;
+    let store = Store::configured(&load(config)?)?;
     let counts = match input {
         Some(path) => {
             let file =

@@ -138,8 +138,16 @@ async fn populate(server: &TestServer) -> Seeded {
     let (_, callbacks) = server.get("/api/v1/callbacks", ADMIN).await;
     let (_, canned) = server.get("/api/v1/canned", ADMIN).await;
     let file_id = file["id"].as_str().unwrap().to_owned();
-    Seeded { before, callbacks, canned, file_id, visitor, id1, id2, _sockets: vec![ada, customer, grace, waiting] }
-
+    Seeded {
+        before,
+        callbacks,
+        canned,
+        file_id,
+        visitor,
+        id1,
+        id2,
+        _sockets: vec![ada, customer, grace, waiting],
+    }
 }
 
 /// The server on the moved store serves what `populate` stored, and goes on from there.
@@ -216,9 +224,8 @@ async fn a_store_exported_and_imported_elsewhere_serves_the_same_data() {
 /// cluster and on the final sled store serve what the first one did.
 #[tokio::test]
 async fn a_store_moves_from_sled_to_a_cluster_and_back() {
-    let nats = common::nats::Nats::start(3);
-    let urls = nats.urls().iter().map(|u| format!("{u:?}")).collect::<Vec<_>>().join(",");
-    let urls = format!("[{urls}]");
+    let nats = common::nats::Nats::start(3).await;
+    let urls = nats.urls_env();
     let style = ("SWITCHBOARD_CONVERSATION_STYLE", "live_chat");
     let cluster = [
         ("SWITCHBOARD_CLUSTER_NATS_URLS", urls.as_str()),
@@ -234,7 +241,11 @@ async fn a_store_moves_from_sled_to_a_cluster_and_back() {
     let unused = work.path().join("no-data-dir");
     let from_sled = export(&server.data_dir(), &[], &work.path().join("sled.jsonl"));
     import(&unused, &cluster, &work.path().join("sled.jsonl"));
-    let again = switchboard_on(&unused, &cluster, &["import", "--input", work.path().join("sled.jsonl").to_str().unwrap()]);
+    let again = switchboard_on(
+        &unused,
+        &cluster,
+        &["import", "--input", work.path().join("sled.jsonl").to_str().unwrap()],
+    );
     assert!(stderr(&again).contains("already holds data"), "{}", stderr(&again));
     let from_cluster = export(&unused, &cluster, &work.path().join("cluster.jsonl"));
     assert!(from_cluster == from_sled, "the cluster exports the same bytes as the sled store");

@@ -3,14 +3,15 @@
 //!
 //! Writes return a [`Ticket`]; callers await [`Store::durable`] before they acknowledge or
 //! deliver anything, and the engine shares one sync among all of them. The engine is the
-//! seam (`engine`): sled on one machine (`embedded`); what this module writes, and in which
-//! order, is the same on every engine.
+//! seam (`engine`): sled on one machine (`embedded`), NATS JetStream for a cluster
+//! (`jetstream`); what this module writes, and in which order, is the same on every engine.
 
 mod codec;
 pub mod conformance;
 mod embedded;
 pub mod engine;
 mod flusher;
+pub mod jetstream;
 mod keys;
 pub mod migrations;
 pub mod model;
@@ -48,6 +49,9 @@ pub enum StoreError {
     /// A conditional write found another writer's change: the writer must read again.
     #[error("someone else changed this since it was read")]
     Conflict,
+    /// NATS JetStream (cluster mode) could not be reached or refused a request.
+    #[error("NATS: {0}")]
+    Nats(String),
 }
 
 /// The meta entries: the format version of the values, and the visitor token key.
@@ -81,6 +85,28 @@ impl Store {
     pub fn open_with(dir: &Path, cache_bytes: u64, durability: Durability) -> Result<Store, StoreError> {
         let engine = Embedded::open(dir, cache_bytes, durability)?;
         Store::on(Arc::new(engine))
+    }
+
+    /// The store `config` names: JetStream when cluster mode is on (`[cluster] nats_urls`),
+    /// else the embedded engine in the data directory.
+    pub fn configured(config: &crate::config::Config) -> Result<Store, StoreError> {
+        let cluster = &config.cluster;
+        if !cluster.enabled() {
+            let server = &config.server;
+            tracing::info!(data_dir = %server.data_dir.display(), "store: embedded (sled)");
+            return Store::open_with(&server.data_dir, server.cache_bytes, server.durability);
+        }
+        let mut settings = jetstream::Settings::new(cluster.nats_urls.clone(), &cluster.prefix);
+        settings.replicas = cluster.replicas;
+        settings.node_name = node_name(config);
+        tracing::info!(
+            urls = %cluster.nats_urls.join(","),
+            prefix = %cluster.prefix,
+            replicas = cluster.replicas,
+            node = %settings.node_name,
+            "store: NATS JetStream"
+        );
+        Store::on(Arc::new(jetstream::JetStream::connect(&settings)?))
     }
 
     /// The store kept by `engine`: its format is checked (older formats are read through
@@ -521,6 +547,20 @@ impl Store {
         while self.next_id()? <= last {}
         Ok(())
     }
+}
+
+/// This node's name on its NATS connection: `cluster.node_name`, else host name and port.
+pub fn node_name(config: &crate::config::Config) -> String {
+    if !config.cluster.node_name.is_empty() {
+        return config.cluster.node_name.clone();
+    }
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "switchboard".into());
+    format!("{host}:{}", config.server.bind.port())
 }
 
 fn webhook_key(e: &WebhookEntry) -> [Part; 2] {

@@ -8,7 +8,9 @@
 //! other's streams and buckets.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, OnceLock};
+use std::sync::Mutex;
+
+use tokio::sync::OnceCell;
 
 use super::nats::Nats;
 
@@ -25,36 +27,38 @@ pub fn jetstream() -> bool {
 }
 
 /// The cluster shared by this test binary's servers. A `Mutex` so `at_exit` can take it.
-static CLUSTER: OnceLock<Mutex<Option<Nats>>> = OnceLock::new();
+static CLUSTER: OnceCell<Mutex<Option<Nats>>> = OnceCell::const_new();
 
 /// The shared cluster's client URLs, starting it on first use.
-fn cluster_urls() -> Vec<String> {
-    let cell = CLUSTER.get_or_init(|| {
-        let nats = Nats::start(3);
-        // Statics are never dropped: the servers are killed when the binary exits.
-        extern "C" fn at_exit() {
-            if let Some(cell) = CLUSTER.get() {
-                if let Ok(mut guard) = cell.lock() {
-                    guard.take();
+async fn cluster_urls() -> Vec<String> {
+    let cell = CLUSTER
+        .get_or_init(|| async {
+            let nats = Nats::start(3).await;
+            // Statics are never dropped: the servers are killed when the binary exits.
+            extern "C" fn at_exit() {
+                if let Some(cell) = CLUSTER.get() {
+                    if let Ok(mut guard) = cell.lock() {
+                        guard.take();
+                    }
                 }
             }
-        }
-        // SAFETY: registers a plain function with no arguments, run once at process exit.
-        unsafe { libc::atexit(at_exit) };
-        Mutex::new(Some(nats))
-    });
+            // SAFETY: registers a plain function with no arguments, run once at process exit.
+            unsafe { libc::atexit(at_exit) };
+            Mutex::new(Some(nats))
+        })
+        .await;
     cell.lock().expect("the cluster lock").as_ref().expect("the cluster is running").urls()
 }
 
 /// Adds to a server's environment what puts it on the chosen back end, unless the test set
 /// it itself. Called once per `TestServer`: the prefix stays with it across restarts.
-pub fn configure(env: &mut Vec<(String, String)>) {
+pub async fn configure(env: &mut Vec<(String, String)>) {
     if !jetstream() || env.iter().any(|(k, _)| k == "SWITCHBOARD_CLUSTER_NATS_URLS") {
         return;
     }
     static NEXT: AtomicU64 = AtomicU64::new(1);
     let prefix = format!("t{}_{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
-    let urls = cluster_urls().iter().map(|u| format!("{u:?}")).collect::<Vec<_>>().join(",");
+    let urls = cluster_urls().await.iter().map(|u| format!("{u:?}")).collect::<Vec<_>>().join(",");
     env.push(("SWITCHBOARD_CLUSTER_NATS_URLS".into(), format!("[{urls}]")));
     env.push(("SWITCHBOARD_CLUSTER_PREFIX".into(), prefix.clone()));
     env.push(("SWITCHBOARD_CLUSTER_NODE_NAME".into(), prefix));

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod backend;
+pub mod nats;
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::PathBuf;
@@ -38,9 +39,9 @@ certification = "identity"
 pub const WAIT: Duration = Duration::from_secs(10);
 
 /// A server's own environment: the test's `SWITCHBOARD_*` pairs and the chosen back end's.
-fn server_env(env: &[(&str, &str)]) -> Vec<(String, String)> {
+async fn server_env(env: &[(&str, &str)]) -> Vec<(String, String)> {
     let mut env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-    backend::configure(&mut env);
+    backend::configure(&mut env).await;
     env
 }
 
@@ -60,7 +61,7 @@ impl TestServer {
     pub async fn start(env: &[(&str, &str)]) -> TestServer {
         let temp = tempfile::tempdir().expect("temp dir");
         let dir = temp.path().to_owned();
-        let env = server_env(env);
+        let env = server_env(env).await;
         let mut s = Self::spawn(dir, env).await;
         s._temp = Some(temp);
         s
@@ -75,7 +76,7 @@ impl TestServer {
 
     /// Starts a server whose working directory (and data dir, `data/` inside it) is `temp`.
     pub async fn start_in(temp: tempfile::TempDir, env: &[(&str, &str)]) -> TestServer {
-        let env = server_env(env);
+        let env = server_env(env).await;
         let mut s = Self::spawn(temp.path().to_owned(), env).await;
         s._temp = Some(temp);
         s
@@ -84,7 +85,7 @@ impl TestServer {
     /// Starts a server whose working directory is `dir` and data dir `dir/data`, both left in
     /// place when it stops (e.g. a mount the test controls).
     pub async fn start_at(dir: PathBuf, env: &[(&str, &str)]) -> TestServer {
-        let env = server_env(env);
+        let env = server_env(env).await;
         Self::spawn(dir, env).await
     }
 
