@@ -167,7 +167,7 @@ async fn assert_serves(server: &TestServer, seeded: &Seeded) {
     assert_eq!(welcome["conversations"][0]["id"], id1.as_str(), "{welcome}");
     let user = json!({"id": "crm-9", "hash": sign("crm-9")});
     let (_, welcome) = server.customer_ws(json!({ "user": user })).await;
-    assert_eq!(welcome["conversations"][0]["id"], id2, "{welcome}");
+    assert_eq!(&welcome["conversations"][0]["id"], id2, "{welcome}");
     let (_, id4, _) = server.new_chat("Hello again").await;
     assert!(!before.contains_key(&id4), "{id4} is new");
 }
