@@ -21,8 +21,33 @@ pub struct Ticket(pub u64);
 #[derive(Debug, Clone, Copy, Default)]
 struct Progress {
     durable: u64,
-    /// The highest ticket whose flush failed: its writer must not acknowledge.
-    failed: u64,
+    /// Tickets `failed_from..=failed_to` had a flush fail: their writers must not acknowledge,
+    /// even once a later flush succeeds (after a failed fsync the kernel may have dropped
+    /// those pages). One span from the first failure on: tickets between two failures are
+    /// refused too, the safe side of a rare event.
+    failed_from: u64,
+    failed_to: u64,
+}
+
+impl Progress {
+    /// What the writer holding `ticket` learns now: `None` while it must wait.
+    fn outcome(&self, ticket: Ticket) -> Option<Result<(), StoreError>> {
+        if self.failed_to != 0 && (self.failed_from..=self.failed_to).contains(&ticket.0) {
+            Some(Err(StoreError::Flush))
+        } else if self.durable >= ticket.0 {
+            Some(Ok(()))
+        } else {
+            None
+        }
+    }
+
+    /// A flush covering the tickets after `done` up to `target` failed.
+    fn fail(&mut self, done: u64, target: u64) {
+        if self.failed_to == 0 {
+            self.failed_from = done + 1;
+        }
+        self.failed_to = target;
+    }
 }
 
 pub struct Flusher {
@@ -64,15 +89,8 @@ impl Flusher {
     /// Resolves once `ticket` is on disk.
     pub async fn durable(&self, ticket: Ticket) -> Result<(), StoreError> {
         let mut rx = self.progress.clone();
-        let p = rx
-            .wait_for(|p| p.durable >= ticket.0 || p.failed >= ticket.0)
-            .await
-            .map_err(|_| StoreError::Closed)?;
-        if p.durable >= ticket.0 {
-            Ok(())
-        } else {
-            Err(StoreError::Flush)
-        }
+        let p = rx.wait_for(|p| p.outcome(ticket).is_some()).await.map_err(|_| StoreError::Closed)?;
+        p.outcome(ticket).expect("waited for an outcome")
     }
 
     pub fn stop(&self) {
@@ -101,10 +119,29 @@ impl Flusher {
                 Ok(()) => progress.send_modify(|p| p.durable = target),
                 Err(e) => {
                     tracing::error!(error = %e, "store flush failed");
-                    progress.send_modify(|p| p.failed = target);
+                    progress.send_modify(|p| p.fail(done, target));
                 }
             }
             done = target;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_write_whose_flush_failed_is_never_reported_durable() {
+        let mut p = Progress::default();
+        p.durable = 5;
+        p.fail(5, 10);
+        // A later flush succeeds before the failed writers look.
+        p.durable = 15;
+        assert!(matches!(p.outcome(Ticket(8)), Some(Err(StoreError::Flush))), "its flush failed");
+        assert!(matches!(p.outcome(Ticket(10)), Some(Err(StoreError::Flush))));
+        assert!(matches!(p.outcome(Ticket(3)), Some(Ok(()))), "made durable before the failure");
+        assert!(matches!(p.outcome(Ticket(12)), Some(Ok(()))), "made durable by the later flush");
+        assert!(p.outcome(Ticket(16)).is_none(), "not flushed yet");
     }
 }
