@@ -1,6 +1,9 @@
 //! Crash safety: many customers and experts chatting while the server is `kill -9`ed at
 //! random moments and restarted, several times. Afterwards every acknowledged message
 //! exists exactly once, seqs are gapless and never reused, and no chat has two owners.
+//! On the JetStream back end (`SWITCHBOARD_TEST_STORE=jetstream`) each round also kills one
+//! of the three NATS servers (a different one each round) just before the server, and
+//! starts it again once the round is over.
 
 mod common;
 
@@ -82,6 +85,12 @@ async fn nothing_acknowledged_is_lost_across_repeated_kill_9() {
         // The crash comes at a random moment of the traffic.
         let pause = rand::thread_rng().gen_range(300..1200);
         tokio::time::sleep(Duration::from_millis(pause)).await;
+        let nats_down = backend::jetstream().then_some(round % 3);
+        if let Some(i) = nats_down {
+            backend::kill9_nats(i).await;
+            let pause = rand::thread_rng().gen_range(0..500);
+            tokio::time::sleep(Duration::from_millis(pause)).await;
+        }
         server.crash_and_restart().await;
         for (n, task) in customers.into_iter().enumerate() {
             let visitor =
@@ -90,6 +99,9 @@ async fn nothing_acknowledged_is_lost_across_repeated_kill_9() {
         }
         for task in experts {
             tokio::time::timeout(WAIT, task).await.expect("an expert hung").expect("expert task");
+        }
+        if let Some(i) = nats_down {
+            backend::restart_nats(i).await;
         }
     }
 

@@ -8,9 +8,7 @@
 //! other's streams and buckets.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
-
-use tokio::sync::OnceCell;
+use tokio::sync::{Mutex, OnceCell};
 
 use super::nats::Nats;
 
@@ -26,7 +24,8 @@ pub fn jetstream() -> bool {
     }
 }
 
-/// The cluster shared by this test binary's servers. A `Mutex` so `at_exit` can take it.
+/// The cluster shared by this test binary's servers. A `Mutex` so tests can kill and
+/// restart its servers and `at_exit` can take it.
 static CLUSTER: OnceCell<Mutex<Option<Nats>>> = OnceCell::const_new();
 
 /// The shared cluster's client URLs, starting it on first use.
@@ -37,7 +36,7 @@ async fn cluster_urls() -> Vec<String> {
             // Statics are never dropped: the servers are killed when the binary exits.
             extern "C" fn at_exit() {
                 if let Some(cell) = CLUSTER.get() {
-                    if let Ok(mut guard) = cell.lock() {
+                    if let Ok(mut guard) = cell.try_lock() {
                         guard.take();
                     }
                 }
@@ -47,7 +46,26 @@ async fn cluster_urls() -> Vec<String> {
             Mutex::new(Some(nats))
         })
         .await;
-    cell.lock().expect("the cluster lock").as_ref().expect("the cluster is running").urls()
+    cell.lock().await.as_ref().expect("the cluster is running").urls()
+}
+
+/// Kills NATS server `i` of the shared cluster with SIGKILL (JetStream runs only).
+pub async fn kill9_nats(i: usize) {
+    let cell = CLUSTER.get().expect("the shared cluster was started");
+    cell.lock().await.as_mut().expect("the cluster is running").kill9(i);
+}
+
+/// Starts NATS server `i` of the shared cluster again and waits until JetStream answers.
+pub async fn restart_nats(i: usize) {
+    let cell = CLUSTER.get().expect("the shared cluster was started");
+    cell.lock().await.as_mut().expect("the cluster is running").restart(i).await;
+}
+
+/// How long a server may take to start listening. On JetStream a start can fall into a
+/// leader election after a NATS server died (tests kill them): nats-server takes up to
+/// about 10 s to elect new leaders for the streams the dead one led.
+pub fn startup_wait() -> std::time::Duration {
+    std::time::Duration::from_secs(if jetstream() { 30 } else { 10 })
 }
 
 /// Adds to a server's environment what puts it on the chosen back end, unless the test set

@@ -129,7 +129,7 @@ impl TestServer {
         let mut child = cmd.spawn().expect("start the switchboard binary");
         let stdout = child.stdout.take().expect("piped stdout");
         let mut lines = BufReader::new(stdout).lines();
-        let line = tokio::time::timeout(WAIT, lines.next_line())
+        let line = tokio::time::timeout(backend::startup_wait(), lines.next_line())
             .await
             .expect("server did not print its listening line in time")
             .expect("reading server stdout")
