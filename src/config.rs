@@ -49,7 +49,7 @@ pub struct ClusterConfig {
     pub nats_urls: Vec<String>,
     /// This node's name in logs and on the NATS connection; default: host name and port.
     pub node_name: String,
-    /// JetStream replicas of every stream and bucket: an acknowledgement waits for them.
+    /// JetStream replicas of every stream and bucket: an acknowledgement waits for a majority.
     pub replicas: usize,
     /// Prefix of every stream, bucket and subject, so deployments can share a NATS system.
     pub prefix: String,

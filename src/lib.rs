@@ -128,6 +128,7 @@ pub async fn run(
     }
     let durability = config.server.durability;
     let store = Store::configured(&config)?;
+    store.serve_alone(&config.cluster.node_name)?;
     metrics::durability(durability);
     let app = App::new(config, store, conversation_threads());
     let restored = app.restore()?;

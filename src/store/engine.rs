@@ -259,6 +259,15 @@ pub trait Engine: Send + Sync + 'static {
     fn connected(&self) -> bool {
         true
     }
+
+    /// Claims the store for this process while it serves clients as `node`, so that two
+    /// servers never serve one store at once (each would route the same queue). The embedded
+    /// engine holds its directory's lock from the moment it opens; a shared engine takes a
+    /// lease here and keeps it; an error names who holds the store.
+    fn serve_alone(&self, node: &str) -> Result<(), StoreError> {
+        let _ = node;
+        Ok(())
+    }
 }
 
 #[cfg(test)]

@@ -36,6 +36,9 @@ use crate::ids::{AttachmentId, CallbackId, CannedId, ConversationId, CustomerId,
 pub enum StoreError {
     #[error("the data directory {0} is in use by another switchboard process")]
     Locked(String),
+    /// A shared store is served by another node (cluster mode: one node per prefix).
+    #[error("{0}")]
+    InUse(String),
     #[error("storage error: {0}")]
     Sled(#[from] sled::Error),
     #[error("stored data is unreadable: {0}")]
@@ -155,6 +158,11 @@ impl Store {
     /// Resolves once everything written before `ticket` was taken is durable.
     pub async fn durable(&self, ticket: Ticket) -> Result<(), StoreError> {
         self.engine.durable(ticket).await
+    }
+
+    /// Claims the store for this server, `node` (see [`Engine::serve_alone`]).
+    pub fn serve_alone(&self, node: &str) -> Result<(), StoreError> {
+        self.engine.serve_alone(node)
     }
 
     /// Whether writes can be made durable now (see [`Engine::connected`]).

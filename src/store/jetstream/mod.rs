@@ -50,6 +50,7 @@
 //! - nats-server 2.11 or newer (checked on connect), JetStream enabled on every server.
 
 mod keys;
+mod lease;
 mod overlay;
 pub mod remote;
 mod writer;
@@ -113,6 +114,10 @@ pub struct JetStream {
     handle: tokio::runtime::Handle,
     inner: Arc<Inner>,
     ids: Mutex<Range<u64>>,
+    settings: Settings,
+    /// The deployment's lease while this engine serves (`Engine::serve_alone`), released when
+    /// it closes.
+    lease: Mutex<Option<(async_nats::jetstream::kv::Store, String)>>,
 }
 
 struct Inner {
@@ -178,6 +183,8 @@ impl JetStream {
             handle,
             inner,
             ids: Mutex::new(0..0),
+            settings: settings.clone(),
+            lease: Mutex::new(None),
         })
     }
 
@@ -388,10 +395,16 @@ fn rand_id() -> [u8; 8] {
 impl Drop for JetStream {
     fn drop(&mut self) {
         // Writes still queued get a moment to reach JetStream, as the embedded engine
-        // flushes when it closes.
+        // flushes when it closes; then the lease goes, so a replacement starts at once.
         let pending = self.inner.pipeline.durable(self.inner.pipeline.ticket());
-        let waited =
-            self.handle.spawn(async move { tokio::time::timeout(Duration::from_secs(5), pending).await });
+        let lease = self.lease.lock().expect("lease lock").take();
+        let waited = self.handle.spawn(async move {
+            let _ = tokio::time::timeout(Duration::from_secs(5), pending).await;
+            if let Some((bucket, value)) = lease {
+                let _ =
+                    tokio::time::timeout(Duration::from_secs(2), lease::Lease::release(bucket, value)).await;
+            }
+        });
         let _ = futures_executor::block_on(waited);
         if let Some(runtime) = self.runtime.take() {
             runtime.shutdown_background();
@@ -629,5 +642,18 @@ impl Engine for JetStream {
 
     fn connected(&self) -> bool {
         self.inner.remote.client.connection_state() == async_nats::connection::State::Connected
+    }
+
+    fn serve_alone(&self, node: &str) -> Result<(), StoreError> {
+        let inner = self.inner.clone();
+        let (prefix, replicas, retry_for) =
+            (self.settings.prefix.clone(), self.settings.replicas, self.settings.retry_for);
+        let node = node.to_owned();
+        let held = self.block(async move {
+            lease::Lease::take(inner.remote.context(), &prefix, replicas, &node, retry_for).await
+        })?;
+        *self.lease.lock().expect("lease lock") = Some(held.handle());
+        self.handle.spawn(held.keep());
+        Ok(())
     }
 }

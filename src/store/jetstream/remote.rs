@@ -159,6 +159,11 @@ impl Remote {
         Ok(Remote { client, js, prefix, trees: streams, messages, ids, files: files_store, retry_for })
     }
 
+    /// The JetStream context, for what is not a store operation (the deployment's lease).
+    pub fn context(&self) -> &Context {
+        &self.js
+    }
+
     fn kv_subject(&self, tree: Tree, token: &str) -> String {
         format!("$KV.{}.{token}", bucket(&self.prefix, tree))
     }
