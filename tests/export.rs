@@ -133,7 +133,7 @@ async fn populate(server: &TestServer) -> Seeded {
     let body = json!({"title": "Refunds", "shortcut": "refund", "text": "Within 30 days."});
     assert_eq!(server.post("/api/v1/canned", Some(ADMIN), body).await.0, 201);
 
-    let before = conversations(&server).await;
+    let before = conversations(server).await;
     assert_eq!(before.len(), 3);
     let (_, callbacks) = server.get("/api/v1/callbacks", ADMIN).await;
     let (_, canned) = server.get("/api/v1/canned", ADMIN).await;

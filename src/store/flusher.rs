@@ -133,8 +133,7 @@ mod tests {
 
     #[test]
     fn a_write_whose_flush_failed_is_never_reported_durable() {
-        let mut p = Progress::default();
-        p.durable = 5;
+        let mut p = Progress { durable: 5, ..Progress::default() };
         p.fail(5, 10);
         // A later flush succeeds before the failed writers look.
         p.durable = 15;
