@@ -436,21 +436,35 @@ fn cpu_secs(pid: u32) -> Option<f64> {
     Some(ticks / hz.max(1.0))
 }
 
-/// (busy, total) jiffies of the whole machine, from the first line of /proc/stat.
-fn machine_jiffies() -> (u64, u64) {
+/// Jiffies of the whole machine since boot, from the first line of /proc/stat.
+#[derive(Clone, Copy)]
+struct MachineJiffies {
+    /// Running anything in this machine (user, system, interrupts), steal excluded.
+    busy: u64,
+    /// Stolen: the hypervisor ran something else while this machine wanted its cores. Apart
+    /// from `busy` because it is not another process here (a build in another session shows
+    /// as busy): it grows with this machine's own disk flushes (JetStream's fsyncs by ~0.2
+    /// cores), and it takes cores from everything measured.
+    steal: u64,
+    total: u64,
+}
+
+fn machine_jiffies() -> MachineJiffies {
     let s = std::fs::read_to_string("/proc/stat").unwrap_or_default();
     let v: Vec<u64> =
         s.lines().next().unwrap_or("").split_whitespace().skip(1).filter_map(|x| x.parse().ok()).collect();
+    let at = |i: usize| v.get(i).copied().unwrap_or(0);
     let total: u64 = v.iter().take(8).sum();
-    let idle = v.get(3).copied().unwrap_or(0) + v.get(4).copied().unwrap_or(0);
-    (total - idle, total)
+    let (idle, steal) = (at(3) + at(4), at(7));
+    MachineJiffies { busy: total - idle - steal, steal, total }
 }
 
-/// Cores busy across the whole machine between two `machine_jiffies` samples.
-fn busy_cores(a: (u64, u64), b: (u64, u64)) -> f64 {
+/// Cores busy (steal excluded) and cores stolen between two `machine_jiffies` samples.
+fn busy_cores(a: MachineJiffies, b: MachineJiffies) -> (f64, f64) {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
-    let total = b.1.saturating_sub(a.1).max(1) as f64;
-    b.0.saturating_sub(a.0) as f64 / total * cores
+    let total = b.total.saturating_sub(a.total).max(1) as f64;
+    let share = |x: u64, y: u64| y.saturating_sub(x) as f64 / total * cores;
+    (share(a.busy, b.busy), share(a.steal, b.steal))
 }
 
 /// Waits (at most `limit`) until other processes leave the machine nearly idle, so that
@@ -460,7 +474,7 @@ async fn wait_for_quiet(limit: Duration) -> f64 {
     loop {
         let a = machine_jiffies();
         tokio::time::sleep(Duration::from_secs(1)).await;
-        let busy = busy_cores(a, machine_jiffies());
+        let (busy, _) = busy_cores(a, machine_jiffies());
         if busy < 0.25 || t.elapsed() >= limit {
             return busy;
         }
@@ -483,7 +497,11 @@ struct Server {
 
 impl Server {
     /// Starts the target (on `cluster` in cluster mode, under `prefix`), or finds `--server`.
-    async fn start(opts: &Opts, target: Target, cluster: Option<(&NatsCluster, &str)>) -> Result<Server, String> {
+    async fn start(
+        opts: &Opts,
+        target: Target,
+        cluster: Option<(&NatsCluster, &str)>,
+    ) -> Result<Server, String> {
         if let (Some(url), Target::Switchboard(_)) = (&opts.server, target) {
             let addr = url
                 .trim_start_matches("http://")
@@ -1284,7 +1302,7 @@ async fn drive(
         let cpu1 = pid.and_then(cpu_secs);
         let nats1 = nats_cpu();
         let own1 = own_cpu_secs();
-        let machine = busy_cores(machine0, machine_jiffies());
+        let (machine, steal) = busy_cores(machine0, machine_jiffies());
         let rss_end = rss();
         if let Some(c) = cluster {
             let kib: u64 = c.pids().into_iter().filter_map(rss_kib).sum();
@@ -1321,7 +1339,11 @@ async fn drive(
             println!(
                 "  CPU: server {:.2} cores, {}load client {:.2} cores (of {})",
                 (b - a) / elapsed,
-                if cluster.is_some() { format!("nats-server {nats_cores:.2} cores, ") } else { String::new() },
+                if cluster.is_some() {
+                    format!("nats-server {nats_cores:.2} cores, ")
+                } else {
+                    String::new()
+                },
                 (own1 - own0) / elapsed,
                 std::thread::available_parallelism().map_or(0, |n| n.get())
             );
@@ -1330,8 +1352,11 @@ async fn drive(
                 report.insert("nats_cpu_cores".into(), json!(nats_cores));
             }
             let others = (machine - (b - a) / elapsed - nats_cores - (own1 - own0) / elapsed).max(0.0);
-            println!("  machine: {machine:.2} cores busy, {others:.2} of them other processes");
+            println!(
+                "  machine: {machine:.2} cores busy, {others:.2} of them other processes; {steal:.2} cores stolen by the hypervisor"
+            );
             report.insert("other_processes_cores".into(), json!(others));
+            report.insert("steal_cores".into(), json!(steal));
         }
         report.insert("client_cpu_cores".into(), json!((own1 - own0) / elapsed));
         report.insert("offered_rate".into(), json!(opts.rate));

