@@ -436,15 +436,16 @@ fn cpu_secs(pid: u32) -> Option<f64> {
     Some(ticks / hz.max(1.0))
 }
 
-/// Jiffies of the whole machine since boot, from the first line of /proc/stat.
+/// Jiffies of the whole machine since boot, from the first line of /proc/stat, by what ran.
 #[derive(Clone, Copy)]
 struct MachineJiffies {
-    /// Running anything in this machine (user, system, interrupts), steal excluded.
-    busy: u64,
-    /// Stolen: the hypervisor ran something else while this machine wanted its cores. Apart
-    /// from `busy` because it is not another process here (a build in another session shows
-    /// as busy): it grows with this machine's own disk flushes (JetStream's fsyncs by ~0.2
-    /// cores), and it takes cores from everything measured.
+    /// Processes and kernel threads (user, nice, system).
+    processes: u64,
+    /// Interrupts and softirqs: loopback networking and disk completions, mostly the run's own.
+    interrupts: u64,
+    /// Stolen: the hypervisor ran something else while this machine wanted its cores. Not
+    /// another process here (a build in another session shows as `processes`); it grows with
+    /// this machine's own disk flushes, and takes cores from everything measured.
     steal: u64,
     total: u64,
 }
@@ -454,17 +455,50 @@ fn machine_jiffies() -> MachineJiffies {
     let v: Vec<u64> =
         s.lines().next().unwrap_or("").split_whitespace().skip(1).filter_map(|x| x.parse().ok()).collect();
     let at = |i: usize| v.get(i).copied().unwrap_or(0);
-    let total: u64 = v.iter().take(8).sum();
-    let (idle, steal) = (at(3) + at(4), at(7));
-    MachineJiffies { busy: total - idle - steal, steal, total }
+    MachineJiffies {
+        processes: at(0) + at(1) + at(2),
+        interrupts: at(5) + at(6),
+        steal: at(7),
+        total: v.iter().take(8).sum(),
+    }
 }
 
-/// Cores busy (steal excluded) and cores stolen between two `machine_jiffies` samples.
-fn busy_cores(a: MachineJiffies, b: MachineJiffies) -> (f64, f64) {
+/// Cores used between two `machine_jiffies` samples.
+#[derive(Clone, Copy)]
+struct MachineCores {
+    processes: f64,
+    interrupts: f64,
+    steal: f64,
+}
+
+fn busy_cores(a: MachineJiffies, b: MachineJiffies) -> MachineCores {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
     let total = b.total.saturating_sub(a.total).max(1) as f64;
     let share = |x: u64, y: u64| y.saturating_sub(x) as f64 / total * cores;
-    (share(a.busy, b.busy), share(a.steal, b.steal))
+    MachineCores {
+        processes: share(a.processes, b.processes),
+        interrupts: share(a.interrupts, b.interrupts),
+        steal: share(a.steal, b.steal),
+    }
+}
+
+/// CPU seconds of every kernel thread (kworkers, jbd2, ksoftirqd: the disk flushes and
+/// network work the run causes), apart from the processes a concurrent build would run.
+fn kernel_threads_cpu_secs() -> f64 {
+    const PF_KTHREAD: u64 = 0x0020_0000;
+    let Ok(dir) = std::fs::read_dir("/proc") else { return 0.0 };
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    let ticks: u64 = dir
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter_map(|pid| {
+            let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            let f: Vec<&str> = s[s.rfind(')')? + 2..].split_whitespace().collect();
+            let flags: u64 = f.get(6)?.parse().ok()?;
+            (flags & PF_KTHREAD != 0)
+                .then(|| Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?))?
+        })
+        .sum();
+    ticks as f64 / hz.max(1.0)
 }
 
 /// Waits (at most `limit`) until other processes leave the machine nearly idle, so that
@@ -474,7 +508,7 @@ async fn wait_for_quiet(limit: Duration) -> f64 {
     loop {
         let a = machine_jiffies();
         tokio::time::sleep(Duration::from_secs(1)).await;
-        let (busy, _) = busy_cores(a, machine_jiffies());
+        let busy = busy_cores(a, machine_jiffies()).processes;
         if busy < 0.25 || t.elapsed() >= limit {
             return busy;
         }
@@ -1284,6 +1318,7 @@ async fn drive(
         let nats0 = nats_cpu();
         let own0 = own_cpu_secs();
         let machine0 = machine_jiffies();
+        let kernel0 = kernel_threads_cpu_secs();
         let until = now_us() + 50_000 + opts.duration.as_micros() as u64;
         stats.send_until_us.store(until, Ordering::Relaxed);
         let t = Instant::now();
@@ -1302,7 +1337,8 @@ async fn drive(
         let cpu1 = pid.and_then(cpu_secs);
         let nats1 = nats_cpu();
         let own1 = own_cpu_secs();
-        let (machine, steal) = busy_cores(machine0, machine_jiffies());
+        let machine = busy_cores(machine0, machine_jiffies());
+        let kernel_threads = kernel_threads_cpu_secs() - kernel0;
         let rss_end = rss();
         if let Some(c) = cluster {
             let kib: u64 = c.pids().into_iter().filter_map(rss_kib).sum();
@@ -1351,12 +1387,19 @@ async fn drive(
             if cluster.is_some() {
                 report.insert("nats_cpu_cores".into(), json!(nats_cores));
             }
-            let others = (machine - (b - a) / elapsed - nats_cores - (own1 - own0) / elapsed).max(0.0);
+            // Other processes: what a concurrent build would use. The kernel's work for this
+            // run (threads, interrupts) and the hypervisor's steal are reported apart.
+            let kernel = kernel_threads / elapsed;
+            let ours = (b - a) / elapsed + nats_cores + (own1 - own0) / elapsed;
+            let others = (machine.processes - ours - kernel).max(0.0);
             println!(
-                "  machine: {machine:.2} cores busy, {others:.2} of them other processes; {steal:.2} cores stolen by the hypervisor"
+                "  machine: {:.2} cores in processes, {others:.2} of them other processes; kernel threads {kernel:.2}, interrupts {:.2}, stolen {:.2} cores",
+                machine.processes, machine.interrupts, machine.steal
             );
             report.insert("other_processes_cores".into(), json!(others));
-            report.insert("steal_cores".into(), json!(steal));
+            report.insert("kernel_threads_cores".into(), json!(kernel));
+            report.insert("interrupt_cores".into(), json!(machine.interrupts));
+            report.insert("steal_cores".into(), json!(machine.steal));
         }
         report.insert("client_cpu_cores".into(), json!((own1 - own0) / elapsed));
         report.insert("offered_rate".into(), json!(opts.rate));
