@@ -1387,11 +1387,13 @@ async fn drive(
             if cluster.is_some() {
                 report.insert("nats_cpu_cores".into(), json!(nats_cores));
             }
-            // Other processes: what a concurrent build would use. The kernel's work for this
-            // run (threads, interrupts) and the hypervisor's steal are reported apart.
+            // Other processes: what a concurrent build would use. Kernel threads (the disk
+            // flushes and network work this run causes) and the hypervisor's steal are
+            // reported apart. Interrupts stay in: the kernel counts part of what it charges
+            // to our processes as interrupt time, so without them ours can exceed the total.
             let kernel = kernel_threads / elapsed;
             let ours = (b - a) / elapsed + nats_cores + (own1 - own0) / elapsed;
-            let others = (machine.processes - ours - kernel).max(0.0);
+            let others = (machine.processes + machine.interrupts - ours - kernel).max(0.0);
             println!(
                 "  machine: {:.2} cores in processes, {others:.2} of them other processes; kernel threads {kernel:.2}, interrupts {:.2}, stolen {:.2} cores",
                 machine.processes, machine.interrupts, machine.steal
