@@ -482,23 +482,37 @@ fn busy_cores(a: MachineJiffies, b: MachineJiffies) -> MachineCores {
     }
 }
 
-/// CPU seconds of every kernel thread (kworkers, jbd2, ksoftirqd: the disk flushes and
-/// network work the run causes), apart from the processes a concurrent build would run.
-fn kernel_threads_cpu_secs() -> f64 {
+/// CPU ticks of every process on the machine: (kernel thread?, ticks). A process's ticks
+/// include those of its children that have exited, so a build's short-lived compilers count.
+fn process_ticks() -> std::collections::HashMap<u32, (bool, u64)> {
     const PF_KTHREAD: u64 = 0x0020_0000;
-    let Ok(dir) = std::fs::read_dir("/proc") else { return 0.0 };
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
-    let ticks: u64 = dir
-        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+    let Ok(dir) = std::fs::read_dir("/proc") else { return Default::default() };
+    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
         .filter_map(|pid| {
             let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
             let f: Vec<&str> = s[s.rfind(')')? + 2..].split_whitespace().collect();
             let flags: u64 = f.get(6)?.parse().ok()?;
-            (flags & PF_KTHREAD != 0)
-                .then(|| Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?))?
+            let ticks = (11..=14).map(|i| f.get(i)?.parse::<u64>().ok()).sum::<Option<u64>>()?;
+            Some((pid, (flags & PF_KTHREAD != 0, ticks)))
         })
-        .sum();
-    ticks as f64 / hz.max(1.0)
+        .collect()
+}
+
+/// CPU seconds between two `process_ticks` samples: (kernel threads, other processes), where
+/// other processes are all but `ours`: what a concurrent build in another session would use.
+/// Kernel threads (kworkers, jbd2: the disk flushes this run causes) are kept apart.
+fn cpu_between(
+    a: &std::collections::HashMap<u32, (bool, u64)>,
+    b: &std::collections::HashMap<u32, (bool, u64)>,
+    ours: &[u32],
+) -> (f64, f64) {
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    let (mut kernel, mut others) = (0u64, 0u64);
+    for (pid, &(kthread, ticks)) in b.iter().filter(|(pid, _)| !ours.contains(pid)) {
+        let spent = ticks.saturating_sub(a.get(pid).map_or(0, |&(_, t)| t));
+        *(if kthread { &mut kernel } else { &mut others }) += spent;
+    }
+    (kernel as f64 / hz.max(1.0), others as f64 / hz.max(1.0))
 }
 
 /// Waits (at most `limit`) until other processes leave the machine nearly idle, so that
@@ -1318,7 +1332,7 @@ async fn drive(
         let nats0 = nats_cpu();
         let own0 = own_cpu_secs();
         let machine0 = machine_jiffies();
-        let kernel0 = kernel_threads_cpu_secs();
+        let processes0 = process_ticks();
         let until = now_us() + 50_000 + opts.duration.as_micros() as u64;
         stats.send_until_us.store(until, Ordering::Relaxed);
         let t = Instant::now();
@@ -1338,7 +1352,12 @@ async fn drive(
         let nats1 = nats_cpu();
         let own1 = own_cpu_secs();
         let machine = busy_cores(machine0, machine_jiffies());
-        let kernel_threads = kernel_threads_cpu_secs() - kernel0;
+        let ours: Vec<u32> = [std::process::id()]
+            .into_iter()
+            .chain(pid)
+            .chain(cluster.map(NatsCluster::pids).unwrap_or_default())
+            .collect();
+        let (kernel_threads, other_processes) = cpu_between(&processes0, &process_ticks(), &ours);
         let rss_end = rss();
         if let Some(c) = cluster {
             let kib: u64 = c.pids().into_iter().filter_map(rss_kib).sum();
@@ -1387,13 +1406,8 @@ async fn drive(
             if cluster.is_some() {
                 report.insert("nats_cpu_cores".into(), json!(nats_cores));
             }
-            // Other processes: what a concurrent build would use. Kernel threads (the disk
-            // flushes and network work this run causes) and the hypervisor's steal are
-            // reported apart. Interrupts stay in: the kernel counts part of what it charges
-            // to our processes as interrupt time, so without them ours can exceed the total.
             let kernel = kernel_threads / elapsed;
-            let ours = (b - a) / elapsed + nats_cores + (own1 - own0) / elapsed;
-            let others = (machine.processes + machine.interrupts - ours - kernel).max(0.0);
+            let others = other_processes / elapsed;
             println!(
                 "  machine: {:.2} cores in processes, {others:.2} of them other processes; kernel threads {kernel:.2}, interrupts {:.2}, stolen {:.2} cores",
                 machine.processes, machine.interrupts, machine.steal
