@@ -7,11 +7,16 @@
 //!     --experts 100 --rate 5000 --duration 20 --baseline relay
 //! cargo run --release --example load -- --mode chat --connections 1100 --chats 1000 \
 //!     --experts 100 --rate 0 --inflight 4 --duration 15 --baseline all
+//! cargo run --release --example load -- --mode chat --connections 1100 --chats 1000 \
+//!     --experts 100 --rate 0 --inflight 4 --duration 8 --store both --baseline relay
 //! cargo run --release --example load -- --mode sled --duration 10
 //! ```
 //!
 //! It starts the release server itself (`target/release/switchboard serve` on 127.0.0.1:0
 //! with a fresh data directory), or targets `--server URL` (give `--server-pid` for RSS).
+//! `--store jetstream` runs that server in cluster mode on a 3-node NATS JetStream cluster
+//! that it starts on loopback (`nats_cluster`), with 3 replicas and a fresh prefix;
+//! `--store both` runs the same scenario on sled, then on JetStream, and compares them.
 //! `--target relay` drives `target/release/examples/relay`, the bare websocket relay, with
 //! the same client code; `--baseline relay|sled|all` runs those baselines after the main run
 //! and prints ratios.
@@ -47,6 +52,10 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
 
+#[path = "load/nats_cluster.rs"]
+mod nats_cluster;
+use nats_cluster::NatsCluster;
+
 /// The server's allocator, so the raw sled baseline runs on the same footing.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -76,14 +85,29 @@ enum Mode {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Target {
-    Switchboard,
+    /// The server, on one store (`--target switchboard` runs it on each of `--store`).
+    Switchboard(Store),
     Relay,
 }
+
+/// Where the spawned server keeps its durable state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Store {
+    /// The embedded database in its data directory (the default).
+    Sled,
+    /// Cluster mode on a 3-node JetStream cluster started for the scenario, 3 replicas.
+    JetStream,
+}
+
+/// Nodes of the JetStream cluster, and replicas of every stream and bucket on it.
+const NATS_NODES: usize = 3;
 
 #[derive(Clone, Debug)]
 struct Opts {
     mode: Mode,
     target: Target,
+    /// The stores to run the scenario on, one after the other.
+    stores: Vec<Store>,
     server: Option<String>,
     server_pid: Option<u32>,
     connections: usize,
@@ -113,7 +137,8 @@ impl Default for Opts {
     fn default() -> Self {
         Opts {
             mode: Mode::Chat,
-            target: Target::Switchboard,
+            target: Target::Switchboard(Store::Sled),
+            stores: vec![Store::Sled],
             server: None,
             server_pid: None,
             connections: 1_000,
@@ -140,6 +165,7 @@ impl Default for Opts {
 }
 
 const USAGE: &str = "usage: load [--mode idle|chat|sled] [--target switchboard|relay]
+  [--store sled|jetstream|both]
   [--server URL --server-pid PID] [--connections N] [--chats C] [--experts M]
   [--max-concurrent K] [--start-rate CHATS/S] [--rate MSGS/S (0 = closed loop)]
   [--inflight W] [--duration SECS] [--hold SECS] [--connect-rate CONN/S]
@@ -166,9 +192,17 @@ fn parse_args() -> Opts {
             }
             "--target" => {
                 o.target = match val::<String>(f, args.next()).as_str() {
-                    "switchboard" => Target::Switchboard,
+                    "switchboard" => Target::Switchboard(Store::Sled),
                     "relay" => Target::Relay,
                     t => panic!("unknown target {t}\n{USAGE}"),
+                }
+            }
+            "--store" => {
+                o.stores = match val::<String>(f, args.next()).as_str() {
+                    "sled" => vec![Store::Sled],
+                    "jetstream" => vec![Store::JetStream],
+                    "both" => vec![Store::Sled, Store::JetStream],
+                    s => panic!("unknown store {s}\n{USAGE}"),
                 }
             }
             "--server" => o.server = Some(val(f, args.next())),
@@ -219,6 +253,9 @@ fn parse_args() -> Opts {
     o.connect_rate = o.connect_rate.max(1.0);
     o.start_rate = o.start_rate.max(1.0);
     o.client_threads = o.client_threads.max(1);
+    if o.server.is_some() && o.stores.contains(&Store::JetStream) {
+        panic!("--store jetstream starts its own server and cluster; it cannot target --server\n{USAGE}");
+    }
     o
 }
 
@@ -250,22 +287,40 @@ async fn run(opts: Opts, nofile: (u64, u64)) -> i32 {
         println!("RESULT {}", json!({"sled": r}));
         return 0;
     }
-    let main = match scenario(&opts, opts.target).await {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("load: {e}");
-            return 1;
-        }
+    // The main runs: the server on each chosen store in turn, or the relay alone.
+    let mains: Vec<Target> = match opts.target {
+        Target::Relay => vec![Target::Relay],
+        Target::Switchboard(_) => opts.stores.iter().map(|&s| Target::Switchboard(s)).collect(),
     };
-    let mut result = json!({ target_name(opts.target): main.clone() });
+    let mut result = serde_json::Map::new();
+    for (i, &target) in mains.iter().enumerate() {
+        if i > 0 {
+            println!("\n=== same scenario: {} ===", target_name(target));
+        }
+        match scenario(&opts, target).await {
+            Ok(r) => {
+                result.insert(target_name(target).into(), r);
+            }
+            Err(e) => {
+                eprintln!("load: {}: {e}", target_name(target));
+                return 1;
+            }
+        }
+    }
+    let (sled, js) = (Target::Switchboard(Store::Sled), Target::Switchboard(Store::JetStream));
+    if let (Some(sled), Some(js)) = (result.get(target_name(sled)), result.get(target_name(js))) {
+        ratios("jetstream", js, "sled", sled);
+    }
     for b in &opts.baseline {
         match *b {
             "relay" if opts.target != Target::Relay => {
                 println!("\n=== baseline: bare relay, same scenario ===");
                 match scenario(&opts, Target::Relay).await {
                     Ok(r) => {
-                        ratios(&main, &r);
-                        result["relay"] = r;
+                        for &target in &mains {
+                            ratios(target_name(target), &result[target_name(target)], "relay", &r);
+                        }
+                        result.insert("relay".into(), r);
                     }
                     Err(e) => eprintln!("relay baseline failed: {e}"),
                 }
@@ -273,41 +328,52 @@ async fn run(opts: Opts, nofile: (u64, u64)) -> i32 {
             "sled" => {
                 println!("\n=== baseline: raw sled batched append + flush ===");
                 let r = sled_baseline(&opts).await;
-                if let (Some(ours), Some(raw)) =
-                    (main["durable_msgs_per_s"].as_f64(), r["inserts_per_s"].as_f64())
-                {
-                    println!("ratio: switchboard durable msgs/s / raw sled inserts/s = {:.3}", ours / raw);
+                for &target in &mains {
+                    let ours = result[target_name(target)]["durable_msgs_per_s"].as_f64();
+                    if let (Some(ours), Some(raw)) = (ours, r["inserts_per_s"].as_f64()) {
+                        println!(
+                            "ratio: {} durable msgs/s / raw sled inserts/s = {:.3}",
+                            target_name(target),
+                            ours / raw
+                        );
+                    }
                 }
-                result["sled"] = r;
+                result.insert("sled".into(), r);
             }
             _ => {}
         }
     }
-    println!("RESULT {result}");
+    println!("RESULT {}", Value::Object(result));
     0
 }
 
+/// The run's key in the RESULT json: `switchboard` on sled (as before JetStream existed),
+/// `switchboard_jetstream` in cluster mode, `relay`.
 fn target_name(t: Target) -> &'static str {
     match t {
-        Target::Switchboard => "switchboard",
+        Target::Switchboard(Store::Sled) => "switchboard",
+        Target::Switchboard(Store::JetStream) => "switchboard_jetstream",
         Target::Relay => "relay",
     }
 }
 
-fn ratios(ours: &Value, relay: &Value) {
+/// Prints `ours / theirs` for each throughput, memory and latency figure both runs report.
+fn ratios(ours_name: &str, ours: &Value, theirs_name: &str, theirs: &Value) {
     let pairs = [
+        ("durable_msgs_per_s", "durable msgs/s"),
         ("server_rss_kib", "server RSS"),
         ("rss_per_conn_kib", "RSS per connection"),
         ("rss_delta_per_conn_kib", "RSS growth per connection"),
         ("expert_latency_us.p50", "customer->expert p50"),
         ("expert_latency_us.p99", "customer->expert p99"),
         ("expert_latency_us.p999", "customer->expert p99.9"),
+        ("ack_latency_us.p50", "send->ack p50"),
         ("ack_latency_us.p99", "send->ack p99"),
     ];
-    println!("ratios switchboard / relay (target: at most 2.0):");
+    println!("ratios {ours_name} / {theirs_name}:");
     for (path, name) in pairs {
         let get = |v: &Value| path.split('.').try_fold(v, |v, k| v.get(k)).and_then(Value::as_f64);
-        if let (Some(a), Some(b)) = (get(ours), get(relay)) {
+        if let (Some(a), Some(b)) = (get(ours), get(theirs)) {
             if b > 0.0 {
                 println!("  {name:<28} {a:>10.1} / {b:>10.1} = {:.2}x", a / b);
             }
@@ -370,21 +436,83 @@ fn cpu_secs(pid: u32) -> Option<f64> {
     Some(ticks / hz.max(1.0))
 }
 
-/// (busy, total) jiffies of the whole machine, from the first line of /proc/stat.
-fn machine_jiffies() -> (u64, u64) {
+/// Jiffies of the whole machine since boot, from the first line of /proc/stat, by what ran.
+#[derive(Clone, Copy)]
+struct MachineJiffies {
+    /// Processes and kernel threads (user, nice, system).
+    processes: u64,
+    /// Interrupts and softirqs: loopback networking and disk completions, mostly the run's own.
+    interrupts: u64,
+    /// Stolen: the hypervisor ran something else while this machine wanted its cores. Not
+    /// another process here (a build in another session shows as `processes`); it grows with
+    /// this machine's own disk flushes, and takes cores from everything measured.
+    steal: u64,
+    total: u64,
+}
+
+fn machine_jiffies() -> MachineJiffies {
     let s = std::fs::read_to_string("/proc/stat").unwrap_or_default();
     let v: Vec<u64> =
         s.lines().next().unwrap_or("").split_whitespace().skip(1).filter_map(|x| x.parse().ok()).collect();
-    let total: u64 = v.iter().take(8).sum();
-    let idle = v.get(3).copied().unwrap_or(0) + v.get(4).copied().unwrap_or(0);
-    (total - idle, total)
+    let at = |i: usize| v.get(i).copied().unwrap_or(0);
+    MachineJiffies {
+        processes: at(0) + at(1) + at(2),
+        interrupts: at(5) + at(6),
+        steal: at(7),
+        total: v.iter().take(8).sum(),
+    }
 }
 
-/// Cores busy across the whole machine between two `machine_jiffies` samples.
-fn busy_cores(a: (u64, u64), b: (u64, u64)) -> f64 {
+/// Cores used between two `machine_jiffies` samples.
+#[derive(Clone, Copy)]
+struct MachineCores {
+    processes: f64,
+    interrupts: f64,
+    steal: f64,
+}
+
+fn busy_cores(a: MachineJiffies, b: MachineJiffies) -> MachineCores {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
-    let total = b.1.saturating_sub(a.1).max(1) as f64;
-    b.0.saturating_sub(a.0) as f64 / total * cores
+    let total = b.total.saturating_sub(a.total).max(1) as f64;
+    let share = |x: u64, y: u64| y.saturating_sub(x) as f64 / total * cores;
+    MachineCores {
+        processes: share(a.processes, b.processes),
+        interrupts: share(a.interrupts, b.interrupts),
+        steal: share(a.steal, b.steal),
+    }
+}
+
+/// CPU ticks of every process on the machine: (kernel thread?, ticks). A process's ticks
+/// include those of its children that have exited, so a build's short-lived compilers count.
+fn process_ticks() -> std::collections::HashMap<u32, (bool, u64)> {
+    const PF_KTHREAD: u64 = 0x0020_0000;
+    let Ok(dir) = std::fs::read_dir("/proc") else { return Default::default() };
+    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter_map(|pid| {
+            let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            let f: Vec<&str> = s[s.rfind(')')? + 2..].split_whitespace().collect();
+            let flags: u64 = f.get(6)?.parse().ok()?;
+            let ticks = (11..=14).map(|i| f.get(i)?.parse::<u64>().ok()).sum::<Option<u64>>()?;
+            Some((pid, (flags & PF_KTHREAD != 0, ticks)))
+        })
+        .collect()
+}
+
+/// CPU seconds between two `process_ticks` samples: (kernel threads, other processes), where
+/// other processes are all but `ours`: what a concurrent build in another session would use.
+/// Kernel threads (kworkers, jbd2: the disk flushes this run causes) are kept apart.
+fn cpu_between(
+    a: &std::collections::HashMap<u32, (bool, u64)>,
+    b: &std::collections::HashMap<u32, (bool, u64)>,
+    ours: &[u32],
+) -> (f64, f64) {
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    let (mut kernel, mut others) = (0u64, 0u64);
+    for (pid, &(kthread, ticks)) in b.iter().filter(|(pid, _)| !ours.contains(pid)) {
+        let spent = ticks.saturating_sub(a.get(pid).map_or(0, |&(_, t)| t));
+        *(if kthread { &mut kernel } else { &mut others }) += spent;
+    }
+    (kernel as f64 / hz.max(1.0), others as f64 / hz.max(1.0))
 }
 
 /// Waits (at most `limit`) until other processes leave the machine nearly idle, so that
@@ -394,7 +522,7 @@ async fn wait_for_quiet(limit: Duration) -> f64 {
     loop {
         let a = machine_jiffies();
         tokio::time::sleep(Duration::from_secs(1)).await;
-        let busy = busy_cores(a, machine_jiffies());
+        let busy = busy_cores(a, machine_jiffies()).processes;
         if busy < 0.25 || t.elapsed() >= limit {
             return busy;
         }
@@ -416,8 +544,13 @@ struct Server {
 }
 
 impl Server {
-    async fn start(opts: &Opts, target: Target) -> Result<Server, String> {
-        if let (Some(url), Target::Switchboard) = (&opts.server, target) {
+    /// Starts the target (on `cluster` in cluster mode, under `prefix`), or finds `--server`.
+    async fn start(
+        opts: &Opts,
+        target: Target,
+        cluster: Option<(&NatsCluster, &str)>,
+    ) -> Result<Server, String> {
+        if let (Some(url), Target::Switchboard(_)) = (&opts.server, target) {
             let addr = url
                 .trim_start_matches("http://")
                 .trim_end_matches('/')
@@ -442,7 +575,7 @@ impl Server {
         let log = dir.path().join("server.log");
         let logfile = std::fs::File::create(&log).map_err(|e| e.to_string())?;
         let mut cmd = match target {
-            Target::Switchboard => {
+            Target::Switchboard(_) => {
                 let bin = examples.parent().ok_or("no target dir")?.join("switchboard");
                 if !bin.exists() {
                     return Err(format!(
@@ -470,6 +603,12 @@ impl Server {
                         "SWITCHBOARD_LOG",
                         std::env::var("SWITCHBOARD_LOG").unwrap_or_else(|_| "warn".into()),
                     );
+                if let Some((cluster, prefix)) = cluster {
+                    c.env("SWITCHBOARD_CLUSTER_NATS_URLS", cluster.urls_env())
+                        .env("SWITCHBOARD_CLUSTER_PREFIX", prefix)
+                        .env("SWITCHBOARD_CLUSTER_NODE_NAME", prefix)
+                        .env("SWITCHBOARD_CLUSTER_REPLICAS", NATS_NODES.to_string());
+                }
                 c
             }
             Target::Relay => {
@@ -491,7 +630,9 @@ impl Server {
         let pid = child.id();
         let stdout = child.stdout.take().ok_or("no stdout")?;
         let mut lines = BufReader::new(stdout).lines();
-        let line = tokio::time::timeout(STEP, lines.next_line())
+        // In cluster mode the server creates its streams and buckets (R3) before it listens.
+        let startup = if cluster.is_some() { STEP * 3 } else { STEP };
+        let line = tokio::time::timeout(startup, lines.next_line())
             .await
             .map_err(|_| "the server did not print its listening line in time".to_string())?
             .map_err(|e| e.to_string())?
@@ -986,16 +1127,59 @@ async fn open_many<F, Fut>(
     }
 }
 
+/// One scenario on one target, from an idle machine to its report.
 async fn scenario(opts: &Opts, target: Target) -> Result<Value, String> {
     let busy = wait_for_quiet(opts.quiet_wait).await;
     println!("machine: {busy:.2} cores busy before the run");
-    let server = Server::start(opts, target).await?;
-    let result = drive(opts, target, &server).await;
-    server.stop().await;
-    result
+    let cluster = match target {
+        Target::Switchboard(Store::JetStream) => {
+            let t = Instant::now();
+            let c = NatsCluster::start(NATS_NODES, opts.data_dir.as_deref()).await?;
+            println!(
+                "nats: {NATS_NODES}-node JetStream cluster ready in {:.2} s (pids {:?}), replicas {NATS_NODES}, sync_interval always",
+                t.elapsed().as_secs_f64(),
+                c.pids()
+            );
+            Some(c)
+        }
+        _ => None,
+    };
+    // A fresh prefix per run, so no run ever reads what another left in a cluster.
+    let prefix = format!("load{}_{}", std::process::id(), now_us());
+    let result = match Server::start(opts, target, cluster.as_ref().map(|c| (c, prefix.as_str()))).await {
+        Ok(server) => {
+            let result = drive(opts, target, &server, cluster.as_ref()).await;
+            server.stop().await;
+            result
+        }
+        Err(e) => Err(e),
+    };
+    let Some(cluster) = cluster else { return result.map(Value::Object) };
+    // What JetStream holds after the run: the transcripts' stream, with its replicas.
+    let stream = cluster.api(&format!("STREAM.INFO.{prefix}_messages")).await;
+    cluster.stop().await;
+    let mut report = result?;
+    let stream = stream?;
+    // The leader, and the followers that have caught up with it.
+    let peers = stream["cluster"]["replicas"].as_array().cloned().unwrap_or_default();
+    let current = 1 + peers.iter().filter(|p| p["current"] == true).count();
+    println!(
+        "jetstream: stream {prefix}_messages holds {} messages, {} replicas configured, {current} servers current",
+        stream["state"]["messages"], stream["config"]["num_replicas"],
+    );
+    report.insert("cluster_prefix".into(), json!(prefix));
+    report.insert("stream_messages".into(), stream["state"]["messages"].clone());
+    report.insert("stream_replicas".into(), stream["config"]["num_replicas"].clone());
+    report.insert("stream_servers_current".into(), json!(current));
+    Ok(Value::Object(report))
 }
 
-async fn drive(opts: &Opts, target: Target, server: &Server) -> Result<Value, String> {
+async fn drive(
+    opts: &Opts,
+    target: Target,
+    server: &Server,
+    cluster: Option<&NatsCluster>,
+) -> Result<serde_json::Map<String, Value>, String> {
     let pid = server.pid;
     let rss = || pid.and_then(rss_kib);
     println!(
@@ -1012,13 +1196,20 @@ async fn drive(opts: &Opts, target: Target, server: &Server) -> Result<Value, St
     let phases = Phases { start: start_rx, send: send_rx, stop: stop_rx };
     let opts_arc = Arc::new(opts.clone());
     let mut report = serde_json::Map::new();
+    match target {
+        Target::Switchboard(Store::Sled) => report.insert("store".into(), json!("sled")),
+        Target::Switchboard(Store::JetStream) => report.insert("store".into(), json!("jetstream")),
+        Target::Relay => None,
+    };
+    // nats-server runs on the same cores: its CPU is reported apart, never as "others".
+    let nats_cpu = || cluster.map(|c| c.pids().into_iter().filter_map(cpu_secs).sum::<f64>());
 
     // Experts: accounts over REST (skipped for the relay), then their sockets.
     let experts = if opts.mode == Mode::Chat { opts.experts } else { 0 };
     if experts > 0 {
         let t = Instant::now();
         let tokens = match target {
-            Target::Switchboard => {
+            Target::Switchboard(_) => {
                 let max = opts.max_concurrent.unwrap_or_else(|| default_max_concurrent(opts));
                 create_experts(&server.base, experts, max).await?
             }
@@ -1138,8 +1329,10 @@ async fn drive(opts: &Opts, target: Target, server: &Server) -> Result<Value, St
 
     if opts.mode == Mode::Chat && chats > 0 {
         let cpu0 = pid.and_then(cpu_secs);
+        let nats0 = nats_cpu();
         let own0 = own_cpu_secs();
         let machine0 = machine_jiffies();
+        let processes0 = process_ticks();
         let until = now_us() + 50_000 + opts.duration.as_micros() as u64;
         stats.send_until_us.store(until, Ordering::Relaxed);
         let t = Instant::now();
@@ -1156,9 +1349,21 @@ async fn drive(opts: &Opts, target: Target, server: &Server) -> Result<Value, St
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
         let cpu1 = pid.and_then(cpu_secs);
+        let nats1 = nats_cpu();
         let own1 = own_cpu_secs();
         let machine = busy_cores(machine0, machine_jiffies());
+        let ours: Vec<u32> = [std::process::id()]
+            .into_iter()
+            .chain(pid)
+            .chain(cluster.map(NatsCluster::pids).unwrap_or_default())
+            .collect();
+        let (kernel_threads, other_processes) = cpu_between(&processes0, &process_ticks(), &ours);
         let rss_end = rss();
+        if let Some(c) = cluster {
+            let kib: u64 = c.pids().into_iter().filter_map(rss_kib).sum();
+            println!("  nats-server RSS: {} MiB over {} servers", kib / 1024, c.pids().len());
+            report.insert("nats_rss_kib".into(), json!(kib));
+        }
         let _ = stop_tx.send(true);
         settle(&stats).await;
         let sent = stats.sent.load(Ordering::Relaxed);
@@ -1181,17 +1386,36 @@ async fn drive(opts: &Opts, target: Target, server: &Server) -> Result<Value, St
         if !lag.is_null() {
             println!("  client lag behind its schedule:  {}", fmt_lat(&lag));
         }
+        let nats_cores = match (nats0, nats1) {
+            (Some(a), Some(b)) => (b - a) / elapsed,
+            _ => 0.0,
+        };
         if let (Some(a), Some(b)) = (cpu0, cpu1) {
             println!(
-                "  CPU: server {:.2} cores, load client {:.2} cores (of {})",
+                "  CPU: server {:.2} cores, {}load client {:.2} cores (of {})",
                 (b - a) / elapsed,
+                if cluster.is_some() {
+                    format!("nats-server {nats_cores:.2} cores, ")
+                } else {
+                    String::new()
+                },
                 (own1 - own0) / elapsed,
                 std::thread::available_parallelism().map_or(0, |n| n.get())
             );
             report.insert("server_cpu_cores".into(), json!((b - a) / elapsed));
-            let others = (machine - (b - a) / elapsed - (own1 - own0) / elapsed).max(0.0);
-            println!("  machine: {machine:.2} cores busy, {others:.2} of them other processes");
+            if cluster.is_some() {
+                report.insert("nats_cpu_cores".into(), json!(nats_cores));
+            }
+            let kernel = kernel_threads / elapsed;
+            let others = other_processes / elapsed;
+            println!(
+                "  machine: {:.2} cores in processes, {others:.2} of them other processes; kernel threads {kernel:.2}, interrupts {:.2}, stolen {:.2} cores",
+                machine.processes, machine.interrupts, machine.steal
+            );
             report.insert("other_processes_cores".into(), json!(others));
+            report.insert("kernel_threads_cores".into(), json!(kernel));
+            report.insert("interrupt_cores".into(), json!(machine.interrupts));
+            report.insert("steal_cores".into(), json!(machine.steal));
         }
         report.insert("client_cpu_cores".into(), json!((own1 - own0) / elapsed));
         report.insert("offered_rate".into(), json!(opts.rate));
@@ -1216,7 +1440,7 @@ async fn drive(opts: &Opts, target: Target, server: &Server) -> Result<Value, St
     }
     report.insert("client_nofile".into(), json!(proc_nofile(std::process::id())));
     report.insert("server_nofile".into(), json!(pid.and_then(proc_nofile)));
-    Ok(Value::Object(report))
+    Ok(report)
 }
 
 // ---------------------------------------------------------------------------------------

@@ -99,3 +99,45 @@ async fn the_idle_scenario_holds_every_connection_and_reports_memory_per_connect
     let per_conn = num(r, "rss_per_conn_kib");
     assert!(per_conn > 0.0 && per_conn * 300.0 <= num(r, "server_rss_kib") + 1.0, "{r}");
 }
+
+#[tokio::test]
+async fn the_jetstream_store_runs_the_chat_scenario_on_a_three_replica_stream() {
+    let result = run_load(&[
+        "--store",
+        "jetstream",
+        "--mode",
+        "chat",
+        "--connections",
+        "20",
+        "--chats",
+        "6",
+        "--experts",
+        "2",
+        "--rate",
+        "60",
+        "--duration",
+        "1",
+        "--start-rate",
+        "100",
+        "--sources",
+        "2",
+    ])
+    .await;
+    assert!(result.get("switchboard").is_none(), "only the JetStream run: {result}");
+    let r = &result["switchboard_jetstream"];
+    assert_eq!(r["store"], "jetstream", "{r}");
+    assert_eq!(r["connections_held"], 22, "20 widgets and 2 experts held: {r}");
+    assert_eq!(r["chats_assigned"], 6, "every chat reached an expert: {r}");
+    assert_eq!(r["errors"], 0, "{r}");
+    let sent = num(r, "sent");
+    assert!(sent >= 30.0, "about 60 msgs/s for 1 s were sent: {r}");
+    assert_eq!(num(r, "acked"), sent, "every message acknowledged: {r}");
+    assert_eq!(num(r, "delivered"), sent, "every message reached its expert: {r}");
+    // Read back from JetStream after the run: the acknowledged messages (and each chat's
+    // opening line) are in the transcripts' stream, replicated on all three servers.
+    assert!(num(r, "stream_messages") >= sent + 6.0, "every acked message is in the stream: {r}");
+    assert_eq!(r["stream_replicas"], 3, "{r}");
+    assert_eq!(r["stream_servers_current"], 3, "the leader and both followers hold it: {r}");
+    assert!(num(r, "nats_cpu_cores") > 0.0, "nats-server's CPU is measured apart: {r}");
+    assert!(num(r, "nats_rss_kib") > 1000.0, "{r}");
+}
