@@ -483,7 +483,8 @@ fn busy_cores(a: MachineJiffies, b: MachineJiffies) -> MachineCores {
 }
 
 /// CPU ticks of every process on the machine: (kernel thread?, ticks). A process's ticks
-/// include those of its children that have exited, so a build's short-lived compilers count.
+/// include those of its children that have exited, so a build's short-lived compilers count
+/// (a child reaped during the window counts whole: this errs towards calling a run busy).
 fn process_ticks() -> std::collections::HashMap<u32, (bool, u64)> {
     const PF_KTHREAD: u64 = 0x0020_0000;
     let Ok(dir) = std::fs::read_dir("/proc") else { return Default::default() };
