@@ -184,5 +184,7 @@ pub async fn run(
     pruning.abort();
     webhooks.abort();
     app.store.sync().await?;
+    // Not left to a drop: actors may still hold the store when the process exits.
+    app.store.leave();
     Ok(())
 }

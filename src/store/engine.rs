@@ -268,6 +268,10 @@ pub trait Engine: Send + Sync + 'static {
         let _ = node;
         Ok(())
     }
+
+    /// Gives up what [`Engine::serve_alone`] claimed, at a clean stop, so a replacement need
+    /// not wait for a lease to lapse.
+    fn leave(&self) {}
 }
 
 #[cfg(test)]

@@ -165,6 +165,11 @@ impl Store {
         self.engine.serve_alone(node)
     }
 
+    /// Gives the store up at a clean stop (see [`Engine::leave`]).
+    pub fn leave(&self) {
+        self.engine.leave()
+    }
+
     /// Whether writes can be made durable now (see [`Engine::connected`]).
     pub fn connected(&self) -> bool {
         self.engine.connected()

@@ -107,6 +107,14 @@ const IN_FLIGHT: usize = 1024;
 
 static ENGINES: AtomicU64 = AtomicU64::new(1);
 
+/// The deployment's lease as this engine holds it: what releasing it needs, and the task
+/// renewing it (stopped first, or it would take the lease back).
+struct Held {
+    bucket: async_nats::jetstream::kv::Store,
+    value: String,
+    renewing: tokio::task::JoinHandle<()>,
+}
+
 pub struct JetStream {
     /// Tells this engine's stretches of writes from another's on the same thread.
     id: u64,
@@ -117,7 +125,7 @@ pub struct JetStream {
     settings: Settings,
     /// The deployment's lease while this engine serves (`Engine::serve_alone`), released when
     /// it closes.
-    lease: Mutex<Option<(async_nats::jetstream::kv::Store, String)>>,
+    lease: Mutex<Option<Held>>,
 }
 
 struct Inner {
@@ -397,15 +405,11 @@ impl Drop for JetStream {
         // Writes still queued get a moment to reach JetStream, as the embedded engine
         // flushes when it closes; then the lease goes, so a replacement starts at once.
         let pending = self.inner.pipeline.durable(self.inner.pipeline.ticket());
-        let lease = self.lease.lock().expect("lease lock").take();
         let waited = self.handle.spawn(async move {
             let _ = tokio::time::timeout(Duration::from_secs(5), pending).await;
-            if let Some((bucket, value)) = lease {
-                let _ =
-                    tokio::time::timeout(Duration::from_secs(2), lease::Lease::release(bucket, value)).await;
-            }
         });
         let _ = futures_executor::block_on(waited);
+        self.leave();
         if let Some(runtime) = self.runtime.take() {
             runtime.shutdown_background();
         }
@@ -652,8 +656,20 @@ impl Engine for JetStream {
         let held = self.block(async move {
             lease::Lease::take(inner.remote.context(), &prefix, replicas, &node, retry_for).await
         })?;
-        *self.lease.lock().expect("lease lock") = Some(held.handle());
-        self.handle.spawn(held.keep());
+        let (bucket, value) = held.handle();
+        let renewing = self.handle.spawn(held.keep());
+        *self.lease.lock().expect("lease lock") = Some(Held { bucket, value, renewing });
         Ok(())
+    }
+
+    fn leave(&self) {
+        let Some(held) = self.lease.lock().expect("lease lock").take() else { return };
+        held.renewing.abort();
+        let release = self.handle.spawn(async move {
+            let _ =
+                tokio::time::timeout(Duration::from_secs(2), lease::Lease::release(held.bucket, held.value))
+                    .await;
+        });
+        let _ = futures_executor::block_on(release);
     }
 }
