@@ -282,6 +282,25 @@ async fn an_unreachable_cluster_is_a_clear_error() {
     assert!(text.contains("connecting to NATS at nats://127.0.0.1:"), "{text}");
 }
 
+/// The server connects from inside its actix runtime; a failed connect must end in the
+/// error, not in a panic while the engine's own runtime is dropped there.
+#[tokio::test]
+async fn a_server_that_cannot_reach_its_cluster_exits_with_the_reason() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let dir = tempfile::tempdir().unwrap();
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .arg("serve")
+        .env("SWITCHBOARD_SERVER_BIND", "127.0.0.1:0")
+        .env("SWITCHBOARD_SERVER_DATA_DIR", dir.path())
+        .env("SWITCHBOARD_CLUSTER_NATS_URLS", format!("[\"nats://127.0.0.1:{port}\"]"))
+        .output();
+    let out = tokio::time::timeout(Duration::from_secs(30), out).await.expect("it exits").unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("connecting to NATS at nats://127.0.0.1:"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_chat_survives_kill_9_of_the_server_on_a_three_node_cluster() {
     let mut nats = Nats::start(3).await;

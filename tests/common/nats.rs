@@ -14,6 +14,8 @@ pub struct Nats {
 struct Server {
     config: PathBuf,
     port: u16,
+    /// The monitoring port, for `/healthz`.
+    monitor: u16,
     child: Option<Child>,
 }
 
@@ -44,14 +46,14 @@ impl Nats {
     /// Starts `n` servers (a cluster when n > 1) and waits until JetStream answers.
     pub async fn start(n: usize) -> Nats {
         let dir = tempfile::tempdir().expect("temp dir");
-        let ports: Vec<(u16, u16)> = (0..n).map(|_| (free_port(), free_port())).collect();
+        let ports: Vec<(u16, u16, u16)> = (0..n).map(|_| (free_port(), free_port(), free_port())).collect();
         let routes: Vec<String> =
-            ports.iter().map(|(_, c)| format!("\"nats-route://127.0.0.1:{c}\"")).collect();
+            ports.iter().map(|(_, c, _)| format!("\"nats-route://127.0.0.1:{c}\"")).collect();
         let mut servers = Vec::new();
-        for (i, (port, cluster_port)) in ports.iter().enumerate() {
+        for (i, (port, cluster_port, monitor)) in ports.iter().enumerate() {
             let store = dir.path().join(format!("js{i}"));
             let mut config = format!(
-                "server_name: n{i}\nlisten: \"127.0.0.1:{port}\"\njetstream {{\n  store_dir: \"{}\"\n  sync_interval: always\n}}\n",
+                "server_name: n{i}\nlisten: \"127.0.0.1:{port}\"\nhttp: \"127.0.0.1:{monitor}\"\njetstream {{\n  store_dir: \"{}\"\n  sync_interval: always\n}}\n",
                 store.display()
             );
             if n > 1 {
@@ -62,7 +64,7 @@ impl Nats {
             }
             let path = dir.path().join(format!("n{i}.conf"));
             std::fs::write(&path, config).expect("write nats config");
-            let mut server = Server { config: path, port: *port, child: None };
+            let mut server = Server { config: path, port: *port, monitor: *monitor, child: None };
             server.spawn();
             servers.push(server);
         }
@@ -89,7 +91,10 @@ impl Nats {
         }
     }
 
-    /// Starts server `i` again on its port and store directory.
+    /// Starts server `i` again on its port and store directory, and waits until it has caught
+    /// up with every stream it replicates: a test that kills the next server right after
+    /// must not leave a stream with one current replica of three (no quorum until the killed
+    /// one comes back).
     pub async fn restart(&mut self, i: usize) {
         self.kill9(i);
         self.servers[i].spawn();
@@ -104,9 +109,10 @@ impl Nats {
         self.wait_ready().await;
     }
 
-    /// Waits until JetStream answers with a meta leader (the account info request succeeds).
+    /// Waits until JetStream answers with a meta leader (the account info request succeeds)
+    /// and every running server reports its streams current (`/healthz`).
     async fn wait_ready(&self) {
-        let deadline = Instant::now() + Duration::from_secs(15);
+        let deadline = Instant::now() + Duration::from_secs(30);
         let urls: Vec<async_nats::ServerAddr> = self
             .servers
             .iter()
@@ -114,7 +120,7 @@ impl Nats {
             .map(|s| format!("nats://127.0.0.1:{}", s.port).parse().unwrap())
             .collect();
         loop {
-            assert!(Instant::now() < deadline, "JetStream did not become ready within 15 s");
+            assert!(Instant::now() < deadline, "JetStream did not become ready within 30 s");
             let ready = async {
                 let client = async_nats::connect(urls.clone()).await.ok()?;
                 let answer =
@@ -126,9 +132,21 @@ impl Nats {
                 info.get("error").is_none().then_some(())
             };
             if ready.await.is_some() {
-                return;
+                break;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let http = reqwest::Client::new();
+        for server in self.servers.iter().filter(|s| s.child.is_some()) {
+            let url = format!("http://127.0.0.1:{}/healthz", server.monitor);
+            loop {
+                let answer = http.get(&url).timeout(Duration::from_secs(1)).send().await;
+                if answer.is_ok_and(|a| a.status().is_success()) {
+                    break;
+                }
+                assert!(Instant::now() < deadline, "{url} was not healthy within 30 s");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
         }
     }
 }

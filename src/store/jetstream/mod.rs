@@ -174,8 +174,18 @@ impl JetStream {
             .map_err(|e| StoreError::Nats(format!("starting the NATS runtime: {e}")))?;
         let handle = runtime.handle().clone();
         let s = settings.clone();
-        let remote = futures_executor::block_on(handle.spawn(async move { Remote::connect(&s).await }))
-            .map_err(|e| StoreError::Nats(format!("connecting: {e}")))??;
+        let connected = futures_executor::block_on(handle.spawn(async move { Remote::connect(&s).await }))
+            .map_err(|e| StoreError::Nats(format!("connecting: {e}")))
+            .and_then(|r| r);
+        let remote = match connected {
+            Ok(remote) => remote,
+            Err(e) => {
+                // Dropping a runtime blocks on its threads, which tokio refuses inside another
+                // runtime (the server connects from its actix system).
+                runtime.shutdown_background();
+                return Err(e);
+            }
+        };
         let mut writer = [0u8; 8];
         rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut writer);
         let inner = Arc::new(Inner {
