@@ -88,17 +88,19 @@ impl Lease {
                 }
             }
             let entry = match bucket.entry(KEY).await {
-                Ok(Some(entry)) => entry,
-                Ok(None) => continue,
+                Ok(Some(entry)) if entry.operation == kv::Operation::Put => entry,
+                // Gone between the create and the read (it lapsed or was released): try again,
+                // after a pause so a flapping key is not hammered.
+                Ok(_) => {
+                    tokio::time::sleep(Duration::from_millis(250)).await;
+                    continue;
+                }
                 Err(e) => {
                     again("reading the deployment's lease", &e)?;
                     tokio::time::sleep(Duration::from_millis(250)).await;
                     continue;
                 }
             };
-            if entry.operation != kv::Operation::Put {
-                continue;
-            }
             let other = holder(&entry.value);
             if other == node {
                 // This node restarting: its old lease is its own.
