@@ -137,6 +137,17 @@ pub struct ServerConfig {
     pub log_level: String,
     /// When set, `/metrics` needs `Authorization: Bearer <this>`; empty: open to anyone.
     pub metrics_token: String,
+    /// PEM certificate chain (leaf first) and private key: with both set the server speaks
+    /// only HTTPS and WSS on `bind` (see `tls`); empty: plain HTTP, e.g. behind a proxy.
+    pub tls_cert: PathBuf,
+    pub tls_key: PathBuf,
+}
+
+impl ServerConfig {
+    /// Whether the server terminates TLS itself.
+    pub fn tls(&self) -> bool {
+        !self.tls_cert.as_os_str().is_empty()
+    }
 }
 
 /// What must have happened to a write before it is acknowledged.
@@ -305,6 +316,8 @@ impl Default for ServerConfig {
             shutdown_grace: Duration::from_secs(2),
             log_level: "info".into(),
             metrics_token: String::new(),
+            tls_cert: PathBuf::new(),
+            tls_key: PathBuf::new(),
         }
     }
 }
@@ -426,6 +439,9 @@ impl Config {
         }
         if self.routing.max_concurrent == 0 {
             return invalid("routing.max_concurrent must be at least 1".into());
+        }
+        if self.server.tls_cert.as_os_str().is_empty() != self.server.tls_key.as_os_str().is_empty() {
+            return invalid("server.tls_cert and server.tls_key go together: set both or neither".into());
         }
         let cluster = &self.cluster;
         if !(1..=5).contains(&cluster.replicas) {

@@ -53,6 +53,7 @@ pub mod protocol;
 pub mod router;
 pub mod stats;
 pub mod store;
+pub mod tls;
 pub mod views;
 pub mod webhooks;
 pub mod ws;
@@ -73,6 +74,8 @@ pub enum RunError {
     Store(#[from] StoreError),
     #[error("server error: {0}")]
     Io(#[from] std::io::Error),
+    #[error("{0}")]
+    Tls(String),
 }
 
 /// Threads that run conversation actors, apart from the HTTP workers.
@@ -126,6 +129,14 @@ pub async fn run(
         bound.server.bind = listener.local_addr()?;
         config.cluster.node_name = store::node_name(&bound);
     }
+    // Before the store: a wrong certificate path fails at once, touching nothing.
+    let certificates = match config.server.tls() {
+        true => Some(
+            tls::Certificates::load(&config.server.tls_cert, &config.server.tls_key)
+                .map_err(RunError::Tls)?,
+        ),
+        false => None,
+    };
     let durability = config.server.durability;
     let store = Store::configured(&config)?;
     store.serve_alone(&config.cluster.node_name)?;
@@ -143,13 +154,18 @@ pub async fn run(
     })
     // Chat frames are small and often one-way (deliveries to a console): with Nagle on, a
     // frame can wait for the peer's delayed ACK, tens of milliseconds.
-    .tcp_nodelay(true)
-    .listen(listener)?
+    .tcp_nodelay(true);
+    let server = match &certificates {
+        Some(c) => server.listen_rustls_0_23(listener, c.server_config().map_err(RunError::Tls)?)?,
+        None => server.listen(listener)?,
+    }
     .shutdown_timeout(5)
     .disable_signals()
     .run();
-    tracing::info!(%addr, restored, durability = durability.name(), "serving");
-    println!("listening on http://{addr}");
+    let scheme = if certificates.is_some() { "https" } else { "http" };
+    tracing::info!(%addr, scheme, restored, durability = durability.name(), "serving");
+    println!("listening on {scheme}://{addr}");
+    let reloading = certificates.map(|c| actix_web::rt::spawn(c.watch()));
     let _ = std::io::stdout().flush();
     let pruning = {
         let app = app.clone();
@@ -183,6 +199,9 @@ pub async fn run(
     }
     pruning.abort();
     webhooks.abort();
+    if let Some(task) = reloading {
+        task.abort();
+    }
     app.store.sync().await?;
     // Not left to a drop: actors may still hold the store when the process exits.
     app.store.leave();
