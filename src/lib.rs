@@ -163,9 +163,9 @@ pub async fn run(
     .disable_signals()
     .run();
     let scheme = if certificates.is_some() { "https" } else { "http" };
+    let reloading = actix_web::rt::spawn(tls::reload_on_hangup(certificates));
     tracing::info!(%addr, scheme, restored, durability = durability.name(), "serving");
     println!("listening on {scheme}://{addr}");
-    let reloading = certificates.map(|c| actix_web::rt::spawn(c.watch()));
     let _ = std::io::stdout().flush();
     let pruning = {
         let app = app.clone();
@@ -199,9 +199,7 @@ pub async fn run(
     }
     pruning.abort();
     webhooks.abort();
-    if let Some(task) = reloading {
-        task.abort();
-    }
+    reloading.abort();
     app.store.sync().await?;
     // Not left to a drop: actors may still hold the store when the process exits.
     app.store.leave();

@@ -3,7 +3,7 @@
 //!
 //! Certificates are renewed (Let's Encrypt: every 60-90 days) while chats go on, so the pair
 //! is read again on SIGHUP and whenever either file changes (checked every
-//! [`WATCH_EVERY`]); new handshakes get the new pair, open connections keep theirs. A pair
+//! [`WATCH_EVERY`]: [`reload_on_hangup`]); new handshakes get the new pair, open connections keep theirs. A pair
 //! that does not load (a half-copied file, a key that does not match) is logged and the
 //! current one kept; at start it is an error, so a wrong path never starts a plain-text
 //! server by surprise.
@@ -76,35 +76,48 @@ impl Certificates {
         }
     }
 
-    /// Reloads on SIGHUP and when either file changes, until the task is dropped.
-    pub async fn watch(self: Arc<Self>) {
-        let mut hangup = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
-            Ok(s) => Some(s),
-            Err(e) => {
-                tracing::warn!(error = %e, "no SIGHUP handler: certificates reload on file changes only");
-                None
-            }
-        };
-        let mut seen = self.stamp();
-        let mut every = tokio::time::interval(WATCH_EVERY);
-        loop {
-            tokio::select! {
-                Some(()) = async { hangup.as_mut()?.recv().await } => self.reload(),
-                _ = every.tick() => {
-                    let now = self.stamp();
-                    if now != seen {
-                        seen = now;
-                        self.reload();
-                    }
-                }
-            }
-        }
-    }
-
     /// What tells a changed file: modification time and length of both.
     fn stamp(&self) -> [Option<(SystemTime, u64)>; 2] {
         [&self.cert, &self.key]
             .map(|p| std::fs::metadata(p).ok().and_then(|m| Some((m.modified().ok()?, m.len()))))
+    }
+}
+
+/// Handles SIGHUP for the whole server, until the task is dropped: reloads the certificates
+/// when TLS is on, and then also when either file changes. Without TLS a SIGHUP is logged and
+/// ignored, so that a `systemctl reload` (or a stray signal) never stops the server, which
+/// SIGHUP's default action would.
+///
+/// The handler is in place when this returns, before the future first runs: call it before
+/// the server says it is listening.
+pub fn reload_on_hangup(certificates: Option<Arc<Certificates>>) -> impl std::future::Future<Output = ()> {
+    let hangup = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+        Ok(s) => Some(s),
+        Err(e) => {
+            tracing::warn!(error = %e, "no SIGHUP handler: certificates reload on file changes only");
+            None
+        }
+    };
+    let mut hangup = hangup;
+    let mut seen = certificates.as_ref().map(|c| c.stamp());
+    async move {
+        let mut every = tokio::time::interval(WATCH_EVERY);
+        loop {
+            tokio::select! {
+                Some(()) = async { hangup.as_mut()?.recv().await } => match &certificates {
+                    Some(c) => c.reload(),
+                    None => tracing::info!("SIGHUP: nothing to reload (no server.tls_cert)"),
+                },
+                _ = every.tick(), if certificates.is_some() => {
+                    let c = certificates.as_ref().expect("checked by the guard");
+                    let now = Some(c.stamp());
+                    if now != seen {
+                        seen = now;
+                        c.reload();
+                    }
+                }
+            }
+        }
     }
 }
 

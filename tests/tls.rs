@@ -1,6 +1,9 @@
 //! TLS in the binary (`server.tls_cert`, `server.tls_key`): a chat over HTTPS and WSS on the
 //! one port with a certificate made in the test; a renewed certificate served after SIGHUP and
-//! after a plain file change, a broken one never; a wrong path refused at start.
+//! after a plain file change, a broken one never; a wrong path refused at start; and without
+//! TLS a SIGHUP (a `systemctl reload`) does not stop the server.
+
+mod common;
 
 use std::path::Path;
 use std::process::Stdio;
@@ -260,4 +263,15 @@ async fn a_certificate_that_does_not_load_stops_the_start_with_the_reason() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && err.contains("server.tls_cert"), "a missing file: {err}");
     assert!(!dir.path().join("data").exists(), "nothing was opened before the certificate loaded");
+}
+
+#[tokio::test]
+async fn a_hangup_without_tls_leaves_the_server_serving() {
+    let server = common::TestServer::start(&[]).await;
+    for _ in 0..2 {
+        // SAFETY: sends a signal to our own child process.
+        assert_eq!(unsafe { libc::kill(server.pid() as i32, libc::SIGHUP) }, 0);
+        let (status, health) = server.get("/healthz", "").await;
+        assert_eq!(status, 200, "still serving after SIGHUP: {health}");
+    }
 }
