@@ -90,7 +90,9 @@ fn main() -> ExitCode {
         Command::Serve { config } => serve(config),
         Command::Expert { action } => expert(action),
         Command::Export { config, output, server: None, .. } => export(config, output),
-        Command::Export { output, server: Some(server), token_file, .. } => backup(&server, token_file, output),
+        Command::Export { output, server: Some(server), token_file, .. } => {
+            backup(&server, token_file, output)
+        }
         Command::Import { config, input } => import(config, input),
     };
     match result {
@@ -193,7 +195,8 @@ fn write_output<T>(
     let mut out = std::io::BufWriter::new(file);
     let written = write(&mut out).and_then(|done| {
         out.into_inner().map_err(|e| e.into_error())?.sync_all()?;
-        std::fs::rename(&partial, &path).map_err(|e| anyhow::anyhow!("renaming to {}: {e}", path.display()))?;
+        std::fs::rename(&partial, &path)
+            .map_err(|e| anyhow::anyhow!("renaming to {}: {e}", path.display()))?;
         Ok(done)
     });
     if written.is_err() {

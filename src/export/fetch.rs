@@ -27,8 +27,8 @@ const FIRST_BYTE: Duration = Duration::from_secs(600);
 pub fn admin_token(file: Option<&Path>) -> anyhow::Result<String> {
     let token = match file {
         Some(path) => {
-            let text =
-                std::fs::read_to_string(path).with_context(|| format!("reading the token file {}", path.display()))?;
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading the token file {}", path.display()))?;
             let token = text.lines().next().unwrap_or("").trim().to_owned();
             if token.is_empty() {
                 bail!("the token file {} is empty", path.display());
@@ -66,10 +66,8 @@ fn export_url(server: &str) -> anyhow::Result<String> {
 }
 
 async fn stream(server: &str, url: String, token: &str, out: &mut dyn Write) -> anyhow::Result<u64> {
-    let client = awc::Client::builder()
-        .connector(awc::Connector::new().timeout(CONNECT))
-        .timeout(FIRST_BYTE)
-        .finish();
+    let client =
+        awc::Client::builder().connector(awc::Connector::new().timeout(CONNECT)).timeout(FIRST_BYTE).finish();
     let mut response = client.get(&url).bearer_auth(token).send().await.map_err(|e| match e {
         awc::error::SendRequestError::Connect(e) => anyhow!("could not reach the server at {server}: {e}"),
         awc::error::SendRequestError::Timeout => {

@@ -573,7 +573,11 @@ impl Tally {
         match ended {
             Some(Line::End(end)) if self.lines >= 2 && end.records == self.lines - 2 => Ok(end.records),
             Some(Line::End(end)) => {
-                bail!("the end line counts {} records, the stream held {}", end.records, self.lines.saturating_sub(2))
+                bail!(
+                    "the end line counts {} records, the stream held {}",
+                    end.records,
+                    self.lines.saturating_sub(2)
+                )
             }
             _ => bail!("the export has no end line: it was cut short after {} lines", self.lines),
         }

@@ -47,8 +47,9 @@ impl Drop for Running {
 
 pub async fn export(caller: Caller, app: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     caller.admin_only()?;
-    let running = Running::claim()
-        .ok_or_else(|| ApiError::new(ErrorCode::Conflict, "an export is already running; retry when it ends"))?;
+    let running = Running::claim().ok_or_else(|| {
+        ApiError::new(ErrorCode::Conflict, "an export is already running; retry when it ends")
+    })?;
     let store = app.store.clone();
     let cut = web::block(move || Cut::take(&store))
         .await
