@@ -1,5 +1,5 @@
 use std::io::{BufRead, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -197,6 +197,9 @@ fn write_output<T>(
         out.into_inner().map_err(|e| e.into_error())?.sync_all()?;
         std::fs::rename(&partial, &path)
             .map_err(|e| anyhow::anyhow!("renaming to {}: {e}", path.display()))?;
+        // The rename itself on disk too.
+        let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        std::fs::File::open(dir)?.sync_all()?;
         Ok(done)
     });
     if written.is_err() {

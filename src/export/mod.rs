@@ -900,6 +900,33 @@ mod tests {
     }
 
     #[test]
+    fn a_tally_takes_a_whole_export_in_any_pieces_and_refuses_one_cut_short() {
+        let a = tempfile::tempdir().unwrap();
+        let source = Store::open(a.path()).unwrap();
+        sample(&source);
+        let file = exported(&source);
+        let tally = |bytes: &[u8], piece: usize| -> anyhow::Result<u64> {
+            let mut t = Tally::default();
+            for chunk in bytes.chunks(piece) {
+                t.feed(chunk)?;
+            }
+            t.finish()
+        };
+        for piece in [1, 7, 4096, file.len()] {
+            assert_eq!(tally(&file, piece).unwrap(), 4, "in pieces of {piece}");
+        }
+        let lines: Vec<&[u8]> = file.split_inclusive(|b| *b == b'\n').collect();
+        let without_end = lines[..lines.len() - 1].concat();
+        assert!(format!("{}", tally(&without_end, 100).unwrap_err()).contains("cut short"));
+        assert!(format!("{}", tally(&file[..file.len() - 1], 100).unwrap_err()).contains("cut short"));
+        let one_lost = [&lines[..2], &lines[3..]].concat().concat();
+        assert!(
+            format!("{}", tally(&one_lost, 100).unwrap_err()).contains("counts 4 records, the stream held 3")
+        );
+        assert!(format!("{}", tally(b"<html>\n", 100).unwrap_err()).contains("not a switchboard export"));
+    }
+
+    #[test]
     fn import_refuses_a_used_store_and_a_damaged_file() {
         let a = tempfile::tempdir().unwrap();
         let source = Store::open(a.path()).unwrap();
