@@ -1,11 +1,11 @@
 use std::io::{BufRead, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use switchboard::accounts::{add_expert, NewExpert};
 use switchboard::config::Config;
-use switchboard::store::Store;
+use switchboard::store::{Store, StoreError};
 
 /// mimalloc: per-thread free lists without glibc's arena locks (the message path allocates
 /// on both workers and the flusher), and argon2's 19 MiB blocks go back to the system when
@@ -34,13 +34,21 @@ enum Command {
         #[command(subcommand)]
         action: ExpertCommand,
     },
-    /// Write every record as JSON lines, to move to another store version (server stopped).
+    /// Write every record as JSON lines: from the data directory (server stopped), or with
+    /// --server from a running server (an online backup).
     Export {
-        #[arg(long)]
+        #[arg(long, conflicts_with = "server")]
         config: Option<PathBuf>,
-        /// Default: standard output.
+        /// Default: standard output. A file is written whole or not at all.
         #[arg(long)]
         output: Option<PathBuf>,
+        /// A running server's base URL (http://HOST:PORT): back it up while it serves. The admin
+        /// token comes from SWITCHBOARD_ADMIN_TOKEN or --token-file, never the command line.
+        #[arg(long)]
+        server: Option<String>,
+        /// A file whose first line is the admin token, instead of SWITCHBOARD_ADMIN_TOKEN.
+        #[arg(long, requires = "server")]
+        token_file: Option<PathBuf>,
     },
     /// Read an export into an empty data directory (server stopped).
     Import {
@@ -81,7 +89,10 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve { config } => serve(config),
         Command::Expert { action } => expert(action),
-        Command::Export { config, output } => export(config, output),
+        Command::Export { config, output, server: None, .. } => export(config, output),
+        Command::Export { output, server: Some(server), token_file, .. } => {
+            backup(&server, token_file, output)
+        }
         Command::Import { config, input } => import(config, input),
     };
     match result {
@@ -143,26 +154,58 @@ fn export(config: Option<PathBuf>, output: Option<PathBuf>) -> anyhow::Result<()
     if !config.cluster.enabled() && !dir.is_dir() {
         anyhow::bail!("there is no data directory at {}", dir.display());
     }
-    let store = Store::configured(&config)?;
-    let counts = match output {
-        Some(path) => {
-            let file = std::fs::File::create(&path)
-                .map_err(|e| anyhow::anyhow!("creating {}: {e}", path.display()))?;
-            let mut out = std::io::BufWriter::new(file);
-            let counts = switchboard::export::export(&store, &mut out)?;
-            // On disk before anyone deletes the old data dir on the strength of it.
-            out.into_inner().map_err(|e| e.into_error())?.sync_all()?;
-            counts
-        }
-        None => {
-            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-            let counts = switchboard::export::export(&store, &mut out)?;
-            out.flush()?;
-            counts
-        }
-    };
+    let store = Store::configured(&config).map_err(|e| match e {
+        StoreError::Locked(_) => anyhow::anyhow!(
+            "{e}; to back up a running server, use `switchboard export --server http://HOST:PORT`"
+        ),
+        e => e.into(),
+    })?;
+    let counts = write_output(output, |out| switchboard::export::export(&store, out))?;
     eprintln!("exported {counts}");
     Ok(())
+}
+
+/// `export --server`: the running server's online export.
+fn backup(server: &str, token_file: Option<PathBuf>, output: Option<PathBuf>) -> anyhow::Result<()> {
+    use switchboard::export::fetch;
+    let token = fetch::admin_token(token_file.as_deref())?;
+    let records = write_output(output, |out| fetch::fetch(server, &token, out))?;
+    eprintln!("backed up {records} records from {server}");
+    Ok(())
+}
+
+/// Runs `write` into `output` (stdout when `None`). A file is written beside its final name
+/// and renamed once whole and on disk, so a failed run never leaves a partial file where the
+/// last good one was, and nobody deletes an old data dir on the strength of half a file.
+fn write_output<T>(
+    output: Option<PathBuf>,
+    write: impl FnOnce(&mut dyn Write) -> anyhow::Result<T>,
+) -> anyhow::Result<T> {
+    let Some(path) = output else {
+        let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+        let done = write(&mut out)?;
+        out.flush()?;
+        return Ok(done);
+    };
+    let mut partial = path.clone().into_os_string();
+    partial.push(".partial");
+    let partial = PathBuf::from(partial);
+    let file = std::fs::File::create(&partial)
+        .map_err(|e| anyhow::anyhow!("creating {}: {e}", partial.display()))?;
+    let mut out = std::io::BufWriter::new(file);
+    let written = write(&mut out).and_then(|done| {
+        out.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+        std::fs::rename(&partial, &path)
+            .map_err(|e| anyhow::anyhow!("renaming to {}: {e}", path.display()))?;
+        // The rename itself on disk too.
+        let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        std::fs::File::open(dir)?.sync_all()?;
+        Ok(done)
+    });
+    if written.is_err() {
+        let _ = std::fs::remove_file(&partial);
+    }
+    written
 }
 
 fn import(config: Option<PathBuf>, input: Option<PathBuf>) -> anyhow::Result<()> {

@@ -4,6 +4,7 @@ mod attachments;
 mod canned;
 mod conversations;
 mod experts;
+mod export;
 mod followups;
 mod sessions;
 mod stats;
@@ -40,6 +41,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .configure(canned::configure)
                 .configure(followups::configure)
                 .configure(stats::configure)
+                .route("/export", web::get().to(export::export))
                 .default_service(web::to(|| async {
                     Err::<HttpResponse, _>(ApiError::new(ErrorCode::NotFound, "no such endpoint"))
                 })),

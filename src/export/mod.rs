@@ -15,6 +15,35 @@
 //! Each message keeps the `client_msg_id` it was sent under. Left out on purpose: expert login
 //! tokens (experts log in again) and which `start` frame opened which chat, which only matters
 //! to a client retrying within seconds.
+//!
+//! # Online: as of one moment
+//! A running server exports through `GET /api/v1/export` (`http::export`), while chats go on;
+//! sled has no snapshots and JetStream none across buckets and streams, so the export is cut
+//! by hand. Transcripts are append-only logs with gapless seqs, so a conversation's transcript
+//! as it stood at any moment is its entries up to the seq it had then. A [`Cut`] takes that
+//! moment first, before any line is written: it reads every conversation record, then each
+//! one's last seq. The server then waits for one sync of its store, so everything the cut
+//! holds is durable before the first line leaves. What the export then guarantees:
+//! - every message acknowledged before the request arrived is in it (acknowledged means
+//!   stored and synced, so the cut, read after, sees it), and so is its conversation;
+//! - each transcript is exactly seqs 1 to n, n being its last seq at the cut: nothing
+//!   appended later, no gap (an import appends them in order and would refuse a gap);
+//! - the set of conversations is the one at the cut: a chat started later is left out, with
+//!   its files and messages; each record is as read at the cut, no older than the request;
+//! - every other record (experts, customers, canned responses, callbacks, the experts' lists,
+//!   files of the cut's conversations, webhook deliveries owed) is read as the lines are
+//!   written, after the cut: it holds at least what it held at the cut, and may show a later
+//!   change (an expert added, a callback marked done, a file uploaded but not yet sent, a
+//!   delivery made or a canned response deleted since). Customers, experts and files are
+//!   never deleted, so nothing the cut's conversations point at is missing;
+//! - the `end` line counts the lines written, as for a file export.
+//!
+//! Not guaranteed: that the export is a state the store was in at one instant for records
+//! other than transcripts; a message taken but not yet acknowledged at the cut may be in it
+//! (it was durable before the stream began, but its client may still resend it: its
+//! `client_msg_id` makes the copy harmless after a restore).
+
+pub mod fetch;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -390,62 +419,169 @@ impl fmt::Display for Counts {
 }
 
 /// Writes every record of `store` to `out`, in id order, so that the same store always gives
-/// the same bytes.
+/// the same bytes. On a running server this is [`Cut::take`] then [`Cut::write`], with the
+/// server's sync in between (see the module docs, "Online").
 pub fn export(store: &Store, out: &mut dyn Write) -> anyhow::Result<Counts> {
-    let mut counts = Counts::default();
-    let mut write = |line: Line| -> anyhow::Result<()> {
-        serde_json::to_writer(&mut *out, &line)?;
-        out.write_all(b"\n")?;
-        Ok(())
-    };
-    write(Line::Header(Header { format: FORMAT, visitor_key: Hex(store.visitor_key()?) }))?;
-    for e in store.experts()? {
-        write(Line::Expert(e.twin()))?;
-        counts.experts += 1;
-    }
-    for c in store.customers()? {
-        write(Line::Customer(CustomerLine { customer: c.twin() }))?;
-        counts.customers += 1;
-    }
-    for c in store.canned()? {
-        write(Line::Canned(c.twin()))?;
-        counts.canned += 1;
-    }
-    for c in store.callbacks()? {
-        write(Line::Callback(c.twin()))?;
-        counts.callbacks += 1;
-    }
-    let mut listed: HashMap<ConversationId, Vec<ExpertId>> = HashMap::new();
-    for (expert, conversation) in store.expert_conversation_index()? {
-        listed.entry(conversation).or_default().push(expert);
-    }
-    for c in store.conversations()? {
-        let messages = store.transcript(c.id, 0)?;
-        let mut files = Vec::new();
-        for a in store.attachments_of(c.id)? {
-            let bytes = store
-                .attachment_bytes(a.summary.id)?
-                .ok_or_else(|| anyhow!("the bytes of attachment {} are missing", a.summary.id))?;
-            files.push(FileRecord { attachment: a.twin(), content_hex: Hex(bytes.to_vec()) });
+    Cut::take(store)?.write(store, out)
+}
+
+/// The moment an export is as of: which conversations it holds, each with its record as read
+/// then and the last seq of its transcript then. Taken before any line is written, so that
+/// everything acknowledged before it was taken is in the export, and nothing later stretches
+/// a transcript past it.
+pub struct Cut {
+    /// Records as read at the cut, in id order, each with its transcript's last seq.
+    conversations: Vec<(Conversation, u64)>,
+}
+
+impl Cut {
+    /// Reads the conversation records, then each one's last seq. The last seqs are read after
+    /// the records, so no transcript is cut short of what its record says happened; both are
+    /// read after anything the caller saw acknowledged.
+    pub fn take(store: &Store) -> Result<Cut, StoreError> {
+        let mut conversations = Vec::new();
+        for c in store.conversations()? {
+            let last = store.last_seq(c.id)?;
+            conversations.push((c, last));
         }
-        counts.conversations += 1;
-        counts.messages += messages.len() as u64;
-        counts.files += files.len() as u64;
-        write(Line::Conversation(Box::new(ConversationLine {
-            customer: store.customer(c.customer)?.twin(),
-            messages: messages.twin(),
-            files,
-            listed_for: listed.remove(&c.id).unwrap_or_default(),
-            conversation: c.twin(),
-        })))?;
+        Ok(Cut { conversations })
     }
-    // Every delivery still owed is due by the end of time.
-    for w in store.due_webhooks(Timestamp(i64::MAX), usize::MAX)? {
-        write(Line::Webhook(WebhookLine { webhook: w.twin() }))?;
-        counts.webhooks += 1;
+
+    /// How many conversations the cut holds.
+    pub fn conversations(&self) -> usize {
+        self.conversations.len()
     }
-    write(Line::End(End { records: counts.records() }))?;
-    Ok(counts)
+
+    /// Writes the export: the cut's conversations with their transcripts up to the cut's seq,
+    /// and every other record as read while writing. One conversation's messages and files
+    /// are read at a time, so the memory an export holds is one conversation's worth beside
+    /// the records, whatever the store's size.
+    pub fn write(self, store: &Store, out: &mut dyn Write) -> anyhow::Result<Counts> {
+        let mut counts = Counts::default();
+        let mut write = |line: Line| -> anyhow::Result<()> {
+            serde_json::to_writer(&mut *out, &line)?;
+            out.write_all(b"\n")?;
+            Ok(())
+        };
+        write(Line::Header(Header { format: FORMAT, visitor_key: Hex(store.visitor_key()?) }))?;
+        for e in store.experts()? {
+            write(Line::Expert(e.twin()))?;
+            counts.experts += 1;
+        }
+        for c in store.customers()? {
+            write(Line::Customer(CustomerLine { customer: c.twin() }))?;
+            counts.customers += 1;
+        }
+        for c in store.canned()? {
+            write(Line::Canned(c.twin()))?;
+            counts.canned += 1;
+        }
+        for c in store.callbacks()? {
+            write(Line::Callback(c.twin()))?;
+            counts.callbacks += 1;
+        }
+        let mut listed: HashMap<ConversationId, Vec<ExpertId>> = HashMap::new();
+        for (expert, conversation) in store.expert_conversation_index()? {
+            listed.entry(conversation).or_default().push(expert);
+        }
+        for (c, last_seq) in self.conversations {
+            // An append-only log with gapless seqs: the entries up to the cut's seq are the
+            // transcript as it stood then, whatever was appended since.
+            let mut messages = store.transcript(c.id, 0)?;
+            messages.retain(|m| m.seq <= last_seq);
+            if messages.len() as u64 != last_seq || messages.iter().zip(1..).any(|(m, seq)| m.seq != seq) {
+                bail!("the transcript of conversation {} is not seqs 1 to {last_seq}", c.id);
+            }
+            let mut files = Vec::new();
+            for a in store.attachments_of(c.id)? {
+                let bytes = store
+                    .attachment_bytes(a.summary.id)?
+                    .ok_or_else(|| anyhow!("the bytes of attachment {} are missing", a.summary.id))?;
+                files.push(FileRecord { attachment: a.twin(), content_hex: Hex(bytes.to_vec()) });
+            }
+            counts.conversations += 1;
+            counts.messages += messages.len() as u64;
+            counts.files += files.len() as u64;
+            write(Line::Conversation(Box::new(ConversationLine {
+                customer: store.customer(c.customer)?.twin(),
+                messages: messages.twin(),
+                files,
+                listed_for: listed.remove(&c.id).unwrap_or_default(),
+                conversation: c.twin(),
+            })))?;
+        }
+        // Every delivery still owed is due by the end of time.
+        for w in store.due_webhooks(Timestamp(i64::MAX), usize::MAX)? {
+            write(Line::Webhook(WebhookLine { webhook: w.twin() }))?;
+            counts.webhooks += 1;
+        }
+        write(Line::End(End { records: counts.records() }))?;
+        Ok(counts)
+    }
+}
+
+/// Checks an export as it streams past (a backup fetched from a server) without holding it:
+/// it must open with a header and close with an `end` line that counts the lines between, so
+/// a stream cut short is refused here, as an import would refuse it, rather than saved as if
+/// whole.
+#[derive(Debug, Default)]
+pub struct Tally {
+    /// Complete lines seen.
+    lines: u64,
+    /// The start of the line being read: enough for a header or an end line, never a whole
+    /// conversation (which can hold megabytes of files).
+    current: Vec<u8>,
+    /// Bytes of the line being read, past what `current` keeps.
+    current_len: usize,
+    /// The last complete line, if it was short enough to be an end line.
+    last: Option<Vec<u8>>,
+}
+
+/// Header and end lines are far shorter; anything longer is a record.
+const SHORT_LINE: usize = 512;
+
+impl Tally {
+    pub fn feed(&mut self, mut chunk: &[u8]) -> anyhow::Result<()> {
+        while let Some(at) = chunk.iter().position(|b| *b == b'\n') {
+            self.take(&chunk[..at]);
+            let line = std::mem::take(&mut self.current);
+            let whole = self.current_len <= SHORT_LINE;
+            self.current_len = 0;
+            if self.lines == 0 && !(whole && matches!(serde_json::from_slice(&line), Ok(Line::Header(_)))) {
+                bail!("the answer is not a switchboard export (its first line is not a header)");
+            }
+            self.lines += 1;
+            self.last = whole.then_some(line);
+            chunk = &chunk[at + 1..];
+        }
+        self.take(chunk);
+        Ok(())
+    }
+
+    fn take(&mut self, part: &[u8]) {
+        let room = SHORT_LINE.saturating_sub(self.current.len()) + 1;
+        self.current.extend_from_slice(&part[..part.len().min(room)]);
+        self.current_len += part.len();
+    }
+
+    /// The number of records, once the stream has ended with its `end` line.
+    pub fn finish(&self) -> anyhow::Result<u64> {
+        let ended = match (&self.last, self.current_len) {
+            (Some(last), 0) => serde_json::from_slice::<Line>(last).ok(),
+            _ => None,
+        };
+        match ended {
+            Some(Line::End(end)) if self.lines >= 2 && end.records == self.lines - 2 => Ok(end.records),
+            Some(Line::End(end)) => {
+                bail!(
+                    "the end line counts {} records, the stream held {}",
+                    end.records,
+                    self.lines.saturating_sub(2)
+                )
+            }
+            _ => bail!("the export has no end line: it was cut short after {} lines", self.lines),
+        }
+    }
 }
 
 /// Reads an export into `store`, which must hold nothing yet: ids are kept, and mixing two
@@ -761,6 +897,33 @@ mod tests {
             .map(|m| StoredMessage { client_msg_id: None, ..m })
             .collect();
         assert_eq!(target.transcript(c.id, 0).unwrap(), without, "everything else as it was");
+    }
+
+    #[test]
+    fn a_tally_takes_a_whole_export_in_any_pieces_and_refuses_one_cut_short() {
+        let a = tempfile::tempdir().unwrap();
+        let source = Store::open(a.path()).unwrap();
+        sample(&source);
+        let file = exported(&source);
+        let tally = |bytes: &[u8], piece: usize| -> anyhow::Result<u64> {
+            let mut t = Tally::default();
+            for chunk in bytes.chunks(piece) {
+                t.feed(chunk)?;
+            }
+            t.finish()
+        };
+        for piece in [1, 7, 4096, file.len()] {
+            assert_eq!(tally(&file, piece).unwrap(), 4, "in pieces of {piece}");
+        }
+        let lines: Vec<&[u8]> = file.split_inclusive(|b| *b == b'\n').collect();
+        let without_end = lines[..lines.len() - 1].concat();
+        assert!(format!("{}", tally(&without_end, 100).unwrap_err()).contains("cut short"));
+        assert!(format!("{}", tally(&file[..file.len() - 1], 100).unwrap_err()).contains("cut short"));
+        let one_lost = [&lines[..2], &lines[3..]].concat().concat();
+        assert!(
+            format!("{}", tally(&one_lost, 100).unwrap_err()).contains("counts 4 records, the stream held 3")
+        );
+        assert!(format!("{}", tally(b"<html>\n", 100).unwrap_err()).contains("not a switchboard export"));
     }
 
     #[test]
