@@ -144,7 +144,8 @@ pub mod first_run {
     }
 
     /// Creates the first admin if `code` is the kept setup code and setup is still needed.
-    /// Exactly one caller wins a given code, however many race with it.
+    /// Exactly one caller wins a given code, however many race with it. The first admin
+    /// serves every category, so they can answer the first chat without another step.
     pub fn create_admin(
         store: &Store,
         known_categories: &[String],
@@ -159,6 +160,7 @@ pub mod first_run {
             return Err(SetupError::WrongCode);
         }
         new.roles = vec![Role::Admin];
+        new.categories = known_categories.to_vec();
         let expert = checked(store, known_categories, new)?;
         if !store.claim_setup(&kept, expert.id)? {
             return Err(SetupError::Done);

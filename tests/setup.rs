@@ -93,6 +93,7 @@ async fn the_printed_code_creates_the_first_admin_once() {
     assert_eq!(status, 201, "{body}");
     assert_eq!(body["expert"]["username"], "ada");
     assert_eq!(body["expert"]["roles"], json!(["admin"]));
+    assert_eq!(body["expert"]["categories"], json!(["general"]), "serves every category");
     let token = body["token"].as_str().unwrap().to_owned();
     assert!(!needed(&server).await, "setup is done once an admin exists");
 
