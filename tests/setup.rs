@@ -103,7 +103,8 @@ async fn the_printed_code_creates_the_first_admin_once() {
     let (status, body) = setup(&server, "wrong", "eve").await;
     assert_eq!((status, body["error"]["code"].as_str()), (409, Some("conflict")), "{body}");
     let (_, experts) = server.get("/api/v1/experts", ADMIN).await;
-    let names: Vec<&str> = experts.as_array().unwrap().iter().map(|e| e["username"].as_str().unwrap()).collect();
+    let names: Vec<&str> =
+        experts.as_array().unwrap().iter().map(|e| e["username"].as_str().unwrap()).collect();
     assert_eq!(names, ["ada"]);
     // The setup answered with the admin's login token, and the password logs in too.
     assert_eq!(server.get("/api/v1/stats", &token).await.0, 200);
@@ -141,6 +142,17 @@ async fn an_admin_experts_login_has_the_admin_tokens_rights_and_others_do_not() 
     let (status, experts) = server.get("/api/v1/experts", &admin).await;
     assert_eq!(status, 200);
     assert!(experts[0].get("username").is_some(), "the admin's full list: {experts}");
+    // Every conversation, as the admin token reads them, though none is theirs.
+    let (_customer, conversation, _) = server.new_chat("hello").await;
+    let (status, listed) = server.get("/api/v1/conversations", &admin).await;
+    assert_eq!(status, 200, "{listed}");
+    let ids = |list: &Value| -> Vec<String> {
+        list.as_array().unwrap().iter().map(|c| c["id"].as_str().unwrap().to_owned()).collect()
+    };
+    assert_eq!(ids(&listed), vec![conversation.clone()]);
+    assert_eq!(ids(&listed), ids(&server.get("/api/v1/conversations", ADMIN).await.1));
+    let path = format!("/api/v1/conversations/{conversation}");
+    assert_eq!(server.get(&path, &admin).await.0, 200);
 
     // A plain expert's token cannot.
     let bo_token = login(&server, "bo", "bo-password").await;
@@ -148,6 +160,7 @@ async fn an_admin_experts_login_has_the_admin_tokens_rights_and_others_do_not() 
     let (status, body) = server.post("/api/v1/experts", Some(&bo_token), another.clone()).await;
     assert_eq!((status, body["error"]["code"].as_str()), (403, Some("forbidden")), "{body}");
     assert_eq!(server.get("/api/v1/stats", &bo_token).await.0, 403);
+    assert_eq!(server.get(&path, &bo_token).await.0, 404, "not his conversation");
     let bo_path = format!("/api/v1/experts/{}", bo["id"].as_str().unwrap());
     let (status, _) = patch(&server, &bo_path, &bo_token, json!({"roles": ["admin"]})).await;
     assert_eq!(status, 403, "an expert cannot make themselves admin");
