@@ -155,7 +155,9 @@ pub async fn run(
     println!("listening on http://{addr}");
     if let Some(code) = setup_code {
         // Only whoever reads the server's output can make the first admin.
-        println!("no admin yet: open http://{addr}/console and create the first admin with setup code: {code}");
+        println!(
+            "no admin yet: open http://{addr}/console and create the first admin with setup code: {code}"
+        );
     }
     let _ = std::io::stdout().flush();
     let pruning = {
