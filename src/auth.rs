@@ -34,6 +34,22 @@ pub fn new_token() -> String {
     hex::encode(bytes)
 }
 
+/// A fresh one-time setup code (128 bits), in groups of four hex digits so that it can be
+/// read off a log and typed: `1a2b-3c4d-...`.
+pub fn new_setup_code() -> String {
+    let mut bytes = [0u8; 16];
+    rand::thread_rng().fill_bytes(&mut bytes);
+    let digits = hex::encode(bytes);
+    let groups: Vec<&str> = (0..digits.len()).step_by(4).map(|i| &digits[i..i + 4]).collect();
+    groups.join("-")
+}
+
+/// Whether two secrets are equal, in constant time; surrounding spaces in `presented` (from a
+/// copy and paste) do not count.
+pub fn same_secret(kept: &str, presented: &str) -> bool {
+    bool::from(kept.as_bytes().ct_eq(presented.trim().as_bytes()))
+}
+
 /// The form in which a token is stored and looked up.
 pub fn token_digest(token: &str) -> [u8; 32] {
     Sha256::digest(token.as_bytes()).into()
@@ -156,6 +172,16 @@ mod tests {
         assert_eq!(visitor_of(b"key one", &forged), None);
         assert_eq!(visitor_of(b"key one", "no-dot"), None);
         assert_eq!(visitor_of(b"key one", ""), None);
+    }
+
+    #[test]
+    fn setup_codes_are_fresh_and_compared_whole() {
+        let code = new_setup_code();
+        assert_eq!(code.len(), 39, "{code}");
+        assert_ne!(code, new_setup_code());
+        assert!(same_secret(&code, &format!(" {code}\n")));
+        assert!(!same_secret(&code, &code[..38]));
+        assert!(!same_secret(&code, ""));
     }
 
     #[test]

@@ -140,6 +140,9 @@ pub async fn run(
     let durability = config.server.durability;
     let store = Store::configured(&config)?;
     store.serve_alone(&config.cluster.node_name)?;
+    // Printed below, once the address is known; kept before it is shown.
+    let setup_code = accounts::first_run::code_at_start(&store)?;
+    store.sync().await?;
     metrics::durability(durability);
     let app = App::new(config, store, conversation_threads());
     let restored = app.restore()?;
@@ -166,6 +169,12 @@ pub async fn run(
     let reloading = actix_web::rt::spawn(tls::reload_on_hangup(certificates));
     tracing::info!(%addr, scheme, restored, durability = durability.name(), "serving");
     println!("listening on {scheme}://{addr}");
+    if let Some(code) = setup_code {
+        // Only whoever reads the server's output can make the first admin.
+        println!(
+            "no admin yet: open {scheme}://{addr}/console and create the first admin with setup code: {code}"
+        );
+    }
     let _ = std::io::stdout().flush();
     let pruning = {
         let app = app.clone();

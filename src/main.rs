@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use switchboard::accounts::{add_expert, NewExpert};
 use switchboard::config::Config;
+use switchboard::store::model::Role;
 use switchboard::store::{Store, StoreError};
 
 /// mimalloc: per-thread free lists without glibc's arena locks (the message path allocates
@@ -29,7 +30,8 @@ enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
     },
-    /// Manage expert accounts directly in the data directory (server stopped).
+    /// Manage expert accounts directly in the data directory (server stopped; while it runs,
+    /// use the admin page or `POST /api/v1/experts`).
     Expert {
         #[command(subcommand)]
         action: ExpertCommand,
@@ -81,6 +83,9 @@ enum ExpertCommand {
         certifications: Vec<String>,
         #[arg(long)]
         max_concurrent: Option<u32>,
+        /// Give the account the role `admin`: its login can do everything the admin token can.
+        #[arg(long)]
+        admin: bool,
     },
 }
 
@@ -128,8 +133,16 @@ async fn shutdown_signal() {
 }
 
 fn expert(action: ExpertCommand) -> anyhow::Result<()> {
-    let ExpertCommand::Add { config, username, password, name, categories, certifications, max_concurrent } =
-        action;
+    let ExpertCommand::Add {
+        config,
+        username,
+        password,
+        name,
+        categories,
+        certifications,
+        max_concurrent,
+        admin,
+    } = action;
     let config = load(config)?;
     let password = match password {
         Some(p) => p,
@@ -139,12 +152,43 @@ fn expert(action: ExpertCommand) -> anyhow::Result<()> {
             line.trim_end_matches(['\r', '\n']).to_owned()
         }
     };
-    let store = Store::configured(&config)?;
+    let store = match Store::configured(&config) {
+        Ok(store) => store,
+        Err(StoreError::Locked(dir)) => anyhow::bail!("{}", while_running(&dir, &config)),
+        Err(e) => return Err(e.into()),
+    };
     let known: Vec<String> = config.categories.iter().map(|c| c.id.clone()).collect();
-    let new = NewExpert { username, password, name, categories, certifications, max_concurrent };
+    let roles = if admin { vec![Role::Admin] } else { Vec::new() };
+    let new = NewExpert { username, password, name, categories, certifications, max_concurrent, roles };
     let expert = add_expert(&store, &known, new)?;
-    println!("created expert {} ({})", expert.id, expert.username);
+    // The store syncs as it drops: it must say so if that fails rather than report success.
+    tokio::runtime::Builder::new_current_thread().build()?.block_on(store.sync())?;
+    let role = if admin { " as an admin" } else { "" };
+    println!("created expert {} ({}){role}", expert.id, expert.username);
     Ok(())
+}
+
+/// What to do instead when a running server holds the data directory: the server adds
+/// experts itself, through the admin page or the API.
+fn while_running(dir: &str, config: &Config) -> String {
+    let bind = config.server.bind;
+    let base = match (bind.ip().is_unspecified(), bind.port()) {
+        (_, 0) => "http://SERVER".to_owned(),
+        (true, port) => format!("http://localhost:{port}"),
+        (false, _) => format!("http://{bind}"),
+    };
+    format!(
+        "the data directory {dir} is in use by a running server.\n\
+         To add an expert while it runs, use the admin page ({base}/admin, signed in as an admin \
+         expert or with the admin token), or the API:\n  \
+         curl -X POST {base}/api/v1/experts -H 'Authorization: Bearer ADMIN_TOKEN' \
+         -H 'Content-Type: application/json' \
+         -d '{{\"username\":\"ada\",\"password\":\"...\",\"name\":\"Ada\",\"roles\":[]}}'\n\
+         where ADMIN_TOKEN is server.admin_token or an admin expert's login token \
+         (POST {base}/api/v1/login). With no admin yet, open {base}/console and create the \
+         first admin with the setup code the server printed at start.\n\
+         Or stop the server and run this command again."
+    )
 }
 
 fn export(config: Option<PathBuf>, output: Option<PathBuf>) -> anyhow::Result<()> {

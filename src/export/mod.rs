@@ -58,7 +58,7 @@ use crate::ids::{AttachmentId, CallbackId, CannedId, ConversationId, CustomerId,
 use crate::store::migrations::v1_segments;
 use crate::store::model::{
     Attachment, AttachmentRef, Author, AuthorKind, Callback, Canned, Conversation, Customer, Expert, Offer,
-    Owner, Rating, Segment, StoredMessage, WebhookEntry,
+    Owner, Rating, Role, Segment, StoredMessage, WebhookEntry,
 };
 use crate::store::{Store, StoreError};
 
@@ -144,6 +144,8 @@ macro_rules! same {
 }
 same!(String, bool, u8, u16, u32, u64, Timestamp, Status, Style);
 same!(ExpertId, CustomerId, ConversationId, AttachmentId, CallbackId, CannedId);
+// Roles serialize under their contract names (`"admin"`).
+same!(Role);
 
 impl<A: Twin<B>, B> Twin<Option<B>> for Option<A> {
     fn twin(self) -> Option<B> {
@@ -219,6 +221,9 @@ mirror!(ExpertRecord <-> Expert {
     max_concurrent: Option<u32>,
     created_at: Timestamp,
     removed: bool,
+    /// Absent from exports written before roles existed: no admin then.
+    #[serde(default)]
+    roles: Vec<Role>,
 });
 
 mirror!(CustomerRecord <-> Customer {
@@ -727,6 +732,7 @@ mod tests {
             max_concurrent: Some(2),
             created_at: Timestamp(1_700_000_000_123),
             removed: false,
+            roles: vec![Role::Admin],
         };
         store.create_expert(&expert).unwrap();
         let customer = Customer {

@@ -1,4 +1,4 @@
-//! `POST /api/v1/experts` and `GET /api/v1/experts` (admin).
+//! `POST`, `GET`, `PATCH` and `DELETE /api/v1/experts` (admin; experts list their colleagues).
 
 use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
@@ -11,7 +11,7 @@ use crate::clock::{self, Timestamp};
 use crate::domain::{ErrorCode, Presence};
 use crate::ids::ExpertId;
 use crate::messages::{ExpertChanged, ExpertRemoved, PresenceList};
-use crate::store::model::Expert;
+use crate::store::model::{Expert, Role};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/experts", web::post().to(create))
@@ -28,6 +28,7 @@ pub struct ExpertChanges {
     pub certifications: Option<Vec<String>>,
     pub max_concurrent: Option<u32>,
     pub password: Option<String>,
+    pub roles: Option<Vec<Role>>,
 }
 
 fn find(app: &AppState, raw: &str) -> Result<Expert, ApiError> {
@@ -64,6 +65,10 @@ async fn edit(
             return Err(bad("max_concurrent must be at least 1"));
         }
         expert.max_concurrent = Some(max);
+    }
+    if let Some(mut roles) = changes.roles {
+        roles.dedup();
+        expert.roles = roles;
     }
     let new_password = changes.password.is_some();
     if let Some(password) = changes.password {
@@ -116,6 +121,8 @@ pub struct ExpertView {
     pub categories: Vec<String>,
     pub certifications: Vec<String>,
     pub max_concurrent: u32,
+    /// `["admin"]` for an admin expert.
+    pub roles: Vec<Role>,
     pub presence: Presence,
     /// Whether the account can log in.
     pub active: bool,
@@ -132,6 +139,7 @@ impl ExpertView {
             categories: e.categories.clone(),
             certifications: e.certifications.clone(),
             max_concurrent: e.max_concurrent.unwrap_or(default_max),
+            roles: e.roles.clone(),
             presence,
             active: !e.removed,
             created_at: e.created_at,
@@ -174,7 +182,7 @@ async fn list(caller: Caller, app: web::Data<AppState>) -> Result<HttpResponse, 
     let presence = app.router.send(PresenceList).await.unwrap_or_default();
     let presence_of = |id| presence.get(&id).copied().unwrap_or(Presence::Offline);
     let experts = app.store.experts()?;
-    if let Caller::Expert(_) = caller {
+    if !caller.is_admin() {
         let colleagues: Vec<Colleague> = experts
             .iter()
             .filter(|e| !e.removed)

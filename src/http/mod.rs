@@ -7,6 +7,7 @@ mod experts;
 mod export;
 mod followups;
 mod sessions;
+mod setup;
 mod stats;
 
 use actix_web::{dev::Payload, web, FromRequest, HttpRequest, HttpResponse};
@@ -36,6 +37,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 }))
                 .configure(experts::configure)
                 .configure(sessions::configure)
+                .configure(setup::configure)
                 .configure(conversations::configure)
                 .configure(attachments::configure)
                 .configure(canned::configure)
@@ -95,25 +97,37 @@ async fn healthz(app: web::Data<AppState>) -> HttpResponse {
 
 /// Who is calling, from the `Authorization: Bearer` token.
 pub enum Caller {
+    /// The configured admin token, for automation.
     Admin,
+    /// An expert's login token; an expert with the role `admin` is an admin too.
     Expert(Expert),
     Customer(CustomerId),
 }
 
 impl Caller {
+    /// The one place that decides who is an admin: the admin token, or an expert holding the
+    /// role `admin`, whose login has every right the token has.
+    pub fn is_admin(&self) -> bool {
+        match self {
+            Caller::Admin => true,
+            Caller::Expert(e) => e.is_admin(),
+            Caller::Customer(_) => false,
+        }
+    }
+
     /// The caller as the access rule knows them.
     pub fn viewer(&self) -> Viewer {
         match self {
-            Caller::Admin => Viewer::Admin,
-            Caller::Expert(e) => Viewer::Expert(e.id),
+            Caller::Expert(e) if !e.is_admin() => Viewer::Expert(e.id),
             Caller::Customer(c) => Viewer::Customer(*c),
+            Caller::Admin | Caller::Expert(_) => Viewer::Admin,
         }
     }
 
     pub fn admin_only(&self) -> Result<(), ApiError> {
-        match self {
-            Caller::Admin => Ok(()),
-            _ => Err(ApiError::new(ErrorCode::Forbidden, "admins only")),
+        match self.is_admin() {
+            true => Ok(()),
+            false => Err(ApiError::new(ErrorCode::Forbidden, "admins only")),
         }
     }
 

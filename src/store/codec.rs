@@ -7,7 +7,8 @@ use super::StoreError;
 /// Bumped whenever a persisted type changes shape; `migrations` says how to move up.
 /// 2: `Conversation` gained `segments`.
 /// 3: `StoredMessage` gained `client_msg_id`, which replaced the separate idempotency entries.
-pub const FORMAT_VERSION: u8 = 3;
+/// 4: `Expert` gained `roles`.
+pub const FORMAT_VERSION: u8 = 4;
 
 /// The oldest format whose values this build still reads, through [`Persisted::decode_older`].
 pub const OLDEST_FORMAT_VERSION: u8 = 1;

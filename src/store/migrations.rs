@@ -11,6 +11,9 @@
 //! second write for every message; [`upgrade`] folds those entries into their messages. An
 //! older message without an entry reads with no client id.
 //!
+//! Format 3 → 4: `Expert` gained `roles`. An older expert reads with none: no account was an
+//! admin before roles existed.
+//!
 //! Every other type kept its shape, and its older bytes read as they are.
 
 use bincode::Decode;
@@ -78,7 +81,56 @@ fn client_entry(key: &[u8]) -> Option<(ConversationId, u64, String)> {
     (rebuilt == key).then_some((conversation, author, client_id))
 }
 
-impl Persisted for Expert {}
+impl Persisted for Expert {
+    fn decode_older(version: u8, body: &[u8]) -> Result<Self, StoreError> {
+        match version {
+            1..=3 => Ok(decode_body::<ExpertV3>(body)?.into()),
+            v => Err(StoreError::Corrupt(format!("no migration for an expert of format {v}"))),
+        }
+    }
+}
+
+/// `Expert` as formats 1 to 3 stored it: the same fields, without `roles`.
+#[derive(Decode)]
+struct ExpertV3 {
+    id: ExpertId,
+    username: String,
+    name: String,
+    password_hash: String,
+    categories: Vec<String>,
+    certifications: Vec<String>,
+    max_concurrent: Option<u32>,
+    created_at: Timestamp,
+    removed: bool,
+}
+
+impl From<ExpertV3> for Expert {
+    fn from(v3: ExpertV3) -> Expert {
+        let ExpertV3 {
+            id,
+            username,
+            name,
+            password_hash,
+            categories,
+            certifications,
+            max_concurrent,
+            created_at,
+            removed,
+        } = v3;
+        Expert {
+            id,
+            username,
+            name,
+            password_hash,
+            categories,
+            certifications,
+            max_concurrent,
+            created_at,
+            removed,
+            roles: Vec::new(),
+        }
+    }
+}
 impl Persisted for LoginToken {}
 impl Persisted for Customer {}
 impl Persisted for Attachment {}
@@ -90,8 +142,8 @@ impl Persisted for Conversation {
     fn decode_older(version: u8, body: &[u8]) -> Result<Self, StoreError> {
         match version {
             1 => Ok(decode_body::<ConversationV1>(body)?.into()),
-            // Format 2 wrote today's shape.
-            2 => decode_body(body),
+            // Formats 2 and 3 wrote today's shape.
+            2 | 3 => decode_body(body),
             v => Err(StoreError::Corrupt(format!("no migration for a conversation of format {v}"))),
         }
     }
@@ -101,6 +153,8 @@ impl Persisted for StoredMessage {
     fn decode_older(version: u8, body: &[u8]) -> Result<Self, StoreError> {
         match version {
             1 | 2 => Ok(decode_body::<StoredMessageV2>(body)?.into()),
+            // Format 3 wrote today's shape.
+            3 => decode_body(body),
             v => Err(StoreError::Corrupt(format!("no migration for a message of format {v}"))),
         }
     }

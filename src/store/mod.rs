@@ -57,9 +57,12 @@ pub enum StoreError {
     Nats(String),
 }
 
-/// The meta entries: the format version of the values, and the visitor token key.
+/// The meta entries: the format version of the values, the visitor token key, and the first
+/// run's setup code with the claims made under each code.
 const FORMAT: &str = "format_version";
 const VISITOR_KEY: &str = "visitor_key";
+const SETUP_CODE: &str = "setup_code";
+const SETUP_CLAIM: &str = "setup_claimed:";
 
 #[derive(Clone)]
 pub struct Store {
@@ -255,6 +258,45 @@ impl Store {
     pub fn remove_token(&self, token_hash: &[u8]) -> Result<Ticket, StoreError> {
         self.engine.remove(Tree::LoginTokens, &[Part::Bytes(token_hash.to_vec())])?;
         Ok(self.ticket())
+    }
+
+    // --- the first run (see `accounts::first_run`) ---
+
+    /// The one-time code that creates the first admin, while one is kept.
+    pub fn setup_code(&self) -> Result<Option<String>, StoreError> {
+        let value = self.engine.get(Tree::Meta, &[text(SETUP_CODE)])?;
+        Ok(value.map(|(v, _)| String::from_utf8_lossy(&v).into_owned()))
+    }
+
+    /// Keeps `code` unless a code is kept already (another node of the cluster made one first);
+    /// the code kept either way.
+    pub fn offer_setup_code(&self, code: &str) -> Result<String, StoreError> {
+        match self.engine.insert_new(Tree::Meta, &[text(SETUP_CODE)], code.as_bytes())? {
+            Some(kept) => Ok(String::from_utf8_lossy(&kept).into_owned()),
+            None => Ok(code.to_owned()),
+        }
+    }
+
+    pub fn forget_setup_code(&self) -> Result<Ticket, StoreError> {
+        self.engine.remove(Tree::Meta, &[text(SETUP_CODE)])?;
+        Ok(self.ticket())
+    }
+
+    /// Claims the first run under `code` for `expert`: true for exactly one caller per code,
+    /// decided at once on every engine (`insert_new`), so two racing requests make one admin.
+    pub fn claim_setup(&self, code: &str, expert: ExpertId) -> Result<bool, StoreError> {
+        let key = [text(&format!("{SETUP_CLAIM}{code}"))];
+        Ok(self.engine.insert_new(Tree::Meta, &key, &expert.to_be_bytes())?.is_none())
+    }
+
+    /// Whether the first run was claimed under `code`.
+    pub fn setup_claimed(&self, code: &str) -> Result<bool, StoreError> {
+        Ok(self.engine.get(Tree::Meta, &[text(&format!("{SETUP_CLAIM}{code}"))])?.is_some())
+    }
+
+    /// Gives a claim up: its admin could not be made (the username was taken).
+    pub fn release_setup(&self, code: &str) -> Result<(), StoreError> {
+        self.engine.remove(Tree::Meta, &[text(&format!("{SETUP_CLAIM}{code}"))]).map(drop)
     }
 
     // --- customers ---

@@ -22,6 +22,22 @@ pub struct Expert {
     pub created_at: Timestamp,
     /// Removed by an admin: cannot log in; kept so past conversations still name them.
     pub removed: bool,
+    /// What the account may do beyond answering chats (format 4; older records have none).
+    pub roles: Vec<Role>,
+}
+
+impl Expert {
+    /// An admin expert's login has every right the admin token has.
+    pub fn is_admin(&self) -> bool {
+        !self.removed && self.roles.contains(&Role::Admin)
+    }
+}
+
+/// A right an expert account holds, under its contract name (`roles: ["admin"]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Encode, Decode, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Admin,
 }
 
 /// A login token, stored under the SHA-256 of the token so a copy of the data dir

@@ -70,6 +70,7 @@ fn persisted_expert_and_token_bytes_are_stable() {
         max_concurrent: Some(3),
         created_at: Timestamp(1),
         removed: false,
+        roles: vec![Role::Admin],
     };
     assert_eq!(hex::encode(encode(&e)), GOLDEN_EXPERT);
     let t = LoginToken { expert: ExpertId(2), expires_at: Timestamp(1000) };
@@ -122,6 +123,28 @@ fn format_2_values_still_read() {
     let mut v2 = read(GOLDEN_MESSAGE_V2);
     v2[0] = FORMAT_VERSION;
     assert!(matches!(decode::<StoredMessage>(&v2), Err(StoreError::Corrupt(_))));
+}
+
+/// Format 3 wrote every value in today's shape but experts, which had no roles: they read as
+/// no admin.
+#[test]
+fn format_3_values_still_read() {
+    let read = |golden: &str| hex::decode(golden).unwrap();
+    assert_eq!(decode::<Conversation>(&read(GOLDEN_CONVERSATION_V3)).unwrap(), sample_conversation());
+    assert_eq!(decode::<StoredMessage>(&read(GOLDEN_MESSAGE_V3)).unwrap(), sample_message());
+    assert_eq!(decode::<StoredMessage>(&read(GOLDEN_SENT_MESSAGE_V3)).unwrap(), sample_sent_message());
+    let expert: Expert = decode(&read(GOLDEN_EXPERT_V3)).unwrap();
+    assert_eq!((expert.username.as_str(), expert.max_concurrent), ("ada", Some(3)));
+    assert!(expert.roles.is_empty() && !expert.is_admin());
+    assert_eq!(decode::<LoginToken>(&read(GOLDEN_TOKEN_V3)).unwrap().expires_at, Timestamp(1000));
+    assert_eq!(decode::<Customer>(&read(GOLDEN_CUSTOMER_V3)).unwrap().external_id.as_deref(), Some("u1"));
+    // An expert's format-4 body is not a format-3 one, nor the other way round.
+    let mut relabelled = read(GOLDEN_EXPERT);
+    relabelled[0] = 3;
+    assert!(matches!(decode::<Expert>(&relabelled), Err(StoreError::Corrupt(_))));
+    let mut v3 = read(GOLDEN_EXPERT_V3);
+    v3[0] = FORMAT_VERSION;
+    assert!(matches!(decode::<Expert>(&v3), Err(StoreError::Corrupt(_))));
 }
 
 /// What a build of format `version` left behind: its meta entry, and messages 3 and 4 of
@@ -258,6 +281,7 @@ async fn usernames_are_unique() {
         max_concurrent: None,
         created_at: Timestamp(0),
         removed: false,
+        roles: vec![],
     };
     store.create_expert(&e).unwrap();
     let again = Expert { id: ExpertId(2), ..e };
@@ -265,12 +289,20 @@ async fn usernames_are_unique() {
     assert_eq!(store.expert_by_username("ada").unwrap().unwrap().id, ExpertId(1));
 }
 
-const GOLDEN_CONVERSATION: &str = "0307030762696c6c696e6701020102034164610102000105011968747470733a2f2f73686f702e6578616d706c652f63617274010443617274fd00d0ca9f17030000fd00d0ca9f1703000001fdd0d7ca9f170300000001fd00d0ca9f1703000000fdd0d7ca9f1703000001fd00d0ca9f170300000100000000000001040105717569636bfd70e7ca9f17030000010200fd00d0ca9f1703000001fdd0d7ca9f170300000102fdd0d7ca9f1703000000";
-const GOLDEN_MESSAGE: &str = "030301010201034164610648656c6c6f2100fda0dfca9f17030000010b0b726563656970742e706466fb00080f6170706c69636174696f6e2f70646600";
-const GOLDEN_SENT_MESSAGE: &str = "030301010201034164610648656c6c6f2100fda0dfca9f17030000010b0b726563656970742e706466fb00080f6170706c69636174696f6e2f70646601036d2d33";
-const GOLDEN_EXPERT: &str = "030203616461034164610b246172676f6e3269642478010762696c6c696e670001030200";
-const GOLDEN_TOKEN: &str = "0302fbd007";
-const GOLDEN_CUSTOMER: &str = "030901027531000002";
+const GOLDEN_CONVERSATION: &str = "0407030762696c6c696e6701020102034164610102000105011968747470733a2f2f73686f702e6578616d706c652f63617274010443617274fd00d0ca9f17030000fd00d0ca9f1703000001fdd0d7ca9f170300000001fd00d0ca9f1703000000fdd0d7ca9f1703000001fd00d0ca9f170300000100000000000001040105717569636bfd70e7ca9f17030000010200fd00d0ca9f1703000001fdd0d7ca9f170300000102fdd0d7ca9f1703000000";
+const GOLDEN_MESSAGE: &str = "040301010201034164610648656c6c6f2100fda0dfca9f17030000010b0b726563656970742e706466fb00080f6170706c69636174696f6e2f70646600";
+const GOLDEN_SENT_MESSAGE: &str = "040301010201034164610648656c6c6f2100fda0dfca9f17030000010b0b726563656970742e706466fb00080f6170706c69636174696f6e2f70646601036d2d33";
+const GOLDEN_EXPERT: &str = "040203616461034164610b246172676f6e3269642478010762696c6c696e6700010302000100";
+const GOLDEN_TOKEN: &str = "0402fbd007";
+const GOLDEN_CUSTOMER: &str = "040901027531000002";
+
+// Format 3, before experts had roles.
+const GOLDEN_CONVERSATION_V3: &str = "0307030762696c6c696e6701020102034164610102000105011968747470733a2f2f73686f702e6578616d706c652f63617274010443617274fd00d0ca9f17030000fd00d0ca9f1703000001fdd0d7ca9f170300000001fd00d0ca9f1703000000fdd0d7ca9f1703000001fd00d0ca9f170300000100000000000001040105717569636bfd70e7ca9f17030000010200fd00d0ca9f1703000001fdd0d7ca9f170300000102fdd0d7ca9f1703000000";
+const GOLDEN_MESSAGE_V3: &str = "030301010201034164610648656c6c6f2100fda0dfca9f17030000010b0b726563656970742e706466fb00080f6170706c69636174696f6e2f70646600";
+const GOLDEN_SENT_MESSAGE_V3: &str = "030301010201034164610648656c6c6f2100fda0dfca9f17030000010b0b726563656970742e706466fb00080f6170706c69636174696f6e2f70646601036d2d33";
+const GOLDEN_EXPERT_V3: &str = "030203616461034164610b246172676f6e3269642478010762696c6c696e670001030200";
+const GOLDEN_TOKEN_V3: &str = "0302fbd007";
+const GOLDEN_CUSTOMER_V3: &str = "030901027531000002";
 
 // Format 2, before messages kept their client id.
 const GOLDEN_CONVERSATION_V2: &str = "0207030762696c6c696e6701020102034164610102000105011968747470733a2f2f73686f702e6578616d706c652f63617274010443617274fd00d0ca9f17030000fd00d0ca9f1703000001fdd0d7ca9f170300000001fd00d0ca9f1703000000fdd0d7ca9f1703000001fd00d0ca9f170300000100000000000001040105717569636bfd70e7ca9f17030000010200fd00d0ca9f1703000001fdd0d7ca9f170300000102fdd0d7ca9f1703000000";

@@ -1,6 +1,7 @@
 /*
- * Switchboard admin. Signs in with the admin token (kept in sessionStorage, sent as
- * `Authorization: Bearer` on every call) and talks to /api/v1 only (no websocket): experts,
+ * Switchboard admin. Signs in as an admin expert (username and password: POST /login, whose
+ * token has every right the admin token has) or with the admin token, for automation; either
+ * token is kept in sessionStorage and sent as `Authorization: Bearer` on every call. It and talks to /api/v1 only (no websocket): experts,
  * canned responses and the reports, which it draws as inline SVG charts. Served as
  * `/admin.js` after static/shared/dom.js (see src/assets.rs).
  */
@@ -14,6 +15,8 @@ var toast = app.dom.toast;
 
 var API = '/api/v1';
 var TOKEN_KEY = 'switchboard.admin_token';
+// Set when the token is an admin expert's login, which signing out ends on the server too.
+var LOGIN_KEY = 'switchboard.admin_login';
 var SVG_NS = 'http://www.w3.org/2000/svg';
 var PRESENCE_LABEL = { available: 'Available', away: 'Away', offline: 'Offline' };
 var VIEWS = ['experts', 'canned', 'reports'];
@@ -124,6 +127,10 @@ function banner(id, message) {
   b.hidden = !message;
 }
 
+function isAdmin(expert) {
+  return (expert.roles || []).indexOf('admin') >= 0;
+}
+
 // ------------------------------------------------------------------ API
 
 function api(method, path, body) {
@@ -142,13 +149,19 @@ function showLogin(message) {
   $('app').hidden = true;
   $('login-view').hidden = false;
   $('login-error').textContent = message || '';
+  $('account-error').textContent = '';
   $('login-token').value = '';
-  $('login-token').focus();
+  $('account-password').value = '';
+  $('account-username').focus();
 }
 
 function signOut(message) {
+  if (S.token && sessionStorage.getItem(LOGIN_KEY)) {
+    app.dom.fetchJson(API + '/logout', S.token, 'POST').catch(function () {});
+  }
   S.token = null;
   sessionStorage.removeItem(TOKEN_KEY);
+  sessionStorage.removeItem(LOGIN_KEY);
   closeDialogs();
   showLogin(message);
 }
@@ -164,6 +177,7 @@ $('login-form').addEventListener('submit', function (e) {
   btn.disabled = true;
   $('login-error').textContent = '';
   S.token = token;
+  sessionStorage.removeItem(LOGIN_KEY);
   // Listing the experts is admin-only in full: it proves the token.
   fetch(API + '/experts', { headers: { Authorization: 'Bearer ' + token, Accept: 'application/json' } })
     .then(function (r) {
@@ -188,6 +202,42 @@ $('login-form').addEventListener('submit', function (e) {
     .catch(function (err) {
       S.token = null;
       $('login-error').textContent = errorText(err);
+    })
+    .then(function () {
+      btn.disabled = false;
+    });
+});
+
+// An admin expert's account: their login token is admin once the server says they hold the
+// role; any other account's fresh login is ended at once rather than left behind.
+$('account-form').addEventListener('submit', function (e) {
+  e.preventDefault();
+  var btn = $('account-submit');
+  btn.disabled = true;
+  $('account-error').textContent = '';
+  $('login-error').textContent = '';
+  var credentials = { username: $('account-username').value.trim(), password: $('account-password').value };
+  app.dom
+    .fetchJson(API + '/login', null, 'POST', credentials)
+    .then(function (r) {
+      if ((r.expert.roles || []).indexOf('admin') < 0) {
+        app.dom.fetchJson(API + '/logout', r.token, 'POST').catch(function () {});
+        throw { message: 'This account is not an admin. An admin can give it the admin role.' };
+      }
+      S.token = r.token;
+      return app.dom.fetchJson(API + '/experts', r.token, 'GET');
+    })
+    .then(function (experts) {
+      sessionStorage.setItem(TOKEN_KEY, S.token);
+      sessionStorage.setItem(LOGIN_KEY, '1');
+      $('account-password').value = '';
+      S.experts = experts || [];
+      enterApp();
+    })
+    .catch(function (err) {
+      S.token = null;
+      $('account-error').textContent =
+        err.status === 401 ? 'Wrong username or password.' : errorText(err instanceof TypeError ? { code: 'network' } : err);
     })
     .then(function () {
       btn.disabled = false;
@@ -309,7 +359,11 @@ function renderExperts() {
           el('div', { class: 'who-cell' }, [
             el('span', { class: 'avatar', 'aria-hidden': 'true', text: initials(x.name) }),
             el('div', {}, [
-              el('div', { class: 'expert-name' }, [x.name, removed ? el('span', { class: 'pill pill-removed', text: 'Removed' }) : null]),
+              el('div', { class: 'expert-name' }, [
+                x.name,
+                isAdmin(x) ? el('span', { class: 'pill pill-admin', text: 'Admin' }) : null,
+                removed ? el('span', { class: 'pill pill-removed', text: 'Removed' }) : null,
+              ]),
               el('div', { class: 'muted small', text: '@' + x.username + ' · ' + x.id }),
             ]),
           ]),
@@ -404,6 +458,7 @@ function openExpertDialog(expert) {
   $('expert-categories').value = editing ? (expert.categories || []).join(', ') : knownCategories().length === 1 ? knownCategories()[0] : '';
   $('expert-certifications').value = editing ? (expert.certifications || []).join(', ') : '';
   $('expert-max').value = editing ? String(expert.max_concurrent) : '';
+  $('expert-admin').checked = editing && isAdmin(expert);
   $('expert-error').textContent = '';
   renderKnownCategories();
   $('expert-dialog').showModal();
@@ -424,6 +479,7 @@ $('expert-form').addEventListener('submit', function (e) {
   var certifications = words($('expert-certifications').value);
   var maxRaw = $('expert-max').value.trim();
   var max = maxRaw === '' ? null : Number(maxRaw);
+  var roles = $('expert-admin').checked ? ['admin'] : [];
 
   if (!name) return fail('The name is required.', 'expert-name');
   if (!expert && !username) return fail('The username is required.', 'expert-username');
@@ -433,7 +489,7 @@ $('expert-form').addEventListener('submit', function (e) {
 
   var body;
   if (!expert) {
-    body = { username: username, password: password, name: name, categories: categories, certifications: certifications };
+    body = { username: username, password: password, name: name, categories: categories, certifications: certifications, roles: roles };
     if (max !== null) body.max_concurrent = max;
   } else {
     // Only what changed: a PATCH with a password signs the expert out.
@@ -442,6 +498,7 @@ $('expert-form').addEventListener('submit', function (e) {
     if (!sameList(categories, expert.categories || [])) body.categories = categories;
     if (!sameList(certifications, expert.certifications || [])) body.certifications = certifications;
     if (max !== null && max !== expert.max_concurrent) body.max_concurrent = max;
+    if (!sameList(roles, expert.roles || [])) body.roles = roles;
     if (password) body.password = password;
     if (!Object.keys(body).length) {
       $('expert-dialog').close();

@@ -1,6 +1,9 @@
 /*
- * Signing in and out. The token is kept for this tab only (sessionStorage); signing out, or a
- * token the server no longer accepts, closes the connection and clears every list.
+ * Signing in and out, and the first run. The token is kept for this tab only (sessionStorage);
+ * signing out, or a token the server no longer accepts, closes the connection and clears every
+ * list. While the server has no admin (GET /setup), the sign-in page also offers to create the
+ * first admin with the setup code from the server's output; the sign-in stays for experts an
+ * automation created with the admin token.
  */
 
 var $ = app.dom.$;
@@ -13,7 +16,72 @@ function showLogin(message) {
   $('login-view').hidden = false;
   $('login-error').textContent = message || '';
   $('login-username').focus();
+  checkSetup();
 }
+
+/** Shows the first-run form while the server needs its first admin. */
+function checkSetup() {
+  app.dom
+    .fetchJson(app.store.API + '/setup', null, 'GET')
+    .then(function (r) {
+      showSetup(!!(r && r.needed));
+    })
+    .catch(function () {
+      showSetup(false);
+    });
+}
+
+function showSetup(needed) {
+  var wasHidden = $('setup-form').hidden;
+  $('setup-form').hidden = !needed;
+  $('login-lead').textContent = needed
+    ? 'Already have an account? Sign in to answer customers.'
+    : 'Sign in to answer customers.';
+  if (needed && wasHidden) $('setup-code').focus();
+}
+
+/** Signed in: the token and the expert are kept for this tab, then the console starts. */
+function signedIn(r) {
+  S.token = r.token;
+  S.expert = r.expert;
+  sessionStorage.setItem('switchboard.token', r.token);
+  sessionStorage.setItem('switchboard.expert', JSON.stringify(r.expert || null));
+  startApp();
+}
+
+$('setup-form').addEventListener('submit', function (e) {
+  e.preventDefault();
+  app.alerts.unlockAudio();
+  var btn = $('setup-submit');
+  btn.disabled = true;
+  $('setup-error').textContent = '';
+  api('POST', '/setup', {
+    setup_code: $('setup-code').value.trim(),
+    name: $('setup-name').value.trim(),
+    username: $('setup-username').value.trim(),
+    password: $('setup-password').value,
+  })
+    .then(function (r) {
+      $('setup-password').value = '';
+      $('setup-code').value = '';
+      $('setup-form').hidden = true;
+      signedIn(r);
+    })
+    .catch(function (err) {
+      if (err.status === 401) {
+        $('setup-error').textContent =
+          'That is not the setup code. Copy it from the server\'s output: the line with "setup code:".';
+      } else if (err.status === 409 && /setup is done/.test(err.message || '')) {
+        showSetup(false);
+        $('login-error').textContent = 'Setup is already done: sign in with your account.';
+      } else {
+        $('setup-error').textContent = errorText(err);
+      }
+    })
+    .then(function () {
+      btn.disabled = false;
+    });
+});
 
 $('login-form').addEventListener('submit', function (e) {
   e.preventDefault();
@@ -23,12 +91,8 @@ $('login-form').addEventListener('submit', function (e) {
   $('login-error').textContent = '';
   api('POST', '/login', { username: $('login-username').value.trim(), password: $('login-password').value })
     .then(function (r) {
-      S.token = r.token;
-      S.expert = r.expert;
-      sessionStorage.setItem('switchboard.token', r.token);
-      sessionStorage.setItem('switchboard.expert', JSON.stringify(r.expert || null));
       $('login-password').value = '';
-      startApp();
+      signedIn(r);
     })
     .catch(function (err) {
       $('login-error').textContent =
@@ -64,6 +128,8 @@ function startApp() {
   $('login-view').hidden = true;
   $('app').hidden = false;
   $('me-name').textContent = (S.expert && S.expert.name) || '';
+  // Admins manage experts and read reports on the admin page, with the same login.
+  $('admin-link').hidden = !(S.expert && (S.expert.roles || []).indexOf('admin') >= 0);
   app.alerts.renderNotifyButton();
   app.connection.start();
   app.canned.load();

@@ -54,6 +54,9 @@ pub struct TestServer {
     _temp: Option<tempfile::TempDir>,
     env: Vec<(String, String)>,
     http: reqwest::Client,
+    /// The server's standard output after its listening line, line by line; closed when it
+    /// exits.
+    output: tokio::sync::mpsc::UnboundedReceiver<String>,
 }
 
 impl TestServer {
@@ -138,8 +141,14 @@ impl TestServer {
             .strip_prefix("listening on http://")
             .unwrap_or_else(|| panic!("unexpected first line: {line}"))
             .to_owned();
-        // Keep draining stdout so the server never blocks on a full pipe.
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        // Keep draining stdout so the server never blocks on a full pipe; the lines are kept
+        // for tests that read what the server printed.
+        let (sender, output) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = lines.next_line().await {
+                let _ = sender.send(line);
+            }
+        });
         TestServer {
             child,
             base: format!("http://{addr}"),
@@ -147,6 +156,7 @@ impl TestServer {
             dir,
             _temp: None,
             env,
+            output,
             // The server drops a keep-alive connection idle for 5 s; a client that reuses one
             // at that moment gets it closed under its request. Browsers retry; we retire first.
             http: reqwest::Client::builder()
@@ -154,6 +164,37 @@ impl TestServer {
                 .build()
                 .expect("an HTTP client"),
         }
+    }
+
+    /// The next line the server prints to standard output that `pred` accepts (earlier lines
+    /// are passed over); panics if none comes within the deadline or the server exits first.
+    pub async fn output_line(&mut self, what: &str, pred: impl Fn(&str) -> bool) -> String {
+        let found = tokio::time::timeout(WAIT, async {
+            while let Some(line) = self.output.recv().await {
+                if pred(&line) {
+                    return Some(line);
+                }
+            }
+            None
+        });
+        match found.await {
+            Ok(Some(line)) => line,
+            Ok(None) => panic!("the server exited without printing {what}"),
+            Err(_) => panic!("the server did not print {what} within {WAIT:?}"),
+        }
+    }
+
+    /// Every line the server printed and no test has read yet, up to its exit: call after
+    /// it stopped (`terminate`, `kill9`).
+    pub async fn remaining_output(&mut self) -> Vec<String> {
+        let mut lines = Vec::new();
+        let drained = tokio::time::timeout(WAIT, async {
+            while let Some(line) = self.output.recv().await {
+                lines.push(line);
+            }
+        });
+        drained.await.expect("the server's output did not end: is it still running?");
+        lines
     }
 
     pub fn pid(&self) -> u32 {
