@@ -65,11 +65,12 @@ use crate::store::{Store, StoreError};
 /// The shape of the lines written; an import refuses any other but the older ones below.
 /// 2: conversations carry `segments`.
 /// 3: messages carry `client_msg_id`.
-pub const FORMAT: u32 = 3;
+/// 4: experts carry `roles`.
+pub const FORMAT: u32 = 4;
 
 /// The oldest format an import reads: format 1 lacks `segments`, rebuilt as the store's
 /// migration of format-1 records rebuilds them; formats 1 and 2 lack messages' client ids,
-/// which read as none.
+/// which read as none; formats 1 to 3 lack experts' roles, which read as none.
 pub const OLDEST_FORMAT: u32 = 1;
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -953,6 +954,6 @@ mod tests {
         // A field this build does not know would be lost: refused.
         let newer = file.replacen("\"removed\":false", "\"removed\":false,\"shiny\":1", 1);
         assert!(attempt(&newer).contains("shiny"), "{}", attempt(&newer));
-        assert!(attempt(&file.replacen("\"format\":3", "\"format\":4", 1)).contains("format 4"));
+        assert!(attempt(&file.replacen("\"format\":4", "\"format\":5", 1)).contains("format 5"));
     }
 }
