@@ -5,6 +5,7 @@
 
 pub mod backend;
 pub mod nats;
+pub mod seed;
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::PathBuf;
