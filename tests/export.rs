@@ -9,7 +9,7 @@ use std::process::{Command, Output};
 
 use common::seed::*;
 use common::*;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 /// Runs `switchboard <args>` on the data dir `data`, from an empty working directory so that
 /// no config.toml is picked up.
