@@ -44,13 +44,17 @@ enum Command {
         /// Default: standard output. A file is written whole or not at all.
         #[arg(long)]
         output: Option<PathBuf>,
-        /// A running server's base URL (http://HOST:PORT): back it up while it serves. The admin
+        /// A running server's base URL (http://HOST:PORT or https://HOST:PORT): back it up while it serves. The admin
         /// token comes from SWITCHBOARD_ADMIN_TOKEN or --token-file, never the command line.
         #[arg(long)]
         server: Option<String>,
         /// A file whose first line is the admin token, instead of SWITCHBOARD_ADMIN_TOKEN.
         #[arg(long, requires = "server")]
         token_file: Option<PathBuf>,
+        /// For an https server: trust the certificates in this PEM file (its CA, or its own
+        /// self-signed certificate) instead of the system's.
+        #[arg(long, requires = "server")]
+        ca_file: Option<PathBuf>,
     },
     /// Read an export into an empty data directory (server stopped).
     Import {
@@ -95,8 +99,8 @@ fn main() -> ExitCode {
         Command::Serve { config } => serve(config),
         Command::Expert { action } => expert(action),
         Command::Export { config, output, server: None, .. } => export(config, output),
-        Command::Export { output, server: Some(server), token_file, .. } => {
-            backup(&server, token_file, output)
+        Command::Export { output, server: Some(server), token_file, ca_file, .. } => {
+            backup(&server, token_file, ca_file, output)
         }
         Command::Import { config, input } => import(config, input),
     };
@@ -210,10 +214,15 @@ fn export(config: Option<PathBuf>, output: Option<PathBuf>) -> anyhow::Result<()
 }
 
 /// `export --server`: the running server's online export.
-fn backup(server: &str, token_file: Option<PathBuf>, output: Option<PathBuf>) -> anyhow::Result<()> {
+fn backup(
+    server: &str,
+    token_file: Option<PathBuf>,
+    ca_file: Option<PathBuf>,
+    output: Option<PathBuf>,
+) -> anyhow::Result<()> {
     use switchboard::export::fetch;
     let token = fetch::admin_token(token_file.as_deref())?;
-    let records = write_output(output, |out| fetch::fetch(server, &token, out))?;
+    let records = write_output(output, |out| fetch::fetch(server, &token, ca_file.as_deref(), out))?;
     eprintln!("backed up {records} records from {server}");
     Ok(())
 }

@@ -275,3 +275,43 @@ async fn a_hangup_without_tls_leaves_the_server_serving() {
         assert_eq!(status, 200, "still serving after SIGHUP: {health}");
     }
 }
+
+/// `switchboard export --server https://...`: an online backup of a server that speaks only
+/// TLS, trusting the certificate given with `--ca-file`; without it the self-signed
+/// certificate is refused and no file is left.
+#[tokio::test]
+async fn a_backup_is_fetched_over_https_trusting_the_given_certificate() {
+    let (cert, key, der) = certificate();
+    let server = start(tempfile::tempdir().unwrap(), &cert, &key).await;
+    let port = server.addr.rsplit(':').next().unwrap().to_owned();
+    let mut customer = wss(&server.addr, &der, "ws/customer").await;
+    send(&mut customer, json!({"type": "hello", "ref": 1})).await;
+    next(&mut customer, "the welcome", |f| f["ref"] == 1).await;
+    send(&mut customer, json!({"type": "start", "text": "back me up", "ref": 2})).await;
+    assert_eq!(next(&mut customer, "the start's ack", |f| f["ref"] == 2).await["type"], "ack");
+
+    let work = tempfile::tempdir().unwrap();
+    let (ca, output) = (work.path().join("ca.pem"), work.path().join("backup.jsonl"));
+    std::fs::write(&ca, &cert).unwrap();
+    let url = format!("https://localhost:{port}");
+    let export = |extra: &[&Path]| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_switchboard"));
+        cmd.args(["export", "--server", &url, "--output"]).arg(&output);
+        if let [ca] = extra {
+            cmd.arg("--ca-file").arg(ca);
+        }
+        cmd.current_dir(work.path()).env("SWITCHBOARD_ADMIN_TOKEN", ADMIN).kill_on_drop(true).output()
+    };
+
+    let refused = tokio::time::timeout(WAIT, export(&[])).await.expect("it exits").unwrap();
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success(), "an untrusted certificate is not accepted");
+    assert!(stderr.contains("could not reach the server") && stderr.contains("certificate"), "{stderr}");
+    assert!(!output.exists());
+
+    let done = tokio::time::timeout(WAIT, export(&[&ca])).await.expect("it exits").unwrap();
+    assert!(done.status.success(), "{}", String::from_utf8_lossy(&done.stderr));
+    let text = std::fs::read_to_string(&output).unwrap();
+    assert!(text.contains("back me up"), "{text}");
+    assert!(text.lines().last().unwrap().contains("\"end\""), "a whole export");
+}

@@ -7,10 +7,13 @@
 
 use std::io::Write;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context};
 use futures_util::StreamExt;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::CertificateDer;
 
 use super::Tally;
 
@@ -43,31 +46,78 @@ pub fn admin_token(file: Option<&Path>) -> anyhow::Result<String> {
     Ok(token)
 }
 
-/// Streams the export of the server at `server` (its base URL, `http://host:port`) into
-/// `out`; the number of records, once the stream ended with its `end` line.
-pub fn fetch(server: &str, token: &str, out: &mut dyn Write) -> anyhow::Result<u64> {
-    let url = export_url(server)?;
-    actix_web::rt::System::new().block_on(stream(server, url, token, out))
+/// Streams the export of the server at `server` (its base URL, `http://host:port` or
+/// `https://host:port`) into `out`; the number of records, once the stream ended with its
+/// `end` line. Over https the server must show a certificate from `ca_file` when given (a
+/// private CA, or the server's own self-signed certificate), else one the system trusts.
+pub fn fetch(server: &str, token: &str, ca_file: Option<&Path>, out: &mut dyn Write) -> anyhow::Result<u64> {
+    let (url, https) = export_url(server)?;
+    let tls = if https { Some(tls_config(ca_file)?) } else { None };
+    if !https && ca_file.is_some() {
+        bail!("--ca-file is for https servers; {server} is plain http");
+    }
+    actix_web::rt::System::new().block_on(stream(server, url, tls, token, out))
 }
 
-/// `server`'s export endpoint; only plain HTTP, which this build speaks.
-fn export_url(server: &str) -> anyhow::Result<String> {
+/// `server`'s export endpoint, and whether it is https.
+fn export_url(server: &str) -> anyhow::Result<(String, bool)> {
     let base = server.trim_end_matches('/');
-    let uri: actix_web::http::Uri =
-        base.parse().map_err(|e| anyhow!("--server {server:?} is not a URL ({e}); give http://HOST:PORT"))?;
+    let uri: actix_web::http::Uri = base
+        .parse()
+        .map_err(|e| anyhow!("--server {server:?} is not a URL ({e}); give http(s)://HOST:PORT"))?;
     match uri.scheme_str() {
-        Some("http") if uri.host().is_some() => Ok(format!("{base}/api/v1/export")),
-        Some("https") => bail!(
-            "--server {server}: this build fetches over plain http only; run the backup on the \
-             server's machine against its http address (e.g. http://127.0.0.1:8080)"
-        ),
-        _ => bail!("--server {server:?} is not an http URL; give http://HOST:PORT"),
+        Some(scheme @ ("http" | "https")) if uri.host().is_some() => {
+            Ok((format!("{base}/api/v1/export"), scheme == "https"))
+        }
+        _ => bail!("--server {server:?} is not an http(s) URL; give http://HOST:PORT or https://HOST:PORT"),
     }
 }
 
-async fn stream(server: &str, url: String, token: &str, out: &mut dyn Write) -> anyhow::Result<u64> {
-    let client =
-        awc::Client::builder().connector(awc::Connector::new().timeout(CONNECT)).timeout(FIRST_BYTE).finish();
+/// The TLS client: the roots in `ca_file`, else the system's (rustls-native-certs), on the
+/// same ring provider the server uses.
+fn tls_config(ca_file: Option<&Path>) -> anyhow::Result<Arc<rustls::ClientConfig>> {
+    let mut roots = rustls::RootCertStore::empty();
+    match ca_file {
+        Some(path) => {
+            let certs = CertificateDer::pem_file_iter(path)
+                .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+                .map_err(|e| anyhow!("--ca-file {}: {e}", path.display()))?;
+            for cert in certs {
+                roots.add(cert).map_err(|e| anyhow!("--ca-file {}: {e}", path.display()))?;
+            }
+        }
+        None => {
+            // Certificates the system keeps that rustls cannot read are skipped, as browsers do.
+            for cert in rustls_native_certs::load_native_certs().certs {
+                let _ = roots.add(cert);
+            }
+        }
+    }
+    if roots.is_empty() {
+        bail!("no certificate to trust: give --ca-file PATH (PEM) for the server's certificate or its CA");
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    // The export is one long HTTP/1.1 response.
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
+
+async fn stream(
+    server: &str,
+    url: String,
+    tls: Option<Arc<rustls::ClientConfig>>,
+    token: &str,
+    out: &mut dyn Write,
+) -> anyhow::Result<u64> {
+    let mut connector = awc::Connector::new().timeout(CONNECT);
+    if let Some(config) = tls {
+        connector = connector.rustls_0_23(config);
+    }
+    let client = awc::Client::builder().connector(connector).timeout(FIRST_BYTE).finish();
     let mut response = client.get(&url).bearer_auth(token).send().await.map_err(|e| match e {
         awc::error::SendRequestError::Connect(e) => anyhow!("could not reach the server at {server}: {e}"),
         awc::error::SendRequestError::Timeout => {
@@ -107,9 +157,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn only_plain_http_urls_are_taken() {
-        assert_eq!(export_url("http://127.0.0.1:8080/").unwrap(), "http://127.0.0.1:8080/api/v1/export");
-        assert!(format!("{}", export_url("https://chat.example").unwrap_err()).contains("plain http"));
+    fn http_and_https_urls_are_taken() {
+        let plain = ("http://127.0.0.1:8080/api/v1/export".to_owned(), false);
+        assert_eq!(export_url("http://127.0.0.1:8080/").unwrap(), plain);
+        let tls = ("https://chat.example/api/v1/export".to_owned(), true);
+        assert_eq!(export_url("https://chat.example").unwrap(), tls);
         assert!(format!("{}", export_url("chat.example:80").unwrap_err()).contains("http://HOST:PORT"));
+        assert!(format!("{}", export_url("ftp://chat.example").unwrap_err()).contains("http(s)"));
     }
 }
