@@ -6,6 +6,7 @@ mod conversations;
 mod experts;
 mod export;
 mod followups;
+mod queue;
 mod sessions;
 mod setup;
 mod stats;
@@ -42,6 +43,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .configure(attachments::configure)
                 .configure(canned::configure)
                 .configure(followups::configure)
+                .configure(queue::configure)
                 .configure(stats::configure)
                 .route("/export", web::get().to(export::export))
                 .default_service(web::to(|| async {
