@@ -329,6 +329,30 @@ pub struct QueuedChat {
 #[rtype(result = "std::collections::HashMap<ConversationId, u64>")]
 pub struct EstimatedWaits(pub Vec<ConversationId>);
 
+/// The admin page's live view: the router's counts and each known expert's presence and load.
+#[derive(Message)]
+#[rtype(result = "LiveCounts")]
+pub struct Live;
+
+#[derive(Debug, Default)]
+pub struct LiveCounts {
+    pub counts: RouterCounts,
+    /// Presence and chats held (offers and open chats) of each expert the router knows.
+    pub experts: std::collections::HashMap<ExpertId, (Presence, u32)>,
+}
+
+impl<A, M> actix::dev::MessageResponse<A, M> for LiveCounts
+where
+    A: Actor,
+    M: Message<Result = LiveCounts>,
+{
+    fn handle(self, _: &mut A::Context, tx: Option<actix::dev::OneshotSender<LiveCounts>>) {
+        if let Some(tx) = tx {
+            let _ = tx.send(self);
+        }
+    }
+}
+
 /// Everyone's presence, for the admin's expert list.
 #[derive(Message)]
 #[rtype(result = "std::collections::HashMap<ExpertId, Presence>")]

@@ -6,6 +6,7 @@ mod conversations;
 mod experts;
 mod export;
 mod followups;
+mod live;
 mod queue;
 mod sessions;
 mod setup;
@@ -44,6 +45,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .configure(canned::configure)
                 .configure(followups::configure)
                 .configure(queue::configure)
+                .configure(live::configure)
                 .configure(stats::configure)
                 .route("/export", web::get().to(export::export))
                 .default_service(web::to(|| async {

@@ -286,3 +286,12 @@ impl Handler<EstimatedWaits> for Router {
         )
     }
 }
+
+impl Handler<Live> for Router {
+    type Result = LiveCounts;
+
+    fn handle(&mut self, _: Live, _: &mut Context<Self>) -> LiveCounts {
+        let experts = self.state.experts.iter().map(|(id, e)| (*id, (self.state.presence(*id), e.load)));
+        LiveCounts { counts: self.state.counts(), experts: experts.collect() }
+    }
+}
