@@ -128,7 +128,8 @@ async fn the_estimate_is_unknown_again_after_a_restart() {
 #[tokio::test]
 async fn the_queue_view_lists_waiting_chats_in_order_with_offers_for_the_callers_categories() {
     let server =
-        TestServer::start_with_config(GENERAL_AND_BILLING, &[("SWITCHBOARD_ROUTING_ACCEPT_WINDOW", "30s")]).await;
+        TestServer::start_with_config(GENERAL_AND_BILLING, &[("SWITCHBOARD_ROUTING_ACCEPT_WINDOW", "30s")])
+            .await;
     let (ada_id, ada_token) = server.expert("ada", &["general"], Some(1)).await;
     let (_, bob_token) = server.expert("bob", &["billing"], None).await;
     let mut ada = server.expert_ws(&ada_token).await;
@@ -163,14 +164,16 @@ async fn the_queue_view_lists_waiting_chats_in_order_with_offers_for_the_callers
 
     // Waiting times are real and the oldest has waited longest.
     let (_, body) = server.get("/api/v1/queue", ADMIN).await;
-    let waited: Vec<u64> = body.as_array().unwrap().iter().map(|e| e["waiting_ms"].as_u64().unwrap()).collect();
+    let waited: Vec<u64> =
+        body.as_array().unwrap().iter().map(|e| e["waiting_ms"].as_u64().unwrap()).collect();
     assert!(waited.windows(2).all(|w| w[0] >= w[1]), "{body}");
     assert!(body.as_array().unwrap().iter().all(|e| e.get("offered_to").is_none()), "{body}");
 
     // Ada comes back: the oldest general chat is offered to her, by id and name.
     ada.ack(json!({"type": "presence", "status": "available"})).await;
     ada.expect("the offer", offer_for(&g1)).await;
-    let body = queue_until(&server, &ada_token, "the offer to ada", |b| b[0].get("offered_to").is_some()).await;
+    let body =
+        queue_until(&server, &ada_token, "the offer to ada", |b| b[0].get("offered_to").is_some()).await;
     assert_eq!(body[0]["conversation_id"], g1.as_str(), "{body}");
     assert_eq!(body[0]["offered_to"], json!({"id": ada_id, "name": "Expert ada"}), "{body}");
     assert!(body[1].get("offered_to").is_none(), "{body}");
@@ -189,4 +192,44 @@ async fn the_queue_view_lists_waiting_chats_in_order_with_offers_for_the_callers
     assert_eq!((status, &body["error"]["code"]), (401, &json!("unauthorized")), "{body}");
     let (status, body) = server.get("/api/v1/queue", &visitor).await;
     assert_eq!((status, &body["error"]["code"]), (403, &json!("forbidden")), "{body}");
+}
+
+#[tokio::test]
+async fn the_live_view_counts_queued_and_open_chats_and_each_experts_presence_and_load() {
+    let server = TestServer::start(&[("SWITCHBOARD_ROUTING_ACCEPT_WINDOW", "30s")]).await;
+    let (ada_id, ada_token) = server.expert("ada", &["general"], Some(2)).await;
+    let (bob_id, _) = server.expert("bob", &["general"], None).await;
+    let mut ada = server.expert_ws(&ada_token).await;
+    let (_c1, _open, _) = server.accepted_chat(&mut ada, "first").await;
+    ada.ack(json!({"type": "presence", "status": "away"})).await;
+    let (mut c2, waiting, _) = server.new_chat("second").await;
+    c2.expect("a queue event", queue_event(&waiting)).await;
+
+    let (status, live) = server.get("/api/v1/live", ADMIN).await;
+    assert_eq!(status, 200, "{live}");
+    assert_eq!((live["queued"].as_u64(), live["open"].as_u64()), (Some(1), Some(1)), "{live}");
+    assert_eq!(live["queued_by_category"], json!({"general": 1}), "{live}");
+    let expert =
+        |id: &str| live["experts"].as_array().unwrap().iter().find(|e| e["id"] == id).cloned().unwrap();
+    let a = expert(&ada_id);
+    assert_eq!(
+        (&a["name"], &a["presence"], &a["load"], &a["max_concurrent"]),
+        (&json!("Expert ada"), &json!("away"), &json!(1), &json!(2))
+    );
+    let b = expert(&bob_id);
+    assert_eq!((&b["presence"], &b["load"]), (&json!("offline"), &json!(0)));
+
+    // Admins only.
+    let (status, _) = server.get("/api/v1/live", &ada_token).await;
+    assert_eq!(status, 403);
+    let (status, _) = server.get("/api/v1/live", "not-a-token").await;
+    assert_eq!(status, 401);
+
+    // The chart of the day groups by UTC hour.
+    let (status, stats) = server.get("/api/v1/stats?group_by=hour", ADMIN).await;
+    assert_eq!(status, 200, "{stats}");
+    let groups = stats["groups"].as_array().unwrap();
+    let counted: u64 = groups.iter().map(|g| g["conversations"].as_u64().unwrap()).sum();
+    assert_eq!(counted, 2, "{stats}");
+    assert!(groups.iter().all(|g| g["key"].as_str().unwrap().len() == "2024-05-01T13".len()), "{stats}");
 }

@@ -464,7 +464,8 @@ impl Handler<QueuePosition> for ConversationActor {
     fn handle(&mut self, m: QueuePosition, _: &mut Context<Self>) {
         if self.conv.status.is_waiting() {
             let QueuePosition { position, estimated_wait_ms } = m;
-            let frame = ServerFrame::Queue { conversation_id: self.id(), position, estimated_wait_ms }.encode();
+            let frame =
+                ServerFrame::Queue { conversation_id: self.id(), position, estimated_wait_ms }.encode();
             self.app.hub.to_customer(self.conv.customer, &frame, None);
         }
     }

@@ -38,7 +38,13 @@ pub struct RecentWaits {
 impl RecentWaits {
     /// A chat of `category`, queued at `queued_at` in place `joined_position`, was accepted
     /// (or claimed) at `accepted_at`.
-    pub fn record(&mut self, category: &str, queued_at: Timestamp, joined_position: u32, accepted_at: Timestamp) {
+    pub fn record(
+        &mut self,
+        category: &str,
+        queued_at: Timestamp,
+        joined_position: u32,
+        accepted_at: Timestamp,
+    ) {
         let waited = queued_at.until(accepted_at).as_millis() as u64;
         let sample = Sample { accepted_at, per_position_ms: waited / u64::from(joined_position.max(1)) };
         let samples = self.samples.entry(category.to_owned()).or_default();

@@ -101,10 +101,7 @@ fn an_accepted_chat_leaves_a_wait_sample_and_the_queue_is_told_the_estimate() {
     // Chat 11 is now first in line: 1 x 20 s; the change of estimate is told.
     assert_eq!(r.estimated_wait(ConversationId(11), Timestamp(20_010)), Some(20_000));
     let told = r.positions("general", Timestamp(20_010));
-    assert_eq!(
-        told,
-        vec![Told { chat: ConversationId(11), position: 1, estimated_wait_ms: Some(20_000) }]
-    );
+    assert_eq!(told, vec![Told { chat: ConversationId(11), position: 1, estimated_wait_ms: Some(20_000) }]);
     // Chat 11 joined at place 2 and waits 60 s: 30 s a place; the median of 20 and 30 s.
     r.track(opened(11, 1), None, Timestamp(60_011));
     r.track(snap(12, Status::Queued), None, T0);
@@ -136,7 +133,14 @@ fn the_queue_view_lists_waiting_and_offered_chats_oldest_first_by_category() {
     let all: Vec<(u64, &str, u32, Option<u64>)> = r
         .queue_view(None)
         .iter()
-        .map(|e| (e.id.0, if e.category == "general" { "general" } else { "billing" }, e.position, e.offered_to.map(|x| x.0)))
+        .map(|e| {
+            (
+                e.id.0,
+                if e.category == "general" { "general" } else { "billing" },
+                e.position,
+                e.offered_to.map(|x| x.0),
+            )
+        })
         .collect();
     assert_eq!(all, vec![(10, "general", 1, Some(7)), (11, "billing", 1, None), (12, "general", 2, None)]);
     let general: Vec<u64> = r.queue_view(Some(&["general".to_owned()])).iter().map(|e| e.id.0).collect();
