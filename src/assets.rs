@@ -73,12 +73,13 @@ pub const BUNDLES: &[Bundle] = &[
             "console/customer_info.js",
             "console/transfer.js",
             "console/followups.js",
+            "console/queue.js",
             "console/connection.js",
             "console/login.js",
             "console/main.js",
         ],
     },
-    Bundle { path: "admin.js", pieces: &["shared/dom.js", "admin/admin.js"] },
+    Bundle { path: "admin.js", pieces: &["shared/dom.js", "admin/admin.js", "admin/live.js"] },
 ];
 
 pub fn configure(cfg: &mut web::ServiceConfig) {

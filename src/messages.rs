@@ -182,9 +182,13 @@ pub struct WithdrawOffer {
     pub expert: ExpertId,
 }
 
+/// The customer's place in line and the estimated wait from there, for the `queue` event.
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct QueuePosition(pub u32);
+pub struct QueuePosition {
+    pub position: u32,
+    pub estimated_wait_ms: Option<u64>,
+}
 
 /// The owner was removed by an admin: the chat goes back to the queue.
 #[derive(Message)]
@@ -299,6 +303,50 @@ where
     M: Message<Result = RouterCounts>,
 {
     fn handle(self, _: &mut A::Context, tx: Option<actix::dev::OneshotSender<RouterCounts>>) {
+        if let Some(tx) = tx {
+            let _ = tx.send(self);
+        }
+    }
+}
+
+/// The queue view of `GET /api/v1/queue`: the waiting chats of these categories (all when
+/// `None`), oldest first.
+#[derive(Message)]
+#[rtype(result = "Vec<QueuedChat>")]
+pub struct QueueView {
+    pub categories: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct QueuedChat {
+    pub entry: crate::router::QueueEntry,
+    /// The name of the expert the chat is offered to, as their console gave it.
+    pub offered_to_name: Option<String>,
+}
+
+/// The estimated waits of those of these chats that are queued, for a customer's `welcome`.
+#[derive(Message)]
+#[rtype(result = "std::collections::HashMap<ConversationId, u64>")]
+pub struct EstimatedWaits(pub Vec<ConversationId>);
+
+/// The admin page's live view: the router's counts and each known expert's presence and load.
+#[derive(Message)]
+#[rtype(result = "LiveCounts")]
+pub struct Live;
+
+#[derive(Debug, Default)]
+pub struct LiveCounts {
+    pub counts: RouterCounts,
+    /// Presence and chats held (offers and open chats) of each expert the router knows.
+    pub experts: std::collections::HashMap<ExpertId, (Presence, u32)>,
+}
+
+impl<A, M> actix::dev::MessageResponse<A, M> for LiveCounts
+where
+    A: Actor,
+    M: Message<Result = LiveCounts>,
+{
+    fn handle(self, _: &mut A::Context, tx: Option<actix::dev::OneshotSender<LiveCounts>>) {
         if let Some(tx) = tx {
             let _ = tx.send(self);
         }

@@ -280,6 +280,9 @@ pub enum ServerFrame {
         inactivity_end_ms: u64,
         customer_may_end: crate::config::CustomerMayEnd,
         conversations: Vec<ConversationBrief>,
+        /// The estimated wait of the customer's latest queued chat (`router::wait`); null
+        /// when none is queued or nothing recent is known.
+        estimated_wait_ms: Option<u64>,
     },
     #[serde(rename = "welcome")]
     ExpertWelcome {
@@ -311,6 +314,8 @@ pub enum ServerFrame {
         #[serde(with = "ids::wire")]
         conversation_id: ConversationId,
         position: u32,
+        /// The estimate of `router::wait`; null while nothing recent is known.
+        estimated_wait_ms: Option<u64>,
     },
     Assigned {
         #[serde(with = "ids::wire")]

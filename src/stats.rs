@@ -22,6 +22,8 @@ pub enum GroupBy {
     Category,
     /// UTC date of `created_at`.
     Day,
+    /// UTC hour of `created_at`, as `YYYY-MM-DDTHH`: the admin page's chart of the day.
+    Hour,
 }
 
 /// The group of conversations no expert ever owned.
@@ -161,6 +163,7 @@ pub fn group_key(c: &Conversation, by: GroupBy) -> String {
         GroupBy::Category => c.category.clone(),
         // "YYYY-MM-DD" is the head of the RFC 3339 UTC form.
         GroupBy::Day => c.created_at.rfc3339()[..10].to_owned(),
+        GroupBy::Hour => c.created_at.rfc3339()[..13].to_owned(),
     }
 }
 
@@ -337,6 +340,7 @@ mod tests {
         assert_eq!(keys(GroupBy::Expert), [owned("e_7", 2), owned("e_8", 1), owned("unassigned", 2)]);
         assert_eq!(keys(GroupBy::Category), [owned("billing", 2), owned("howto", 3)]);
         assert_eq!(keys(GroupBy::Day), [owned("2024-05-01", 2), owned("2024-05-02", 3)]);
+        assert_eq!(keys(GroupBy::Hour), [owned("2024-05-01T00", 2), owned("2024-05-02T00", 3)]);
         let by_expert = report(&all, from, to, Some(GroupBy::Expert));
         let e7 = &by_expert.groups[0].figures;
         assert_eq!(e7.transfers, 1);

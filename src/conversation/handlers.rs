@@ -461,9 +461,11 @@ impl Handler<WithdrawOffer> for ConversationActor {
 
 impl Handler<QueuePosition> for ConversationActor {
     type Result = ();
-    fn handle(&mut self, QueuePosition(position): QueuePosition, _: &mut Context<Self>) {
+    fn handle(&mut self, m: QueuePosition, _: &mut Context<Self>) {
         if self.conv.status.is_waiting() {
-            let frame = ServerFrame::Queue { conversation_id: self.id(), position }.encode();
+            let QueuePosition { position, estimated_wait_ms } = m;
+            let frame =
+                ServerFrame::Queue { conversation_id: self.id(), position, estimated_wait_ms }.encode();
             self.app.hub.to_customer(self.conv.customer, &frame, None);
         }
     }

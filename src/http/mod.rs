@@ -6,6 +6,8 @@ mod conversations;
 mod experts;
 mod export;
 mod followups;
+mod live;
+mod queue;
 mod sessions;
 mod setup;
 mod stats;
@@ -42,6 +44,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .configure(attachments::configure)
                 .configure(canned::configure)
                 .configure(followups::configure)
+                .configure(queue::configure)
+                .configure(live::configure)
                 .configure(stats::configure)
                 .route("/export", web::get().to(export::export))
                 .default_service(web::to(|| async {

@@ -88,6 +88,6 @@ fn label(app: &AppState, group_by: Option<GroupBy>, key: &str) -> Result<String,
         Some(GroupBy::Category) => {
             app.config.category(key).map_or_else(|| key.to_owned(), |c| c.name.clone())
         }
-        Some(GroupBy::Day) | None => key.to_owned(),
+        Some(GroupBy::Day | GroupBy::Hour) | None => key.to_owned(),
     })
 }

@@ -2,6 +2,7 @@
 //! the queue per category, and makes offers; conversations own everything else.
 
 mod state;
+mod wait;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -9,7 +10,8 @@ use std::time::Duration;
 
 use actix::prelude::*;
 
-pub use state::{Decision, Purpose, ReservationId, RouterState, Slot, Snapshot};
+pub use state::{Decision, Purpose, QueueEntry, ReservationId, RouterState, Slot, Snapshot, Told};
+pub use wait::RecentWaits;
 
 use bytestring::ByteString;
 
@@ -33,6 +35,8 @@ pub struct Router {
     dirty: HashSet<String>,
     position_interval: Duration,
     positions_scheduled: bool,
+    /// Names of the experts who connected, for the queue view's `offered_to`.
+    names: HashMap<ExpertId, String>,
 }
 
 impl Router {
@@ -53,6 +57,7 @@ impl Router {
             dirty: HashSet::new(),
             position_interval: r.position_update_interval,
             positions_scheduled: false,
+            names: HashMap::new(),
         }
     }
 
@@ -111,10 +116,11 @@ impl Router {
 
     fn send_positions(&mut self) {
         self.positions_scheduled = false;
+        let now = Timestamp::now();
         for category in std::mem::take(&mut self.dirty) {
-            for (chat, position) in self.state.positions(&category) {
+            for Told { chat, position, estimated_wait_ms } in self.state.positions(&category, now) {
                 if let Some(addr) = self.addrs.get(&chat) {
-                    addr.do_send(QueuePosition(position));
+                    addr.do_send(QueuePosition { position, estimated_wait_ms });
                 }
             }
         }
@@ -150,6 +156,7 @@ impl Handler<ExpertConnected> for Router {
 
     fn handle(&mut self, m: ExpertConnected, _: &mut Context<Self>) -> ExpertWelcome {
         let e = m.expert;
+        self.names.insert(e.id, e.name.clone());
         let max = e.max_concurrent.unwrap_or(self.default_max_concurrent);
         let decisions = self.state.expert_online(e.id, e.categories, e.certifications, max);
         self.publish_presence(e.id);
@@ -170,6 +177,7 @@ impl Handler<ExpertChanged> for Router {
 
     fn handle(&mut self, m: ExpertChanged, _: &mut Context<Self>) {
         let e = m.expert;
+        self.names.insert(e.id, e.name.clone());
         let max = e.max_concurrent.unwrap_or(self.default_max_concurrent);
         let decisions = self.state.expert_changed(e.id, e.categories, e.certifications, max);
         self.carry_out(decisions);
@@ -248,5 +256,42 @@ impl Handler<PresenceList> for Router {
         MessageResult(
             ids.into_iter().map(|id| (id, self.state.presence(id))).collect::<HashMap<_, Presence>>(),
         )
+    }
+}
+
+impl Handler<QueueView> for Router {
+    type Result = MessageResult<QueueView>;
+
+    fn handle(&mut self, m: QueueView, _: &mut Context<Self>) -> Self::Result {
+        let entries = self.state.queue_view(m.categories.as_deref());
+        MessageResult(
+            entries
+                .into_iter()
+                .map(|entry| QueuedChat {
+                    offered_to_name: entry.offered_to.and_then(|e| self.names.get(&e).cloned()),
+                    entry,
+                })
+                .collect(),
+        )
+    }
+}
+
+impl Handler<EstimatedWaits> for Router {
+    type Result = MessageResult<EstimatedWaits>;
+
+    fn handle(&mut self, EstimatedWaits(chats): EstimatedWaits, _: &mut Context<Self>) -> Self::Result {
+        let now = Timestamp::now();
+        MessageResult(
+            chats.into_iter().filter_map(|c| Some((c, self.state.estimated_wait(c, now)?))).collect(),
+        )
+    }
+}
+
+impl Handler<Live> for Router {
+    type Result = LiveCounts;
+
+    fn handle(&mut self, _: Live, _: &mut Context<Self>) -> LiveCounts {
+        let experts = self.state.experts.iter().map(|(id, e)| (*id, (self.state.presence(*id), e.load)));
+        LiveCounts { counts: self.state.counts(), experts: experts.collect() }
     }
 }

@@ -6,6 +6,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 
+use super::wait::RecentWaits;
 use crate::clock::Timestamp;
 use crate::domain::{ErrorCode, Presence, PresenceReason, Refusal, Status};
 use crate::ids::{ConversationId, ExpertId};
@@ -104,6 +105,11 @@ pub struct Chat {
     pub left: bool,
     /// The last position the customer was told.
     pub told_position: u32,
+    /// The last estimated wait the customer was told with it.
+    pub told_estimate: Option<u64>,
+    /// The position the chat entered its queue at, which its wait is divided by when it is
+    /// accepted (see `wait`).
+    pub joined_position: u32,
     /// Claim mode: the experts this chat has been listed to, who hear when it is claimed.
     pub shown_to: Vec<ExpertId>,
 }
@@ -184,6 +190,27 @@ pub struct RouterState {
     /// Slots held for claims, transfers and pushes on their way to a conversation.
     reservations: HashMap<ReservationId, ExpertId>,
     next_reservation: ReservationId,
+    /// How long recently accepted chats waited, for the estimate queued customers are shown.
+    pub waits: RecentWaits,
+}
+
+/// One waiting chat in the queue view (`GET /api/v1/queue`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueEntry {
+    pub id: ConversationId,
+    pub category: String,
+    pub queued_at: Timestamp,
+    pub position: u32,
+    /// The expert the chat is offered to right now.
+    pub offered_to: Option<ExpertId>,
+}
+
+/// A queued customer's place in line, and the estimated wait from there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Told {
+    pub chat: ConversationId,
+    pub position: u32,
+    pub estimated_wait_ms: Option<u64>,
 }
 
 impl RouterState {
@@ -275,7 +302,14 @@ impl RouterState {
                     }
                 }
             }
+            if let Some(prev) = previous.as_ref().filter(|p| p.slot.queued() && slot.owner().is_some()) {
+                // Accepted or claimed out of the queue: one more sample for the estimate.
+                self.waits.record(&prev.category, prev.queued_at, prev.joined_position, now);
+            }
             let told_position = previous.as_ref().map_or(0, |p| p.told_position);
+            let told_estimate = previous.as_ref().and_then(|p| p.told_estimate);
+            let still_queued = previous.as_ref().filter(|p| p.slot.queued() && slot.queued());
+            let joined_position = still_queued.map_or(0, |p| p.joined_position);
             let chat = Chat {
                 category: s.category,
                 queued_at: s.queued_at,
@@ -283,9 +317,18 @@ impl RouterState {
                 rev: s.rev,
                 left: s.left,
                 told_position,
+                told_estimate,
+                joined_position,
                 shown_to: shown_before.clone(),
             };
+            let joined = chat.slot.queued() && joined_position == 0;
             self.insert_chat(s.id, chat);
+            if joined {
+                let position = self.position_of(s.id).unwrap_or(1);
+                if let Some(chat) = self.chats.get_mut(&s.id) {
+                    chat.joined_position = position;
+                }
+            }
         }
         let mut decisions = self.relist(s.id, s.owner, shown_before);
         affected.sort();
@@ -519,22 +562,59 @@ impl RouterState {
         out
     }
 
-    /// Positions that changed in `category` since the customers were last told.
-    pub fn positions(&mut self, category: &str) -> Vec<(ConversationId, u32)> {
+    /// Positions or estimated waits that changed in `category` since the customers were
+    /// last told.
+    pub fn positions(&mut self, category: &str, now: Timestamp) -> Vec<Told> {
         let Some(queue) = self.queues.get(category) else {
             return vec![];
         };
+        let per_place = self.waits.per_place(category, now);
         let mut changed = Vec::new();
         for (i, (_, id)) in queue.iter().enumerate() {
             let position = i as u32 + 1;
+            let estimated_wait_ms = per_place.map(|ms| ms.saturating_mul(u64::from(position)));
             if let Some(chat) = self.chats.get_mut(id) {
-                if chat.told_position != position {
+                if chat.told_position != position || chat.told_estimate != estimated_wait_ms {
                     chat.told_position = position;
-                    changed.push((*id, position));
+                    chat.told_estimate = estimated_wait_ms;
+                    changed.push(Told { chat: *id, position, estimated_wait_ms });
                 }
             }
         }
         changed
+    }
+
+    /// The estimated wait of a queued chat from its place in line now; `None` when the chat
+    /// is not queued or nothing recent is known.
+    pub fn estimated_wait(&self, chat: ConversationId, now: Timestamp) -> Option<u64> {
+        let position = self.position_of(chat)?;
+        self.waits.estimate(&self.chats.get(&chat)?.category, position, now)
+    }
+
+    /// Waiting and offered chats of `categories` (every category when `None`), oldest first,
+    /// each with its place in its own category's line.
+    pub fn queue_view(&self, categories: Option<&[String]>) -> Vec<QueueEntry> {
+        let mut out = Vec::new();
+        for (category, queue) in &self.queues {
+            if categories.is_some_and(|only| !only.contains(category)) {
+                continue;
+            }
+            for (i, (queued_at, id)) in queue.iter().enumerate() {
+                let offered_to = match self.chats.get(id).map(|c| &c.slot) {
+                    Some(Slot::Offered { expert }) => Some(*expert),
+                    _ => None,
+                };
+                out.push(QueueEntry {
+                    id: *id,
+                    category: category.clone(),
+                    queued_at: *queued_at,
+                    position: i as u32 + 1,
+                    offered_to,
+                });
+            }
+        }
+        out.sort_by_key(|e| (e.queued_at, e.id));
+        out
     }
 
     pub fn position_of(&self, chat: ConversationId) -> Option<u32> {

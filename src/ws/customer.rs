@@ -138,12 +138,35 @@ impl CustomerWidget {
             self.moved_to(page);
         }
         match self.welcome(reference.clone(), &customer, token) {
-            Ok(frame) => ctx.text(frame.encode()),
+            Ok(frame) => self.send_welcome(frame, ctx),
             Err(e) => {
                 let r = internal_error(e);
                 refuse(ctx, reference, r.code, &r.message);
             }
         }
+    }
+
+    /// Sends `welcome`, with the estimated wait of the customer's latest queued chat asked of
+    /// the router first; `wait` holds this widget's other frames until it is out, so it stays
+    /// the first answer.
+    fn send_welcome(&mut self, mut frame: ServerFrame, ctx: &mut ws::WebsocketContext<Self>) {
+        let queued: Vec<ConversationId> = match &frame {
+            ServerFrame::CustomerWelcome { conversations, .. } => {
+                conversations.iter().filter(|c| c.status.is_waiting()).map(|c| c.id).collect()
+            }
+            _ => vec![],
+        };
+        if queued.is_empty() {
+            return ctx.text(frame.encode());
+        }
+        let ask = self.app.router.send(EstimatedWaits(queued.clone()));
+        ctx.wait(ask.into_actor(self).map(move |waits, _, ctx| {
+            let waits = waits.unwrap_or_default();
+            if let ServerFrame::CustomerWelcome { estimated_wait_ms, .. } = &mut frame {
+                *estimated_wait_ms = queued.iter().rev().find_map(|c| waits.get(c).copied());
+            }
+            ctx.text(frame.encode());
+        }));
     }
 
     /// Finds or creates the customer; `None` when a signed identity does not verify.
@@ -214,6 +237,7 @@ impl CustomerWidget {
             customer_may_end: config.conversation.customer_may_end,
             categories: config.categories.iter().map(CategoryView::from).collect(),
             conversations: briefs,
+            estimated_wait_ms: None,
         })
     }
 

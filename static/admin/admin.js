@@ -19,7 +19,7 @@ var TOKEN_KEY = 'switchboard.admin_token';
 var LOGIN_KEY = 'switchboard.admin_login';
 var SVG_NS = 'http://www.w3.org/2000/svg';
 var PRESENCE_LABEL = { available: 'Available', away: 'Away', offline: 'Offline' };
-var VIEWS = ['experts', 'canned', 'reports'];
+var VIEWS = ['live', 'experts', 'canned', 'reports'];
 var PERIODS = { today: 'Today', '7d': 'Last 7 days', '30d': 'Last 30 days' };
 var GROUPS = { day: 'day', expert: 'expert', category: 'category' };
 
@@ -271,6 +271,7 @@ function showView(view) {
   });
   document.title = $('tab-' + view).textContent + ' · Switchboard admin';
   if (view === 'experts') loadExperts();
+  else if (view === 'live') app.live.shown();
   else if (view === 'canned') loadCanned();
   else loadReport();
 }
@@ -1162,6 +1163,20 @@ function renderTable(groups, total) {
   })));
   table.appendChild(el('tfoot', {}, [row('Total', total, 'row-total')]));
 }
+
+// What the live view (live.js) draws with.
+app.admin = {
+  S: S,
+  api: api,
+  banner: banner,
+  errorText: errorText,
+  duration: duration,
+  count: count,
+  rfc3339: rfc3339,
+  startOfDay: startOfDay,
+  chartCard: chartCard,
+  PRESENCE_LABEL: PRESENCE_LABEL,
+};
 
 // ------------------------------------------------------------------ start
 

@@ -148,6 +148,7 @@ function onFrame(f) {
     case 'queue':
       conv = record(f.conversation_id);
       conv.queue = f.position;
+      conv.estimatedWait = f.estimated_wait_ms; // null while the server has no estimate
       if (conv === S.conv) app.view.render();
       break;
     case 'assigned':

@@ -73,6 +73,7 @@ function render() {
   if (waiting) {
     ui.queue.textContent =
       conv.queue === 1 ? 'You are next in line.' : 'You are number ' + conv.queue + ' in line.';
+    if (conv.estimatedWait != null) ui.queue.textContent += ' About ' + Math.max(1, Math.round(conv.estimatedWait / 60000)) + ' min.';
   }
 
   // Offline / closed: tell the customer and offer a callback.

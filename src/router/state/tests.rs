@@ -71,10 +71,81 @@ fn queue_positions_count_offered_chats_and_report_only_changes() {
     for id in [10, 11, 12] {
         r.track(snap(id, Status::Queued), None, T0);
     }
-    assert_eq!(r.positions("general").len(), 3);
-    assert!(r.positions("general").is_empty());
+    assert_eq!(r.positions("general", T0).len(), 3);
+    assert!(r.positions("general", T0).is_empty());
     r.track(snap(10, Status::Closed), None, T0);
-    assert_eq!(r.positions("general"), vec![(ConversationId(11), 1), (ConversationId(12), 2)]);
+    let told: Vec<(u64, u32)> = r.positions("general", T0).iter().map(|t| (t.chat.0, t.position)).collect();
+    assert_eq!(told, vec![(11, 1), (12, 2)]);
+}
+
+fn offered(id: u64, expert: u64) -> Snapshot {
+    Snapshot { offered_to: Some(ExpertId(expert)), ..snap(id, Status::Offered) }
+}
+
+fn opened(id: u64, expert: u64) -> Snapshot {
+    Snapshot { owner: Some(ExpertId(expert)), ..snap(id, Status::Open) }
+}
+
+#[test]
+fn an_accepted_chat_leaves_a_wait_sample_and_the_queue_is_told_the_estimate() {
+    let mut r = router_with(&[]);
+    // Chat 10 (queued at 10 ms) waits alone; nothing recent is known yet.
+    r.track(snap(10, Status::Queued), None, T0);
+    r.track(snap(11, Status::Queued), None, T0);
+    let told = r.positions("general", T0);
+    assert!(told.iter().all(|t| t.estimated_wait_ms.is_none()), "{told:?}");
+    assert_eq!(r.estimated_wait(ConversationId(11), T0), None);
+    // Offered, then accepted 20 s after it was queued, from place 1.
+    r.track(offered(10, 1), None, T0);
+    r.track(opened(10, 1), None, Timestamp(20_010));
+    // Chat 11 is now first in line: 1 x 20 s; the change of estimate is told.
+    assert_eq!(r.estimated_wait(ConversationId(11), Timestamp(20_010)), Some(20_000));
+    let told = r.positions("general", Timestamp(20_010));
+    assert_eq!(told, vec![Told { chat: ConversationId(11), position: 1, estimated_wait_ms: Some(20_000) }]);
+    // Chat 11 joined at place 2 and waits 60 s: 30 s a place; the median of 20 and 30 s.
+    r.track(opened(11, 1), None, Timestamp(60_011));
+    r.track(snap(12, Status::Queued), None, T0);
+    r.track(snap(13, Status::Queued), None, T0);
+    assert_eq!(r.estimated_wait(ConversationId(13), Timestamp(60_011)), Some(2 * 25_000));
+    // A chat that is not queued has no estimate.
+    assert_eq!(r.estimated_wait(ConversationId(10), Timestamp(60_011)), None);
+}
+
+#[test]
+fn a_declined_offer_keeps_the_place_the_chat_joined_at() {
+    let mut r = router_with(&[]);
+    r.track(snap(10, Status::Queued), None, T0);
+    r.track(snap(11, Status::Queued), None, T0);
+    assert_eq!(r.chats[&ConversationId(11)].joined_position, 2);
+    r.track(offered(11, 1), None, T0);
+    r.track(snap(11, Status::Queued), None, T0);
+    assert_eq!(r.chats[&ConversationId(11)].joined_position, 2);
+}
+
+#[test]
+fn the_queue_view_lists_waiting_and_offered_chats_oldest_first_by_category() {
+    let mut r = router_with(&[]);
+    let billing = |id: u64| Snapshot { category: "billing".into(), ..snap(id, Status::Queued) };
+    r.track(snap(12, Status::Queued), None, T0);
+    r.track(billing(11), None, T0);
+    r.track(offered(10, 7), None, T0);
+    r.track(opened(9, 7), None, T0);
+    let all: Vec<(u64, &str, u32, Option<u64>)> = r
+        .queue_view(None)
+        .iter()
+        .map(|e| {
+            (
+                e.id.0,
+                if e.category == "general" { "general" } else { "billing" },
+                e.position,
+                e.offered_to.map(|x| x.0),
+            )
+        })
+        .collect();
+    assert_eq!(all, vec![(10, "general", 1, Some(7)), (11, "billing", 1, None), (12, "general", 2, None)]);
+    let general: Vec<u64> = r.queue_view(Some(&["general".to_owned()])).iter().map(|e| e.id.0).collect();
+    assert_eq!(general, vec![10, 12]);
+    assert!(r.queue_view(Some(&[])).is_empty());
 }
 
 #[test]
