@@ -37,6 +37,8 @@ pub enum CustomerFrame {
         visitor_token: Option<String>,
         user: Option<UserIdentity>,
         page: Option<Page>,
+        /// The visitor's language (BCP 47, e.g. `de-CH`), as the widget chose it.
+        lang: Option<String>,
     },
     Start {
         text: String,
@@ -280,6 +282,9 @@ pub enum ServerFrame {
         inactivity_end_ms: u64,
         customer_may_end: crate::config::CustomerMayEnd,
         conversations: Vec<ConversationBrief>,
+        /// The language the server answers this visitor in (its greeting's): the best match
+        /// for `hello`'s `lang` among the languages it has texts for, else `en`.
+        lang: String,
     },
     #[serde(rename = "welcome")]
     ExpertWelcome {
