@@ -42,6 +42,7 @@ pub const BUNDLES: &[Bundle] = &[
             "shared/text.js",
             "shared/socket.js",
             "widget/config.js",
+            "widget/i18n.js",
             "widget/styles.js",
             "widget/state.js",
             "widget/panel.js",

@@ -2,6 +2,7 @@
 //! `SWITCHBOARD_<SECTION>_<KEY>` environment variables. Every key is documented in the
 //! shipped `config.toml`.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -9,6 +10,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::domain::Style;
+use crate::lang::LangTag;
 pub use crate::office_hours::OfficeHoursConfig;
 
 /// Sections that may be overridden from the environment. Longest names first, so that
@@ -201,6 +203,9 @@ pub enum CustomerMayEnd {
 pub struct ConversationConfig {
     pub style: Style,
     pub greeting: String,
+    /// The greeting in other languages, by language tag (`de`, `pt-BR`): a visitor whose
+    /// language matches one is greeted in it, everyone else with `greeting`.
+    pub greetings: BTreeMap<String, String>,
     #[serde(with = "humantime_serde")]
     pub first_response_window: Duration,
     #[serde(with = "humantime_serde")]
@@ -338,6 +343,7 @@ impl Default for ConversationConfig {
         ConversationConfig {
             style: Style::Returning,
             greeting: "Thanks for reaching out! An expert will be with you shortly.".into(),
+            greetings: BTreeMap::new(),
             first_response_window: Duration::from_secs(120),
             abandon_after: Duration::from_secs(60),
             inactivity_end: Duration::from_secs(3600),
@@ -427,6 +433,11 @@ impl Config {
                 return invalid(format!("claim category {:?} needs a certification", c.id));
             }
         }
+        for tag in self.conversation.greetings.keys() {
+            if let Err(e) = LangTag::parse(tag) {
+                return invalid(format!("[conversation.greetings]: {e}"));
+            }
+        }
         const MAX_MESSAGING: Duration = Duration::from_secs(28 * 24 * 3600);
         if self.conversation.messaging_close_after > MAX_MESSAGING {
             return invalid("conversation.messaging_close_after is at most 28 days".into());
@@ -467,6 +478,32 @@ impl Config {
     pub fn claim_certification(&self, category: &str) -> Option<&str> {
         let c = self.category(category)?;
         (c.mode == RoutingMode::Claim).then_some(c.certification.as_deref()?)
+    }
+
+    /// Every language the server has texts for: the widget's, and the configured greetings'.
+    pub fn languages(&self) -> Vec<LangTag> {
+        let mut all = crate::lang::widget_languages();
+        // Keys were checked at load (`validate`).
+        all.extend(self.conversation.greetings.keys().filter_map(|k| LangTag::parse(k).ok()));
+        all.sort();
+        all.dedup();
+        all
+    }
+
+    /// The language answered to a visitor who asked for `wanted` (none: the fallback).
+    pub fn answer_language(&self, wanted: Option<&LangTag>) -> String {
+        crate::lang::best_match(wanted, &self.languages())
+    }
+
+    /// The bot's greeting in `lang` (an answered language): its own text from
+    /// `[conversation.greetings]`, else `conversation.greeting`.
+    pub fn greeting_in(&self, lang: &str) -> &str {
+        let configured = self
+            .conversation
+            .greetings
+            .iter()
+            .find(|(tag, _)| LangTag::parse(tag).is_ok_and(|t| t.as_str() == lang));
+        configured.map_or(self.conversation.greeting.as_str(), |(_, text)| text.as_str())
     }
 
     /// The conversational style of a category: its own, else the global one.
@@ -557,6 +594,32 @@ mod tests {
         assert_eq!(c.style_of("billing"), Style::Messaging);
         assert_eq!(c.style_of("reset"), Style::Returning);
         assert_eq!(c.category("reset").unwrap().tools.len(), 1);
+    }
+
+    #[test]
+    fn greetings_are_chosen_by_the_answered_language_and_their_tags_checked() {
+        let toml = r#"
+            [conversation]
+            greeting = "Hello!"
+            [conversation.greetings]
+            de = "Hallo!"
+            "pt-br" = "Olá!"
+            nl = "Hoi!"
+        "#;
+        let c = Config::from_sources(toml, env(&[])).unwrap();
+        let answer = |t: &str| c.answer_language(Some(&LangTag::parse(t).unwrap()));
+        assert_eq!(answer("de-CH"), "de");
+        assert_eq!(answer("pt-BR"), "pt-BR");
+        assert_eq!(answer("pt-PT"), "pt");
+        assert_eq!(answer("nl-BE"), "nl", "a configured greeting adds its language");
+        assert_eq!(answer("sv"), "en");
+        assert_eq!(c.answer_language(None), "en");
+        assert_eq!(c.greeting_in("de"), "Hallo!");
+        assert_eq!(c.greeting_in("pt-BR"), "Olá!");
+        assert_eq!(c.greeting_in("pt"), "Hello!", "no Portuguese greeting but Brazil's");
+        assert_eq!(c.greeting_in("en"), "Hello!");
+        let bad = Config::from_sources("[conversation.greetings]\n\"not a tag\" = \"x\"", env(&[]));
+        assert!(format!("{}", bad.unwrap_err()).contains("not a tag"));
     }
 
     #[test]

@@ -9,7 +9,8 @@
 //! 1. Words and facts: [`ids`], [`clock`] (time), [`domain`] (statuses, styles, presence,
 //!    reasons, event kinds, the contract's refusals), [`net`] (which addresses webhooks may
 //!    reach, where a request came from), [`office_hours`] (the weekly schedule), [`auth`]
-//!    (hashes, signed tokens and links), [`metrics`] (Prometheus names).
+//!    (hashes, signed tokens and links), [`metrics`] (Prometheus names), [`lang`] (language
+//!    tags and the choice of the language answered in).
 //! 2. [`config`]: the configuration, read from TOML then `SWITCHBOARD_*` variables.
 //! 3. [`store`]: every record, index and transcript, the persisted model with its format
 //!    version, on the storage seam ([`store::engine::Engine`]: keyed values with revisions,
@@ -43,6 +44,7 @@ pub mod http;
 pub mod http_error;
 pub mod hub;
 pub mod ids;
+pub mod lang;
 pub mod lifecycle;
 pub mod limits;
 pub mod messages;

@@ -37,6 +37,8 @@ pub enum CustomerFrame {
         visitor_token: Option<String>,
         user: Option<UserIdentity>,
         page: Option<Page>,
+        /// The visitor's language (BCP 47, e.g. `de-CH`), as the widget chose it.
+        lang: Option<String>,
     },
     Start {
         text: String,
@@ -283,6 +285,9 @@ pub enum ServerFrame {
         /// The estimated wait of the customer's latest queued chat (`router::wait`); null
         /// when none is queued or nothing recent is known.
         estimated_wait_ms: Option<u64>,
+        /// The language the server answers this visitor in (its greeting's): the best match
+        /// for `hello`'s `lang` among the languages it has texts for, else `en`.
+        lang: String,
     },
     #[serde(rename = "welcome")]
     ExpertWelcome {

@@ -137,6 +137,9 @@ pub struct ConversationView {
     pub last_seq: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rating: Option<RatingView>,
+    /// The customer's language (BCP 47) as their widget stated it, for the expert's side panel.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lang: Option<String>,
     /// The customer's opening words, in claim-list summaries.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub preview: Option<String>,
@@ -169,6 +172,7 @@ impl ConversationView {
                 comment: r.comment.clone(),
                 at: r.at,
             }),
+            lang: c.lang.clone(),
             preview: None,
             messages: None,
         }

@@ -66,11 +66,13 @@ use crate::store::{Store, StoreError};
 /// 2: conversations carry `segments`.
 /// 3: messages carry `client_msg_id`.
 /// 4: experts carry `roles`.
-pub const FORMAT: u32 = 4;
+/// 5: conversations carry `lang`.
+pub const FORMAT: u32 = 5;
 
 /// The oldest format an import reads: format 1 lacks `segments`, rebuilt as the store's
 /// migration of format-1 records rebuilds them; formats 1 and 2 lack messages' client ids,
-/// which read as none; formats 1 to 3 lack experts' roles, which read as none.
+/// which read as none; formats 1 to 3 lack experts' roles, which read as none; formats 1 to 4
+/// lack conversations' languages, which read as none.
 pub const OLDEST_FORMAT: u32 = 1;
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -266,6 +268,9 @@ mirror!(ConversationRecord <-> Conversation {
     /// Absent from format 1, and then rebuilt on import from the fields above.
     #[serde(default)]
     segments: Vec<SegmentRecord>,
+    /// Absent before format 5: no language known.
+    #[serde(default)]
+    lang: Option<String>,
 });
 
 mirror!(OwnerRecord <-> Owner { id: ExpertId, name: String });
@@ -763,6 +768,7 @@ mod tests {
         c.end_spell(Timestamp(1_700_000_008_000));
         c.rating =
             Some(Rating { score: 4, comment: Some("line\nbreak".into()), at: Timestamp(1_700_000_009_000) });
+        c.lang = Some("de-CH".into());
         store.put_conversation(&c).unwrap();
         // A claimer who lost it stays listed.
         store.index_expert_conversation(ExpertId(999), id).unwrap();
@@ -907,6 +913,28 @@ mod tests {
     }
 
     #[test]
+    fn conversations_keep_their_language_and_a_format_4_file_imports_without_one() {
+        let a = tempfile::tempdir().unwrap();
+        let source = Store::open(a.path()).unwrap();
+        sample(&source);
+        let file = exported(&source);
+        let before = source.conversations().unwrap().remove(0);
+        assert_eq!(before.lang.as_deref(), Some("de-CH"));
+        let b = tempfile::tempdir().unwrap();
+        let copy = Store::open(b.path()).unwrap();
+        import(&copy, &mut &file[..]).unwrap();
+        assert_eq!(copy.conversations().unwrap(), vec![before.clone()]);
+        // What the previous build wrote: format 4, conversations without a language.
+        let old = as_format(&file, 4, |line| {
+            line["conversation"].as_object_mut().unwrap().remove("lang").expect("lang");
+        });
+        let d = tempfile::tempdir().unwrap();
+        let target = Store::open(d.path()).unwrap();
+        import(&target, &mut &old[..]).unwrap();
+        assert_eq!(target.conversations().unwrap(), vec![Conversation { lang: None, ..before }]);
+    }
+
+    #[test]
     fn a_tally_takes_a_whole_export_in_any_pieces_and_refuses_one_cut_short() {
         let a = tempfile::tempdir().unwrap();
         let source = Store::open(a.path()).unwrap();
@@ -954,6 +982,6 @@ mod tests {
         // A field this build does not know would be lost: refused.
         let newer = file.replacen("\"removed\":false", "\"removed\":false,\"shiny\":1", 1);
         assert!(attempt(&newer).contains("shiny"), "{}", attempt(&newer));
-        assert!(attempt(&file.replacen("\"format\":4", "\"format\":5", 1)).contains("format 5"));
+        assert!(attempt(&file.replacen("\"format\":5", "\"format\":6", 1)).contains("format 6"));
     }
 }

@@ -8,7 +8,8 @@ use super::StoreError;
 /// 2: `Conversation` gained `segments`.
 /// 3: `StoredMessage` gained `client_msg_id`, which replaced the separate idempotency entries.
 /// 4: `Expert` gained `roles`.
-pub const FORMAT_VERSION: u8 = 4;
+/// 5: `Conversation` gained `lang`.
+pub const FORMAT_VERSION: u8 = 5;
 
 /// The oldest format whose values this build still reads, through [`Persisted::decode_older`].
 pub const OLDEST_FORMAT_VERSION: u8 = 1;

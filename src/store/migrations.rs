@@ -14,6 +14,10 @@
 //! Format 3 → 4: `Expert` gained `roles`. An older expert reads with none: no account was an
 //! admin before roles existed.
 //!
+//! Format 4 → 5: `Conversation` gained `lang`, the customer's language. An older conversation
+//! reads with none: no widget said one before. Nothing is rewritten on open; a record takes
+//! the new shape when it is next written.
+//!
 //! Every other type kept its shape, and its older bytes read as they are.
 
 use bincode::Decode;
@@ -85,6 +89,8 @@ impl Persisted for Expert {
     fn decode_older(version: u8, body: &[u8]) -> Result<Self, StoreError> {
         match version {
             1..=3 => Ok(decode_body::<ExpertV3>(body)?.into()),
+            // Format 4 wrote today's shape.
+            4 => decode_body(body),
             v => Err(StoreError::Corrupt(format!("no migration for an expert of format {v}"))),
         }
     }
@@ -142,8 +148,8 @@ impl Persisted for Conversation {
     fn decode_older(version: u8, body: &[u8]) -> Result<Self, StoreError> {
         match version {
             1 => Ok(decode_body::<ConversationV1>(body)?.into()),
-            // Formats 2 and 3 wrote today's shape.
-            2 | 3 => decode_body(body),
+            // Formats 2 to 4 wrote today's shape without `lang`.
+            2..=4 => Ok(decode_body::<ConversationV4>(body)?.into()),
             v => Err(StoreError::Corrupt(format!("no migration for a conversation of format {v}"))),
         }
     }
@@ -153,8 +159,8 @@ impl Persisted for StoredMessage {
     fn decode_older(version: u8, body: &[u8]) -> Result<Self, StoreError> {
         match version {
             1 | 2 => Ok(decode_body::<StoredMessageV2>(body)?.into()),
-            // Format 3 wrote today's shape.
-            3 => decode_body(body),
+            // Formats 3 and 4 wrote today's shape.
+            3 | 4 => decode_body(body),
             v => Err(StoreError::Corrupt(format!("no migration for a message of format {v}"))),
         }
     }
@@ -271,9 +277,109 @@ impl From<ConversationV1> for Conversation {
             rating,
             transfers,
             segments: Vec::new(),
+            lang: None,
         };
         c.segments = v1_segments(&c);
         c
+    }
+}
+
+/// `Conversation` as formats 2 to 4 stored it: the same fields, without `lang`.
+#[derive(Decode)]
+struct ConversationV4 {
+    id: ConversationId,
+    customer: CustomerId,
+    category: String,
+    style: Style,
+    status: Status,
+    owner: Option<Owner>,
+    past_owners: Vec<ExpertId>,
+    offer: Option<Offer>,
+    declined: Vec<ExpertId>,
+    page: Option<Page>,
+    created_at: Timestamp,
+    queued_at: Timestamp,
+    accepted_at: Option<Timestamp>,
+    first_response_at: Option<Timestamp>,
+    last_customer_at: Option<Timestamp>,
+    last_expert_at: Option<Timestamp>,
+    last_activity_at: Timestamp,
+    awaiting_reply_since: Option<Timestamp>,
+    nudges: u32,
+    customer_left_at: Option<Timestamp>,
+    first_response_due: Option<Timestamp>,
+    solved_at: Option<Timestamp>,
+    close_at: Option<Timestamp>,
+    closed_at: Option<Timestamp>,
+    left: bool,
+    rating: Option<Rating>,
+    transfers: u32,
+    segments: Vec<Segment>,
+}
+
+impl From<ConversationV4> for Conversation {
+    fn from(v4: ConversationV4) -> Conversation {
+        let ConversationV4 {
+            id,
+            customer,
+            category,
+            style,
+            status,
+            owner,
+            past_owners,
+            offer,
+            declined,
+            page,
+            created_at,
+            queued_at,
+            accepted_at,
+            first_response_at,
+            last_customer_at,
+            last_expert_at,
+            last_activity_at,
+            awaiting_reply_since,
+            nudges,
+            customer_left_at,
+            first_response_due,
+            solved_at,
+            close_at,
+            closed_at,
+            left,
+            rating,
+            transfers,
+            segments,
+        } = v4;
+        Conversation {
+            id,
+            customer,
+            category,
+            style,
+            status,
+            owner,
+            past_owners,
+            offer,
+            declined,
+            page,
+            created_at,
+            queued_at,
+            accepted_at,
+            first_response_at,
+            last_customer_at,
+            last_expert_at,
+            last_activity_at,
+            awaiting_reply_since,
+            nudges,
+            customer_left_at,
+            first_response_due,
+            solved_at,
+            close_at,
+            closed_at,
+            left,
+            rating,
+            transfers,
+            segments,
+            lang: None,
+        }
     }
 }
 

@@ -122,6 +122,10 @@ pub struct Conversation {
     /// Each wait in a queue and each owner's spell, in order, for reports: a transferred or
     /// reopened chat keeps every wait and splits its handle time between its experts.
     pub segments: Vec<Segment>,
+    /// The customer's language as their widget stated it when the chat began (a checked
+    /// BCP 47 tag, e.g. `de-CH`), shown to experts; `None` when it said none (format 5;
+    /// older records have none).
+    pub lang: Option<String>,
 }
 
 /// A stretch of a conversation's life, as reports measure it.
@@ -180,6 +184,7 @@ impl Conversation {
             rating: None,
             transfers: 0,
             segments: vec![Segment::Waiting { since: now, taken_at: None }],
+            lang: None,
         }
     }
 

@@ -19,7 +19,13 @@ fn sample_conversation() -> Conversation {
     c.rating = Some(Rating { score: 4, comment: Some("quick".into()), at: Timestamp(1_700_000_003_000) });
     c.transfers = 1;
     c.begin_spell(ExpertId(2), Timestamp(1_700_000_001_000));
+    c.lang = Some("de-CH".into());
     c
+}
+
+/// The sample as formats 1 to 4 could hold it: no language.
+fn sample_conversation_v4() -> Conversation {
+    Conversation { lang: None, ..sample_conversation() }
 }
 
 fn sample_message() -> StoredMessage {
@@ -91,7 +97,7 @@ fn persisted_expert_and_token_bytes_are_stable() {
 fn format_1_values_still_read() {
     let read = |golden: &str| hex::decode(golden).unwrap();
     let old: Conversation = decode(&read(GOLDEN_CONVERSATION_V1)).unwrap();
-    assert_eq!(old, sample_conversation());
+    assert_eq!(old, sample_conversation_v4());
     assert_eq!(decode::<StoredMessage>(&read(GOLDEN_MESSAGE_V1)).unwrap(), sample_message());
     let expert: Expert = decode(&read(GOLDEN_EXPERT_V1)).unwrap();
     assert_eq!((expert.username.as_str(), expert.max_concurrent), ("ada", Some(3)));
@@ -110,7 +116,7 @@ fn format_1_values_still_read() {
 #[test]
 fn format_2_values_still_read() {
     let read = |golden: &str| hex::decode(golden).unwrap();
-    assert_eq!(decode::<Conversation>(&read(GOLDEN_CONVERSATION_V2)).unwrap(), sample_conversation());
+    assert_eq!(decode::<Conversation>(&read(GOLDEN_CONVERSATION_V2)).unwrap(), sample_conversation_v4());
     assert_eq!(decode::<StoredMessage>(&read(GOLDEN_MESSAGE_V2)).unwrap(), sample_message());
     let expert: Expert = decode(&read(GOLDEN_EXPERT_V2)).unwrap();
     assert_eq!((expert.username.as_str(), expert.max_concurrent), ("ada", Some(3)));
@@ -130,7 +136,7 @@ fn format_2_values_still_read() {
 #[test]
 fn format_3_values_still_read() {
     let read = |golden: &str| hex::decode(golden).unwrap();
-    assert_eq!(decode::<Conversation>(&read(GOLDEN_CONVERSATION_V3)).unwrap(), sample_conversation());
+    assert_eq!(decode::<Conversation>(&read(GOLDEN_CONVERSATION_V3)).unwrap(), sample_conversation_v4());
     assert_eq!(decode::<StoredMessage>(&read(GOLDEN_MESSAGE_V3)).unwrap(), sample_message());
     assert_eq!(decode::<StoredMessage>(&read(GOLDEN_SENT_MESSAGE_V3)).unwrap(), sample_sent_message());
     let expert: Expert = decode(&read(GOLDEN_EXPERT_V3)).unwrap();
@@ -145,6 +151,27 @@ fn format_3_values_still_read() {
     let mut v3 = read(GOLDEN_EXPERT_V3);
     v3[0] = FORMAT_VERSION;
     assert!(matches!(decode::<Expert>(&v3), Err(StoreError::Corrupt(_))));
+}
+
+/// Format 4 wrote every value in today's shape but conversations, which had no language: they
+/// read as none.
+#[test]
+fn format_4_values_still_read() {
+    let read = |golden: &str| hex::decode(golden).unwrap();
+    assert_eq!(decode::<Conversation>(&read(GOLDEN_CONVERSATION_V4)).unwrap(), sample_conversation_v4());
+    assert_eq!(decode::<StoredMessage>(&read(GOLDEN_MESSAGE_V4)).unwrap(), sample_message());
+    assert_eq!(decode::<StoredMessage>(&read(GOLDEN_SENT_MESSAGE_V4)).unwrap(), sample_sent_message());
+    let expert: Expert = decode(&read(GOLDEN_EXPERT_V4)).unwrap();
+    assert_eq!((expert.username.as_str(), expert.roles.as_slice()), ("ada", &[Role::Admin][..]));
+    assert_eq!(decode::<LoginToken>(&read(GOLDEN_TOKEN_V4)).unwrap().expires_at, Timestamp(1000));
+    assert_eq!(decode::<Customer>(&read(GOLDEN_CUSTOMER_V4)).unwrap().external_id.as_deref(), Some("u1"));
+    // A conversation's format-5 body is not a format-4 one, nor the other way round.
+    let mut relabelled = encode(&sample_conversation());
+    relabelled[0] = 4;
+    assert!(matches!(decode::<Conversation>(&relabelled), Err(StoreError::Corrupt(_))));
+    let mut v4 = read(GOLDEN_CONVERSATION_V4);
+    v4[0] = FORMAT_VERSION;
+    assert!(matches!(decode::<Conversation>(&v4), Err(StoreError::Corrupt(_))));
 }
 
 /// What a build of format `version` left behind: its meta entry, and messages 3 and 4 of
@@ -213,7 +240,7 @@ async fn a_format_1_store_opens_and_its_records_read() {
         db.flush().unwrap();
     }
     let store = Store::open(dir.path()).unwrap();
-    assert_eq!(store.conversations().unwrap(), vec![sample_conversation()]);
+    assert_eq!(store.conversations().unwrap(), vec![sample_conversation_v4()]);
     let meta = store.engine.get(Tree::Meta, &[text(FORMAT)]).unwrap().unwrap().0;
     assert_eq!(meta, [FORMAT_VERSION], "the store is marked as this build's from now on");
 }
@@ -289,12 +316,20 @@ async fn usernames_are_unique() {
     assert_eq!(store.expert_by_username("ada").unwrap().unwrap().id, ExpertId(1));
 }
 
-const GOLDEN_CONVERSATION: &str = "0407030762696c6c696e6701020102034164610102000105011968747470733a2f2f73686f702e6578616d706c652f63617274010443617274fd00d0ca9f17030000fd00d0ca9f1703000001fdd0d7ca9f170300000001fd00d0ca9f1703000000fdd0d7ca9f1703000001fd00d0ca9f170300000100000000000001040105717569636bfd70e7ca9f17030000010200fd00d0ca9f1703000001fdd0d7ca9f170300000102fdd0d7ca9f1703000000";
-const GOLDEN_MESSAGE: &str = "040301010201034164610648656c6c6f2100fda0dfca9f17030000010b0b726563656970742e706466fb00080f6170706c69636174696f6e2f70646600";
-const GOLDEN_SENT_MESSAGE: &str = "040301010201034164610648656c6c6f2100fda0dfca9f17030000010b0b726563656970742e706466fb00080f6170706c69636174696f6e2f70646601036d2d33";
-const GOLDEN_EXPERT: &str = "040203616461034164610b246172676f6e3269642478010762696c6c696e6700010302000100";
-const GOLDEN_TOKEN: &str = "0402fbd007";
-const GOLDEN_CUSTOMER: &str = "040901027531000002";
+const GOLDEN_CONVERSATION: &str = "0507030762696c6c696e6701020102034164610102000105011968747470733a2f2f73686f702e6578616d706c652f63617274010443617274fd00d0ca9f17030000fd00d0ca9f1703000001fdd0d7ca9f170300000001fd00d0ca9f1703000000fdd0d7ca9f1703000001fd00d0ca9f170300000100000000000001040105717569636bfd70e7ca9f17030000010200fd00d0ca9f1703000001fdd0d7ca9f170300000102fdd0d7ca9f1703000000010564652d4348";
+const GOLDEN_MESSAGE: &str = "050301010201034164610648656c6c6f2100fda0dfca9f17030000010b0b726563656970742e706466fb00080f6170706c69636174696f6e2f70646600";
+const GOLDEN_SENT_MESSAGE: &str = "050301010201034164610648656c6c6f2100fda0dfca9f17030000010b0b726563656970742e706466fb00080f6170706c69636174696f6e2f70646601036d2d33";
+const GOLDEN_EXPERT: &str = "050203616461034164610b246172676f6e3269642478010762696c6c696e6700010302000100";
+const GOLDEN_TOKEN: &str = "0502fbd007";
+const GOLDEN_CUSTOMER: &str = "050901027531000002";
+
+// Format 4, before conversations had a language.
+const GOLDEN_CONVERSATION_V4: &str = "0407030762696c6c696e6701020102034164610102000105011968747470733a2f2f73686f702e6578616d706c652f63617274010443617274fd00d0ca9f17030000fd00d0ca9f1703000001fdd0d7ca9f170300000001fd00d0ca9f1703000000fdd0d7ca9f1703000001fd00d0ca9f170300000100000000000001040105717569636bfd70e7ca9f17030000010200fd00d0ca9f1703000001fdd0d7ca9f170300000102fdd0d7ca9f1703000000";
+const GOLDEN_MESSAGE_V4: &str = "040301010201034164610648656c6c6f2100fda0dfca9f17030000010b0b726563656970742e706466fb00080f6170706c69636174696f6e2f70646600";
+const GOLDEN_SENT_MESSAGE_V4: &str = "040301010201034164610648656c6c6f2100fda0dfca9f17030000010b0b726563656970742e706466fb00080f6170706c69636174696f6e2f70646601036d2d33";
+const GOLDEN_EXPERT_V4: &str = "040203616461034164610b246172676f6e3269642478010762696c6c696e6700010302000100";
+const GOLDEN_TOKEN_V4: &str = "0402fbd007";
+const GOLDEN_CUSTOMER_V4: &str = "040901027531000002";
 
 // Format 3, before experts had roles.
 const GOLDEN_CONVERSATION_V3: &str = "0307030762696c6c696e6701020102034164610102000105011968747470733a2f2f73686f702e6578616d706c652f63617274010443617274fd00d0ca9f17030000fd00d0ca9f1703000001fdd0d7ca9f170300000001fd00d0ca9f1703000000fdd0d7ca9f1703000001fd00d0ca9f170300000100000000000001040105717569636bfd70e7ca9f17030000010200fd00d0ca9f1703000001fdd0d7ca9f170300000102fdd0d7ca9f1703000000";

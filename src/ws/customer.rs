@@ -21,6 +21,7 @@ use crate::conversation::{self, internal_error, replay, ConversationActor, Draft
 use crate::domain::{ErrorCode, EventKind, Page, Refusal};
 use crate::hub::SessionHandle;
 use crate::ids::{CallbackId, ConversationId, CustomerId};
+use crate::lang::LangTag;
 use crate::messages::*;
 use crate::protocol::{self, AckBody, CustomerFrame, Ref, ServerFrame, UserIdentity};
 use crate::store::model::{Author, Callback, Conversation, Customer};
@@ -41,6 +42,7 @@ pub async fn connect(
         app,
         phase: Phase::AwaitingHello,
         page: None,
+        lang: None,
     })
 }
 
@@ -50,6 +52,8 @@ pub struct CustomerWidget {
     phase: Phase<Customer>,
     /// The page the customer is on, shown to the expert.
     page: Option<Page>,
+    /// The visitor's language as `hello` stated it; chats it starts keep it.
+    lang: Option<LangTag>,
     /// The conversations this widget talks to.
     conversations: Gateway,
 }
@@ -87,7 +91,12 @@ impl Session for CustomerWidget {
 
     fn greet(&mut self, reference: Option<Ref>, frame: CustomerFrame, ctx: &mut Self::Context) {
         match frame {
-            CustomerFrame::Hello { visitor_token, user, page } => {
+            CustomerFrame::Hello { visitor_token, user, page, lang } => {
+                // A bad tag is the client's mistake, not an identity's: it may say hello again.
+                match lang.as_deref().map(LangTag::parse).transpose() {
+                    Ok(lang) => self.lang = lang,
+                    Err(bad) => return refuse(ctx, reference, ErrorCode::BadRequest, &bad.to_string()),
+                }
                 self.hello(reference, visitor_token, user, page, ctx)
             }
             _ => unauthorized(ctx, reference, "say hello first"),
@@ -238,6 +247,7 @@ impl CustomerWidget {
             categories: config.categories.iter().map(CategoryView::from).collect(),
             conversations: briefs,
             estimated_wait_ms: None,
+            lang: config.answer_language(self.lang.as_ref()),
         })
     }
 
@@ -482,9 +492,11 @@ impl CustomerWidget {
         let mut conv = Conversation::new(id, customer.id, category, style, now);
         conv.page = self.page.clone();
         conv.last_customer_at = Some(now);
+        conv.lang = self.lang.as_ref().map(LangTag::to_string);
+        let greeting = config.greeting_in(&config.answer_language(self.lang.as_ref())).to_owned();
         let opening = Opening {
             draft: Draft { client_msg_id, ..Draft::new(Author::customer(&customer), text) },
-            greeting: Some(config.conversation.greeting.clone()),
+            greeting: Some(greeting),
             pushed_by: None,
             reservation: None,
             counted_as_starting: true,

@@ -20,6 +20,8 @@ function ensureChat(view) {
       customer: view.customer || null,
       category: view.category || null,
       page: view.page || null,
+      // The customer's language, as their widget stated it (a BCP 47 tag), if it did.
+      lang: view.lang || null,
       createdAt: view.created_at || null,
       transcript: new app.socket.Transcript(view.id),
       unread: 0,
@@ -46,6 +48,7 @@ function ensureChat(view) {
     }
     if (view.category) chat.category = view.category;
     if (view.page) chat.page = view.page;
+    if (view.lang) chat.lang = view.lang;
   }
   app.transfer.noteCategory(chat.category);
   app.chatView.render(chat);

@@ -9,6 +9,7 @@ var link = app.text.link;
 var when = app.format.when;
 var STATUS_LABEL = app.format.STATUS_LABEL;
 var errorText = app.format.errorText;
+var languageName = app.format.languageName;
 var API = app.store.API;
 
 function renderInfo(chat) {
@@ -22,6 +23,7 @@ function renderInfo(chat) {
   if (c.email) row('Email', el('a', { href: 'mailto:' + c.email, text: c.email }));
   if (c.external_id) row('User id', c.external_id);
   row('Customer', String(c.id || '—'));
+  if (chat.lang) row('Language', el('span', { class: 'customer-lang', 'data-lang': chat.lang, text: languageName(chat.lang) }));
   var page = chat.page;
   var pageNode = el('div', { class: 'current-page' });
   if (page && page.url) {

@@ -52,6 +52,20 @@ function customerLabel(c) {
   return c.name || c.email || (c.external_id ? 'User ' + c.external_id : 'Visitor ' + String(c.id || '').slice(-6));
 }
 
+/**
+ * A customer's language tag as the console reads it: "German (Switzerland) · de-CH". The
+ * console is in English; a tag Intl cannot name is shown as it is.
+ */
+function languageName(tag) {
+  if (!tag) return '';
+  try {
+    var name = new Intl.DisplayNames(['en'], { type: 'language' }).of(tag);
+    return name && name !== tag ? name + ' · ' + tag : tag;
+  } catch (e) {
+    return tag;
+  }
+}
+
 function errorText(err) {
   if (!err) return 'Something went wrong.';
   if (err.code === 'disconnected') return 'Not connected to the server. Retrying…';
@@ -76,6 +90,7 @@ app.format = {
   when: when,
   duration: duration,
   customerLabel: customerLabel,
+  languageName: languageName,
   errorText: errorText,
   listOf: listOf,
   categoryName: categoryName,

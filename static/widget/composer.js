@@ -11,6 +11,7 @@ var record = app.state.record;
 var TERMINAL = app.state.TERMINAL;
 var ENDED = app.state.ENDED;
 var ui = app.panel.ui;
+var t = app.i18n.t;
 
 function onInput() {
   ui.input.style.height = 'auto';
@@ -44,7 +45,7 @@ function submitComposer() {
   var starting = !conv || TERMINAL[conv.status];
   var cats = (S.welcome && S.welcome.categories) || [];
   if (starting && !S.category && cats.length > 1) {
-    app.view.toast('Please choose a topic first.');
+    app.view.toast(t('chooseTopicFirst'));
     var first = ui.cats.querySelector('.cat');
     if (first) first.focus();
     return;
@@ -135,15 +136,15 @@ function markFailed(item, err) {
   node.classList.add('failed');
   var meta = node.querySelector('.meta');
   meta.replaceChildren(
-    document.createTextNode('Not sent: ' + app.view.errorText(err) + ' '),
+    document.createTextNode(t('notSent', { error: app.view.errorText(err) }) + ' '),
     el('button', {
       class: 'retry',
       type: 'button',
-      text: 'Retry',
+      text: t('retry'),
       onclick: function () {
         node.classList.remove('failed');
         node.classList.add('pending');
-        meta.replaceChildren(el('span', { class: 'receipt', text: 'Sending…' }));
+        meta.replaceChildren(el('span', { class: 'receipt', text: t('sending') }));
         item.kind = S.conv && !TERMINAL[S.conv.status] ? 'send' : 'start';
         item.conversation_id = item.kind === 'send' ? S.conv.id : null;
         S.outbox.push(item);
@@ -157,7 +158,7 @@ function markFailed(item, err) {
 function endChat() {
   var conv = S.conv;
   if (!conv) return;
-  if (!window.confirm('End this chat?')) return;
+  if (!window.confirm(t('endChatConfirm'))) return;
   ui.end.disabled = true;
   app.connection.request({ type: 'end', conversation_id: conv.id }).then(
     function () {

@@ -4,7 +4,8 @@
  * Embed with one tag:
  *   <script src="https://HOST/widget.js" data-category="general" async></script>
  * Optional: data-user-id, data-user-hash (HMAC-SHA256 of the id, computed by your backend),
- * data-user-name, data-user-email, data-title (panel title), data-color (accent colour).
+ * data-user-name, data-user-email, data-title (panel title), data-color (accent colour),
+ * data-lang (the visitor's language, BCP 47, e.g. "de-CH"; else the browser's languages).
  *
  * Everything is drawn inside a shadow root so the host page's CSS cannot reach it.
  * The websocket URL is derived from this script's own origin. Protocol: docs/PROTOCOL.md.
@@ -34,7 +35,9 @@ function readConfig(script) {
     API: origin.origin + '/api/v1',
     OPTIONS: {
       category: ds.category || null,
-      title: ds.title || 'Chat with us',
+      /** Null: the widget's own title, in the visitor's language. */
+      title: ds.title || null,
+      lang: ds.lang || null,
       color: ds.color || null,
       user:
         ds.userId && ds.userHash

@@ -11,6 +11,7 @@ var ENDED = app.state.ENDED;
 var getItem = app.storage.getItem;
 var setItem = app.storage.setItem;
 var config = app.config;
+var t = app.i18n.t;
 
 var socket = null;
 
@@ -20,7 +21,7 @@ function start() {
     url: config.WS_URL,
     refPrefix: 'w',
     hello: function () {
-      var hello = { type: 'hello', page: app.page.current() };
+      var hello = { type: 'hello', page: app.page.current(), lang: app.i18n.tag };
       if (config.OPTIONS.user) hello.user = config.OPTIONS.user;
       else if (S.token) hello.visitor_token = S.token;
       return hello;
@@ -30,7 +31,7 @@ function start() {
       if (err && err.code === 'unauthorized') {
         // A forged or expired identity: retrying cannot help, so say so and stay down.
         socket.stop();
-        app.view.setConnState('Chat is unavailable: ' + (err.message || 'not authorised'));
+        app.view.setConnState(t('unavailable', { reason: err.message || t('notAuthorised') }));
       }
     },
     onEvent: onFrame,
@@ -39,7 +40,9 @@ function start() {
       app.transcript.hidePeerTyping();
     },
     onRetry: function (delay, attempt) {
-      app.view.setConnState(attempt > 1 ? 'Reconnecting… (next try in ' + Math.ceil(delay / 1000) + ' s)' : 'Reconnecting…');
+      app.view.setConnState(
+        attempt > 1 ? t('reconnectingIn', { s: app.i18n.number(Math.ceil(delay / 1000)) }) : t('reconnecting')
+      );
     },
   });
   socket.start();

@@ -6,26 +6,27 @@
 var el = app.dom.el;
 var S = app.state.S;
 var setItem = app.storage.setItem;
+var t = app.i18n.t;
 
 function buildCallbackForm() {
   var phone = el('input', { type: 'tel', id: 'sb-cb-phone', name: 'phone', autocomplete: 'tel', required: true });
   var msg = el('textarea', { id: 'sb-cb-msg', name: 'message', rows: '2' });
   var status = el('p', { class: 'cb-status', role: 'status' });
-  var submit = el('button', { class: 'btn', type: 'submit', text: 'Request a callback' });
+  var submit = el('button', { class: 'btn', type: 'submit', text: t('requestCallback') });
   var form = el('form', {
     class: 'notice callback',
     hidden: true,
-    'aria-label': 'Request a callback',
+    'aria-label': t('requestCallback'),
     onsubmit: function (e) {
       e.preventDefault();
       var number = phone.value.trim();
       if (!/^[+()\d][\d\s().\-]{4,}$/.test(number)) {
-        status.textContent = 'Please enter a valid phone number.';
+        status.textContent = t('badPhone');
         phone.focus();
         return;
       }
       submit.disabled = true;
-      status.textContent = 'Sending…';
+      status.textContent = t('sending');
       app.connection.request({
         type: 'callback',
         phone: number,
@@ -35,8 +36,8 @@ function buildCallbackForm() {
         function () {
           S.callbackSent = true;
           form.replaceChildren(
-            el('h3', { text: 'Thanks! We will call you back.' }),
-            el('p', { text: 'An expert will call ' + number + ' as soon as possible.' })
+            el('h3', { text: t('callbackThanks') }),
+            el('p', { text: t('callbackWillCall', { number: number }) })
           );
         },
         function (err) {
@@ -46,10 +47,10 @@ function buildCallbackForm() {
       );
     },
   }, [
-    el('h3', { text: 'Prefer a call?' }),
-    el('p', { text: 'Leave your number and we will call you back.' }),
-    el('div', { class: 'field' }, [el('label', { for: 'sb-cb-phone', text: 'Phone number' }), phone]),
-    el('div', { class: 'field' }, [el('label', { for: 'sb-cb-msg', text: 'Message (optional)' }), msg]),
+    el('h3', { text: t('callbackTitle') }),
+    el('p', { text: t('callbackText') }),
+    el('div', { class: 'field' }, [el('label', { for: 'sb-cb-phone', text: t('phone') }), phone]),
+    el('div', { class: 'field' }, [el('label', { for: 'sb-cb-msg', text: t('messageOptional') }), msg]),
     submit,
     status,
   ]);
@@ -59,7 +60,7 @@ function buildCallbackForm() {
 function buildRating() {
   var score = 0;
   var stars = [];
-  var group = el('div', { class: 'stars', role: 'radiogroup', 'aria-label': 'Rating from 1 to 5 stars' });
+  var group = el('div', { class: 'stars', role: 'radiogroup', 'aria-label': t('starsLabel') });
   function paint(n) {
     stars.forEach(function (s, i) {
       s.classList.toggle('lit', i < n);
@@ -72,7 +73,7 @@ function buildRating() {
         type: 'button',
         role: 'radio',
         'aria-checked': 'false',
-        'aria-label': n + (n === 1 ? ' star' : ' stars'),
+        'aria-label': n === 1 ? t('oneStar') : t('nStars', { n: app.i18n.number(n) }),
         text: '★',
         onclick: function () {
           score = n;
@@ -89,7 +90,10 @@ function buildRating() {
           paint(score);
         },
         onkeydown: function (e) {
-          var d = e.key === 'ArrowRight' || e.key === 'ArrowUp' ? 1 : e.key === 'ArrowLeft' || e.key === 'ArrowDown' ? -1 : 0;
+          // Right to left, the arrow keys follow the stars as drawn.
+          var forward = app.i18n.dir === 'rtl' ? 'ArrowLeft' : 'ArrowRight';
+          var back = app.i18n.dir === 'rtl' ? 'ArrowRight' : 'ArrowLeft';
+          var d = e.key === forward || e.key === 'ArrowUp' ? 1 : e.key === back || e.key === 'ArrowDown' ? -1 : 0;
           if (d) {
             e.preventDefault();
             var t = stars[Math.min(4, Math.max(0, n - 1 + d))];
@@ -102,19 +106,19 @@ function buildRating() {
       group.appendChild(s);
     })(i);
   }
-  var comment = el('textarea', { id: 'sb-rate-comment', rows: '2', placeholder: 'Anything we could do better?' });
+  var comment = el('textarea', { id: 'sb-rate-comment', rows: '2', placeholder: t('commentPlaceholder') });
   var status = el('p', { class: 'rate-status', role: 'status' });
-  var submit = el('button', { class: 'btn', type: 'submit', text: 'Send rating', disabled: true });
+  var submit = el('button', { class: 'btn', type: 'submit', text: t('sendRating'), disabled: true });
   var form = el('form', {
     class: 'notice rating',
     hidden: true,
-    'aria-label': 'Rate this chat',
+    'aria-label': t('rateLabel'),
     onsubmit: function (e) {
       e.preventDefault();
       var conv = S.conv;
       if (!conv || !score) return;
       submit.disabled = true;
-      status.textContent = 'Sending…';
+      status.textContent = t('sending');
       app.connection.request({ type: 'rate', conversation_id: conv.id, score: score, comment: comment.value.trim() || undefined }).then(
         function () {
           S.rated[conv.id] = score;
@@ -129,9 +133,9 @@ function buildRating() {
       );
     },
   }, [
-    el('h3', { text: 'How did we do?' }),
+    el('h3', { text: t('rateTitle') }),
     group,
-    el('div', { class: 'field' }, [el('label', { for: 'sb-rate-comment', text: 'Comment (optional)' }), comment]),
+    el('div', { class: 'field' }, [el('label', { for: 'sb-rate-comment', text: t('commentOptional') }), comment]),
     submit,
     status,
   ]);

@@ -7,6 +7,8 @@ var el = app.dom.el;
 var S = app.state.S;
 var OPTIONS = app.config && app.config.OPTIONS;
 var styles = app.styles;
+var i18n = app.i18n;
+var t = i18n.t;
 
 var host, root, ui = {};
 
@@ -14,6 +16,9 @@ function build() {
   host = document.createElement('div');
   host.id = 'switchboard-widget';
   host.setAttribute('data-switchboard', '');
+  // Arabic is written right to left: the layout mirrors (styles.js uses logical sides).
+  host.dir = i18n.dir;
+  host.lang = i18n.tag;
   root = host.attachShadow({ mode: 'open' });
   var style = document.createElement('style');
   style.textContent = styles.CSS;
@@ -23,7 +28,7 @@ function build() {
   ui.launcher = el('button', {
     class: 'launcher',
     type: 'button',
-    'aria-label': 'Open chat',
+    'aria-label': t('openChat'),
     'aria-expanded': 'false',
     'aria-controls': 'sb-panel',
     onclick: function () {
@@ -33,19 +38,19 @@ function build() {
   ui.launcher.innerHTML = styles.ICON_CHAT; // static markup (styles.js), no wire data
   ui.launcher.appendChild(ui.badge);
 
-  ui.title = el('h2', { class: 'title', id: 'sb-title', text: OPTIONS.title });
-  ui.subtitle = el('div', { class: 'subtitle', role: 'status', text: 'We usually reply in a few minutes' });
+  ui.title = el('h2', { class: 'title', id: 'sb-title', text: OPTIONS.title || t('title') });
+  ui.subtitle = el('div', { class: 'subtitle', role: 'status', text: t('replyUsually') });
   ui.end = el('button', {
     class: 'end-btn',
     type: 'button',
     hidden: true,
-    text: 'End chat',
+    text: t('endChat'),
     onclick: app.composer.endChat,
   });
   ui.close = el('button', {
     class: 'icon-btn',
     type: 'button',
-    'aria-label': 'Close chat',
+    'aria-label': t('closeChat'),
     onclick: function () {
       app.view.setOpen(false, true);
     },
@@ -59,15 +64,15 @@ function build() {
     ui.close,
   ]);
 
-  ui.conn = el('div', { class: 'conn', role: 'status', hidden: true, text: 'Connecting…' });
+  ui.conn = el('div', { class: 'conn', role: 'status', hidden: true, text: t('connecting') });
   ui.queue = el('div', { class: 'queue', role: 'status', hidden: true });
 
   ui.intro = el('div', { class: 'intro' }, [
-    el('strong', { text: 'Hi there!' }),
-    'Ask us anything. We answer in real time.',
+    el('strong', { text: t('introTitle') }),
+    t('introText'),
   ]);
   ui.cats = el('div', { class: 'notice cat-choice', hidden: true }, [
-    el('h3', { id: 'sb-cat-label', text: 'What can we help you with?' }),
+    el('h3', { id: 'sb-cat-label', text: t('chooseTopic') }),
     el('div', { class: 'cats', role: 'radiogroup', 'aria-labelledby': 'sb-cat-label' }),
   ]);
   ui.log = el('div', {
@@ -75,14 +80,14 @@ function build() {
     role: 'log',
     'aria-live': 'polite',
     'aria-relevant': 'additions',
-    'aria-label': 'Chat messages',
+    'aria-label': t('messagesLabel'),
   });
   ui.offline = el('div', { class: 'notice warn offline', hidden: true });
   ui.callback = app.forms.callback();
   ui.ended = el('div', { class: 'notice ended', hidden: true });
   ui.rating = app.forms.rating();
   ui.thanks = el('div', { class: 'notice thanks', role: 'status', hidden: true }, [
-    el('h3', { text: 'Thanks for your feedback!' }),
+    el('h3', { text: t('ratingThanks') }),
     el('p'),
   ]);
   ui.body = el('div', { class: 'body' }, [ui.intro, ui.offline, ui.callback, ui.cats, ui.log, ui.ended, ui.rating, ui.thanks]);
@@ -90,8 +95,8 @@ function build() {
   ui.typing = el('div', { class: 'typing', 'aria-live': 'polite' });
   ui.input = el('textarea', {
     rows: '1',
-    placeholder: 'Type your message…',
-    'aria-label': 'Your message',
+    placeholder: t('placeholder'),
+    'aria-label': t('yourMessage'),
     maxlength: '4000',
     oninput: app.composer.onInput,
     onkeydown: function (e) {
@@ -101,7 +106,7 @@ function build() {
       }
     },
   });
-  ui.send = el('button', { class: 'send', type: 'submit', 'aria-label': 'Send message' });
+  ui.send = el('button', { class: 'send', type: 'submit', 'aria-label': t('send') });
   ui.send.innerHTML = styles.ICON_SEND;
   ui.composer = el('form', {
     class: 'composer',
@@ -111,7 +116,7 @@ function build() {
     },
   }, [ui.input, ui.send]);
   ui.toast = el('div', { class: 'toast', role: 'alert', hidden: true });
-  ui.foot = el('div', { class: 'foot', text: 'Powered by Switchboard' });
+  ui.foot = el('div', { class: 'foot', text: t('poweredBy') });
 
   ui.panel = el('div', {
     class: 'panel',
@@ -126,7 +131,7 @@ function build() {
     },
   }, [head, ui.conn, ui.queue, ui.body, ui.typing, ui.composer, ui.foot, ui.toast]);
 
-  ui.wrap = el('div', { class: 'sb' }, [ui.panel, ui.launcher]);
+  ui.wrap = el('div', { class: 'sb', dir: i18n.dir }, [ui.panel, ui.launcher]);
   if (OPTIONS.color) ui.wrap.style.setProperty('--sb-accent', OPTIONS.color), ui.wrap.style.setProperty('--sb-accent-dark', OPTIONS.color);
   root.appendChild(ui.wrap);
   document.body.appendChild(host);

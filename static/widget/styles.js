@@ -1,6 +1,8 @@
 /*
  * The widget's look: its stylesheet (inside the shadow root, so the host page's CSS and this
- * one never meet) and its icons (static markup, never wire data).
+ * one never meet) and its icons (static markup, never wire data). Sides are logical (start and
+ * end, not left and right), so that right to left (dir="rtl", Arabic) the whole widget mirrors:
+ * the launcher in the bottom-left corner, the customer's bubbles and the send button on the left.
  */
 
 var ICON_CHAT =
@@ -16,20 +18,20 @@ var CSS = [
   '.sb{--sb-accent:#4f46e5;--sb-accent-dark:#4338ca;--sb-accent-soft:#eef2ff;--sb-text:#1f2937;--sb-muted:#6b7280;',
   '--sb-border:#e5e7eb;--sb-bg:#fff;--sb-soft:#f3f4f6;--sb-danger:#b91c1c;--sb-ok:#047857;',
   'font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif;color:var(--sb-text);',
-  'position:fixed;right:20px;bottom:20px;z-index:2147483000;display:flex;flex-direction:column;align-items:flex-end;gap:12px}',
+  'position:fixed;inset-inline-end:20px;bottom:20px;z-index:2147483000;display:flex;flex-direction:column;align-items:flex-end;gap:12px}',
   'button,input,textarea,select{font:inherit;color:inherit}',
   'button{cursor:pointer}',
   ':focus-visible{outline:3px solid #a5b4fc;outline-offset:2px}',
   '.launcher{position:relative;width:60px;height:60px;border-radius:50%;border:0;background:var(--sb-accent);color:#fff;',
   'box-shadow:0 8px 24px rgba(17,24,39,.25);display:grid;place-items:center;transition:transform .15s,background .15s}',
   '.launcher:hover{background:var(--sb-accent-dark);transform:translateY(-1px)}',
-  '.badge{position:absolute;top:-2px;right:-2px;min-width:20px;height:20px;padding:0 6px;border-radius:10px;background:#dc2626;',
+  '.badge{position:absolute;top:-2px;inset-inline-end:-2px;min-width:20px;height:20px;padding:0 6px;border-radius:10px;background:#dc2626;',
   'color:#fff;font-size:12px;font-weight:700;line-height:20px;text-align:center;border:2px solid #fff}',
   '.badge[hidden]{display:none}',
   '.panel{width:370px;height:min(600px,calc(100vh - 110px));background:var(--sb-bg);border-radius:16px;',
   'box-shadow:0 18px 50px rgba(17,24,39,.28);display:flex;flex-direction:column;overflow:hidden;border:1px solid var(--sb-border)}',
   '.panel[hidden]{display:none}',
-  '.head{background:var(--sb-accent);color:#fff;padding:14px 12px 14px 16px;display:flex;align-items:center;gap:10px}',
+  '.head{background:var(--sb-accent);color:#fff;padding-block:14px;padding-inline:16px 12px;display:flex;align-items:center;gap:10px}',
   '.avatar{width:36px;height:36px;border-radius:50%;background:rgba(255,255,255,.2);display:grid;place-items:center;font-weight:700;flex:none}',
   '.head-text{flex:1;min-width:0}',
   '.title{font-weight:650;font-size:15px;margin:0}',
@@ -48,14 +50,14 @@ var CSS = [
   '.intro{color:var(--sb-muted);text-align:center;font-size:13px;padding:8px 6px}',
   '.intro strong{display:block;color:var(--sb-text);font-size:15px;margin-bottom:2px}',
   '.msg{display:flex;flex-direction:column;max-width:84%;align-self:flex-start}',
-  '.msg .who{font-size:11.5px;color:var(--sb-muted);margin:0 0 2px 4px}',
+  '.msg .who{font-size:11.5px;color:var(--sb-muted);margin:0 0 2px;margin-inline-start:4px}',
   '.bubble{padding:8px 12px;border-radius:16px;white-space:pre-wrap;overflow-wrap:anywhere;word-break:break-word}',
   '.bubble a{color:inherit;text-decoration:underline}',
   '.meta{font-size:11px;color:var(--sb-muted);margin:2px 6px 0}',
   '.msg.customer{align-self:flex-end;align-items:flex-end}',
-  '.msg.customer .bubble{background:var(--sb-accent);color:#fff;border-bottom-right-radius:5px}',
-  '.msg.expert .bubble{background:#fff;border:1px solid var(--sb-border);border-bottom-left-radius:5px}',
-  '.msg.bot .bubble{background:var(--sb-accent-soft);border:1px dashed #c7d2fe;color:#312e81;border-bottom-left-radius:5px}',
+  '.msg.customer .bubble{background:var(--sb-accent);color:#fff;border-end-end-radius:5px}',
+  '.msg.expert .bubble{background:#fff;border:1px solid var(--sb-border);border-end-start-radius:5px}',
+  '.msg.bot .bubble{background:var(--sb-accent-soft);border:1px dashed #c7d2fe;color:#312e81;border-end-start-radius:5px}',
   '.msg.system{align-self:center;max-width:92%;text-align:center}',
   '.msg.system .bubble{background:transparent;color:var(--sb-muted);font-size:12.5px;padding:2px 8px}',
   '.msg.pending .bubble{opacity:.65}',
@@ -88,7 +90,7 @@ var CSS = [
   '.star{border:0;background:none;font-size:26px;line-height:1;color:#d1d5db;padding:0 2px}',
   '.star[aria-checked="true"],.star.lit{color:#f59e0b}',
   '.typing{min-height:22px;padding:0 16px 4px;font-size:12px;color:var(--sb-muted);background:#fafafa}',
-  '.typing span.dots::after{content:"";display:inline-block;width:1.2em;text-align:left;animation:sbdots 1.2s steps(4,end) infinite}',
+  '.typing span.dots::after{content:"";display:inline-block;width:1.2em;text-align:start;animation:sbdots 1.2s steps(4,end) infinite}',
   '@keyframes sbdots{0%{content:""}25%{content:"."}50%{content:".."}75%{content:"..."}}',
   '.composer{display:flex;align-items:flex-end;gap:8px;padding:10px 12px;border-top:1px solid var(--sb-border);background:#fff}',
   '.composer[hidden]{display:none}',
@@ -97,6 +99,8 @@ var CSS = [
   '.composer textarea:focus{border-color:var(--sb-accent);outline:none;box-shadow:0 0 0 3px #e0e7ff}',
   '.send{width:40px;height:40px;border:0;border-radius:50%;background:var(--sb-accent);color:#fff;display:grid;place-items:center;flex:none}',
   '.send:disabled{opacity:.45;cursor:default}',
+  // The arrow points the way text runs.
+  '.sb[dir=rtl] .send svg{transform:scaleX(-1)}',
   '.foot{font-size:11px;color:#9ca3af;text-align:center;padding:0 0 6px;background:#fff}',
   '.toast{position:absolute;left:12px;right:12px;bottom:76px;background:#111827;color:#fff;border-radius:10px;padding:8px 12px;font-size:12.5px;',
   'box-shadow:0 6px 20px rgba(0,0,0,.2)}',

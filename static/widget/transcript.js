@@ -6,27 +6,27 @@
 
 var el = app.dom.el;
 var richText = app.text.richText;
-var clock = app.text.clock;
+var i18n = app.i18n;
+var t = i18n.t;
 var S = app.state.S;
 var TERMINAL = app.state.TERMINAL;
 var record = app.state.record;
 var ui = app.panel.ui;
 
-var AUTHOR_LABEL = { bot: 'Assistant', system: '' };
-
 function messageNode(m) {
   var kind = (m.author && m.author.kind) || 'system';
   var node = el('div', { class: 'msg ' + kind, 'data-seq': String(m.seq), 'data-kind': kind });
   if (kind === 'expert' || kind === 'bot') {
-    var name = kind === 'bot' ? (m.author.name || AUTHOR_LABEL.bot) : m.author.name || 'Expert';
+    var name = m.author.name || (kind === 'bot' ? t('assistant') : t('expert'));
     node.appendChild(el('div', { class: 'who', text: name }));
   }
-  if (kind === 'customer') node.appendChild(el('span', { class: 'sr', text: 'You said: ' }));
+  if (kind === 'customer') node.appendChild(el('span', { class: 'sr', text: t('youSaid') + ' ' }));
   var bubble = el('div', { class: 'bubble' });
   bubble.appendChild(richText(m.text || ''));
   node.appendChild(bubble);
   if (kind !== 'system') {
-    var meta = el('div', { class: 'meta' }, [el('time', { datetime: m.at || '', text: clock(m.at) })]);
+    var stamp = el('time', { datetime: m.at || '', title: i18n.fullTime(m.at), text: i18n.time(m.at) });
+    var meta = el('div', { class: 'meta' }, [stamp]);
     if (kind === 'customer') meta.appendChild(el('span', { class: 'receipt' }));
     node.appendChild(meta);
   }
@@ -38,7 +38,7 @@ function pendingNode(item) {
   var bubble = el('div', { class: 'bubble' });
   bubble.appendChild(richText(item.text));
   node.appendChild(bubble);
-  node.appendChild(el('div', { class: 'meta' }, [el('span', { class: 'receipt', text: 'Sending…' })]));
+  node.appendChild(el('div', { class: 'meta' }, [el('span', { class: 'receipt', text: t('sending') })]));
   return node;
 }
 
@@ -84,7 +84,7 @@ function updateReceipts() {
     if (!r) continue;
     var last = i === own.length - 1;
     var read = conv && Number(own[i].getAttribute('data-seq')) <= conv.peerRead;
-    r.textContent = last ? (read ? ' · Read' : ' · Sent') : '';
+    r.textContent = last ? ' · ' + (read ? t('read') : t('sent')) : '';
   }
 }
 
@@ -131,8 +131,9 @@ function sendRead() {
 function showPeerTyping(on) {
   clearTimeout(S.peerTypingTimer);
   if (!on) return hidePeerTyping();
-  var who = (S.conv && S.conv.expert && S.conv.expert.name) || 'The expert';
-  ui.typing.replaceChildren(document.createTextNode(who + ' is typing'), el('span', { class: 'dots' }));
+  var name = S.conv && S.conv.expert && S.conv.expert.name;
+  var text = name ? t('isTyping', { name: name }) : t('expertTyping');
+  ui.typing.replaceChildren(document.createTextNode(text), el('span', { class: 'dots' }));
   // Never leave a stale indicator if the "off" frame is lost.
   S.peerTypingTimer = setTimeout(hidePeerTyping, 15000);
 }

@@ -12,19 +12,22 @@ var ENDED = app.state.ENDED;
 var OPTIONS = app.config && app.config.OPTIONS;
 var setItem = app.storage.setItem;
 var ui = app.panel.ui;
+var t = app.i18n.t;
+var number = app.i18n.number;
 
 function statusLine(conv) {
   if (!conv) {
-    if (S.welcome && S.welcome.office_hours_open === false) return 'Outside office hours';
-    return S.welcome && !S.welcome.available ? 'Our experts are away right now' : 'We usually reply in a few minutes';
+    if (S.welcome && S.welcome.office_hours_open === false) return t('outsideHours');
+    return S.welcome && !S.welcome.available ? t('expertsAway') : t('replyUsually');
   }
-  if (conv.status === 'abandoned' || conv.status === 'closed' || conv.status === 'solved') return 'Chat ended';
+  if (conv.status === 'abandoned' || conv.status === 'closed' || conv.status === 'solved') return t('chatEnded');
   if (conv.expert && conv.expert.name) {
-    if (conv.status === 'pending') return conv.expert.name + ' is waiting for your reply';
-    if (conv.status === 'on_hold') return conv.expert.name + ' put the chat on hold';
-    return 'You are chatting with ' + conv.expert.name;
+    var who = { name: conv.expert.name };
+    if (conv.status === 'pending') return t('waitingForReply', who);
+    if (conv.status === 'on_hold') return t('onHold', who);
+    return t('chattingWith', who);
   }
-  return 'Waiting for an expert…';
+  return t('waitingForExpert');
 }
 
 /**
@@ -48,14 +51,15 @@ function canEnd(conv) {
   return false;
 }
 
+// Each status reason's text (i18n.js).
 var END_REASONS = {
-  expert_ended: 'The expert ended this chat.',
-  customer_ended: 'You ended this chat.',
-  inactivity: 'This chat was ended after a period of inactivity.',
-  left_site: 'This chat was closed because you left the site.',
-  abandoned: 'This chat was closed before an expert could answer.',
-  closed_after_solved: 'This chat is closed.',
-  no_response: 'No expert could answer in time.',
+  expert_ended: 'endedExpert',
+  customer_ended: 'endedCustomer',
+  inactivity: 'endedInactivity',
+  left_site: 'endedLeftSite',
+  abandoned: 'endedAbandoned',
+  closed_after_solved: 'endedClosed',
+  no_response: 'endedNoResponse',
 };
 
 function render() {
@@ -72,8 +76,10 @@ function render() {
   ui.queue.hidden = !waiting;
   if (waiting) {
     ui.queue.textContent =
-      conv.queue === 1 ? 'You are next in line.' : 'You are number ' + conv.queue + ' in line.';
-    if (conv.estimatedWait != null) ui.queue.textContent += ' About ' + Math.max(1, Math.round(conv.estimatedWait / 60000)) + ' min.';
+      conv.queue === 1 ? t('nextInLine') : t('numberInLine', { n: number(conv.queue) });
+    if (conv.estimatedWait != null) {
+      ui.queue.textContent += ' ' + t('aboutMinutes', { n: number(Math.max(1, Math.round(conv.estimatedWait / 60000))) });
+    }
   }
 
   // Offline / closed: tell the customer and offer a callback.
@@ -83,12 +89,8 @@ function render() {
   ui.offline.hidden = !(w && idle && (closedHours || noExperts));
   if (!ui.offline.hidden) {
     ui.offline.replaceChildren(
-      el('h3', { text: closedHours ? 'We are closed right now' : 'No expert is available right now' }),
-      el('p', {
-        text: closedHours
-          ? 'Our team is outside office hours. Leave your number and we will call you back.'
-          : 'You can still leave a message and we will answer as soon as someone is back, or ask for a callback.',
-      })
+      el('h3', { text: closedHours ? t('closedNow') : t('noExpertNow') }),
+      el('p', { text: closedHours ? t('closedText') : t('noExpertText') })
     );
     if (closedHours && w.office_hours) ui.offline.appendChild(hoursNode(w.office_hours));
     if (!closedHours && !S.callbackSent) {
@@ -96,7 +98,7 @@ function render() {
         el('button', {
           class: 'link-btn',
           type: 'button',
-          text: S.showCallback ? 'Hide the callback form' : 'Request a callback instead',
+          text: S.showCallback ? t('hideCallback') : t('showCallback'),
           onclick: function () {
             S.showCallback = !S.showCallback;
             render();
@@ -138,27 +140,28 @@ function render() {
   ui.ended.hidden = !ended;
   if (ended) {
     ui.ended.replaceChildren(
-      el('h3', { text: 'Chat ended' }),
-      el('p', { text: END_REASONS[conv.reason] || 'This chat has ended.' }),
-      el('p', { text: TERMINAL[conv.status] ? 'Write below to start a new chat.' : 'Need anything else? Just write below.' })
+      el('h3', { text: t('chatEnded') }),
+      el('p', { text: t(END_REASONS[conv.reason] || 'endedOther') }),
+      el('p', { text: TERMINAL[conv.status] ? t('startNewBelow') : t('anythingElse') })
     );
   }
   var rateable = !!(conv && (conv.status === 'solved' || conv.status === 'closed') && (conv.expert || conv.expertAnswered));
   var rated = rateable && S.rated[conv.id];
   ui.thanks.hidden = !rated;
-  if (rated) ui.thanks.lastChild.textContent = 'You rated this chat ' + rated + ' of 5.';
+  if (rated) ui.thanks.lastChild.textContent = t('ratedThis', { n: number(rated) });
   if (rateable && !rated && ui.rating.hidden) ui.rating.clear();
   ui.rating.hidden = !rateable || !!rated;
 
   ui.composer.hidden = !!(w && closedHours && idle);
-  ui.input.placeholder = conv && TERMINAL[conv.status] ? 'Start a new chat…' : 'Type your message…';
+  ui.input.placeholder = conv && TERMINAL[conv.status] ? t('placeholderNew') : t('placeholder');
   renderBadge();
 }
 
 // Office hours as the server describes them: {timezone, days:[{day, hours:[...]}], holidays}.
-// Consecutive days with the same hours are grouped: "Mon–Fri 09:00–17:00".
+// Consecutive days with the same hours are grouped: "Mon–Fri 09:00–17:00", the days named
+// in the visitor's language.
 function hoursNode(h) {
-  var short = { monday: 'Mon', tuesday: 'Tue', wednesday: 'Wed', thursday: 'Thu', friday: 'Fri', saturday: 'Sat', sunday: 'Sun' };
+  var short = app.i18n.weekday;
   var groups = [];
   (h.days || []).forEach(function (d) {
     var hours = (d.hours || []).join(', ').replace(/-/g, '–');
@@ -166,23 +169,27 @@ function hoursNode(h) {
     if (last && last.hours === hours) last.to = d.day;
     else groups.push({ from: d.day, to: d.day, hours: hours });
   });
-  var list = el('dl', { class: 'hours', 'aria-label': 'Office hours' });
+  var list = el('dl', { class: 'hours', 'aria-label': t('officeHours') });
   groups.forEach(function (g) {
-    var days = short[g.from] || g.from;
-    if (g.to !== g.from) days += '–' + (short[g.to] || g.to);
+    var days = short(g.from);
+    if (g.to !== g.from) days += '–' + short(g.to);
     list.appendChild(el('dt', { text: days }));
-    list.appendChild(el('dd', { text: g.hours || 'closed' }));
+    // Hours stay as the server writes them (24-hour, digits first) in either direction.
+    list.appendChild(el('dd', { text: g.hours || t('closedDay'), dir: 'ltr' }));
   });
   return el('div', { class: 'hours-box' }, [
-    el('div', { class: 'hours-title', text: 'Office hours' + (h.timezone ? ' (' + h.timezone + ')' : '') }),
+    el('div', { class: 'hours-title', text: h.timezone ? t('officeHoursIn', { zone: h.timezone }) : t('officeHours') }),
     list,
   ]);
 }
 
 function renderBadge() {
   ui.badge.hidden = S.open || S.unread === 0;
-  ui.badge.textContent = S.unread > 9 ? '9+' : String(S.unread);
-  ui.launcher.setAttribute('aria-label', S.unread && !S.open ? 'Open chat, ' + S.unread + ' unread' : S.open ? 'Hide chat' : 'Open chat');
+  ui.badge.textContent = S.unread > 9 ? number(9) + '+' : number(S.unread);
+  ui.launcher.setAttribute(
+    'aria-label',
+    S.unread && !S.open ? t('openChatUnread', { n: number(S.unread) }) : S.open ? t('hideChat') : t('openChat')
+  );
 }
 
 var toastTimer = null;
@@ -228,10 +235,10 @@ function setCurrent(conv) {
 
 /** What to tell the customer about a refused or failed request. */
 function errorText(err) {
-  if (!err) return 'Something went wrong.';
-  if (err.code === 'disconnected' || err.code === 'timeout') return 'Connection lost, please try again.';
-  if (err.code === 'not_allowed' && err.message) return err.message;
-  return err.message || err.code || 'Something went wrong.';
+  if (!err) return t('errorGeneric');
+  if (err.code === 'disconnected' || err.code === 'timeout') return t('errorConnection');
+  // The server explains a refusal in English: better than no reason.
+  return err.message || err.code || t('errorGeneric');
 }
 
 app.view = {
