@@ -2,6 +2,7 @@
 
 mod attachments;
 mod canned;
+mod colleagues;
 mod conversations;
 mod experts;
 mod export;
@@ -46,6 +47,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .configure(followups::configure)
                 .configure(queue::configure)
                 .configure(live::configure)
+                .configure(colleagues::configure)
                 .configure(stats::configure)
                 .route("/export", web::get().to(export::export))
                 .default_service(web::to(|| async {

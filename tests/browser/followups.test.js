@@ -65,7 +65,7 @@ test('nudge, duplicate confirmation and transfer with a note', async () => {
   const { context: hugoContext, page: hugoPage } = await h.newPage(browser);
   await h.loginConsole(hugoPage, server, hugo);
   await ginaPage.click(CHAT + ' .chat-actions >> text=Transfer');
-  await ginaPage.fill('#transfer-expert', hugoId);
+  await ginaPage.click(`#transfer-colleagues [data-expert-id="${hugoId}"]`);
   await ginaPage.fill('#transfer-note', 'Parcel lost by the courier, refund approved');
   await ginaPage.click('#transfer-form button[type="submit"]');
   await ginaPage.waitForSelector('.tab', { state: 'detached' });
