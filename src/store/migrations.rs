@@ -217,8 +217,9 @@ struct ConversationV1 {
     transfers: u32,
 }
 
-impl From<ConversationV1> for Conversation {
-    fn from(v1: ConversationV1) -> Conversation {
+impl ConversationV1 {
+    /// Today's conversation with these fields, no segments and no language.
+    fn into_current(self) -> Conversation {
         let ConversationV1 {
             id,
             customer,
@@ -247,8 +248,8 @@ impl From<ConversationV1> for Conversation {
             left,
             rating,
             transfers,
-        } = v1;
-        let mut c = Conversation {
+        } = self;
+        Conversation {
             id,
             customer,
             category,
@@ -278,108 +279,30 @@ impl From<ConversationV1> for Conversation {
             transfers,
             segments: Vec::new(),
             lang: None,
-        };
+        }
+    }
+}
+
+impl From<ConversationV1> for Conversation {
+    fn from(v1: ConversationV1) -> Conversation {
+        let mut c = v1.into_current();
         c.segments = v1_segments(&c);
         c
     }
 }
 
-/// `Conversation` as formats 2 to 4 stored it: the same fields, without `lang`.
+/// `Conversation` as formats 2 to 4 stored it: format 1's fields, then `segments`; no `lang`.
+/// bincode writes a nested struct's fields in order with nothing around them, so these are
+/// the same bytes as the flat record.
 #[derive(Decode)]
 struct ConversationV4 {
-    id: ConversationId,
-    customer: CustomerId,
-    category: String,
-    style: Style,
-    status: Status,
-    owner: Option<Owner>,
-    past_owners: Vec<ExpertId>,
-    offer: Option<Offer>,
-    declined: Vec<ExpertId>,
-    page: Option<Page>,
-    created_at: Timestamp,
-    queued_at: Timestamp,
-    accepted_at: Option<Timestamp>,
-    first_response_at: Option<Timestamp>,
-    last_customer_at: Option<Timestamp>,
-    last_expert_at: Option<Timestamp>,
-    last_activity_at: Timestamp,
-    awaiting_reply_since: Option<Timestamp>,
-    nudges: u32,
-    customer_left_at: Option<Timestamp>,
-    first_response_due: Option<Timestamp>,
-    solved_at: Option<Timestamp>,
-    close_at: Option<Timestamp>,
-    closed_at: Option<Timestamp>,
-    left: bool,
-    rating: Option<Rating>,
-    transfers: u32,
+    v1: ConversationV1,
     segments: Vec<Segment>,
 }
 
 impl From<ConversationV4> for Conversation {
     fn from(v4: ConversationV4) -> Conversation {
-        let ConversationV4 {
-            id,
-            customer,
-            category,
-            style,
-            status,
-            owner,
-            past_owners,
-            offer,
-            declined,
-            page,
-            created_at,
-            queued_at,
-            accepted_at,
-            first_response_at,
-            last_customer_at,
-            last_expert_at,
-            last_activity_at,
-            awaiting_reply_since,
-            nudges,
-            customer_left_at,
-            first_response_due,
-            solved_at,
-            close_at,
-            closed_at,
-            left,
-            rating,
-            transfers,
-            segments,
-        } = v4;
-        Conversation {
-            id,
-            customer,
-            category,
-            style,
-            status,
-            owner,
-            past_owners,
-            offer,
-            declined,
-            page,
-            created_at,
-            queued_at,
-            accepted_at,
-            first_response_at,
-            last_customer_at,
-            last_expert_at,
-            last_activity_at,
-            awaiting_reply_since,
-            nudges,
-            customer_left_at,
-            first_response_due,
-            solved_at,
-            close_at,
-            closed_at,
-            left,
-            rating,
-            transfers,
-            segments,
-            lang: None,
-        }
+        Conversation { segments: v4.segments, ..v4.v1.into_current() }
     }
 }
 
