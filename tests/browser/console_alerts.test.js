@@ -5,7 +5,7 @@
 // (recording each one shown), and `document.hasFocus` says whether the console is in front.
 'use strict';
 
-const { test, before, after } = require('node:test');
+const { test } = require('node:test');
 const assert = require('node:assert/strict');
 const h = require('./helpers');
 
@@ -15,29 +15,15 @@ const CONFIG = `
 style = "live_chat"
 `;
 
-const CHAT = '.chat:not([hidden])';
-const COMPOSER = CHAT + ' .composer-input';
+const { CHAT, COMPOSER } = h;
 
-let server;
-let browser;
-
-before(async () => {
-  await Promise.all([
-    h.startServer({ config: CONFIG }).then((s) => (server = s)),
-    h.launchBrowser().then((b) => (browser = b)),
-  ]);
-});
-
-after(async () => {
-  if (browser) await browser.close();
-  if (server) await server.stop();
-});
+const up = h.serverAndBrowser({ config: CONFIG });
 
 /** A console page whose sounds and notifications are recorded, with notifications allowed. */
 async function observedConsole() {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  const context = await up.browser.newContext({ viewport: { width: 1280, height: 800 } });
   context.setDefaultTimeout(h.TIMEOUT);
-  await context.grantPermissions(['notifications'], { origin: server.url });
+  await context.grantPermissions(['notifications'], { origin: up.server.url });
   await context.addInitScript(() => {
     window.__sounds = [];
     window.__notes = [];
@@ -82,8 +68,8 @@ async function observedConsole() {
 
 /** The demo shop's widget with a first message sent. */
 async function startChat(text) {
-  const { context, page } = await h.newPage(browser);
-  await page.goto(server.url + '/');
+  const { context, page } = await h.newPage(up.browser);
+  await page.goto(up.server.url + '/');
   await page.click(h.W.launcher);
   await page.fill(h.W.input, text);
   await page.press(h.W.input, 'Enter');
@@ -101,9 +87,9 @@ function widgetHas(page, re) {
 }
 
 test('an offer plays the offer sound, and notifies on the desktop when the console is not in front', async () => {
-  const expert = await h.createExpert(server, { username: 'nora', name: 'Nora Quinn' });
+  const expert = await h.createExpert(up.server, { username: 'nora', name: 'Nora Quinn' });
   const { context, page } = await observedConsole();
-  await h.loginConsole(page, server, expert); // clicks and keys: the page may play sound now
+  await h.loginConsole(page, up.server, expert); // clicks and keys: the page may play sound now
   assert.equal(await page.evaluate(() => Notification.permission), 'granted');
   assert.ok(await page.isHidden('#notify-btn'), 'no "Enable notifications" once granted');
 
@@ -134,9 +120,9 @@ test('an offer plays the offer sound, and notifies on the desktop when the conso
 });
 
 test('Enter sends when the setting is on; off, Enter makes a new line and the button sends', async () => {
-  const expert = await h.createExpert(server, { username: 'omar', name: 'Omar Sy' });
-  const { context, page } = await h.newPage(browser);
-  await h.loginConsole(page, server, expert);
+  const expert = await h.createExpert(up.server, { username: 'omar', name: 'Omar Sy' });
+  const { context, page } = await h.newPage(up.browser);
+  await h.loginConsole(page, up.server, expert);
   const { context: shopContext, page: shop } = await startChat('Can I change my delivery address?');
   // Chats the last test left waiting may be offered too: accept this one.
   await page.click('.offer:has-text("Can I change my delivery address?") .offer-accept');
@@ -176,9 +162,9 @@ test('Enter sends when the setting is on; off, Enter makes a new line and the bu
 });
 
 test("the history panel shows the customer's earlier, closed chat", async () => {
-  const expert = await h.createExpert(server, { username: 'pia', name: 'Pia Lund' });
-  const { context, page } = await h.newPage(browser, { allowConfirm: [/End the chat/] });
-  await h.loginConsole(page, server, expert);
+  const expert = await h.createExpert(up.server, { username: 'pia', name: 'Pia Lund' });
+  const { context, page } = await h.newPage(up.browser, { allowConfirm: [/End the chat/] });
+  await h.loginConsole(page, up.server, expert);
   const { context: shopContext, page: shop } = await startChat('Where is my parcel 77?');
   await page.click('.offer:has-text("Where is my parcel 77?") .offer-accept');
   await page.waitForSelector(CHAT + ' .msg-customer');
@@ -188,7 +174,7 @@ test("the history panel shows the customer's earlier, closed chat", async () => 
   await widgetHas(shop, /left the warehouse/);
   await page.click(CHAT + ' .chat-actions >> text=End chat');
   const deadline = Date.now() + h.TIMEOUT;
-  while ((await h.api(server, 'GET', `/api/v1/conversations/${first}`)).status !== 'closed') {
+  while ((await h.api(up.server, 'GET', `/api/v1/conversations/${first}`)).status !== 'closed') {
     assert.ok(Date.now() < deadline, 'the first chat closed');
     await new Promise((r) => setTimeout(r, 50));
   }

@@ -4,7 +4,7 @@
 // then a signed one.
 'use strict';
 
-const { test, before, after } = require('node:test');
+const { test } = require('node:test');
 const assert = require('node:assert/strict');
 const crypto = require('node:crypto');
 const h = require('./helpers');
@@ -26,24 +26,9 @@ name = "Reset tool"
 url = "https://tools.example/reset?customer={customer_id}"
 `;
 
-const CHAT = '.chat:not([hidden])';
-const COMPOSER = CHAT + ' .composer-input';
+const { CHAT, COMPOSER } = h;
 
-let server;
-let browser;
-
-before(async () => {
-  // Each is kept as soon as it is up, so `after` closes it even if the other failed to start.
-  await Promise.all([
-    h.startServer({ config: CONFIG, env: { SWITCHBOARD_SERVER_IDENTITY_SECRET: IDENTITY_SECRET } }).then((s) => (server = s)),
-    h.launchBrowser().then((b) => (browser = b)),
-  ]);
-});
-
-after(async () => {
-  if (browser) await browser.close();
-  if (server) await server.stop();
-});
+const up = h.serverAndBrowser({ config: CONFIG, env: { SWITCHBOARD_SERVER_IDENTITY_SECRET: IDENTITY_SECRET } });
 
 /** Polls an async condition in the test process until it returns something truthy. */
 async function until(fn, what) {
@@ -60,7 +45,7 @@ async function until(fn, what) {
 async function finish(contexts, username) {
   for (const c of contexts) await c.close();
   await until(
-    async () => (await h.api(server, 'GET', '/api/v1/experts')).find((x) => x.username === username).presence === 'offline',
+    async () => (await h.api(up.server, 'GET', '/api/v1/experts')).find((x) => x.username === username).presence === 'offline',
     `${username} offline after closing the console`
   );
 }
@@ -68,7 +53,7 @@ async function finish(contexts, username) {
 /** Opens the demo shop's widget, picks the category and sends the first message. */
 async function startChat(browserRef, category, text) {
   const { context, page } = await h.newPage(browserRef);
-  await page.goto(server.url + '/');
+  await page.goto(up.server.url + '/');
   await page.click(h.W.launcher);
   // Two categories and none on the embed tag: the widget asks first.
   await page.click(`#switchboard-widget .cat[data-category="${category}"]`);
@@ -95,21 +80,21 @@ function framesOf(ws, direction) {
 test('a canned response picked with / goes out as one message per paragraph', async () => {
   const first = 'Standard parcels take two to three working days.';
   const second = 'You will get a tracking link by email as soon as it ships.';
-  await h.api(server, 'POST', '/api/v1/canned', {
+  await h.api(up.server, 'POST', '/api/v1/canned', {
     title: 'Shipping times',
     shortcut: 'ship',
     text: `${first}\n\n${second}`,
   });
-  const expert = await h.createExpert(server, { username: 'carla', name: 'Carla Diaz' });
+  const expert = await h.createExpert(up.server, { username: 'carla', name: 'Carla Diaz' });
 
-  const { context: consoleContext, page: consolePage } = await h.newPage(browser);
+  const { context: consoleContext, page: consolePage } = await h.newPage(up.browser);
   const cannedLoaded = consolePage.waitForResponse(
     (r) => new URL(r.url()).pathname === '/api/v1/canned' && r.request().method() === 'GET' && r.ok()
   );
-  await h.loginConsole(consolePage, server, expert);
+  await h.loginConsole(consolePage, up.server, expert);
   await cannedLoaded;
 
-  const { context: shopContext, page: shop } = await startChat(browser, 'general', 'How long does shipping take?');
+  const { context: shopContext, page: shop } = await startChat(up.browser, 'general', 'How long does shipping take?');
   await consolePage.click('.offer-accept');
   await consolePage.waitForSelector(CHAT + ' .msg-customer');
 
@@ -151,16 +136,16 @@ test('a canned response picked with / goes out as one message per paragraph', as
 });
 
 test('after the expert ends the chat the customer rates it, with a comment', async () => {
-  const expert = await h.createExpert(server, { username: 'dario', name: 'Dario Rossi' });
-  const { context: consoleContext, page: consolePage } = await h.newPage(browser, { allowConfirm: [/^End the chat/] });
-  await h.loginConsole(consolePage, server, expert);
+  const expert = await h.createExpert(up.server, { username: 'dario', name: 'Dario Rossi' });
+  const { context: consoleContext, page: consolePage } = await h.newPage(up.browser, { allowConfirm: [/^End the chat/] });
+  await h.loginConsole(consolePage, up.server, expert);
 
-  const { context: shopContext, page: shop } = await h.newPage(browser);
+  const { context: shopContext, page: shop } = await h.newPage(up.browser);
   let sent = null;
   shop.on('websocket', (ws) => {
     if (new URL(ws.url()).pathname === '/ws/customer') sent = framesOf(ws, 'framesent');
   });
-  await shop.goto(server.url + '/');
+  await shop.goto(up.server.url + '/');
   await shop.click(h.W.launcher);
   await shop.click('#switchboard-widget .cat[data-category="general"]');
   await shop.fill(h.W.input, 'Can I swap the colour of my order?');
@@ -198,7 +183,7 @@ test('after the expert ends the chat the customer rates it, with a comment', asy
     { conversation_id: conversationId, score: 4, comment: 'Quick and friendly, thanks!' }
   );
   const rating = await until(
-    async () => (await h.api(server, 'GET', `/api/v1/conversations/${encodeURIComponent(conversationId)}`)).rating,
+    async () => (await h.api(up.server, 'GET', `/api/v1/conversations/${encodeURIComponent(conversationId)}`)).rating,
     'the rating over REST'
   );
   assert.equal(rating.score, 4);
@@ -228,20 +213,20 @@ test('after the expert ends the chat the customer rates it, with a comment', asy
 });
 
 test('a claim-mode chat shows its signed tool link only once claimed', async () => {
-  const expert = await h.createExpert(server, {
+  const expert = await h.createExpert(up.server, {
     username: 'ivan',
     name: 'Ivan Petrov',
     categories: ['reset'],
     certifications: ['identity'],
   });
-  const { context: consoleContext, page: consolePage } = await h.newPage(browser);
+  const { context: consoleContext, page: consolePage } = await h.newPage(up.browser);
   let received = [];
   consolePage.on('websocket', (ws) => {
     if (new URL(ws.url()).pathname === '/ws/expert') received = framesOf(ws, 'framereceived');
   });
-  await h.loginConsole(consolePage, server, expert);
+  await h.loginConsole(consolePage, up.server, expert);
 
-  const { context: shopContext, page: shop } = await startChat(browser, 'reset', 'I am locked out of my account');
+  const { context: shopContext, page: shop } = await startChat(up.browser, 'reset', 'I am locked out of my account');
 
   // Listed for claiming, with no tool link anywhere yet.
   const item = '#claimable-list .side-item';
@@ -271,7 +256,7 @@ test('a claim-mode chat shows its signed tool link only once claimed', async () 
   const href = await consolePage.getAttribute(tool, 'href');
   assert.ok(href.startsWith('https://tools.example/reset?customer='), href);
   const url = new URL(href);
-  const conv = await h.api(server, 'GET', `/api/v1/conversations/${encodeURIComponent(conversationId)}`);
+  const conv = await h.api(up.server, 'GET', `/api/v1/conversations/${encodeURIComponent(conversationId)}`);
   assert.equal(url.searchParams.get('customer'), String(conv.customer.id));
   const ts = Number(url.searchParams.get('ts'));
   assert.ok(Math.abs(ts - Date.now() / 1000) < 120, `ts is the current Unix time in seconds: ${ts}`);

@@ -27,8 +27,7 @@ after(async () => {
   if (server) await server.stop();
 });
 
-const CHAT = '.chat:not([hidden])';
-const COMPOSER = CHAT + ' .composer-input';
+const { CHAT, COMPOSER } = h;
 
 test('nudge, duplicate confirmation and transfer with a note', async () => {
   const gina = await h.createExpert(server, { username: 'gina', name: 'Gina Hart' });

@@ -7,6 +7,7 @@ const fs = require('node:fs');
 const net = require('node:net');
 const os = require('node:os');
 const path = require('node:path');
+const { before, after } = require('node:test');
 
 const { chromium } = require('playwright-core');
 
@@ -144,6 +145,30 @@ async function launchBrowser() {
 }
 
 /**
+ * For a test file: starts a server (`startServer(opts)`) and a browser before its tests and
+ * closes both after them. Returns `{server, browser}`, each filled in as soon as it is up, so
+ * the closing hook closes it even if the other failed to start.
+ */
+function serverAndBrowser(opts = {}) {
+  const up = { server: null, browser: null };
+  before(async () => {
+    await Promise.all([
+      startServer(opts).then((s) => (up.server = s)),
+      launchBrowser().then((b) => (up.browser = b)),
+    ]);
+  });
+  after(async () => {
+    if (up.browser) await up.browser.close();
+    if (up.server) await up.server.stop();
+  });
+  return up;
+}
+
+/** The console's chat shown now, and its text box. */
+const CHAT = '.chat:not([hidden])';
+const COMPOSER = CHAT + ' .composer-input';
+
+/**
  * A page that fails the test on any dialog (alert/confirm/prompt) unless `allowDialogs`
  * lists the expected confirm texts, and records console errors and page errors.
  */
@@ -226,6 +251,8 @@ function screenshotPath(name) {
 
 module.exports = {
   ADMIN_TOKEN,
+  CHAT,
+  COMPOSER,
   TIMEOUT,
   W,
   api,
@@ -236,6 +263,7 @@ module.exports = {
   loginConsole,
   newPage,
   screenshotPath,
+  serverAndBrowser,
   startServer,
   waitFor,
   widgetMessages,

@@ -5,31 +5,18 @@
 // Saves docs/screenshots/queue.png and docs/screenshots/admin-live.png.
 'use strict';
 
-const { test, before, after } = require('node:test');
+const { test } = require('node:test');
 const assert = require('node:assert/strict');
 const h = require('./helpers');
 
-let server;
-let browser;
-
-before(async () => {
-  await Promise.all([
-    h.startServer().then((s) => (server = s)),
-    h.launchBrowser().then((b) => (browser = b)),
-  ]);
-});
-
-after(async () => {
-  if (browser) await browser.close();
-  if (server) await server.stop();
-});
+const up = h.serverAndBrowser();
 
 const QUEUE = '#switchboard-widget .queue';
 
 /** A customer on the demo shop who writes `text` in the widget; returns the page. */
 async function customer(text) {
-  const { page } = await h.newPage(browser, { viewport: { width: 1100, height: 760 } });
-  await page.goto(server.url + '/');
+  const { page } = await h.newPage(up.browser, { viewport: { width: 1100, height: 760 } });
+  await page.goto(up.server.url + '/');
   await page.click(h.W.launcher);
   await page.waitForSelector(h.W.panel + ':not([hidden])');
   await page.fill(h.W.input, text);
@@ -47,13 +34,13 @@ function queueRows(page) {
 
 test('the queue panel, the estimated wait and the admin live view follow the queue by themselves', { timeout: 120000 }, async () => {
   // Ada takes one chat at a time, so a second customer waits while she answers the first.
-  await h.api(server, 'POST', '/api/v1/experts', {
+  await h.api(up.server, 'POST', '/api/v1/experts', {
     username: 'ada', password: 'correct-horse-battery', name: 'Ada Lovelace',
     categories: ['general'], certifications: [], max_concurrent: 1,
   });
   const ada = { username: 'ada', password: 'correct-horse-battery' };
-  const { page: console_ } = await h.newPage(browser, { viewport: { width: 1360, height: 820 } });
-  await h.loginConsole(console_, server, ada);
+  const { page: console_ } = await h.newPage(up.browser, { viewport: { width: 1360, height: 820 } });
+  await h.loginConsole(console_, up.server, ada);
   await console_.selectOption('#presence-select', 'away');
   await h.waitFor(console_, () => document.getElementById('presence-dot').classList.contains('dot-away'), 'ada away');
   assert.match(await console_.textContent('#queue-empty'), /Nobody is waiting|appear here/);
@@ -98,8 +85,8 @@ test('the queue panel, the estimated wait and the admin live view follow the que
   await console_.screenshot({ path: h.screenshotPath('queue.png') });
 
   // ---- The admin's live view, signed in with the token.
-  const { page: admin } = await h.newPage(browser, { viewport: { width: 1280, height: 1000 } });
-  await admin.goto(server.url + '/admin#live');
+  const { page: admin } = await h.newPage(up.browser, { viewport: { width: 1280, height: 1000 } });
+  await admin.goto(up.server.url + '/admin#live');
   await admin.fill('#login-token', h.ADMIN_TOKEN);
   await admin.click('#login-submit');
   await admin.waitForSelector('#live-view:not([hidden])');

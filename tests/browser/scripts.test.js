@@ -4,22 +4,12 @@
 // rich-text helper, show the same message text the same way.
 'use strict';
 
-const { test, before, after } = require('node:test');
+const { test } = require('node:test');
 const assert = require('node:assert/strict');
 const vm = require('node:vm');
 const h = require('./helpers');
 
-let server;
-let browser;
-
-before(async () => {
-  await Promise.all([h.startServer().then((s) => (server = s)), h.launchBrowser().then((b) => (browser = b))]);
-});
-
-after(async () => {
-  if (browser) await browser.close();
-  if (server) await server.stop();
-});
+const up = h.serverAndBrowser();
 
 const SCRIPTS = {
   '/widget.js': ['shared/dom.js', 'shared/text.js', 'shared/socket.js', 'widget/main.js'],
@@ -29,7 +19,7 @@ const SCRIPTS = {
 
 test('each page loads one script, assembled from the shared pieces and its own', async () => {
   for (const [path, pieces] of Object.entries(SCRIPTS)) {
-    const res = await fetch(server.url + path);
+    const res = await fetch(up.server.url + path);
     assert.equal(res.status, 200, path);
     assert.equal(res.headers.get('content-type'), 'text/javascript; charset=utf-8', path);
     const text = await res.text();
@@ -43,12 +33,12 @@ test('each page loads one script, assembled from the shared pieces and its own',
   }
   // The pieces are not scripts of their own.
   for (const piece of ['/shared/socket.js', '/shared/dom.js', '/widget/main.js', '/console/offers.js', '/console/console.js']) {
-    assert.equal((await fetch(server.url + piece)).status, 404, piece);
+    assert.equal((await fetch(up.server.url + piece)).status, 404, piece);
   }
 
-  const { page } = await h.newPage(browser);
+  const { page } = await h.newPage(up.browser);
   for (const [url, script] of [['/console', '/console.js'], ['/admin', '/admin.js']]) {
-    await page.goto(server.url + url);
+    await page.goto(up.server.url + url);
     const srcs = await page.evaluate(() => Array.from(document.scripts, (s) => new URL(s.src).pathname));
     assert.deepEqual(srcs, [script], url);
   }
@@ -56,19 +46,19 @@ test('each page loads one script, assembled from the shared pieces and its own',
 });
 
 test('the widget adds only window.SwitchboardWidget to its host page, once', async () => {
-  const { page } = await h.newPage(browser);
-  await page.route(server.url + '/blank', (route) =>
+  const { page } = await h.newPage(up.browser);
+  await page.route(up.server.url + '/blank', (route) =>
     route.fulfill({ contentType: 'text/html', body: '<!doctype html><title>Blank</title><body><p>Host page</p></body>' })
   );
-  await page.goto(server.url + '/blank');
+  await page.goto(up.server.url + '/blank');
   const globalsBefore = await page.evaluate(() => Object.getOwnPropertyNames(window));
-  await page.addScriptTag({ url: server.url + '/widget.js' });
+  await page.addScriptTag({ url: up.server.url + '/widget.js' });
   await page.waitForSelector(h.W.launcher);
   const added = await page.evaluate((known) => Object.getOwnPropertyNames(window).filter((k) => !known.includes(k)), globalsBefore);
   assert.deepEqual(added, ['SwitchboardWidget']);
 
   // A second copy of the tag does nothing.
-  await page.addScriptTag({ url: server.url + '/widget.js' });
+  await page.addScriptTag({ url: up.server.url + '/widget.js' });
   await page.evaluate(() => window.SwitchboardWidget.open());
   await page.waitForSelector(h.W.panel + ':not([hidden])');
   assert.equal(await page.locator('#switchboard-widget').count(), 1);
@@ -76,11 +66,11 @@ test('the widget adds only window.SwitchboardWidget to its host page, once', asy
 });
 
 test('the console and the widget show links in a message the same way', async () => {
-  const expert = await h.createExpert(server, { username: 'lena', name: 'Lena Berg' });
-  const { page: consolePage } = await h.newPage(browser);
-  await h.loginConsole(consolePage, server, expert);
-  const { page: shop } = await h.newPage(browser);
-  await shop.goto(server.url + '/');
+  const expert = await h.createExpert(up.server, { username: 'lena', name: 'Lena Berg' });
+  const { page: consolePage } = await h.newPage(up.browser);
+  await h.loginConsole(consolePage, up.server, expert);
+  const { page: shop } = await h.newPage(up.browser);
+  await shop.goto(up.server.url + '/');
   await shop.click(h.W.launcher);
 
   const fromCustomer = 'My order: https://shop.example/orders/7?x=1, and (see https://shop.example/help). Not javascript:alert(1)';

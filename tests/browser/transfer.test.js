@@ -3,7 +3,7 @@
 // moves to the one picked, and a refusal from the server is shown in the dialog.
 'use strict';
 
-const { test, before, after } = require('node:test');
+const { test } = require('node:test');
 const assert = require('node:assert/strict');
 const h = require('./helpers');
 
@@ -19,27 +19,13 @@ mode = "claim"
 certification = "identity"
 `;
 
-const CHAT = '.chat:not([hidden])';
-const COMPOSER = CHAT + ' .composer-input';
+const { CHAT, COMPOSER } = h;
 
-let server;
-let browser;
-
-before(async () => {
-  await Promise.all([
-    h.startServer({ config: CONFIG }).then((s) => (server = s)),
-    h.launchBrowser().then((b) => (browser = b)),
-  ]);
-});
-
-after(async () => {
-  if (browser) await browser.close();
-  if (server) await server.stop();
-});
+const up = h.serverAndBrowser({ config: CONFIG });
 
 /** Creates an expert over REST; returns what `loginConsole` needs and the id. */
 async function expert(username, name, categories, certifications = [], maxConcurrent = 3) {
-  const e = await h.api(server, 'POST', '/api/v1/experts', {
+  const e = await h.api(up.server, 'POST', '/api/v1/experts', {
     username,
     password: 'correct-horse-battery',
     name,
@@ -52,8 +38,8 @@ async function expert(username, name, categories, certifications = [], maxConcur
 
 /** Opens the demo shop's widget, picks the category and sends the first message. */
 async function startChat(category, text) {
-  const { context, page } = await h.newPage(browser);
-  await page.goto(server.url + '/');
+  const { context, page } = await h.newPage(up.browser);
+  await page.goto(up.server.url + '/');
   await page.click(h.W.launcher);
   await page.click(`#switchboard-widget .cat[data-category="${category}"]`);
   await page.waitForSelector(`#switchboard-widget .cat[data-category="${category}"][aria-checked="true"]`);
@@ -87,17 +73,17 @@ test('the transfer picker lists colleagues by name with presence and room; the c
   await expert('lou', 'Lou Vance', ['general']); // never signs in
   await expert('max', 'Max Roth', ['reset'], ['identity']); // serves nothing Ivy serves
 
-  const { context: ivyContext, page: ivyPage } = await h.newPage(browser);
-  await h.loginConsole(ivyPage, server, ivy);
+  const { context: ivyContext, page: ivyPage } = await h.newPage(up.browser);
+  await h.loginConsole(ivyPage, up.server, ivy);
   const { context: shopContext, page: shop } = await startChat('general', 'I was charged twice for order 1042');
   await ivyPage.click('.offer-accept');
   await ivyPage.waitForSelector(CHAT + ' .msg-customer');
   const chatId = await ivyPage.getAttribute(CHAT, 'data-conversation');
 
-  const { context: jonContext, page: jonPage } = await h.newPage(browser);
-  await h.loginConsole(jonPage, server, jon);
-  const { context: kimContext, page: kimPage } = await h.newPage(browser);
-  await h.loginConsole(kimPage, server, kim);
+  const { context: jonContext, page: jonPage } = await h.newPage(up.browser);
+  await h.loginConsole(jonPage, up.server, jon);
+  const { context: kimContext, page: kimPage } = await h.newPage(up.browser);
+  await h.loginConsole(kimPage, up.server, kim);
   await kimPage.selectOption('#presence-select', 'away');
   await h.waitFor(kimPage, () => document.getElementById('presence-dot').classList.contains('dot-away'), 'kim away');
 
@@ -126,7 +112,7 @@ test('the transfer picker lists colleagues by name with presence and room; the c
   // Jon has it, with the note and the transcript; the server says he owns it.
   await jonPage.waitForSelector(`.chat[data-conversation="${chatId}"] .transfer-note:not([hidden])`);
   assert.match(await jonPage.textContent(CHAT + ' .transfer-note'), /Ivy Moss[\s\S]*second charge/);
-  const conv = await h.api(server, 'GET', `/api/v1/conversations/${chatId}`);
+  const conv = await h.api(up.server, 'GET', `/api/v1/conversations/${chatId}`);
   assert.equal(conv.expert.id, jon.id);
   await jonPage.fill(COMPOSER, 'Jon here, refunding it now.');
   await jonPage.press(COMPOSER, 'Enter');
@@ -145,8 +131,8 @@ test('a 1-to-1 chat offers only certified colleagues, and a refusal from the ser
   await expert('ben', 'Ben Cole', ['reset']); // serves it, lacks the certification
   const cat = await expert('cat', 'Cat Diaz', ['reset'], ['identity']); // certified, offline
 
-  const { context: anaContext, page: anaPage } = await h.newPage(browser);
-  await h.loginConsole(anaPage, server, ana);
+  const { context: anaContext, page: anaPage } = await h.newPage(up.browser);
+  await h.loginConsole(anaPage, up.server, ana);
   const { context: shopContext, page: shop } = await startChat('reset', 'Please reset my password');
   await anaPage.click('#claimable-list >> text=Claim');
   await anaPage.waitForSelector(CHAT + ' .msg-customer');
@@ -166,7 +152,7 @@ test('a 1-to-1 chat offers only certified colleagues, and a refusal from the ser
   await anaPage.click('#transfer-form button[type="submit"]');
   await h.waitFor(anaPage, () => /not available/.test(document.getElementById('transfer-error').textContent), 'the refusal shown');
   assert.ok(await anaPage.isVisible('#transfer-dialog[open]'), 'the dialog stays open');
-  const conv = await h.api(server, 'GET', `/api/v1/conversations/${await anaPage.getAttribute(CHAT, 'data-conversation')}`);
+  const conv = await h.api(up.server, 'GET', `/api/v1/conversations/${await anaPage.getAttribute(CHAT, 'data-conversation')}`);
   assert.equal(conv.expert.id, ana.id, 'the chat stays with Ana');
   assert.notEqual(cat.id, ana.id);
 
