@@ -4,35 +4,25 @@
 // refuses a non-admin account and admits the admin. Saves docs/screenshots/first-run.png.
 'use strict';
 
-const { test, before, after } = require('node:test');
+const { test } = require('node:test');
 const assert = require('node:assert/strict');
 const h = require('./helpers');
 
-let server;
-let browser;
-
-before(async () => {
-  [server, browser] = await Promise.all([h.startServer(), h.launchBrowser()]);
-});
-
-after(async () => {
-  if (browser) await browser.close();
-  if (server) await server.stop();
-});
+const up = h.serverAndBrowser();
 
 /** The setup code from the server's output, once it is printed. */
 async function setupCode() {
   const end = Date.now() + h.TIMEOUT;
   for (;;) {
-    const m = /setup code: (\S+)/.exec(server.output());
+    const m = /setup code: (\S+)/.exec(up.server.output());
     if (m) return m[1];
-    if (Date.now() > end) throw new Error(`no setup code in the server's output:\n${server.output()}`);
+    if (Date.now() > end) throw new Error(`no setup code in the server's output:\n${up.server.output()}`);
     await new Promise((r) => setTimeout(r, 50));
   }
 }
 
 async function setupNeeded() {
-  return (await h.api(server, 'GET', '/api/v1/setup', undefined, '')).needed;
+  return (await h.api(up.server, 'GET', '/api/v1/setup', undefined, '')).needed;
 }
 
 test('the first admin is created in the console and signs in to the admin page', { timeout: 90000 }, async () => {
@@ -40,8 +30,8 @@ test('the first admin is created in the console and signs in to the admin page',
   const code = await setupCode();
 
   // ---- The console offers the first-run form above its sign-in.
-  const { page } = await h.newPage(browser, { viewport: { width: 1280, height: 1000 } });
-  await page.goto(server.url + '/console');
+  const { page } = await h.newPage(up.browser, { viewport: { width: 1280, height: 1000 } });
+  await page.goto(up.server.url + '/console');
   await page.waitForSelector('#setup-form:not([hidden])');
   assert.ok(await page.isVisible('#login-form'), 'the sign-in stays for other accounts');
   await page.fill('#setup-code', 'not-the-code');
@@ -60,21 +50,21 @@ test('the first admin is created in the console and signs in to the admin page',
   assert.equal(await page.textContent('#me-name'), 'Ada Admin');
   assert.ok(await page.isVisible('#admin-link'), 'an admin gets the admin page link');
   assert.equal(await setupNeeded(), false);
-  const experts = await h.api(server, 'GET', '/api/v1/experts');
+  const experts = await h.api(up.server, 'GET', '/api/v1/experts');
   assert.deepEqual(experts.map((e) => [e.username, e.roles]), [['ada', ['admin']]]);
 
   // ---- Once done, the console shows only its sign-in.
-  const fresh = await h.newPage(browser);
-  await fresh.page.goto(server.url + '/console');
+  const fresh = await h.newPage(up.browser);
+  await fresh.page.goto(up.server.url + '/console');
   await fresh.page.waitForSelector('#login-view:not([hidden])');
   await h.waitFor(fresh.page, () => document.getElementById('login-lead').textContent === 'Sign in to answer customers.', 'the plain sign-in');
   assert.equal(await fresh.page.isVisible('#setup-form'), false);
 
   // ---- The admin page: a plain expert's account is refused, the admin's admitted.
-  await h.createExpert(server, { username: 'bruno', name: 'Bruno Costa' });
-  const admin = await h.newPage(browser, { viewport: { width: 1280, height: 900 } });
+  await h.createExpert(up.server, { username: 'bruno', name: 'Bruno Costa' });
+  const admin = await h.newPage(up.browser, { viewport: { width: 1280, height: 900 } });
   const p = admin.page;
-  await p.goto(server.url + '/admin');
+  await p.goto(up.server.url + '/admin');
   await p.fill('#account-username', 'bruno');
   await p.fill('#account-password', 'correct-horse-battery');
   await p.click('#account-submit');
@@ -98,7 +88,7 @@ test('the first admin is created in the console and signs in to the admin page',
   await p.click('#expert-save');
   await p.waitForSelector('#expert-dialog', { state: 'hidden' });
   await h.waitFor(p, () => /Admin/.test(document.querySelector('#experts-body tr[data-username="bruno"] .expert-name').textContent), 'Bruno marked admin');
-  const bruno = (await h.api(server, 'GET', '/api/v1/experts')).find((e) => e.username === 'bruno');
+  const bruno = (await h.api(up.server, 'GET', '/api/v1/experts')).find((e) => e.username === 'bruno');
   assert.deepEqual(bruno.roles, ['admin']);
 
   // ---- Signing out ends the admin's login on the server too.
@@ -107,7 +97,7 @@ test('the first admin is created in the console and signs in to the admin page',
   await p.waitForSelector('#login-view:not([hidden])');
   const end = Date.now() + h.TIMEOUT;
   for (;;) {
-    const res = await fetch(server.url + '/api/v1/experts', { headers: { Authorization: `Bearer ${token}` } });
+    const res = await fetch(up.server.url + '/api/v1/experts', { headers: { Authorization: `Bearer ${token}` } });
     if (res.status === 401) break;
     if (Date.now() > end) throw new Error(`the signed-out token still answers ${res.status}`);
     await new Promise((r) => setTimeout(r, 50));

@@ -3,41 +3,28 @@
 // follow-up list (the widget opens by itself).
 'use strict';
 
-const { test, before, after } = require('node:test');
+const { test } = require('node:test');
 const assert = require('node:assert/strict');
 const h = require('./helpers');
 
-let server;
-let browser;
-
-before(async () => {
-  [server, browser] = await Promise.all([
-    h.startServer({
-      env: {
-        SWITCHBOARD_CONVERSATION_NUDGE_AFTER: '1s',
-        SWITCHBOARD_CONVERSATION_LEFT_SITE_AFTER: '1s',
-      },
-    }),
-    h.launchBrowser(),
-  ]);
-});
-
-after(async () => {
-  if (browser) await browser.close();
-  if (server) await server.stop();
+const up = h.serverAndBrowser({
+  env: {
+    SWITCHBOARD_CONVERSATION_NUDGE_AFTER: '1s',
+    SWITCHBOARD_CONVERSATION_LEFT_SITE_AFTER: '1s',
+  },
 });
 
 const { CHAT, COMPOSER } = h;
 
 test('nudge, duplicate confirmation and transfer with a note', async () => {
-  const gina = await h.createExpert(server, { username: 'gina', name: 'Gina Hart' });
-  const hugo = await h.createExpert(server, { username: 'hugo', name: 'Hugo Lind' });
-  const hugoId = (await h.api(server, 'GET', '/api/v1/experts')).find((e) => e.username === 'hugo').id;
+  const gina = await h.createExpert(up.server, { username: 'gina', name: 'Gina Hart' });
+  const hugo = await h.createExpert(up.server, { username: 'hugo', name: 'Hugo Lind' });
+  const hugoId = (await h.api(up.server, 'GET', '/api/v1/experts')).find((e) => e.username === 'hugo').id;
 
-  const { context: ginaContext, page: ginaPage } = await h.newPage(browser);
-  await h.loginConsole(ginaPage, server, gina);
-  const { page: shop } = await h.newPage(browser);
-  await shop.goto(server.url + '/');
+  const { context: ginaContext, page: ginaPage } = await h.newPage(up.browser);
+  await h.loginConsole(ginaPage, up.server, gina);
+  const { page: shop } = await h.newPage(up.browser);
+  await shop.goto(up.server.url + '/');
   await shop.click(h.W.launcher);
   await shop.fill(h.W.input, 'My order never arrived');
   await shop.press(h.W.input, 'Enter');
@@ -61,8 +48,8 @@ test('nudge, duplicate confirmation and transfer with a note', async () => {
   await h.waitFor(ginaPage, () => document.querySelectorAll('.chat:not([hidden]) .msg-expert').length === 2, 'the confirmed duplicate');
 
   // Transfer to Hugo with a note: he gets the whole transcript and the note.
-  const { context: hugoContext, page: hugoPage } = await h.newPage(browser);
-  await h.loginConsole(hugoPage, server, hugo);
+  const { context: hugoContext, page: hugoPage } = await h.newPage(up.browser);
+  await h.loginConsole(hugoPage, up.server, hugo);
   await ginaPage.click(CHAT + ' .chat-actions >> text=Transfer');
   await ginaPage.click(`#transfer-colleagues [data-expert-id="${hugoId}"]`);
   await ginaPage.fill('#transfer-note', 'Parcel lost by the courier, refund approved');
@@ -90,16 +77,16 @@ test('nudge, duplicate confirmation and transfer with a note', async () => {
 });
 
 test('callbacks and pushing a chat from the follow-up list', async () => {
-  const ivy = await h.createExpert(server, { username: 'ivy', name: 'Ivy Stone' });
-  const { page: ivyPage } = await h.newPage(browser);
-  await h.loginConsole(ivyPage, server, ivy);
+  const ivy = await h.createExpert(up.server, { username: 'ivy', name: 'Ivy Stone' });
+  const { page: ivyPage } = await h.newPage(up.browser);
+  await h.loginConsole(ivyPage, up.server, ivy);
   // Away: no offers, so the next chat goes unanswered.
   await ivyPage.selectOption('#presence-select', 'away');
   await h.waitFor(ivyPage, () => document.getElementById('presence-dot').className.includes('away'), 'away');
 
   // No expert available: the widget offers a callback.
-  const { context, page: shop } = await h.newPage(browser);
-  await shop.goto(server.url + '/');
+  const { context, page: shop } = await h.newPage(up.browser);
+  await shop.goto(up.server.url + '/');
   await shop.click(h.W.launcher);
   await shop.waitForSelector('#switchboard-widget .offline:not([hidden])');
   await shop.click('#switchboard-widget .offline .link-btn');
@@ -121,7 +108,7 @@ test('callbacks and pushing a chat from the follow-up list', async () => {
   await shop.close();
   // Wait for the server to resolve it (left_site_after is 1 s here).
   const deadline = Date.now() + h.TIMEOUT;
-  while ((await h.api(server, 'GET', '/api/v1/abandoned')).length === 0) {
+  while ((await h.api(up.server, 'GET', '/api/v1/abandoned')).length === 0) {
     assert.ok(Date.now() < deadline, 'the chat was not abandoned after the customer left');
     await new Promise((r) => setTimeout(r, 100));
   }
@@ -130,7 +117,7 @@ test('callbacks and pushing a chat from the follow-up list', async () => {
   const shop2 = await context.newPage();
   shop2.errors = [];
   shop2.on('pageerror', (e) => shop2.errors.push(String(e)));
-  await shop2.goto(server.url + '/#jackets');
+  await shop2.goto(up.server.url + '/#jackets');
   await shop2.evaluate(() => window.SwitchboardWidget.close());
   await ivyPage.selectOption('#presence-select', 'available');
   // The customer's widget is connected again, so the chat can be pushed.

@@ -2,32 +2,22 @@
 // opens, and only http(s) links become clickable.
 'use strict';
 
-const { test, before, after } = require('node:test');
+const { test } = require('node:test');
 const assert = require('node:assert/strict');
 const h = require('./helpers');
 
-let server;
-let browser;
-
-before(async () => {
-  [server, browser] = await Promise.all([h.startServer(), h.launchBrowser()]);
-});
-
-after(async () => {
-  if (browser) await browser.close();
-  if (server) await server.stop();
-});
+const up = h.serverAndBrowser();
 
 const FROM_CUSTOMER = '<img src=x onerror=alert(1)><script>alert(2)</script> javascript:alert(3)';
 const FROM_EXPERT = '<b onmouseover=alert(4)>bold</b><img src=x onerror="window.__pwned=1;alert(5)"> <a href="javascript:alert(6)">click</a>';
 const SNEAKY_LINK = 'see https://example.com/"onmouseover="alert(7) and javascript://example.com/%0aalert(8)';
 
 test('markup from either side is shown as text and never runs', async () => {
-  const expert = await h.createExpert(server, { username: 'bob', name: 'Bob <i>Bold</i>' });
-  const { page: consolePage } = await h.newPage(browser);
-  await h.loginConsole(consolePage, server, expert);
-  const { page: shop } = await h.newPage(browser);
-  await shop.goto(server.url + '/');
+  const expert = await h.createExpert(up.server, { username: 'bob', name: 'Bob <i>Bold</i>' });
+  const { page: consolePage } = await h.newPage(up.browser);
+  await h.loginConsole(consolePage, up.server, expert);
+  const { page: shop } = await h.newPage(up.browser);
+  await shop.goto(up.server.url + '/');
   await shop.click(h.W.launcher);
 
   await shop.fill(h.W.input, FROM_CUSTOMER);
