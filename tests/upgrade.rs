@@ -15,6 +15,7 @@ use std::time::Duration;
 use common::seed::*;
 use common::*;
 use serde_json::{json, Value};
+use switchboard::clock::Timestamp;
 use switchboard::store::FORMAT_VERSION;
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/store");
@@ -126,12 +127,8 @@ async fn assert_serves_after_downtime(server: &TestServer, seeded: &Seeded) {
 /// When a fixture was made, kept beside it.
 #[derive(serde::Serialize, serde::Deserialize)]
 struct Made {
-    at_ms: u128,
+    at_ms: i64,
     format: u8,
-}
-
-fn now_ms() -> u128 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis()
 }
 
 /// A fixture is made with the default windows, the longest of which for its chats is
@@ -140,7 +137,7 @@ fn now_ms() -> u128 {
 /// or open for a customer who left long ago.
 async fn assert_deadlines_fired(server: &TestServer, seeded: &Seeded, made: &Made) {
     let longest = Duration::from_secs(3600);
-    if now_ms() < made.at_ms + longest.as_millis() + 60_000 {
+    if Timestamp::now() < Timestamp(made.at_ms).plus(longest + Duration::from_secs(60)) {
         eprintln!("format-{} is younger than its longest window: its deadlines are not due yet", made.format);
         return;
     }
@@ -223,6 +220,6 @@ async fn make_fixture() {
     drop(sockets);
     copy_dir(&server.data_dir(), &target.join("data"));
     std::fs::write(target.join("seeded.json"), serde_json::to_vec_pretty(&seeded).unwrap()).unwrap();
-    let made = Made { at_ms: now_ms(), format: FORMAT_VERSION };
+    let made = Made { at_ms: Timestamp::now().0, format: FORMAT_VERSION };
     std::fs::write(target.join("made.json"), serde_json::to_vec_pretty(&made).unwrap()).unwrap();
 }
