@@ -11,6 +11,7 @@ use super::{ApiError, Caller};
 use crate::app::AppState;
 use crate::config::RoutingMode;
 use crate::domain::Presence;
+use crate::views;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/colleagues", web::get().to(colleagues));
@@ -26,8 +27,8 @@ struct Colleagues {
 
 #[derive(Serialize)]
 struct CategoryView {
-    id: String,
-    name: String,
+    #[serde(flatten)]
+    category: views::CategoryView,
     mode: RoutingMode,
     /// What a claim-mode (1-to-1) chat of this category needs of whoever takes it.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -52,10 +53,7 @@ struct Colleague {
 /// Experts see the colleagues who share a category with them; admins every active expert.
 async fn colleagues(caller: Caller, app: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let me = caller.staff_only()?;
-    let mine = match &caller {
-        Caller::Expert(e) if !caller.is_admin() => Some(e.categories.clone()),
-        _ => None,
-    };
+    let mine = caller.categories_served();
     let live = router_now(&app).await?;
     let default_max = app.config.routing.max_concurrent;
     let shares =
@@ -86,8 +84,7 @@ async fn colleagues(caller: Caller, app: web::Data<AppState>) -> Result<HttpResp
         .categories
         .iter()
         .map(|c| CategoryView {
-            id: c.id.clone(),
-            name: c.name.clone(),
+            category: c.into(),
             mode: c.mode,
             certification: app.config.claim_certification(&c.id).map(str::to_owned),
         })

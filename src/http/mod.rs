@@ -137,6 +137,16 @@ impl Caller {
         }
     }
 
+    /// The categories whose queue and colleagues a staff caller is shown: an expert's own;
+    /// `None`, every category, for an admin (the token or an admin expert) and for a caller
+    /// [`Caller::staff_only`] has already refused.
+    pub fn categories_served(&self) -> Option<&[String]> {
+        match self {
+            Caller::Expert(e) if !e.is_admin() => Some(&e.categories),
+            _ => None,
+        }
+    }
+
     /// Experts and admins; the expert's id when it is one.
     pub fn staff_only(&self) -> Result<Option<ExpertId>, ApiError> {
         match self {

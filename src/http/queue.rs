@@ -49,11 +49,8 @@ impl QueueItem {
 
 /// Experts see the categories they serve; admins (the token or an admin expert) see all.
 async fn queue(caller: Caller, app: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let categories = match &caller {
-        _ if caller.is_admin() => None,
-        Caller::Expert(e) => Some(e.categories.clone()),
-        _ => return Err(ApiError::new(ErrorCode::Forbidden, "experts and admins only")),
-    };
+    caller.staff_only()?;
+    let categories = caller.categories_served().map(<[String]>::to_vec);
     let chats = app
         .router
         .send(QueueView { categories })
