@@ -288,6 +288,8 @@ pub enum ServerFrame {
         /// The language the server answers this visitor in (its greeting's): the best match
         /// for `hello`'s `lang` among the languages it has texts for, else `en`.
         lang: String,
+        /// `limits.max_attachment_bytes`, so the widget refuses a larger file before uploading.
+        max_attachment_bytes: usize,
     },
     #[serde(rename = "welcome")]
     ExpertWelcome {
@@ -299,6 +301,8 @@ pub enum ServerFrame {
         claimable: Vec<ConversationView>,
         /// Where a chat can be transferred.
         categories: Vec<CategoryView>,
+        /// `limits.max_attachment_bytes`, so the console refuses a larger file before uploading.
+        max_attachment_bytes: usize,
     },
     Ack {
         #[serde(rename = "ref")]

@@ -113,3 +113,49 @@ async fn a_resent_client_msg_id_returns_the_same_message_and_stores_nothing_new(
     assert_eq!(a["conversation_id"], b["conversation_id"]);
     assert_eq!(a["message"], b["message"]);
 }
+
+/// A photo sent without a word: `send` takes an empty text when it carries files, on both
+/// sides, and the expert sending two such messages is not asked to confirm a duplicate. Both
+/// welcomes tell the clients the largest file they may upload.
+#[tokio::test]
+async fn a_message_may_carry_files_without_words() {
+    let server = TestServer::start(&[("SWITCHBOARD_LIMITS_MAX_ATTACHMENT_BYTES", "2048")]).await;
+    let (_, token) = server.expert("ada", &["general"], None).await;
+    let mut console = Ws::connect(&format!("{}/ws/expert", server.ws_base)).await;
+    let welcome = console.request(json!({"type": "hello", "token": token})).await;
+    assert_eq!(welcome["max_attachment_bytes"], 2048, "{welcome}");
+    let (_, customer_welcome) = server.customer_ws(json!({})).await;
+    assert_eq!(customer_welcome["max_attachment_bytes"], 2048, "{customer_welcome}");
+
+    let (mut customer, id, visitor) = server.accepted_chat(&mut console, "hello").await;
+    let upload = |token: String, name: &'static str| {
+        let path = format!("/api/v1/attachments?conversation_id={id}&name={name}");
+        let server = &server;
+        async move {
+            let (status, file) = server.upload(&path, &token, "image/png", vec![137, 80, 78, 71]).await;
+            assert_eq!(status, 201, "{file}");
+            file["id"].as_str().unwrap().to_owned()
+        }
+    };
+
+    // Without files an empty text is still refused.
+    customer.refused(json!({"type": "send", "conversation_id": id, "text": " "}), "bad_request").await;
+    let photo = upload(visitor.clone(), "photo.png").await;
+    let ack = customer
+        .ack(json!({"type": "send", "conversation_id": id, "text": "", "attachments": [photo]}))
+        .await;
+    assert_eq!(
+        (ack["message"]["text"].as_str(), ack["message"]["attachments"][0]["name"].as_str()),
+        (Some(""), Some("photo.png"))
+    );
+    let seen = console.message(ack["message"]["seq"].as_u64().unwrap()).await;
+    assert_eq!(seen["message"]["attachments"][0]["id"], photo.as_str());
+
+    for name in ["one.png", "two.png"] {
+        let file = upload(token.clone(), name).await;
+        let ack = console
+            .ack(json!({"type": "send", "conversation_id": id, "text": "", "attachments": [file]}))
+            .await;
+        assert_eq!(ack["message"]["attachments"][0]["name"], name, "no duplicate question for files");
+    }
+}

@@ -42,9 +42,10 @@ impl Said {
         }
     }
 
-    /// Refuses an expert's reply that repeats what was said, unless they confirmed it.
+    /// Refuses an expert's reply that repeats what was said, unless they confirmed it. A
+    /// message without words (files only) repeats nothing.
     pub fn check(&self, from: &Party, internal: bool, force: bool, text: &str) -> Result<(), Refusal> {
-        let reply = matches!(from, Party::Expert { .. }) && !internal;
+        let reply = matches!(from, Party::Expert { .. }) && !internal && !text.trim().is_empty();
         if reply && !force && self.0.contains(&fingerprint(text)) {
             return Err(Refusal::new(
                 ErrorCode::DuplicateMessage,

@@ -9,8 +9,8 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use actix_web_actors::ws;
 
 use super::{
-    ack_when_durable, check_text, close, refuse, session_plumbing, unauthorized, Gateway, Link, Phase,
-    Session, Target,
+    ack_when_durable, check_message, check_text, close, refuse, session_plumbing, unauthorized, Gateway,
+    Link, Phase, Session, Target,
 };
 use crate::access::Viewer;
 use crate::app::AppState;
@@ -248,6 +248,7 @@ impl CustomerWidget {
             conversations: briefs,
             estimated_wait_ms: None,
             lang: config.answer_language(self.lang.as_ref()),
+            max_attachment_bytes: config.limits.max_attachment_bytes,
         })
     }
 
@@ -265,7 +266,7 @@ impl CustomerWidget {
                 self.start(customer, text, category, page, client_msg_id, reply)
             }
             CustomerFrame::Send { conversation_id, text, client_msg_id, attachments } => {
-                check_text(&text, self.app.config.limits.max_message_bytes)?;
+                check_message(&text, &attachments, self.app.config.limits.max_message_bytes)?;
                 let attachments = protocol::attachment_ids(&attachments)?;
                 match self.conversations.target(Viewer::Customer(customer.id), &conversation_id, false)? {
                     Target::Live(addr) => {

@@ -9,8 +9,8 @@ use actix_web_actors::ws;
 
 use super::customer::send_or_busy;
 use super::{
-    ack_when_durable, check_text, close, refuse, session_plumbing, unauthorized, Gateway, Link, Phase,
-    Session, Target,
+    ack_when_durable, check_message, check_text, close, refuse, session_plumbing, unauthorized, Gateway,
+    Link, Phase, Session, Target,
 };
 use crate::access::{self, Viewer};
 use crate::accounts;
@@ -163,6 +163,7 @@ impl ExpertSession {
                         conversations,
                         claimable,
                         categories: act.app.config.categories.iter().map(CategoryView::from).collect(),
+                        max_attachment_bytes: act.app.config.limits.max_attachment_bytes,
                     }
                     .encode(),
                 ),
@@ -227,7 +228,7 @@ impl ExpertSession {
                 }
             }
             ExpertFrame::Send { conversation_id, text, internal, client_msg_id, force, attachments } => {
-                check_text(&text, self.app.config.limits.max_message_bytes)?;
+                check_message(&text, &attachments, self.app.config.limits.max_message_bytes)?;
                 let attachments = protocol::attachment_ids(&attachments)?;
                 let from = Party::Expert { id, name };
                 let post = Post {

@@ -256,6 +256,20 @@ pub fn check_text(text: &str, max_bytes: usize) -> Result<(), Refusal> {
     if text.trim().is_empty() {
         return Err(Refusal::new(ErrorCode::BadRequest, "text is empty"));
     }
+    check_length(text, max_bytes)
+}
+
+/// A `send`'s text: it may be empty when the message carries files, as a photo sent without
+/// a word is (PROTOCOL.md, `send`).
+pub fn check_message(text: &str, attachments: &[String], max_bytes: usize) -> Result<(), Refusal> {
+    if attachments.is_empty() {
+        check_text(text, max_bytes)
+    } else {
+        check_length(text, max_bytes)
+    }
+}
+
+fn check_length(text: &str, max_bytes: usize) -> Result<(), Refusal> {
     if text.len() > max_bytes {
         return Err(Refusal::new(ErrorCode::TooLarge, format!("text is over {max_bytes} bytes")));
     }

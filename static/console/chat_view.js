@@ -155,6 +155,7 @@ function buildChat(chat) {
       app.canned.open(chat);
     },
   });
+  app.attachments.wire(chat);
   d.hint = el('span', { class: 'muted small composer-hint' });
   d.composer = el('form', {
     class: 'composer',
@@ -163,10 +164,13 @@ function buildChat(chat) {
       app.composer.submit(chat);
     },
   }, [
+    d.uploads,
     d.input,
     el('div', { class: 'composer-bar' }, [
       el('label', { class: 'switch' }, [d.internal, el('span', { class: 'switch-ui', 'aria-hidden': 'true' }), ' Internal note']),
       d.cannedBtn,
+      d.attachBtn,
+      d.fileInput,
       d.hint,
       d.sendBtn,
     ]),
@@ -189,6 +193,7 @@ function buildChat(chat) {
       d.info,
     ]),
   ]);
+  app.attachments.acceptDrops(chat);
   $('panels').appendChild(d.panel);
   $('empty-state').hidden = true;
   renderHint(chat);

@@ -62,11 +62,13 @@ function submitComposer(chat) {
   });
 }
 
-// Sends one message; a duplicate gets a confirmation and is resent with force.
-function sendText(chat, text, internal, force) {
+// Sends one message (with the ids of files uploaded for it, if any); a duplicate gets a
+// confirmation and is resent with force.
+function sendText(chat, text, internal, force, attachments) {
   var frame = { type: 'send', conversation_id: chat.id, text: text, client_msg_id: app.socket.clientMsgId() };
   if (internal) frame.internal = true;
   if (force) frame.force = true;
+  if (attachments) frame.attachments = attachments;
   return app.connection.request(frame).then(
     function (ack) {
       if (ack.message) app.transcript.add(chat, ack.message);
@@ -75,7 +77,7 @@ function sendText(chat, text, internal, force) {
     function (err) {
       if (err.code === 'duplicate_message' && !force) {
         return confirmDuplicate(text).then(function (yes) {
-          return yes ? sendText(chat, text, internal, true) : null;
+          return yes ? sendText(chat, text, internal, true, attachments) : null;
         });
       }
       toast(errorText(err), 'error');

@@ -48,6 +48,7 @@ function onWelcome(w) {
     $('me-name').textContent = S.expert.name || '';
   }
   app.presence.set(w.presence || 'available');
+  S.maxAttachmentBytes = w.max_attachment_bytes || null;
   (w.conversations || []).forEach(function (c) {
     var chat = app.chats.ensure(c);
     syncChat(chat);

@@ -1,6 +1,7 @@
 /*
  * The column beside a chat: who the customer is, the page they are on, the category's tools
- * and the chat's attachments (links made safe), and their past conversations, loaded on demand.
+ * and the chat's files (the transcript's and the claim's), and their past conversations, loaded
+ * on demand.
  */
 
 var el = app.dom.el;
@@ -10,7 +11,6 @@ var when = app.format.when;
 var STATUS_LABEL = app.format.STATUS_LABEL;
 var errorText = app.format.errorText;
 var languageName = app.format.languageName;
-var API = app.store.API;
 
 function renderInfo(chat) {
   var d = chat.dom;
@@ -47,11 +47,12 @@ function renderInfo(chat) {
       }))
     );
   }
-  if (chat.attachments && chat.attachments.length) {
-    sections.push(el('h3', { text: 'Attachments' }));
+  var chatFiles = app.attachments.ofChat(chat);
+  if (chatFiles.length) {
+    sections.push(el('h3', { text: 'Files' }));
     sections.push(
-      el('ul', { class: 'tools' }, chat.attachments.map(function (a) {
-        return el('li', {}, [link(location.origin + API + '/attachments/' + encodeURIComponent(a.id), a.name || a.id)]);
+      el('ul', { class: 'files' }, chatFiles.map(function (a) {
+        return el('li', {}, [app.attachments.node(a)]);
       }))
     );
   }

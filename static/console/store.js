@@ -19,6 +19,7 @@ var S = {
   canned: null,
   enterSends: localStorage.getItem('switchboard.enterSends') !== '0',
   audio: null,
+  maxAttachmentBytes: null, // the server's limit (welcome), so a larger file is refused before uploading
 };
 
 /** A call to /api/v1 as the signed-in expert (see app.dom.fetchJson for how it settles). */

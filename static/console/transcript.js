@@ -6,12 +6,10 @@
 
 var el = app.dom.el;
 var richText = app.text.richText;
-var link = app.text.link;
 var clock = app.text.clock;
 var customerLabel = app.format.customerLabel;
 var ENDED = app.format.ENDED;
 var S = app.store.S;
-var API = app.store.API;
 
 function messageNode(m, chat) {
   var kind = (m.author && m.author.kind) || 'system';
@@ -31,10 +29,10 @@ function messageNode(m, chat) {
   if (m.internal) who += ' · internal note';
   node.appendChild(el('div', { class: 'who' }, [el('span', { class: 'who-name', text: who }), el('time', { datetime: m.at || '', text: ' · ' + clock(m.at) })]));
   var bubble = el('div', { class: 'bubble' }, [richText(m.text)]);
-  node.appendChild(bubble);
   (m.attachments || []).forEach(function (a) {
-    node.appendChild(el('div', { class: 'attachment' }, [link(location.origin + API + '/attachments/' + encodeURIComponent(a.id), 'Attachment: ' + (a.name || a.id))]));
+    bubble.appendChild(app.attachments.node(a));
   });
+  node.appendChild(bubble);
   if (kind === 'expert' && !m.internal) node.appendChild(el('div', { class: 'receipt muted small' }));
   return node;
 }
@@ -61,6 +59,8 @@ function addMessage(chat, m) {
     app.chatView.render(chat);
   }
   renderReceipts(chat);
+  // The chat's files are listed beside it too.
+  if (m.attachments && m.attachments.length) app.customerInfo.render(chat);
   return true;
 }
 

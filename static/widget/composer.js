@@ -94,6 +94,7 @@ function flushOutbox() {
     }
     item.conversation_id = id;
     frame = { type: 'send', conversation_id: id, text: item.text, client_msg_id: item.cmid };
+    if (item.attachments) frame.attachments = item.attachments;
   }
   app.connection.request(frame).then(
     function (ack) {
@@ -113,7 +114,8 @@ function flushOutbox() {
     function (err) {
       S.flushing = false;
       if (err.code === 'disconnected' || err.code === 'timeout') return; // resent after reconnecting
-      if (err.code === 'closed' && item.kind === 'send') {
+      // Files belong to their conversation: they cannot start another one.
+      if (err.code === 'closed' && item.kind === 'send' && !item.attachments) {
         // The chat ended meanwhile: this message starts a new one.
         item.kind = 'start';
         item.conversation_id = null;
@@ -145,8 +147,10 @@ function markFailed(item, err) {
         node.classList.remove('failed');
         node.classList.add('pending');
         meta.replaceChildren(el('span', { class: 'receipt', text: t('sending') }));
-        item.kind = S.conv && !TERMINAL[S.conv.status] ? 'send' : 'start';
-        item.conversation_id = item.kind === 'send' ? S.conv.id : null;
+        if (!item.attachments) {
+          item.kind = S.conv && !TERMINAL[S.conv.status] ? 'send' : 'start';
+          item.conversation_id = item.kind === 'send' ? S.conv.id : null;
+        }
         S.outbox.push(item);
         ui.log.appendChild(node);
         flushOutbox();

@@ -43,6 +43,7 @@ window.addEventListener('online', function () {
 
 function init() {
   app.panel.build();
+  app.attachments.wire();
   app.view.setOpen(S.open, false);
   app.view.render();
   app.connection.start();

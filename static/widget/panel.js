@@ -90,7 +90,9 @@ function build() {
     el('h3', { text: t('ratingThanks') }),
     el('p'),
   ]);
-  ui.body = el('div', { class: 'body' }, [ui.intro, ui.offline, ui.callback, ui.cats, ui.log, ui.ended, ui.rating, ui.thanks]);
+  // Files on their way up, each with its progress bar (attachments.js).
+  ui.uploads = el('div', { class: 'uploads', 'aria-live': 'polite' });
+  ui.body = el('div', { class: 'body' }, [ui.intro, ui.offline, ui.callback, ui.cats, ui.log, ui.uploads, ui.ended, ui.rating, ui.thanks]);
 
   ui.typing = el('div', { class: 'typing', 'aria-live': 'polite' });
   ui.input = el('textarea', {
@@ -106,6 +108,9 @@ function build() {
       }
     },
   });
+  ui.attach = el('button', { class: 'attach', type: 'button', 'aria-label': t('fileAttach'), title: t('fileAttach') });
+  ui.attach.innerHTML = styles.ICON_ATTACH;
+  ui.fileInput = el('input', { type: 'file', multiple: true, hidden: true, tabindex: '-1' });
   ui.send = el('button', { class: 'send', type: 'submit', 'aria-label': t('send') });
   ui.send.innerHTML = styles.ICON_SEND;
   ui.composer = el('form', {
@@ -114,7 +119,7 @@ function build() {
       e.preventDefault();
       app.composer.submit();
     },
-  }, [ui.input, ui.send]);
+  }, [ui.attach, ui.fileInput, ui.input, ui.send]);
   ui.toast = el('div', { class: 'toast', role: 'alert', hidden: true });
   ui.foot = el('div', { class: 'foot', text: t('poweredBy') });
 

@@ -12,6 +12,9 @@ var ICON_CLOSE =
 var ICON_SEND =
   '<svg viewBox="0 0 24 24" width="20" height="20" aria-hidden="true" focusable="false"><path fill="currentColor" d="M3 20.5V14l9-2-9-2V3.5L22 12z"/></svg>';
 
+var ICON_ATTACH =
+  '<svg viewBox="0 0 24 24" width="20" height="20" aria-hidden="true" focusable="false"><path fill="currentColor" d="M16.5 6v11.5a4 4 0 0 1-8 0V5a2.5 2.5 0 0 1 5 0v10.5a1 1 0 0 1-2 0V6H10v9.5a2.5 2.5 0 0 0 5 0V5a4 4 0 0 0-8 0v12.5a5.5 5.5 0 0 0 11 0V6z"/></svg>';
+
 var CSS = [
   ':host{all:initial}',
   '*,*::before,*::after{box-sizing:border-box}',
@@ -101,6 +104,25 @@ var CSS = [
   '.send:disabled{opacity:.45;cursor:default}',
   // The arrow points the way text runs.
   '.sb[dir=rtl] .send svg{transform:scaleX(-1)}',
+  '.attach{width:40px;height:40px;border:0;border-radius:50%;background:transparent;color:var(--sb-muted);display:grid;place-items:center;flex:none}',
+  '.attach:hover{background:var(--sb-soft);color:var(--sb-accent-dark)}',
+  '.attach[hidden]{display:none}',
+  // Files: thumbnails, download links, uploads in progress, the panel while files hover it.
+  '.file{display:block;margin-top:6px;color:inherit}',
+  '.file-image{width:fit-content;max-width:220px;border-radius:10px;overflow:hidden;line-height:0}',
+  '.file-thumb{display:block;max-width:100%;max-height:180px;min-width:40px;min-height:40px;object-fit:cover;background:var(--sb-soft)}',
+  '.file-download{display:flex;flex-direction:column;padding:6px 10px;border-radius:10px;border:1px solid currentColor;text-decoration:none}',
+  '.file-download .file-name{font-weight:600;text-decoration:underline;overflow-wrap:anywhere}',
+  '.file-size{font-size:11.5px;opacity:.8}',
+  '.bubble .file:first-child{margin-top:0}',
+  '.msg.pending .file-name{display:block}',
+  '.uploads{display:flex;flex-direction:column;gap:6px}',
+  '.uploads:empty{display:none}',
+  '.file-upload{align-self:flex-end;display:flex;align-items:center;gap:8px;background:#fff;border:1px solid var(--sb-border);border-radius:12px;padding:6px 10px;font-size:12.5px;max-width:84%}',
+  '.file-upload .file-name{overflow:hidden;text-overflow:ellipsis;white-space:nowrap;max-width:140px}',
+  '.file-progress{width:90px;height:8px;accent-color:var(--sb-accent)}',
+  '.file-cancel{border:0;background:none;color:var(--sb-danger);text-decoration:underline;padding:0;font-size:12px}',
+  '.panel.drop-over{outline:3px dashed var(--sb-accent);outline-offset:-6px}',
   '.foot{font-size:11px;color:#9ca3af;text-align:center;padding:0 0 6px;background:#fff}',
   '.toast{position:absolute;left:12px;right:12px;bottom:76px;background:#111827;color:#fff;border-radius:10px;padding:8px 12px;font-size:12.5px;',
   'box-shadow:0 6px 20px rgba(0,0,0,.2)}',
@@ -112,4 +134,4 @@ var CSS = [
   '@media (prefers-reduced-motion:reduce){.launcher{transition:none}.typing span.dots::after{animation:none;content:"..."}}',
 ].join('\n');
 
-app.styles = { CSS: CSS, ICON_CHAT: ICON_CHAT, ICON_CLOSE: ICON_CLOSE, ICON_SEND: ICON_SEND };
+app.styles = { CSS: CSS, ICON_CHAT: ICON_CHAT, ICON_CLOSE: ICON_CLOSE, ICON_SEND: ICON_SEND, ICON_ATTACH: ICON_ATTACH };

@@ -23,6 +23,9 @@ function messageNode(m) {
   if (kind === 'customer') node.appendChild(el('span', { class: 'sr', text: t('youSaid') + ' ' }));
   var bubble = el('div', { class: 'bubble' });
   bubble.appendChild(richText(m.text || ''));
+  (m.attachments || []).forEach(function (a) {
+    bubble.appendChild(app.attachments.node(a));
+  });
   node.appendChild(bubble);
   if (kind !== 'system') {
     var stamp = el('time', { datetime: m.at || '', title: i18n.fullTime(m.at), text: i18n.time(m.at) });
@@ -37,6 +40,9 @@ function pendingNode(item) {
   var node = el('div', { class: 'msg customer pending', 'data-cmid': item.cmid });
   var bubble = el('div', { class: 'bubble' });
   bubble.appendChild(richText(item.text));
+  (item.files || []).forEach(function (f) {
+    bubble.appendChild(el('bdi', { class: 'file-name', text: f.name }));
+  });
   node.appendChild(bubble);
   node.appendChild(el('div', { class: 'meta' }, [el('span', { class: 'receipt', text: t('sending') })]));
   return node;
