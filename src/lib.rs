@@ -155,7 +155,7 @@ pub async fn run(
         actix_web::App::new()
             .app_data(data.clone())
             .wrap(actix_web::middleware::from_fn(http::log_request))
-            .configure(http::configure)
+            .configure(|cfg| http::configure(cfg, &data.config.server.allowed_origins))
     })
     // Chat frames are small and often one-way (deliveries to a console): with Nagle on, a
     // frame can wait for the peer's delayed ACK, tens of milliseconds.

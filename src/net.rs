@@ -1,4 +1,5 @@
-//! Network addresses: which a webhook may be sent to, and which address a request came from.
+//! Network addresses: which a webhook may be sent to, which address a request came from, and
+//! which other sites' pages may call us.
 //! Below the configuration, which checks its webhook URLs with these rules.
 
 use std::net::IpAddr;
@@ -47,6 +48,11 @@ pub fn internal(ip: IpAddr) -> bool {
             }
         },
     }
+}
+
+/// Whether a page of `origin` (scheme://host[:port]) is one `allowed` lists (`"*"`: any).
+pub fn origin_listed(origin: &str, allowed: &[String]) -> bool {
+    allowed.iter().any(|a| a == "*" || a.trim_end_matches('/').eq_ignore_ascii_case(origin))
 }
 
 /// The client's address: the peer, unless the peer is a trusted proxy, in which case the

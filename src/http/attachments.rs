@@ -12,12 +12,29 @@ use crate::app::AppState;
 use crate::clock::Timestamp;
 use crate::domain::ErrorCode;
 use crate::ids::AttachmentId;
+use crate::net;
 use crate::protocol::{self};
 use crate::store::model::{Attachment, AttachmentRef, Author, AuthorKind, Conversation};
 use crate::views::AttachmentView;
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/attachments", web::post().to(upload)).route("/attachments/{id}", web::get().to(download));
+/// The routes, open to pages of `allowed_origins` (`server.allowed_origins`) as the widget's
+/// socket is: a widget embedded in a shop on another origin uploads and shows files through
+/// cross-origin requests. No cookies are involved (the token travels in `Authorization`), so
+/// no credentials are allowed.
+pub fn configure(cfg: &mut web::ServiceConfig, allowed_origins: &[String]) {
+    let allowed = allowed_origins.to_vec();
+    let cors = actix_cors::Cors::default()
+        .allowed_origin_fn(move |origin, _| origin.to_str().is_ok_and(|o| net::origin_listed(o, &allowed)))
+        .allowed_methods(["GET", "POST"])
+        .allowed_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
+        .expose_headers([header::CONTENT_DISPOSITION])
+        .max_age(3600);
+    cfg.service(
+        web::scope("/attachments")
+            .wrap(cors)
+            .route("", web::post().to(upload))
+            .route("/{id}", web::get().to(download)),
+    );
 }
 
 /// Types a browser may show inline. Everything else (HTML, SVG, scripts...) is served as a

@@ -25,7 +25,9 @@ pub use crate::http_error::ApiError;
 use crate::ids::{CustomerId, ExpertId};
 use crate::store::model::Expert;
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
+/// Every route; `allowed_origins` (`server.allowed_origins`) are the other sites whose pages
+/// may call the endpoints a widget uses.
+pub fn configure(cfg: &mut web::ServiceConfig, allowed_origins: &[String]) {
     cfg.route("/healthz", web::get().to(healthz))
         .route("/metrics", web::get().to(metrics))
         .route("/ws/customer", web::get().to(crate::ws::customer::connect))
@@ -42,7 +44,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .configure(sessions::configure)
                 .configure(setup::configure)
                 .configure(conversations::configure)
-                .configure(attachments::configure)
+                .configure(|cfg| attachments::configure(cfg, allowed_origins))
                 .configure(canned::configure)
                 .configure(followups::configure)
                 .configure(queue::configure)

@@ -95,15 +95,11 @@ function send(conv, file) {
 }
 
 /**
- * Wires the attach button, the drop on the panel and the paste into the message box. Only
- * where the page shares the server's origin: the file endpoints answer no cross-origin
- * (CORS) requests yet, so elsewhere the widget offers no upload it could not make.
+ * Wires the attach button, the drop on the panel and the paste into the message box. On a
+ * page of another origin the uploads are cross-origin requests, which the server answers for
+ * the origins in `server.allowed_origins` (the same list that lets the page open the socket).
  */
 function wire() {
-  if (app.config.ORIGIN.origin !== location.origin) {
-    ui.attach.hidden = true;
-    return;
-  }
   ui.attach.addEventListener('click', function () {
     ui.fileInput.click();
   });

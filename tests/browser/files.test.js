@@ -2,17 +2,38 @@
 // image on the widget and the expert sees it as a thumbnail in the transcript and beside it;
 // a file over `limits.max_attachment_bytes` is refused before any upload; an upload shows its
 // progress bar; the expert pastes an image and attaches a PDF, and the customer sees the
-// thumbnail and downloads the PDF through its link. Saves docs/screenshots/widget-files.png
-// and console-files.png.
+// thumbnail and downloads the PDF through its link. Then the same across origins, from a shop
+// that embeds the widget on another site. Saves docs/screenshots/widget-files.png and
+// console-files.png.
 'use strict';
 
-const { test } = require('node:test');
+const { test, after } = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
+const http = require('node:http');
 const h = require('./helpers');
 
 const LIMIT = 256 * 1024;
-const up = h.serverAndBrowser({ env: { SWITCHBOARD_LIMITS_MAX_ATTACHMENT_BYTES: String(LIMIT) } });
+
+// Another site (another origin) embedding the widget, listed in `server.allowed_origins`:
+// started first, so the server is started knowing its address.
+const otherShop = { site: null, url: null };
+const up = h.serverAndBrowser(async () => {
+  otherShop.site = http.createServer((req, res) => {
+    res.setHeader('Content-Type', 'text/html; charset=utf-8');
+    res.end(`<!doctype html><html><head><title>Other shop</title></head><body><h1>Another shop</h1>
+      <script src="${up.server.url}/widget.js" async></script></body></html>`);
+  });
+  await new Promise((r) => otherShop.site.listen(0, '127.0.0.1', r));
+  otherShop.url = `http://127.0.0.1:${otherShop.site.address().port}`;
+  return {
+    env: {
+      SWITCHBOARD_LIMITS_MAX_ATTACHMENT_BYTES: String(LIMIT),
+      SWITCHBOARD_SERVER_ALLOWED_ORIGINS: JSON.stringify([otherShop.url]),
+    },
+  };
+});
+after(() => otherShop.site.close());
 
 const FILE_INPUT = '#switchboard-widget .composer input[type=file]';
 const CONSOLE_FILE_INPUT = h.CHAT + ' .composer input[type=file]';
@@ -146,4 +167,34 @@ test('customers and experts send files: drop, paste, attach, progress, the size 
   await shop.waitForSelector('#switchboard-widget .toast', { state: 'hidden' });
   await shop.screenshot({ path: h.screenshotPath('widget-files.png') });
   await consolePage.screenshot({ path: h.screenshotPath('console-files.png') });
+});
+
+test('a widget embedded on another site uploads and shows files across origins', async () => {
+  const { server, browser } = up;
+  const expert = await h.createExpert(server, { username: 'omar', name: 'Omar Haddad' });
+  const { page: consolePage } = await h.newPage(browser);
+  await h.loginConsole(consolePage, server, expert);
+
+  const { page: shop } = await h.newPage(browser);
+  await shop.goto(otherShop.url + '/');
+  await shop.click(h.W.launcher);
+  await shop.fill(h.W.input, 'Hi, the label on my parcel is smudged.');
+  await shop.press(h.W.input, 'Enter');
+  await shop.waitForSelector('#switchboard-widget .msg.customer[data-seq="1"]');
+  await consolePage.click('.offer-accept');
+  await consolePage.waitForSelector(h.CHAT + ' .msg-customer');
+
+  // The upload is a cross-origin POST with a token (a preflighted request), and the widget
+  // shows the file it sent through a cross-origin GET.
+  const photo = await drawPng(shop, '#b45309', 'label');
+  await shop.setInputFiles(FILE_INPUT, { name: 'parcel-label.png', mimeType: 'image/png', buffer: Buffer.from(photo, 'base64') });
+  await thumbnailLoaded(shop, '.msg.customer[data-seq] .file-image img');
+  await thumbnailLoaded(consolePage, h.CHAT + ' .transcript .msg-customer .file-image img');
+
+  // The expert's picture reaches the other site's page the same way.
+  const reply = await drawPng(consolePage, '#1d4ed8', 'new label');
+  await consolePage.setInputFiles(CONSOLE_FILE_INPUT, { name: 'new-label.png', mimeType: 'image/png', buffer: Buffer.from(reply, 'base64') });
+  await thumbnailLoaded(shop, '.msg.expert .file-image img');
+  assert.deepEqual(shop.errors, []);
+  assert.deepEqual(consolePage.errors, []);
 });

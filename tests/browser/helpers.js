@@ -146,14 +146,16 @@ async function launchBrowser() {
 
 /**
  * For a test file: starts a server (`startServer(opts)`) and a browser before its tests and
- * closes both after them. Returns `{server, browser}`, each filled in as soon as it is up, so
- * the closing hook closes it even if the other failed to start.
+ * closes both after them. `opts` may be an async function giving them, for options known only
+ * once something else is up (node runs a file's `before` hooks at once, not one by one).
+ * Returns `{server, browser}`, each filled in as soon as it is up, so the closing hook closes
+ * it even if the other failed to start.
  */
 function serverAndBrowser(opts = {}) {
   const up = { server: null, browser: null };
   before(async () => {
     await Promise.all([
-      startServer(opts).then((s) => (up.server = s)),
+      (typeof opts === 'function' ? opts() : Promise.resolve(opts)).then(startServer).then((s) => (up.server = s)),
       launchBrowser().then((b) => (up.browser = b)),
     ]);
   });
