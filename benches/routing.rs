@@ -26,6 +26,7 @@ fn snap(id: u64, status: Status, owner: Option<u64>) -> Snapshot {
         declined: vec![],
         queued_at: Timestamp(id as i64),
         left: false,
+        offline: false,
         rev: 1,
     }
 }

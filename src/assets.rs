@@ -48,6 +48,7 @@ pub const BUNDLES: &[Bundle] = &[
             "widget/state.js",
             "widget/panel.js",
             "widget/forms.js",
+            "widget/leave.js",
             "widget/view.js",
             "widget/transcript.js",
             "widget/composer.js",

@@ -159,6 +159,7 @@ named! {
         ConversationAbandoned = "conversation.abandoned",
         ConversationRated = "conversation.rated",
         CallbackRequested = "callback.requested",
+        MessageLeft = "message.left",
     }
 }
 

@@ -41,8 +41,14 @@ impl Policy {
         }
     }
 
-    fn close_delay(&self, style: Style) -> Duration {
-        match style {
+    /// How long a solved conversation stays open to its customer's reply. A left message
+    /// takes the messaging style's delay whatever its category's style: its customer was away
+    /// when it was answered, and reads (and may answer) the reply only when they come back.
+    fn close_delay(&self, c: &Conversation) -> Duration {
+        if c.offline.is_some() {
+            return self.messaging_close_after;
+        }
+        match c.style {
             Style::LiveChat => Duration::ZERO,
             Style::Returning => self.returning_close_after,
             Style::Messaging => self.messaging_close_after,
@@ -212,7 +218,11 @@ pub fn deadlines(c: &Conversation, p: &Policy) -> Vec<(Timestamp, Deadline)> {
     if let (Offered, Some(o)) = (c.status, c.offer) {
         out.push((o.expires_at, Deadline::OfferLapse));
     }
-    if let (Queued | Offered | Open | Pending | OnHold, Some(left)) = (c.status, c.customer_left_at) {
+    // A left message was written to be answered in its customer's absence: their leaving the
+    // site resolves chats, never it.
+    if let (Queued | Offered | Open | Pending | OnHold, Some(left), None) =
+        (c.status, c.customer_left_at, &c.offline)
+    {
         out.push((left.plus(p.left_site_after), Deadline::LeftSite));
     }
     if c.status == Open {
@@ -546,11 +556,11 @@ fn solve(c: &Conversation, now: Timestamp, p: &Policy, reason: Reason) -> Transi
     let mut n = c.clone();
     n.status = Status::Solved;
     n.solved_at = Some(now);
-    n.close_at = Some(now.plus(p.close_delay(c.style)));
+    n.close_at = Some(now.plus(p.close_delay(c)));
     n.awaiting_reply_since = None;
     n.end_spell(now);
     let mut effects = vec![Effect::Status { status: Status::Solved, reason: Some(reason) }];
-    if c.style == Style::LiveChat {
+    if c.style == Style::LiveChat && c.offline.is_none() {
         close(&mut n, now, &mut effects);
     }
     Transition::to(n, effects)

@@ -83,6 +83,16 @@ pub enum CustomerFrame {
         message: Option<String>,
         category: Option<String>,
     },
+    /// A message left while nobody can chat (no expert available, or the office closed): a
+    /// conversation that waits for an expert, with how to address and reach its customer.
+    LeaveMessage {
+        text: String,
+        name: Option<String>,
+        email: Option<String>,
+        category: Option<String>,
+        page: Option<Page>,
+        client_msg_id: Option<String>,
+    },
 }
 
 /// Frames an expert's console sends on `/ws/expert`.
@@ -162,7 +172,10 @@ impl ClientFrame for CustomerFrame {
     fn is_message(&self) -> bool {
         matches!(
             self,
-            CustomerFrame::Start { .. } | CustomerFrame::Send { .. } | CustomerFrame::Callback { .. }
+            CustomerFrame::Start { .. }
+                | CustomerFrame::Send { .. }
+                | CustomerFrame::Callback { .. }
+                | CustomerFrame::LeaveMessage { .. }
         )
     }
 }

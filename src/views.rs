@@ -140,6 +140,9 @@ pub struct ConversationView {
     /// The customer's language (BCP 47) as their widget stated it, for the expert's side panel.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub lang: Option<String>,
+    /// Left as a message while nobody could chat (`leave_message`); absent for a chat.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub offline: bool,
     /// The customer's opening words, in claim-list summaries.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub preview: Option<String>,
@@ -156,7 +159,13 @@ pub struct RatingView {
 }
 
 impl ConversationView {
-    pub fn new(c: &Conversation, customer: CustomerView, last_seq: u64) -> ConversationView {
+    /// `customer` as their record has them; the name and email given with a left message
+    /// stand in for theirs, being how this conversation asks to be answered.
+    pub fn new(c: &Conversation, mut customer: CustomerView, last_seq: u64) -> ConversationView {
+        if let Some(given) = &c.offline {
+            customer.name = given.name.clone().or(customer.name);
+            customer.email = given.email.clone().or(customer.email);
+        }
         ConversationView {
             id: c.id,
             status: c.status,
@@ -173,6 +182,7 @@ impl ConversationView {
                 at: r.at,
             }),
             lang: c.lang.clone(),
+            offline: c.offline.is_some(),
             preview: None,
             messages: None,
         }
@@ -224,6 +234,9 @@ pub struct ConversationBrief {
     pub status: Status,
     pub last_seq: u64,
     pub expert: Option<ExpertBrief>,
+    /// A left message, which the widget shows as waiting for an answer rather than in line.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub offline: bool,
 }
 
 // ----- read from the store -----

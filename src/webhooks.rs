@@ -81,6 +81,23 @@ impl Outbox {
         Ok(())
     }
 
+    /// Writes `message.left` for a left message about to be stored with `text` as its first
+    /// words: what a team that answers by e-mail needs (the text, the name and email given,
+    /// the conversation). Call before the store step that writes the conversation.
+    pub fn announce_left(&self, c: &Conversation, text: &str) -> Result<(), StoreError> {
+        let Some(contact) = c.offline.as_ref().filter(|_| !self.settings.endpoints.is_empty()) else {
+            return Ok(());
+        };
+        let data = json!({
+            "conversation_id": c.id.to_string(),
+            "text": text,
+            "name": contact.name,
+            "email": contact.email,
+            "conversation": views::summary(&self.store, c)?,
+        });
+        self.enqueue(EventKind::MessageLeft, data)
+    }
+
     /// Delivers the outbox until the server stops.
     pub async fn run(self) {
         if self.settings.endpoints.is_empty() {

@@ -62,12 +62,12 @@ async fn a_store_exported_and_imported_elsewhere_serves_the_same_data() {
     let dump = work.path().join("dump.jsonl");
     let out = switchboard(&server.data_dir(), &["export", "--output", dump.to_str().unwrap()]);
     assert!(out.status.success(), "{}", stderr(&out));
-    assert!(stderr(&out).contains("3 conversations"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("4 conversations"), "{}", stderr(&out));
     let text = std::fs::read_to_string(&dump).unwrap();
     let lines: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     let kinds: Vec<&str> = lines.iter().map(|l| l["kind"].as_str().unwrap()).collect();
     assert_eq!((kinds[0], *kinds.last().unwrap()), ("header", "end"));
-    for (kind, n) in [("expert", 3), ("conversation", 3), ("callback", 1), ("canned", 1)] {
+    for (kind, n) in [("expert", 3), ("conversation", 4), ("callback", 1), ("canned", 1)] {
         assert_eq!(kinds.iter().filter(|k| **k == kind).count(), n, "{kind} lines");
     }
     assert!(

@@ -256,19 +256,6 @@ async fn a_customer_who_left_the_site_is_resolved_and_leaves_the_console() {
     }
 }
 
-const CLOSED_HOURS: &str = r#"
-[office_hours]
-enabled = true
-timezone = "Europe/Paris"
-monday = []
-tuesday = []
-wednesday = []
-thursday = []
-friday = []
-saturday = []
-sunday = []
-"#;
-
 #[tokio::test]
 async fn outside_office_hours_chats_are_refused_and_callbacks_taken() {
     let server = TestServer::start_with_config(CLOSED_HOURS, &[]).await;

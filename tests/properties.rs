@@ -234,6 +234,7 @@ fn snapshot(chat: u64, status: Status, expert: ExpertId, rev: u64) -> Snapshot {
         declined: vec![],
         queued_at: Timestamp(chat as i64),
         left: false,
+        offline: false,
         rev,
     }
 }

@@ -83,6 +83,7 @@ impl ConversationActor {
 
     fn try_open(&mut self, o: &mut Opening, ctx: &mut Context<Self>) -> Result<(), Refusal> {
         self.app.webhooks.announce(None, &self.conv).map_err(internal_error)?;
+        self.app.webhooks.announce_left(&self.conv, &o.draft.text).map_err(internal_error)?;
         let store = &self.app.store;
         store.keep_customer(&self.customer).map_err(internal_error)?;
         let (record, revision) = (&self.conv, &mut self.revision);

@@ -206,6 +206,7 @@ impl ConversationActor {
                 declined: c.declined.clone(),
                 queued_at: c.queued_at,
                 left: c.left,
+                offline: c.offline.is_some(),
                 rev: self.rev,
             },
             listing: self.listing(),

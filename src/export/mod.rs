@@ -57,8 +57,8 @@ use crate::domain::{Page, Status, Style};
 use crate::ids::{AttachmentId, CallbackId, CannedId, ConversationId, CustomerId, ExpertId};
 use crate::store::migrations::v1_segments;
 use crate::store::model::{
-    Attachment, AttachmentRef, Author, AuthorKind, Callback, Canned, Conversation, Customer, Expert, Offer,
-    Owner, Rating, Role, Segment, StoredMessage, WebhookEntry,
+    Attachment, AttachmentRef, Author, AuthorKind, Callback, Canned, Contact, Conversation, Customer, Expert,
+    Offer, Owner, Rating, Role, Segment, StoredMessage, WebhookEntry,
 };
 use crate::store::{Store, StoreError};
 
@@ -67,12 +67,14 @@ use crate::store::{Store, StoreError};
 /// 3: messages carry `client_msg_id`.
 /// 4: experts carry `roles`.
 /// 5: conversations carry `lang`.
-pub const FORMAT: u32 = 5;
+/// 6: conversations carry `offline`.
+pub const FORMAT: u32 = 6;
 
 /// The oldest format an import reads: format 1 lacks `segments`, rebuilt as the store's
 /// migration of format-1 records rebuilds them; formats 1 and 2 lack messages' client ids,
 /// which read as none; formats 1 to 3 lack experts' roles, which read as none; formats 1 to 4
-/// lack conversations' languages, which read as none.
+/// lack conversations' languages, which read as none; formats 1 to 5 lack the mark of a left
+/// message, and their conversations read as chats.
 pub const OLDEST_FORMAT: u32 = 1;
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -271,7 +273,12 @@ mirror!(ConversationRecord <-> Conversation {
     /// Absent before format 5: no language known.
     #[serde(default)]
     lang: Option<String>,
+    /// Absent before format 6: a chat, not a left message.
+    #[serde(default)]
+    offline: Option<ContactRecord>,
 });
+
+mirror!(ContactRecord <-> Contact { name: Option<String>, email: Option<String> });
 
 mirror!(OwnerRecord <-> Owner { id: ExpertId, name: String });
 mirror!(OfferRecord <-> Offer { expert: ExpertId, expires_at: Timestamp });
@@ -769,6 +776,7 @@ mod tests {
         c.rating =
             Some(Rating { score: 4, comment: Some("line\nbreak".into()), at: Timestamp(1_700_000_009_000) });
         c.lang = Some("de-CH".into());
+        c.offline = Some(Contact { name: Some("Mo".into()), email: Some("mo@example.com".into()) });
         store.put_conversation(&c).unwrap();
         // A claimer who lost it stays listed.
         store.index_expert_conversation(ExpertId(999), id).unwrap();
@@ -935,6 +943,28 @@ mod tests {
     }
 
     #[test]
+    fn left_messages_keep_their_contact_and_a_format_5_file_imports_chats() {
+        let a = tempfile::tempdir().unwrap();
+        let source = Store::open(a.path()).unwrap();
+        sample(&source);
+        let file = exported(&source);
+        let before = source.conversations().unwrap().remove(0);
+        assert_eq!(before.offline.as_ref().and_then(|o| o.email.as_deref()), Some("mo@example.com"));
+        let b = tempfile::tempdir().unwrap();
+        let copy = Store::open(b.path()).unwrap();
+        import(&copy, &mut &file[..]).unwrap();
+        assert_eq!(copy.conversations().unwrap(), vec![before.clone()]);
+        // What the previous build wrote: format 5, conversations that could only be chats.
+        let old = as_format(&file, 5, |line| {
+            line["conversation"].as_object_mut().unwrap().remove("offline").expect("offline");
+        });
+        let d = tempfile::tempdir().unwrap();
+        let target = Store::open(d.path()).unwrap();
+        import(&target, &mut &old[..]).unwrap();
+        assert_eq!(target.conversations().unwrap(), vec![Conversation { offline: None, ..before }]);
+    }
+
+    #[test]
     fn a_tally_takes_a_whole_export_in_any_pieces_and_refuses_one_cut_short() {
         let a = tempfile::tempdir().unwrap();
         let source = Store::open(a.path()).unwrap();
@@ -982,6 +1012,6 @@ mod tests {
         // A field this build does not know would be lost: refused.
         let newer = file.replacen("\"removed\":false", "\"removed\":false,\"shiny\":1", 1);
         assert!(attempt(&newer).contains("shiny"), "{}", attempt(&newer));
-        assert!(attempt(&file.replacen("\"format\":5", "\"format\":6", 1)).contains("format 6"));
+        assert!(attempt(&file.replacen("\"format\":6", "\"format\":7", 1)).contains("format 7"));
     }
 }

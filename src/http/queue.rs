@@ -25,6 +25,9 @@ struct QueueItem {
     position: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
     offered_to: Option<OfferedTo>,
+    /// A left message (`leave_message`); absent for a chat.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    offline: bool,
 }
 
 #[derive(Serialize)]
@@ -43,6 +46,7 @@ impl QueueItem {
             waiting_ms: e.queued_at.until(now).as_millis() as u64,
             position: e.position,
             offered_to: e.offered_to.map(|id| OfferedTo { id: id.to_string(), name: c.offered_to_name }),
+            offline: e.offline,
         }
     }
 }

@@ -439,3 +439,30 @@ fn a_pushed_chat_is_open_answered_and_never_waited() {
     let (ended, _) = go(&c, Event::End { expert: ADA }, 50);
     assert_eq!(ended.segments, [owned(ADA, 5, Some(50))]);
 }
+
+/// A left message: its customer is away on purpose. Leaving the site never resolves it,
+/// waiting or answered; it is offered, answered and ended like a chat, and an ended one stays
+/// open to the customer's reply for the messaging style's delay whatever its own style.
+#[test]
+fn a_left_message_waits_for_its_customer_and_closes_after_the_messaging_delay() {
+    let mut left = queued(Style::LiveChat);
+    left.offline = Some(crate::store::model::Contact { name: Some("Mo".into()), email: None });
+    let (gone, _) = go(&left, Event::CustomerPresence { online: false }, 0);
+    assert_eq!(next_deadline(&gone, &policy()), None, "no left-site clock while it waits");
+    assert!(try_go(&gone, Event::Tick, 100_000).unwrap().next.is_none());
+
+    let (offered, _) = go(&gone, Event::Offer { expert: ADA }, 100_000);
+    let (open, _) = go(&offered, accept(ADA), 100_010);
+    let (answered, _) = go(&open, Event::ExpertMessage { expert: ADA }, 100_020);
+    assert!(
+        deadlines(&answered, &policy()).iter().all(|(_, d)| *d != Deadline::LeftSite),
+        "an answer given in the customer's absence is not resolved away"
+    );
+    let (solved, fx) = go(&answered, Event::End { expert: ADA }, 100_030);
+    assert_eq!(fx, vec![Effect::Status { status: Status::Solved, reason: Some(Reason::ExpertEnded) }]);
+    assert_eq!(solved.close_at, Some(Timestamp(105_030)), "messaging_close_after, not live chat's");
+    // Back before it closes, the customer answers the answer: the same conversation reopens.
+    let (reopened, _) = go(&solved, Event::CustomerMessage { owner_available: false }, 104_000);
+    assert_eq!(reopened.status, Status::Queued);
+    assert!(reopened.offline.is_some(), "it stays a left message");
+}

@@ -103,6 +103,8 @@ pub struct Chat {
     pub slot: Slot,
     pub rev: u64,
     pub left: bool,
+    /// A left message: routed like any chat, but its wait is not one a chat would have.
+    pub offline: bool,
     /// The last position the customer was told.
     pub told_position: u32,
     /// The last estimated wait the customer was told with it.
@@ -126,6 +128,8 @@ pub struct Snapshot {
     pub declined: Vec<ExpertId>,
     pub queued_at: Timestamp,
     pub left: bool,
+    /// Left as a message (`leave_message`), shown as such in the queue view.
+    pub offline: bool,
     /// Bumped on every change; an offer made against an older rev is refused.
     pub rev: u64,
 }
@@ -203,6 +207,8 @@ pub struct QueueEntry {
     pub position: u32,
     /// The expert the chat is offered to right now.
     pub offered_to: Option<ExpertId>,
+    /// A left message rather than a chat.
+    pub offline: bool,
 }
 
 /// A queued customer's place in line, and the estimated wait from there.
@@ -302,7 +308,10 @@ impl RouterState {
                     }
                 }
             }
-            if let Some(prev) = previous.as_ref().filter(|p| p.slot.queued() && slot.owner().is_some()) {
+            let taken = previous.as_ref().filter(|p| p.slot.queued() && slot.owner().is_some());
+            // A left message may wait a night for the office to open: not a sample of how
+            // long a chat waits.
+            if let Some(prev) = taken.filter(|p| !p.offline) {
                 // Accepted or claimed out of the queue: one more sample for the estimate.
                 self.waits.record(&prev.category, prev.queued_at, prev.joined_position, now);
             }
@@ -316,6 +325,7 @@ impl RouterState {
                 slot,
                 rev: s.rev,
                 left: s.left,
+                offline: s.offline,
                 told_position,
                 told_estimate,
                 joined_position,
@@ -600,7 +610,8 @@ impl RouterState {
                 continue;
             }
             for (i, (queued_at, id)) in queue.iter().enumerate() {
-                let offered_to = match self.chats.get(id).map(|c| &c.slot) {
+                let chat = self.chats.get(id);
+                let offered_to = match chat.map(|c| &c.slot) {
                     Some(Slot::Offered { expert }) => Some(*expert),
                     _ => None,
                 };
@@ -610,6 +621,7 @@ impl RouterState {
                     queued_at: *queued_at,
                     position: i as u32 + 1,
                     offered_to,
+                    offline: chat.is_some_and(|c| c.offline),
                 });
             }
         }

@@ -9,7 +9,8 @@ use super::StoreError;
 /// 3: `StoredMessage` gained `client_msg_id`, which replaced the separate idempotency entries.
 /// 4: `Expert` gained `roles`.
 /// 5: `Conversation` gained `lang`.
-pub const FORMAT_VERSION: u8 = 5;
+/// 6: `Conversation` gained `offline`.
+pub const FORMAT_VERSION: u8 = 6;
 
 /// The oldest format whose values this build still reads, through [`Persisted::decode_older`].
 pub const OLDEST_FORMAT_VERSION: u8 = 1;

@@ -18,6 +18,10 @@
 //! reads with none: no widget said one before. Nothing is rewritten on open; a record takes
 //! the new shape when it is next written.
 //!
+//! Format 5 → 6: `Conversation` gained `offline`, the mark and contact of a left message. An
+//! older conversation reads as a chat (`None`): nobody could leave a message before. As for
+//! format 5, nothing is rewritten on open.
+//!
 //! Every other type kept its shape, and its older bytes read as they are.
 
 use bincode::Decode;
@@ -89,8 +93,8 @@ impl Persisted for Expert {
     fn decode_older(version: u8, body: &[u8]) -> Result<Self, StoreError> {
         match version {
             1..=3 => Ok(decode_body::<ExpertV3>(body)?.into()),
-            // Format 4 wrote today's shape.
-            4 => decode_body(body),
+            // Formats 4 and 5 wrote today's shape.
+            4 | 5 => decode_body(body),
             v => Err(StoreError::Corrupt(format!("no migration for an expert of format {v}"))),
         }
     }
@@ -148,8 +152,9 @@ impl Persisted for Conversation {
     fn decode_older(version: u8, body: &[u8]) -> Result<Self, StoreError> {
         match version {
             1 => Ok(decode_body::<ConversationV1>(body)?.into()),
-            // Formats 2 to 4 wrote today's shape without `lang`.
+            // Formats 2 to 4 wrote today's shape without `lang`, format 5 without `offline`.
             2..=4 => Ok(decode_body::<ConversationV4>(body)?.into()),
+            5 => Ok(decode_body::<ConversationV5>(body)?.into()),
             v => Err(StoreError::Corrupt(format!("no migration for a conversation of format {v}"))),
         }
     }
@@ -159,8 +164,8 @@ impl Persisted for StoredMessage {
     fn decode_older(version: u8, body: &[u8]) -> Result<Self, StoreError> {
         match version {
             1 | 2 => Ok(decode_body::<StoredMessageV2>(body)?.into()),
-            // Formats 3 and 4 wrote today's shape.
-            3 | 4 => decode_body(body),
+            // Formats 3 to 5 wrote today's shape.
+            3..=5 => decode_body(body),
             v => Err(StoreError::Corrupt(format!("no migration for a message of format {v}"))),
         }
     }
@@ -218,7 +223,7 @@ struct ConversationV1 {
 }
 
 impl ConversationV1 {
-    /// Today's conversation with these fields, no segments and no language.
+    /// Today's conversation with these fields, no segments, no language, and a chat rather than a left message.
     fn into_current(self) -> Conversation {
         let ConversationV1 {
             id,
@@ -279,6 +284,7 @@ impl ConversationV1 {
             transfers,
             segments: Vec::new(),
             lang: None,
+            offline: None,
         }
     }
 }
@@ -303,6 +309,19 @@ struct ConversationV4 {
 impl From<ConversationV4> for Conversation {
     fn from(v4: ConversationV4) -> Conversation {
         Conversation { segments: v4.segments, ..v4.v1.into_current() }
+    }
+}
+
+/// `Conversation` as format 5 stored it: format 4's fields, then `lang`; no `offline`.
+#[derive(Decode)]
+struct ConversationV5 {
+    v4: ConversationV4,
+    lang: Option<String>,
+}
+
+impl From<ConversationV5> for Conversation {
+    fn from(v5: ConversationV5) -> Conversation {
+        Conversation { lang: v5.lang, ..v5.v4.into() }
     }
 }
 

@@ -126,6 +126,19 @@ pub struct Conversation {
     /// BCP 47 tag, e.g. `de-CH`), shown to experts; `None` when it said none (format 5;
     /// older records have none).
     pub lang: Option<String>,
+    /// Left as a message (`leave_message`) while no expert was available or the office was
+    /// closed, with the name and email its customer gave to be answered by; `None` for a chat
+    /// (format 6; older records are chats). It keeps the mark for good: experts, reports and
+    /// exports tell it from a chat, and it waits for an expert however long its customer is away.
+    pub offline: Option<Contact>,
+}
+
+/// What a customer who left a message gave besides its text, each optional: how to address
+/// them, and where a team that answers by e-mail writes (PRODUCT.md, "Leaving a message").
+#[derive(Debug, Clone, Default, PartialEq, Eq, Encode, Decode)]
+pub struct Contact {
+    pub name: Option<String>,
+    pub email: Option<String>,
 }
 
 /// A stretch of a conversation's life, as reports measure it.
@@ -185,6 +198,7 @@ impl Conversation {
             transfers: 0,
             segments: vec![Segment::Waiting { since: now, taken_at: None }],
             lang: None,
+            offline: None,
         }
     }
 

@@ -20,12 +20,18 @@ fn sample_conversation() -> Conversation {
     c.transfers = 1;
     c.begin_spell(ExpertId(2), Timestamp(1_700_000_001_000));
     c.lang = Some("de-CH".into());
+    c.offline = Some(Contact { name: Some("Mo".into()), email: Some("mo@example.com".into()) });
     c
 }
 
-/// The sample as formats 1 to 4 could hold it: no language.
+/// The sample as format 5 could hold it: a chat, not a left message.
+fn sample_conversation_v5() -> Conversation {
+    Conversation { offline: None, ..sample_conversation() }
+}
+
+/// The sample as formats 1 to 4 could hold it: no language either.
 fn sample_conversation_v4() -> Conversation {
-    Conversation { lang: None, ..sample_conversation() }
+    Conversation { lang: None, ..sample_conversation_v5() }
 }
 
 fn sample_message() -> StoredMessage {
@@ -165,13 +171,34 @@ fn format_4_values_still_read() {
     assert_eq!((expert.username.as_str(), expert.roles.as_slice()), ("ada", &[Role::Admin][..]));
     assert_eq!(decode::<LoginToken>(&read(GOLDEN_TOKEN_V4)).unwrap().expires_at, Timestamp(1000));
     assert_eq!(decode::<Customer>(&read(GOLDEN_CUSTOMER_V4)).unwrap().external_id.as_deref(), Some("u1"));
-    // A conversation's format-5 body is not a format-4 one, nor the other way round.
+    // Today's conversation body is not a format-4 one, nor the other way round.
     let mut relabelled = encode(&sample_conversation());
     relabelled[0] = 4;
     assert!(matches!(decode::<Conversation>(&relabelled), Err(StoreError::Corrupt(_))));
     let mut v4 = read(GOLDEN_CONVERSATION_V4);
     v4[0] = FORMAT_VERSION;
     assert!(matches!(decode::<Conversation>(&v4), Err(StoreError::Corrupt(_))));
+}
+
+/// Format 5 wrote every value in today's shape but conversations, which could not be left
+/// messages: they read as chats.
+#[test]
+fn format_5_values_still_read() {
+    let read = |golden: &str| hex::decode(golden).unwrap();
+    assert_eq!(decode::<Conversation>(&read(GOLDEN_CONVERSATION_V5)).unwrap(), sample_conversation_v5());
+    assert_eq!(decode::<StoredMessage>(&read(GOLDEN_MESSAGE_V5)).unwrap(), sample_message());
+    assert_eq!(decode::<StoredMessage>(&read(GOLDEN_SENT_MESSAGE_V5)).unwrap(), sample_sent_message());
+    let expert: Expert = decode(&read(GOLDEN_EXPERT_V5)).unwrap();
+    assert_eq!((expert.username.as_str(), expert.roles.as_slice()), ("ada", &[Role::Admin][..]));
+    assert_eq!(decode::<LoginToken>(&read(GOLDEN_TOKEN_V5)).unwrap().expires_at, Timestamp(1000));
+    assert_eq!(decode::<Customer>(&read(GOLDEN_CUSTOMER_V5)).unwrap().external_id.as_deref(), Some("u1"));
+    // Today's conversation body is not a format-5 one, nor the other way round.
+    let mut relabelled = encode(&sample_conversation());
+    relabelled[0] = 5;
+    assert!(matches!(decode::<Conversation>(&relabelled), Err(StoreError::Corrupt(_))));
+    let mut v5 = read(GOLDEN_CONVERSATION_V5);
+    v5[0] = FORMAT_VERSION;
+    assert!(matches!(decode::<Conversation>(&v5), Err(StoreError::Corrupt(_))));
 }
 
 /// What a build of format `version` left behind: its meta entry, and messages 3 and 4 of
@@ -316,12 +343,20 @@ async fn usernames_are_unique() {
     assert_eq!(store.expert_by_username("ada").unwrap().unwrap().id, ExpertId(1));
 }
 
-const GOLDEN_CONVERSATION: &str = "0507030762696c6c696e6701020102034164610102000105011968747470733a2f2f73686f702e6578616d706c652f63617274010443617274fd00d0ca9f17030000fd00d0ca9f1703000001fdd0d7ca9f170300000001fd00d0ca9f1703000000fdd0d7ca9f1703000001fd00d0ca9f170300000100000000000001040105717569636bfd70e7ca9f17030000010200fd00d0ca9f1703000001fdd0d7ca9f170300000102fdd0d7ca9f1703000000010564652d4348";
-const GOLDEN_MESSAGE: &str = "050301010201034164610648656c6c6f2100fda0dfca9f17030000010b0b726563656970742e706466fb00080f6170706c69636174696f6e2f70646600";
-const GOLDEN_SENT_MESSAGE: &str = "050301010201034164610648656c6c6f2100fda0dfca9f17030000010b0b726563656970742e706466fb00080f6170706c69636174696f6e2f70646601036d2d33";
-const GOLDEN_EXPERT: &str = "050203616461034164610b246172676f6e3269642478010762696c6c696e6700010302000100";
-const GOLDEN_TOKEN: &str = "0502fbd007";
-const GOLDEN_CUSTOMER: &str = "050901027531000002";
+const GOLDEN_CONVERSATION: &str = "0607030762696c6c696e6701020102034164610102000105011968747470733a2f2f73686f702e6578616d706c652f63617274010443617274fd00d0ca9f17030000fd00d0ca9f1703000001fdd0d7ca9f170300000001fd00d0ca9f1703000000fdd0d7ca9f1703000001fd00d0ca9f170300000100000000000001040105717569636bfd70e7ca9f17030000010200fd00d0ca9f1703000001fdd0d7ca9f170300000102fdd0d7ca9f1703000000010564652d43480101024d6f010e6d6f406578616d706c652e636f6d";
+const GOLDEN_MESSAGE: &str = "060301010201034164610648656c6c6f2100fda0dfca9f17030000010b0b726563656970742e706466fb00080f6170706c69636174696f6e2f70646600";
+const GOLDEN_SENT_MESSAGE: &str = "060301010201034164610648656c6c6f2100fda0dfca9f17030000010b0b726563656970742e706466fb00080f6170706c69636174696f6e2f70646601036d2d33";
+const GOLDEN_EXPERT: &str = "060203616461034164610b246172676f6e3269642478010762696c6c696e6700010302000100";
+const GOLDEN_TOKEN: &str = "0602fbd007";
+const GOLDEN_CUSTOMER: &str = "060901027531000002";
+
+// Format 5, before conversations could be left messages.
+const GOLDEN_CONVERSATION_V5: &str = "0507030762696c6c696e6701020102034164610102000105011968747470733a2f2f73686f702e6578616d706c652f63617274010443617274fd00d0ca9f17030000fd00d0ca9f1703000001fdd0d7ca9f170300000001fd00d0ca9f1703000000fdd0d7ca9f1703000001fd00d0ca9f170300000100000000000001040105717569636bfd70e7ca9f17030000010200fd00d0ca9f1703000001fdd0d7ca9f170300000102fdd0d7ca9f1703000000010564652d4348";
+const GOLDEN_MESSAGE_V5: &str = "050301010201034164610648656c6c6f2100fda0dfca9f17030000010b0b726563656970742e706466fb00080f6170706c69636174696f6e2f70646600";
+const GOLDEN_SENT_MESSAGE_V5: &str = "050301010201034164610648656c6c6f2100fda0dfca9f17030000010b0b726563656970742e706466fb00080f6170706c69636174696f6e2f70646601036d2d33";
+const GOLDEN_EXPERT_V5: &str = "050203616461034164610b246172676f6e3269642478010762696c6c696e6700010302000100";
+const GOLDEN_TOKEN_V5: &str = "0502fbd007";
+const GOLDEN_CUSTOMER_V5: &str = "050901027531000002";
 
 // Format 4, before conversations had a language.
 const GOLDEN_CONVERSATION_V4: &str = "0407030762696c6c696e6701020102034164610102000105011968747470733a2f2f73686f702e6578616d706c652f63617274010443617274fd00d0ca9f17030000fd00d0ca9f1703000001fdd0d7ca9f170300000001fd00d0ca9f1703000000fdd0d7ca9f1703000001fd00d0ca9f170300000100000000000001040105717569636bfd70e7ca9f17030000010200fd00d0ca9f1703000001fdd0d7ca9f170300000102fdd0d7ca9f1703000000";

@@ -24,7 +24,7 @@ use crate::ids::{CallbackId, ConversationId, CustomerId};
 use crate::lang::LangTag;
 use crate::messages::*;
 use crate::protocol::{self, AckBody, CustomerFrame, Ref, ServerFrame, UserIdentity};
-use crate::store::model::{Author, Callback, Conversation, Customer};
+use crate::store::model::{Author, Callback, Contact, Conversation, Customer};
 use crate::store::StoreError;
 use crate::views::{CategoryView, ConversationBrief, ExpertBrief, MessageJson};
 
@@ -231,6 +231,7 @@ impl CustomerWidget {
                 status: c.status,
                 last_seq: store.last_seq(c.id)?,
                 expert,
+                offline: c.offline.is_some(),
             });
         }
         let config = &self.app.config;
@@ -263,7 +264,11 @@ impl CustomerWidget {
         match frame {
             CustomerFrame::Hello { .. } => Err(Refusal::new(ErrorCode::BadRequest, "hello was already said")),
             CustomerFrame::Start { text, category, page, client_msg_id } => {
-                self.start(customer, text, category, page, client_msg_id, reply)
+                self.start(customer, Asked { text, category, page, client_msg_id, offline: None }, reply)
+            }
+            CustomerFrame::LeaveMessage { text, name, email, category, page, client_msg_id } => {
+                let offline = Some(start::contact(name, email)?);
+                self.start(customer, Asked { text, category, page, client_msg_id, offline }, reply)
             }
             CustomerFrame::Send { conversation_id, text, client_msg_id, attachments } => {
                 check_message(&text, &attachments, self.app.config.limits.max_message_bytes)?;
@@ -442,15 +447,9 @@ impl CustomerWidget {
         Ok(())
     }
 
-    fn start(
-        &mut self,
-        customer: &Customer,
-        text: String,
-        category: Option<String>,
-        page: Option<Page>,
-        client_msg_id: Option<String>,
-        reply: &ReplyTo,
-    ) -> Result<(), Refusal> {
+    /// Opens a conversation for a `start` (a chat) or a `leave_message` (`asked.offline`).
+    fn start(&mut self, customer: &Customer, asked: Asked, reply: &ReplyTo) -> Result<(), Refusal> {
+        let Asked { text, category, page, client_msg_id, offline } = asked;
         let app = self.app.clone();
         let (config, store) = (&app.config, &app.store);
         check_text(&text, config.limits.max_message_bytes)?;
@@ -463,6 +462,8 @@ impl CustomerWidget {
             started_before,
             schedule: app.schedule.as_ref(),
             now: Timestamp::now(),
+            leaving_message: offline.is_some(),
+            experts_available: app.hub.any_expert_available(),
         };
         let open_chats = || {
             let all = store.conversations_of_customer(customer.id)?;
@@ -494,10 +495,16 @@ impl CustomerWidget {
         conv.page = self.page.clone();
         conv.last_customer_at = Some(now);
         conv.lang = self.lang.as_ref().map(LangTag::to_string);
-        let greeting = config.greeting_in(&config.answer_language(self.lang.as_ref())).to_owned();
+        // A left message is not greeted as if someone were about to answer: the widget thanks
+        // the customer itself, and the answer is what they come back to.
+        let greeting = match offline {
+            Some(_) => None,
+            None => Some(config.greeting_in(&config.answer_language(self.lang.as_ref())).to_owned()),
+        };
+        conv.offline = offline;
         let opening = Opening {
             draft: Draft { client_msg_id, ..Draft::new(Author::customer(&customer), text) },
-            greeting: Some(greeting),
+            greeting,
             pushed_by: None,
             reservation: None,
             counted_as_starting: true,
@@ -562,6 +569,16 @@ impl CustomerWidget {
             Target::Ended(_) => Err(Refusal::new(ErrorCode::Closed, "this conversation has ended")),
         }
     }
+}
+
+/// What a `start` or a `leave_message` asks for.
+struct Asked {
+    text: String,
+    category: Option<String>,
+    page: Option<Page>,
+    client_msg_id: Option<String>,
+    /// A left message, with the contact its customer gave; `None` for a chat.
+    offline: Option<Contact>,
 }
 
 /// Hands a message to a conversation without waiting; a full mailbox is a busy server,

@@ -52,6 +52,12 @@ function buildChat(chat) {
   // Header with actions.
   d.title = el('h2', { class: 'chat-title' });
   d.statusPill = el('span', { class: 'pill' });
+  d.offlinePill = el('span', {
+    class: 'pill pill-offline',
+    hidden: true,
+    text: 'Left message',
+    title: 'Left while nobody was available: the customer reads your answer when they come back',
+  });
   d.sub = el('div', { class: 'chat-sub muted small' });
   function action(label, handler, cls) {
     return el('button', { class: 'btn btn-sm ' + (cls || ''), type: 'button', text: label, onclick: handler });
@@ -95,7 +101,7 @@ function buildChat(chat) {
     );
   });
   var header = el('div', { class: 'chat-header' }, [
-    el('div', { class: 'chat-heading' }, [el('div', { class: 'chat-title-row' }, [d.title, d.statusPill]), d.sub]),
+    el('div', { class: 'chat-heading' }, [el('div', { class: 'chat-title-row' }, [d.title, d.statusPill, d.offlinePill]), d.sub]),
     el('div', { class: 'chat-actions', role: 'toolbar', 'aria-label': 'Chat actions' }, [
       d.pendingBtn,
       d.holdBtn,
@@ -222,6 +228,7 @@ function renderChat(chat) {
   d.title.textContent = customerLabel(chat.customer);
   d.statusPill.textContent = STATUS_LABEL[chat.status] || chat.status;
   d.statusPill.className = 'pill pill-' + chat.status;
+  d.offlinePill.hidden = !chat.offline;
   d.sub.textContent = [categoryName(chat.category), chat.createdAt ? 'started ' + when(chat.createdAt) : null, chat.id].filter(Boolean).join(' · ');
   var ended = !!ENDED[chat.status];
   d.pendingBtn.hidden = ended || chat.status === 'pending';

@@ -22,6 +22,8 @@ function ensureChat(view) {
       page: view.page || null,
       // The customer's language, as their widget stated it (a BCP 47 tag), if it did.
       lang: view.lang || null,
+      // Left as a message while nobody could chat: its customer is likely away.
+      offline: !!view.offline,
       createdAt: view.created_at || null,
       transcript: new app.socket.Transcript(view.id),
       unread: 0,
@@ -49,6 +51,7 @@ function ensureChat(view) {
     if (view.category) chat.category = view.category;
     if (view.page) chat.page = view.page;
     if (view.lang) chat.lang = view.lang;
+    if (view.offline) chat.offline = true;
   }
   app.transfer.noteCategory(chat.category);
   app.chatView.render(chat);

@@ -51,6 +51,7 @@ function addOffer(f) {
     ]),
     el('div', { class: 'offer-meta muted small' }, [
       el('span', { class: 'chip', text: categoryName(conv.category) }),
+      conv.offline ? el('span', { class: 'chip chip-offline', text: 'Left message', title: 'Left while nobody was available' }) : null,
       conv.page ? ' on ' + (conv.page.title || conv.page.url) : '',
     ]),
     first ? el('p', { class: 'offer-text', text: first.text }) : null,
@@ -68,7 +69,7 @@ function addOffer(f) {
   }, 250);
   renderOfferCount();
   app.alerts.beep(2);
-  app.alerts.notify('New chat offer', customerLabel(conv.customer) + (first ? ': ' + first.text.slice(0, 120) : ''), 'offer-' + conv.id, function () {
+  app.alerts.notify(conv.offline ? 'New left message' : 'New chat offer', customerLabel(conv.customer) + (first ? ': ' + first.text.slice(0, 120) : ''), 'offer-' + conv.id, function () {
     acceptBtn.focus();
   });
   acceptBtn.focus({ preventScroll: true });

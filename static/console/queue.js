@@ -41,6 +41,7 @@ function render() {
         el('span', { class: 'queue-pos', text: '#' + item.position, title: 'Place in its category\'s line' }),
         el('div', { class: 'side-item-main' }, [
           el('strong', { text: format.categoryName(item.category) }),
+          item.offline ? el('span', { class: 'chip chip-offline queue-left', text: 'Left message' }) : null,
           wait,
           el('span', {
             class: 'muted small queue-offer' + (item.offered_to ? ' queue-offered' : ''),

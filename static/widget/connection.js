@@ -77,6 +77,7 @@ function onWelcome(w) {
     var c = record(b.id);
     if (b.status) c.status = b.status;
     if (b.expert && b.expert.name) c.expert = b.expert;
+    if (b.offline) c.offline = true;
   });
   // Which conversation to show: the one already shown, else the latest live one, else the
   // one this browser tab showed last (so an ended chat can still be rated after navigating).

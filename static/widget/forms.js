@@ -1,12 +1,18 @@
 /*
  * The widget's two forms: asking for a callback (when no expert can chat) and rating an
- * ended chat. Each builds its own nodes and sends its own frame.
+ * ended chat. Each builds its own nodes and sends its own frame. (Leaving a message has its
+ * own file, leave.js, and shares `field`.)
  */
 
 var el = app.dom.el;
 var S = app.state.S;
 var setItem = app.storage.setItem;
 var t = app.i18n.t;
+
+/** A labelled field of a form: `input`, which has its id, under `label`. */
+function field(label, input) {
+  return el('div', { class: 'field' }, [el('label', { for: input.id, text: label }), input]);
+}
 
 function buildCallbackForm() {
   var phone = el('input', { type: 'tel', id: 'sb-cb-phone', name: 'phone', autocomplete: 'tel', required: true });
@@ -49,8 +55,8 @@ function buildCallbackForm() {
   }, [
     el('h3', { text: t('callbackTitle') }),
     el('p', { text: t('callbackText') }),
-    el('div', { class: 'field' }, [el('label', { for: 'sb-cb-phone', text: t('phone') }), phone]),
-    el('div', { class: 'field' }, [el('label', { for: 'sb-cb-msg', text: t('messageOptional') }), msg]),
+    field(t('phone'), phone),
+    field(t('messageOptional'), msg),
     submit,
     status,
   ]);
@@ -135,7 +141,7 @@ function buildRating() {
   }, [
     el('h3', { text: t('rateTitle') }),
     group,
-    el('div', { class: 'field' }, [el('label', { for: 'sb-rate-comment', text: t('commentOptional') }), comment]),
+    field(t('commentOptional'), comment),
     submit,
     status,
   ]);
@@ -152,4 +158,4 @@ function buildRating() {
   return form;
 }
 
-app.forms = { callback: buildCallbackForm, rating: buildRating };
+app.forms = { callback: buildCallbackForm, rating: buildRating, field: field };

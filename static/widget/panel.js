@@ -83,6 +83,7 @@ function build() {
     'aria-label': t('messagesLabel'),
   });
   ui.offline = el('div', { class: 'notice warn offline', hidden: true });
+  ui.leave = app.leave.form();
   ui.callback = app.forms.callback();
   ui.ended = el('div', { class: 'notice ended', hidden: true });
   ui.rating = app.forms.rating();
@@ -92,7 +93,8 @@ function build() {
   ]);
   // Files on their way up, each with its progress bar (attachments.js).
   ui.uploads = el('div', { class: 'uploads', 'aria-live': 'polite' });
-  ui.body = el('div', { class: 'body' }, [ui.intro, ui.offline, ui.callback, ui.cats, ui.log, ui.uploads, ui.ended, ui.rating, ui.thanks]);
+  ui.left = app.leave.notice();
+  ui.body = el('div', { class: 'body' }, [ui.intro, ui.offline, ui.leave, ui.callback, ui.cats, ui.log, ui.uploads, ui.left, ui.ended, ui.rating, ui.thanks]);
 
   ui.typing = el('div', { class: 'typing', 'aria-live': 'polite' });
   ui.input = el('textarea', {

@@ -30,7 +30,9 @@ var S = app.config && {
   lastReadSent: {},
   rated: JSON.parse(getItem('rated') || '{}'),
   callbackSent: false,
-  showCallback: false,
+  // Which form the offline notice shows: 'message', 'callback' or null (none); undefined
+  // until the customer picks, when a closed office shows the message form.
+  offlineForm: undefined,
   abandonAfter: DEFAULT_ABANDON_AFTER_MS,
   inactivityEnd: DEFAULT_INACTIVITY_END_MS,
   mayEnd: 'restricted',
@@ -50,6 +52,7 @@ function record(id) {
       startedAt: null,
       lastActivityAt: null,
       expertAnswered: false,
+      offline: false, // left as a message (leave_message), not started as a chat
     };
   }
   return c;

@@ -1,7 +1,7 @@
 /*
  * What the widget shows around the transcript, drawn from the state by `render()`: the
  * header (who is answering, whether the customer may end the chat), the queue position, the
- * offline notice and callback form, the topic choice, the end of a chat and its rating, the
+ * offline notice with the leave-a-message and callback forms, the topic choice, the end of a chat and its rating, the
  * launcher's unread badge; and opening, closing and switching the conversation shown.
  */
 
@@ -21,6 +21,7 @@ function statusLine(conv) {
     return S.welcome && !S.welcome.available ? t('expertsAway') : t('replyUsually');
   }
   if (conv.status === 'abandoned' || conv.status === 'closed' || conv.status === 'solved') return t('chatEnded');
+  if (app.leave.waiting(conv)) return t('messageLeftWaiting');
   if (conv.expert && conv.expert.name) {
     var who = { name: conv.expert.name };
     if (conv.status === 'pending') return t('waitingForReply', who);
@@ -72,7 +73,8 @@ function render() {
   var hasMessages = !!(conv && conv.transcript.lastSeq) || S.outbox.length > 0;
   ui.intro.hidden = hasMessages;
 
-  var waiting = conv && (conv.status === 'queued' || conv.status === 'offered') && conv.queue;
+  // A left message is not in line for a chat: its notice says what happens instead.
+  var waiting = conv && (conv.status === 'queued' || conv.status === 'offered') && conv.queue && !conv.offline;
   ui.queue.hidden = !waiting;
   if (waiting) {
     ui.queue.textContent =
@@ -82,32 +84,27 @@ function render() {
     }
   }
 
-  // Offline / closed: tell the customer and offer a callback.
+  // Offline / closed: tell the customer, and offer to leave a message or ask for a callback.
   var closedHours = w && w.office_hours_open === false;
   var noExperts = w && w.available === false;
   var idle = !conv || TERMINAL[conv.status] || conv.status === 'solved';
-  ui.offline.hidden = !(w && idle && (closedHours || noExperts));
-  if (!ui.offline.hidden) {
+  var offline = !!(w && idle && (closedHours || noExperts));
+  // A closed office shows the message form until the customer picks otherwise.
+  var form = S.offlineForm === undefined ? (closedHours ? 'message' : null) : S.offlineForm;
+  ui.offline.hidden = !offline;
+  if (offline) {
     ui.offline.replaceChildren(
       el('h3', { text: closedHours ? t('closedNow') : t('noExpertNow') }),
-      el('p', { text: closedHours ? t('closedText') : t('noExpertText') })
+      el('p', { text: closedHours ? t('closedLeaveText') : t('noExpertText') })
     );
     if (closedHours && w.office_hours) ui.offline.appendChild(hoursNode(w.office_hours));
-    if (!closedHours && !S.callbackSent) {
-      ui.offline.appendChild(
-        el('button', {
-          class: 'link-btn',
-          type: 'button',
-          text: S.showCallback ? t('hideCallback') : t('showCallback'),
-          onclick: function () {
-            S.showCallback = !S.showCallback;
-            render();
-          },
-        })
-      );
-    }
+    ui.offline.appendChild(formToggle('message', form, t('leaveMessage'), t('hideLeaveForm')));
+    if (!S.callbackSent) ui.offline.appendChild(formToggle('callback', form, t('showCallback'), t('hideCallback')));
   }
-  ui.callback.hidden = !(w && idle && (closedHours || (noExperts && (S.showCallback || S.callbackSent))));
+  ui.leave.hidden = !(offline && form === 'message');
+  ui.callback.hidden = !(offline && (form === 'callback' || S.callbackSent));
+  // A left message waiting for its answer: thanked at once, and again on return.
+  ui.left.hidden = !app.leave.waiting(conv);
 
   // Category choice before the first message.
   var cats = (w && w.categories) || [];
@@ -152,9 +149,28 @@ function render() {
   if (rateable && !rated && ui.rating.hidden) ui.rating.clear();
   ui.rating.hidden = !rateable || !!rated;
 
-  ui.composer.hidden = !!(w && closedHours && idle);
+  // The message form has its own text box: one place to write at a time.
+  ui.composer.hidden = !!(w && idle && (closedHours || !ui.leave.hidden));
   ui.input.placeholder = conv && TERMINAL[conv.status] ? t('placeholderNew') : t('placeholder');
   renderBadge();
+}
+
+// A link-button that shows the offline notice's form `which` (the message or the callback
+// form), or hides it when it is the one shown.
+function formToggle(which, shown, showText, hideText) {
+  return el('button', {
+    class: 'link-btn show-' + which,
+    type: 'button',
+    'aria-expanded': String(shown === which),
+    text: shown === which ? hideText : showText,
+    onclick: function () {
+      S.offlineForm = shown === which ? null : which;
+      render();
+      var opened = which === 'message' ? ui.leave : ui.callback;
+      var first = !opened.hidden && opened.querySelector('textarea, input');
+      if (first) first.focus();
+    },
+  });
 }
 
 // Office hours as the server describes them: {timezone, days:[{day, hours:[...]}], holidays}.

@@ -89,7 +89,7 @@ test('callbacks and pushing a chat from the follow-up list', async () => {
   await shop.goto(up.server.url + '/');
   await shop.click(h.W.launcher);
   await shop.waitForSelector('#switchboard-widget .offline:not([hidden])');
-  await shop.click('#switchboard-widget .offline .link-btn');
+  await shop.click('#switchboard-widget .offline .show-callback');
   await shop.fill('#switchboard-widget #sb-cb-phone', '+33 6 12 34 56 78');
   await shop.fill('#switchboard-widget #sb-cb-msg', 'About my <b>order</b>');
   await shop.click('#switchboard-widget .callback button[type="submit"]');

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod backend;
+pub mod hooks;
 pub mod nats;
 pub mod seed;
 
@@ -34,6 +35,20 @@ id = "reset"
 name = "Password reset"
 mode = "claim"
 certification = "identity"
+"#;
+
+/// Office hours at no time of any day: every moment is outside them.
+pub const CLOSED_HOURS: &str = r#"
+[office_hours]
+enabled = true
+timezone = "Europe/Paris"
+monday = []
+tuesday = []
+wednesday = []
+thursday = []
+friday = []
+saturday = []
+sunday = []
 "#;
 
 /// How long a test waits for an event before failing with a clear message.
@@ -353,6 +368,25 @@ impl TestServer {
             .await;
         expert.ack(json!({"type": "accept", "conversation_id": id})).await;
         (customer, id, visitor)
+    }
+
+    /// A message (`leave_message` with `frame`'s fields) left by a new anonymous customer once
+    /// their widget is told no expert is available: the router counts a presence change a
+    /// moment after acknowledging it. Returns (widget, conversation id, visitor token).
+    pub async fn left_message(&self, mut frame: Value) -> (Ws, String, String) {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let (mut ws, welcome) = self.customer_ws(json!({})).await;
+            if welcome["available"] == false || welcome["office_hours_open"] == false {
+                frame["type"] = json!("leave_message");
+                let ack = ws.ack(frame).await;
+                let id = ack["conversation_id"].as_str().expect("conversation_id").to_owned();
+                return (ws, id, welcome["visitor_token"].as_str().unwrap().to_owned());
+            }
+            assert!(tokio::time::Instant::now() < deadline, "an expert stays available: {welcome}");
+            ws.close().await;
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     /// Starts a chat from a new anonymous customer; returns (widget, conversation id, visitor token).

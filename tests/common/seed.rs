@@ -36,7 +36,7 @@ pub struct Seeded {
 
 /// Fills a store through the API with one of everything an export carries: experts (one
 /// removed), a closed chat with a file, a note and a rating, an identified customer's open
-/// chat, a queued chat, a callback and a canned response.
+/// chat, a queued chat, a message left with a name and email, a callback and a canned response.
 /// The clients come back with it: they stay connected until the server stops, as in real use.
 pub async fn populate(server: &TestServer) -> (Seeded, Vec<Ws>) {
     let (_, ada_token) = server.expert("ada", &["general"], None).await;
@@ -91,16 +91,21 @@ pub async fn populate(server: &TestServer) -> (Seeded, Vec<Ws>) {
     ada.ack(json!({"type": "send", "conversation_id": id2, "text": "Which plan?"})).await;
     ada.ack(json!({"type": "presence", "status": "away"})).await;
     let (waiting, _, _) = server.new_chat("Anyone there?").await;
+    let left = json!({"text": "Is my refund through?", "name": "Mo", "email": "mo@example.com"});
+    let (leaver, _, _) = server.left_message(left).await;
 
     let body = json!({"title": "Refunds", "shortcut": "refund", "text": "Within 30 days."});
     assert_eq!(server.post("/api/v1/canned", Some(ADMIN), body).await.0, 201);
 
     let before = conversations(server).await;
-    assert_eq!(before.len(), 3);
+    assert_eq!(before.len(), 4);
     let (_, callbacks) = server.get("/api/v1/callbacks", ADMIN).await;
     let (_, canned) = server.get("/api/v1/canned", ADMIN).await;
     let file_id = file["id"].as_str().unwrap().to_owned();
-    (Seeded { before, callbacks, canned, file_id, visitor, id1, id2 }, vec![ada, customer, grace, waiting])
+    (
+        Seeded { before, callbacks, canned, file_id, visitor, id1, id2 },
+        vec![ada, customer, grace, waiting, leaver],
+    )
 }
 
 /// The server on the moved store serves what `populate` stored, and goes on from there.

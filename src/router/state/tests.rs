@@ -12,6 +12,7 @@ fn snap(id: u64, status: Status) -> Snapshot {
         declined: vec![],
         queued_at: Timestamp(id as i64),
         left: false,
+        offline: false,
         rev: 1,
     }
 }
@@ -284,4 +285,21 @@ fn a_removed_expert_gets_nothing_more_and_their_chats_go_back() {
     assert!(d.contains(&Decision::Reroute { chat: ConversationId(10), expert: ExpertId(1) }));
     assert_eq!(r.reserve(ExpertId(1), Purpose::Push).unwrap_err().code, ErrorCode::Unavailable);
     assert!(offers(&r.track(snap(12, Status::Queued), None, T0)).iter().all(|(_, e)| *e == 2));
+}
+
+/// A left message waits in its category's line like a chat, marked in the queue view, and is
+/// offered in its turn; its (long) wait is no sample for the estimate chats are told.
+#[test]
+fn a_left_message_is_queued_and_offered_like_a_chat_but_is_no_wait_sample() {
+    let mut r = router_with(&[]);
+    let left = |id: u64, status: Status| Snapshot { offline: true, ..snap(id, status) };
+    r.track(left(10, Status::Queued), None, T0);
+    r.track(snap(11, Status::Queued), None, T0);
+    let view: Vec<(u64, bool)> = r.queue_view(None).iter().map(|e| (e.id.0, e.offline)).collect();
+    assert_eq!(view, vec![(10, true), (11, false)]);
+    let d = r.expert_online(ExpertId(1), vec!["general".into()], vec![], 1);
+    assert_eq!(offers(&d), vec![(10, 1)], "the older left message first");
+    r.track(Snapshot { offered_to: Some(ExpertId(1)), ..left(10, Status::Offered) }, None, T0);
+    r.track(Snapshot { owner: Some(ExpertId(1)), ..left(10, Status::Open) }, None, Timestamp(36_000_000));
+    assert_eq!(r.estimated_wait(ConversationId(11), Timestamp(36_000_000)), None, "a night's wait not taken");
 }
