@@ -15,7 +15,7 @@ const NAME_CHARS: usize = 100;
 /// The longest e-mail address there is (RFC 5321's path limit less its brackets).
 const EMAIL_BYTES: usize = 254;
 
-/// What the session knows when a `start` arrives.
+/// What the session knows when a `start` or a `leave_message` arrives.
 pub struct StartFacts<'a> {
     /// The category the customer picked; the first configured one when they picked none.
     pub category: Option<&'a str>,
