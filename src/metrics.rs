@@ -61,9 +61,14 @@ pub fn handle_time(d: Duration) {
     histogram!("switchboard_handle_seconds").record(d.as_secs_f64());
 }
 
-/// One group commit: sled's flush, plus the fdatasync/fsync when power-safe.
+/// One group commit: a write into the write-ahead log, plus its fdatasync when power-safe.
 pub fn flush(d: Duration) {
     histogram!("switchboard_store_flush_seconds").record(d.as_secs_f64());
+}
+
+/// One checkpoint: sled's flush and sync, after which full log segments are deleted.
+pub fn checkpoint(d: Duration) {
+    histogram!("switchboard_store_checkpoint_seconds").record(d.as_secs_f64());
 }
 
 /// What acknowledged writes survive, as configured: `switchboard_durability{mode="..."} 1`.

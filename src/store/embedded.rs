@@ -1,17 +1,29 @@
-//! The embedded engine: sled on one machine. One sled tree per [`Tree`] (named as it always
-//! was, so existing data directories read as they are), transcripts in one `messages` tree
-//! under `conversation | 0 | seq`, keys big-endian so sled's byte order is numeric order and a
-//! transcript is one range scan. Group commit and the power-safe sync are `flusher` and
-//! `sync`.
+//! The embedded engine: sled on one machine, behind a write-ahead log of our own. One sled
+//! tree per [`Tree`] (named as it always was, so existing data directories read as they are),
+//! transcripts in one `messages` tree under `conversation | 0 | seq`, keys big-endian so
+//! sled's byte order is numeric order and a transcript is one range scan.
+//!
+//! A write is decided and logged in the `journal` (where reads see it at once), made durable
+//! by the group commit of `flusher` into the log (`wal`), then applied to sled; `checkpoint`
+//! makes sled durable from time to time and deletes the log it covers. Opening replays the log
+//! after the last checkpoint.
 
 use std::hash::{Hash, Hasher};
+use std::ops::Bound;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{mpsc, Arc};
+use std::thread::JoinHandle;
 
+use sled::IVec;
+
+use super::checkpoint::{self, Checkpointer, Segments};
 use super::engine::{Durable, Engine, Entry, Expect, Kind, Part, Revision, Tree};
 use super::flusher::Flusher;
+use super::journal::{prefix_end, Decision, Journal};
 use super::keys;
 use super::sync::DiskSync;
+use super::wal::{self, Record};
 use super::{StoreError, Ticket};
 use crate::config::Durability;
 use crate::ids::ConversationId;
@@ -20,18 +32,40 @@ use crate::ids::ConversationId;
 /// written before format 3 also holds idempotency entries there, which the migration to
 /// format 3 folds into the messages.
 const MESSAGES: &str = "messages_v1";
+/// The journal slot of the messages tree; the others are `Tree as usize`.
+const MESSAGES_SLOT: usize = Tree::ALL.len();
+/// Ids are reserved in the log this many at a time, so handing one out never waits for a
+/// sync (unless a whole half-block goes between two group commits).
+const ID_BLOCK: u64 = 100_000;
 
 pub struct Embedded {
     db: sled::Db,
-    trees: Vec<sled::Tree>,
-    messages: sled::Tree,
+    /// sled's trees by journal slot: `Tree::ALL`, then the messages.
+    slots: Vec<sled::Tree>,
+    journal: Arc<Journal>,
     flusher: Arc<Flusher>,
+    /// The last id handed out.
+    ids: AtomicU64,
+    dir: std::path::PathBuf,
+    power_safe: bool,
+    threads: Option<(JoinHandle<()>, JoinHandle<Checkpointer>)>,
 }
 
 impl Drop for Embedded {
     fn drop(&mut self) {
         self.flusher.stop();
-        let _ = self.db.flush();
+        let Some((flusher, checkpoints)) = self.threads.take() else { return };
+        // The flusher writes what is left and goes; the checkpoint thread follows once its
+        // queue is empty, and hands back what the last checkpoint needs: the whole log is
+        // then in sled, durably, and deleted.
+        if flusher.join().is_err() {
+            return;
+        }
+        if let Ok(mut last) = checkpoints.join() {
+            if let Err(e) = last.checkpoint(self.journal.last(), u64::MAX) {
+                tracing::error!(error = %e, "the closing checkpoint failed; the log is replayed at the next start");
+            }
+        }
     }
 }
 
@@ -39,8 +73,11 @@ impl Embedded {
     /// Opens (creating if need be) the engine in `dir`; what each durable write survives is
     /// `durability`.
     pub fn open(dir: &Path, cache_bytes: u64, durability: Durability) -> Result<Embedded, StoreError> {
-        std::fs::create_dir_all(dir).map_err(|e| StoreError::Sled(e.into()))?;
-        let db = sled::Config::new().path(dir).cache_capacity(cache_bytes).open().map_err(|e| match e {
+        let io = |e: std::io::Error| StoreError::Sled(e.into());
+        std::fs::create_dir_all(dir).map_err(io)?;
+        // sled's own periodic flush is off: the log makes writes durable, checkpoints make sled.
+        let config = sled::Config::new().path(dir).cache_capacity(cache_bytes).flush_every_ms(None);
+        let db = config.open().map_err(|e| match e {
             sled::Error::Io(ref io)
                 if io.kind() == std::io::ErrorKind::WouldBlock || io.to_string().contains("lock") =>
             {
@@ -48,26 +85,103 @@ impl Embedded {
             }
             other => StoreError::Sled(other),
         })?;
-        let trees = Tree::ALL.iter().map(|t| db.open_tree(t.name())).collect::<Result<Vec<_>, _>>()?;
-        let messages = db.open_tree(MESSAGES)?;
-        // Everything sled wrote while opening (the new snapshot, a new `conf`, the directories)
-        // is made durable here, before anything relies on it.
-        let disk = match durability {
-            Durability::PowerLoss => Some(DiskSync::open(dir).map_err(|e| StoreError::Sled(e.into()))?),
-            Durability::ProcessCrash => None,
+        let mut slots = Tree::ALL.iter().map(|t| db.open_tree(t.name())).collect::<Result<Vec<_>, _>>()?;
+        slots.push(db.open_tree(MESSAGES)?);
+        let meta = db.open_tree(checkpoint::ENGINE_TREE)?;
+        let power_safe = durability == Durability::PowerLoss;
+        let log = wal::Dir::open(dir, power_safe).map_err(io)?;
+
+        // What the last run logged after its last checkpoint goes into sled first.
+        let applied = checkpoint::counter(&meta, checkpoint::APPLIED_THROUGH)?;
+        let mut reserved = match checkpoint::counter(&meta, checkpoint::IDS_RESERVED)? {
+            // A store from before the log handed out sled's ids, which restart above any given.
+            0 => db.generate_id()?,
+            n => n,
         };
-        let (flusher, _thread) = Flusher::start(db.clone(), disk);
-        Ok(Embedded { db, trees, messages, flusher })
+        let replayed = log.replay(applied).map_err(io)?;
+        let last = replayed.last().map_or(applied, |(pos, _)| *pos);
+        for (_, record) in &replayed {
+            match record {
+                Record::Put { tree, key, value } => {
+                    db.open_tree(tree)?.insert(key.as_slice(), value.as_slice())?;
+                }
+                Record::Remove { tree, key } => {
+                    db.open_tree(tree)?.remove(key.as_slice())?;
+                }
+                Record::Reserve(through) => reserved = reserved.max(*through),
+            }
+        }
+        if !replayed.is_empty() {
+            tracing::info!(records = replayed.len(), "replayed the write-ahead log");
+        }
+
+        // This run's ids start above every id the last one may have handed out, with a block
+        // reserved that the checkpoint below makes durable.
+        let names = slots.iter().map(|t| t.name()).collect();
+        let journal = Arc::new(Journal::new(names, last, reserved + ID_BLOCK));
+        let newest = log.segments().map_err(io)?.last().copied().unwrap_or(0);
+        // Everything sled wrote while opening and replaying (the new snapshot, a new `conf`,
+        // the directories) is made durable before anything relies on it.
+        let disk = if power_safe { Some(DiskSync::open(dir).map_err(io)?) } else { None };
+        let segments = Arc::new(Segments::new(log, newest + 1));
+        let mut checkpointer = Checkpointer::new(db.clone(), meta, disk, journal.clone(), segments.clone());
+        checkpointer
+            .checkpoint(last, u64::MAX)
+            .map_err(|e| StoreError::Sled(std::io::Error::other(e).into()))?;
+        let first = segments.first(newest + 1, wal::FIRST_SEGMENT_BYTES).map_err(io)?;
+
+        let (requests, incoming) = mpsc::channel();
+        let checkpoints = checkpointer.start(incoming);
+        let (flusher, flushing) = Flusher::start(journal.clone(), slots.clone(), segments, first, requests);
+        Ok(Embedded {
+            db,
+            slots,
+            journal,
+            flusher,
+            ids: AtomicU64::new(reserved),
+            dir: dir.to_path_buf(),
+            power_safe,
+            threads: Some((flushing, checkpoints)),
+        })
     }
 
-    /// The transcripts' tree as sled keeps it, for tests of its layout.
+    /// The transcripts' tree as sled keeps it, for tests of its layout: everything written
+    /// so far is applied first.
     #[cfg(test)]
     pub(super) fn messages(&self) -> &sled::Tree {
-        &self.messages
+        futures_executor::block_on(self.flusher.applied(self.flusher.ticket()));
+        &self.slots[MESSAGES_SLOT]
     }
 
-    fn tree(&self, tree: Tree) -> &sled::Tree {
-        &self.trees[tree as usize]
+    fn sled(&self, slot: usize) -> &sled::Tree {
+        &self.slots[slot]
+    }
+
+    /// The value of `key` in `slot`: the pending write, else sled's.
+    fn current(&self, slot: usize, key: &[u8]) -> Result<Option<IVec>, StoreError> {
+        match self.journal.get(slot, key) {
+            Some(p) => Ok(p.value),
+            None => Ok(self.sled(slot).get(key)?),
+        }
+    }
+
+    /// The entries of `slot` from `from` up to `to`, pending writes over sled's: read from
+    /// sled first, so an entry applied (and forgotten by the journal) in between is found in
+    /// one or the other.
+    fn range(&self, slot: usize, from: &[u8], to: Bound<&[u8]>) -> Result<Vec<(IVec, IVec)>, StoreError> {
+        let stored = self.sled(slot).range::<&[u8], _>((Bound::Included(from), to));
+        let mut merged = std::collections::BTreeMap::new();
+        for kv in stored {
+            let (k, v) = kv?;
+            merged.insert(k, v);
+        }
+        for (k, v) in self.journal.range(slot, from, to) {
+            match v {
+                Some(v) => merged.insert(IVec::from(k), v),
+                None => merged.remove(k.as_slice()),
+            };
+        }
+        Ok(merged.into_iter().collect())
     }
 }
 
@@ -143,7 +257,7 @@ fn conflict() -> StoreError {
 
 impl Engine for Embedded {
     fn get(&self, tree: Tree, key: &[Part]) -> Result<Option<(Vec<u8>, Revision)>, StoreError> {
-        let value = self.tree(tree).get(key_bytes(tree, key, true)?)?;
+        let value = self.current(tree as usize, &key_bytes(tree, key, true)?)?;
         Ok(value.map(|v| {
             let rev = revision_of(Some(&v));
             (v.to_vec(), rev)
@@ -151,81 +265,133 @@ impl Engine for Embedded {
     }
 
     fn put(&self, tree: Tree, key: &[Part], value: &[u8], expect: Expect) -> Result<Revision, StoreError> {
-        let t = self.tree(tree);
+        let slot = tree as usize;
         let k = key_bytes(tree, key, true)?;
+        let written = revision_of(Some(value));
+        let value = IVec::from(value);
         match expect {
-            Expect::Any => {
-                t.insert(k, value)?;
-            }
-            Expect::At(rev) => {
-                let current = t.get(&k)?;
-                if revision_of(current.as_deref()) != rev {
-                    return Err(conflict());
-                }
-                t.compare_and_swap(k, current, Some(value))?.map_err(|_| conflict())?;
-            }
+            Expect::Any => self.journal.set(slot, k, Some(value)),
+            Expect::At(rev) => self.journal.write(
+                slot,
+                k.clone(),
+                || Ok(self.sled(slot).get(&k)?),
+                |current| {
+                    if revision_of(current.map(|v| v.as_ref())) == rev {
+                        Ok(Decision::Write(Some(value), ()))
+                    } else {
+                        Err(conflict())
+                    }
+                },
+            )?,
         }
-        Ok(revision_of(Some(value)))
+        Ok(written)
     }
 
     fn insert_new(&self, tree: Tree, key: &[Part], value: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        let slot = tree as usize;
         let k = key_bytes(tree, key, true)?;
-        Ok(match self.tree(tree).compare_and_swap(k, None as Option<&[u8]>, Some(value))? {
-            Ok(()) => None,
-            Err(e) => Some(e.current.map(|v| v.to_vec()).unwrap_or_default()),
-        })
+        self.journal.write(
+            slot,
+            k.clone(),
+            || Ok(self.sled(slot).get(&k)?),
+            |current| {
+                Ok(match current {
+                    Some(there) => Decision::Keep(Some(there.to_vec())),
+                    None => Decision::Write(Some(IVec::from(value)), None),
+                })
+            },
+        )
     }
 
     fn remove(&self, tree: Tree, key: &[Part]) -> Result<bool, StoreError> {
-        Ok(self.tree(tree).remove(key_bytes(tree, key, true)?)?.is_some())
+        let slot = tree as usize;
+        let k = key_bytes(tree, key, true)?;
+        self.journal.write(
+            slot,
+            k.clone(),
+            || Ok(self.sled(slot).get(&k)?),
+            |current| Ok(if current.is_some() { Decision::Write(None, true) } else { Decision::Keep(false) }),
+        )
     }
 
     fn scan(&self, tree: Tree, prefix: &[Part]) -> Result<Vec<Entry>, StoreError> {
-        let t = self.tree(tree);
-        t.scan_prefix(key_bytes(tree, prefix, false)?)
-            .map(|kv| {
-                let (k, v) = kv?;
-                Ok((parts_of(tree, &k)?, v.to_vec()))
-            })
+        let from = key_bytes(tree, prefix, false)?;
+        let end = prefix_end(&from);
+        let to = end.as_deref().map_or(Bound::Unbounded, Bound::Excluded);
+        self.range(tree as usize, &from, to)?
+            .into_iter()
+            .map(|(k, v)| Ok((parts_of(tree, &k)?, v.to_vec())))
             .collect()
     }
 
     fn is_empty(&self, tree: Tree) -> Result<bool, StoreError> {
-        Ok(self.tree(tree).is_empty())
+        let slot = tree as usize;
+        if self.journal.stores_any(slot) {
+            return Ok(false);
+        }
+        // Pending removals may empty what sled still holds.
+        for key in self.sled(slot).iter().keys() {
+            if self.journal.get(slot, &key?).is_none() {
+                return Ok(false);
+            }
+        }
+        Ok(true)
     }
 
     fn append(&self, log: u64, seq: u64, value: &[u8]) -> Result<(), StoreError> {
         // The entry before must be there and this one must not: with one writer per log (a
-        // conversation's actor), the check and the swap cannot be raced in between.
-        if seq == 0 || (seq > 1 && !self.messages.contains_key(message_key(log, seq - 1))?) {
+        // conversation's actor), nothing appends between the check and the write.
+        if seq == 0 || (seq > 1 && self.current(MESSAGES_SLOT, &message_key(log, seq - 1))?.is_none()) {
             return Err(conflict());
         }
-        self.messages
-            .compare_and_swap(message_key(log, seq), None as Option<&[u8]>, Some(value))?
-            .map_err(|_| conflict())
+        let key = message_key(log, seq);
+        self.journal.write(
+            MESSAGES_SLOT,
+            key.to_vec(),
+            || Ok(self.sled(MESSAGES_SLOT).get(key)?),
+            |current| match current {
+                Some(_) => Err(conflict()),
+                None => Ok(Decision::Write(Some(IVec::from(value)), ())),
+            },
+        )
     }
 
     fn read(&self, log: u64, after: u64) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
         let start = message_key(log, after.saturating_add(1));
         let end = message_key(log, u64::MAX);
-        self.messages
-            .range(start..=end)
-            .map(|kv| {
-                let (k, v) = kv?;
-                Ok((seq_of(&k), v.to_vec()))
-            })
-            .collect()
+        Ok(self
+            .range(MESSAGES_SLOT, &start, Bound::Included(&end))?
+            .into_iter()
+            .map(|(k, v)| (seq_of(&k), v.to_vec()))
+            .collect())
     }
 
     fn last_seq(&self, log: u64) -> Result<u64, StoreError> {
         let start = message_key(log, 0);
         let end = message_key(log, u64::MAX);
-        Ok(self.messages.range(start..=end).keys().next_back().transpose()?.map_or(0, |k| seq_of(&k)))
+        let pending = self.journal.range(MESSAGES_SLOT, &start, Bound::Included(&end));
+        let newest_pending = pending.iter().rev().find(|(_, v)| v.is_some()).map_or(0, |(k, _)| seq_of(k));
+        let removed = |k: &[u8]| pending.iter().any(|(p, v)| v.is_none() && p.as_slice() == k);
+        let mut newest_stored = 0;
+        for k in self.sled(MESSAGES_SLOT).range(start..=end).keys().rev() {
+            let k = k?;
+            if !removed(&k) {
+                newest_stored = seq_of(&k);
+                break;
+            }
+        }
+        Ok(newest_pending.max(newest_stored))
     }
 
     fn next_id(&self) -> Result<u64, StoreError> {
-        // sled ids start at 0; ours start at 1 so that 0 never names anything.
-        Ok(self.db.generate_id()? + 1)
+        let id = self.ids.fetch_add(1, Ordering::AcqRel) + 1;
+        let covering = self.journal.reserve_for(id, ID_BLOCK);
+        // The reservation must be durable before the id leaves, or a power cut could hand
+        // it out again; it almost always is, a half-block of ids ago.
+        if !self.flusher.is_durable(Ticket(covering)) {
+            futures_executor::block_on(self.flusher.durable(Ticket(covering)))?;
+        }
+        Ok(id)
     }
 
     fn ticket(&self) -> Ticket {
@@ -233,7 +399,18 @@ impl Engine for Embedded {
     }
 
     fn upgrade(&self, from: u8) -> Result<(), StoreError> {
-        super::migrations::upgrade(&self.messages, from)
+        // The migrations rewrite sled directly: everything logged so far goes in first, and
+        // what they wrote is made durable before the store is marked as this format.
+        futures_executor::block_on(self.flusher.applied(self.flusher.ticket()));
+        super::migrations::upgrade(&self.slots[MESSAGES_SLOT], from)?;
+        self.db.flush()?;
+        if self.power_safe {
+            // Migrations rewrite transcripts, small records: sled's log holds them, no blobs.
+            std::fs::File::open(self.dir.join("db"))
+                .and_then(|f| f.sync_data())
+                .map_err(|e| StoreError::Sled(e.into()))?;
+        }
+        Ok(())
     }
 
     fn durable(&self, ticket: Ticket) -> Durable {
@@ -256,6 +433,48 @@ mod tests {
         let hook = key_bytes(Tree::WebhookOutbox, &[Part::Id(5), Part::Short(2)], true).unwrap();
         assert_eq!(hook, [0, 0, 0, 0, 0, 0, 0, 5, 0, 2]);
         assert_eq!(parts_of(Tree::WebhookOutbox, &hook).unwrap(), [Part::Id(5), Part::Short(2)]);
+    }
+
+    #[test]
+    fn opening_replays_the_log_after_the_last_checkpoint_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let open = || Embedded::open(dir.path(), 1 << 20, Durability::PowerLoss).unwrap();
+        let experts = |n| [Part::Id(n)];
+        {
+            let e = open();
+            e.put(Tree::Experts, &experts(1), b"checkpointed", Expect::Any).unwrap();
+            futures_executor::block_on(e.durable(e.ticket())).unwrap();
+        } // a clean close: everything through position 1 is in sled, durably.
+
+        // What a crash leaves: a segment holding records from before that checkpoint (not to
+        // be replayed over newer state) and after it.
+        let log = wal::Dir::open(dir.path(), true).unwrap();
+        let key = |n: u64| key_bytes(Tree::Experts, &experts(n), true).unwrap();
+        let name = Tree::Experts.name().as_bytes().to_vec();
+        let put = |n, v: &[u8]| Record::Put { tree: name.clone(), key: key(n), value: v.to_vec() };
+        let mut bytes = Vec::new();
+        wal::encode(&mut bytes, 1, &put(1, b"an older value"));
+        wal::encode(&mut bytes, 2, &put(2, b"logged"));
+        wal::encode(&mut bytes, 3, &Record::Remove { tree: name.clone(), key: key(2) });
+        wal::encode(&mut bytes, 4, &put(2, b"logged again"));
+        wal::encode(&mut bytes, 5, &Record::Reserve(1_000_000_000));
+        wal::encode(&mut bytes, 7, &put(3, b"after a gap: not part of the log"));
+        log.create(7).unwrap().append(&bytes, true).unwrap();
+
+        let e = open();
+        assert_eq!(
+            e.get(Tree::Experts, &experts(2)).unwrap().unwrap().0,
+            b"logged again",
+            "replayed in order"
+        );
+        let first = e.get(Tree::Experts, &experts(1)).unwrap().unwrap().0;
+        assert_eq!(
+            first, b"checkpointed",
+            "position 1 was covered by the checkpoint: never replayed over it"
+        );
+        assert_eq!(e.get(Tree::Experts, &experts(3)).unwrap(), None);
+        assert!(e.next_id().unwrap() > 1_000_000_000, "ids stay above every logged reservation");
+        assert_eq!(log.segments().unwrap(), [8], "the replayed log was checkpointed and deleted");
     }
 
     #[test]

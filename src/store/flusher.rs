@@ -1,26 +1,37 @@
-//! Group commit. Writers put their changes into sled (in memory) and take a ticket; one
-//! flusher thread flushes whatever has been written since its last flush (and, when the
-//! store is power-safe, `fdatasync`s it: see [`super::sync`]), then wakes every waiter whose
-//! ticket that flush covered. Many concurrent sends share one flush and one sync.
+//! Group commit. Writers log their changes in the journal and take a ticket; one flusher
+//! thread writes whatever was logged since its last round into the write-ahead log (and, when
+//! the store is power-safe, `fdatasync`s it), wakes every waiter whose ticket that covered,
+//! then applies the writes to sled. Many concurrent sends share one write and one sync.
+//!
+//! When a segment of the log is full the flusher moves to the next (prepared ahead, zero-filled)
+//! and asks the checkpoint thread to make sled durable up to there, after which the full
+//! segments are deleted: see `checkpoint`.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
 use std::thread::{self, JoinHandle, Thread};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 
-use super::sync::DiskSync;
+use super::checkpoint::{Request, Segments};
+use super::journal::{Apply, Journal};
+use super::wal::{Segment, MAX_SEGMENT_BYTES};
 use super::StoreError;
 
-/// A position in the write order: durable once a flush has covered it.
+/// A position in the write order: durable once a group commit has covered it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Ticket(pub u64);
+
+/// Writes nobody waits on (a ticket wakes the flusher at once) still reach the log within this.
+const IDLE_ROUND: Duration = Duration::from_millis(200);
 
 /// What the flusher has done so far, published to every waiter.
 #[derive(Debug, Clone, Copy, Default)]
 struct Progress {
     durable: u64,
+    /// Everything up to here is in sled too.
+    applied: u64,
     /// Tickets `failed_from..=failed_to` had a flush fail: their writers must not acknowledge,
     /// even once a later flush succeeds (after a failed fsync the kernel may have dropped
     /// those pages). One span from the first failure on: tickets between two failures are
@@ -51,26 +62,60 @@ impl Progress {
 }
 
 pub struct Flusher {
-    written: AtomicU64,
+    journal: Arc<Journal>,
     progress: watch::Receiver<Progress>,
     thread: Thread,
     stop: AtomicBool,
 }
 
+/// What the flusher thread owns.
+struct Worker {
+    journal: Arc<Journal>,
+    /// sled's trees by journal slot.
+    trees: Vec<sled::Tree>,
+    segments: Arc<Segments>,
+    /// The segment being written, and the size of the next one to prepare.
+    current: Segment,
+    next_capacity: u64,
+    checkpoints: mpsc::Sender<Request>,
+    progress: watch::Sender<Progress>,
+    /// Set when sled refused a write the log had made durable: from then on nothing is
+    /// acknowledged, since reads and the log could part ways.
+    broken: bool,
+}
+
 impl Flusher {
-    /// `disk`: what makes a flush survive a power cut; `None` for sled's flush alone.
-    pub fn start(db: sled::Db, disk: Option<DiskSync>) -> (Arc<Flusher>, JoinHandle<()>) {
-        let (tx, rx) = watch::channel(Progress::default());
-        let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Arc<Flusher>>();
+    /// Starts the flusher on segment `current`, applying to `trees` (by journal slot).
+    pub fn start(
+        journal: Arc<Journal>,
+        trees: Vec<sled::Tree>,
+        segments: Arc<Segments>,
+        current: Segment,
+        checkpoints: mpsc::Sender<Request>,
+    ) -> (Arc<Flusher>, JoinHandle<()>) {
+        let start = journal.last();
+        let (tx, rx) = watch::channel(Progress { durable: start, applied: start, ..Progress::default() });
+        let (ready_tx, ready_rx) = mpsc::channel::<Arc<Flusher>>();
+        let next_capacity = (current.capacity * 2).min(MAX_SEGMENT_BYTES);
+        let worker = Worker {
+            journal: journal.clone(),
+            trees,
+            segments,
+            current,
+            next_capacity,
+            checkpoints,
+            progress: tx,
+            broken: false,
+        };
         let handle = thread::Builder::new()
             .name("switchboard-flusher".into())
             .spawn(move || {
                 let Ok(me) = ready_rx.recv() else { return };
-                me.run(db, disk, tx);
+                worker.run(&me);
             })
             .expect("spawning the flusher thread");
         let flusher = Arc::new(Flusher {
-            written: AtomicU64::new(0),
+            journal,
             progress: rx,
             thread: handle.thread().clone(),
             stop: AtomicBool::new(false),
@@ -79,51 +124,98 @@ impl Flusher {
         (flusher, handle)
     }
 
-    /// Called after a write is in sled: the write is covered by any flush that starts later.
+    /// A position after every write made so far; wakes the flusher to cover it.
     pub fn ticket(&self) -> Ticket {
-        let t = self.written.fetch_add(1, Ordering::AcqRel) + 1;
+        let t = Ticket(self.journal.last());
         self.thread.unpark();
-        Ticket(t)
+        t
     }
 
-    /// Resolves once `ticket` is on disk.
+    /// Resolves once `ticket` is durable.
     pub async fn durable(&self, ticket: Ticket) -> Result<(), StoreError> {
+        self.thread.unpark();
         let mut rx = self.progress.clone();
         let p = rx.wait_for(|p| p.outcome(ticket).is_some()).await.map_err(|_| StoreError::Closed)?;
         p.outcome(ticket).expect("waited for an outcome")
     }
 
+    /// Whether `ticket` is durable already.
+    pub fn is_durable(&self, ticket: Ticket) -> bool {
+        self.progress.borrow().durable >= ticket.0
+    }
+
+    /// Resolves once everything written before `ticket` is in sled as well.
+    pub async fn applied(&self, ticket: Ticket) {
+        self.thread.unpark();
+        let mut rx = self.progress.clone();
+        let _ = rx.wait_for(|p| p.applied >= ticket.0).await;
+    }
+
+    /// Asks the thread to write what is left and end.
     pub fn stop(&self) {
         self.stop.store(true, Ordering::Release);
         self.thread.unpark();
     }
+}
 
-    fn run(&self, db: sled::Db, mut disk: Option<DiskSync>, progress: watch::Sender<Progress>) {
-        let mut done = 0u64;
+impl Worker {
+    fn run(mut self, flusher: &Flusher) {
+        let mut done = self.journal.last();
         loop {
-            let target = self.written.load(Ordering::Acquire);
-            if target == done {
-                if self.stop.load(Ordering::Acquire) {
+            let Some(batch) = self.journal.take() else {
+                if flusher.stop.load(Ordering::Acquire) {
                     return;
                 }
-                thread::park();
+                thread::park_timeout(IDLE_ROUND);
                 continue;
-            }
+            };
             let started = Instant::now();
-            let result = db.flush().map_err(|e| e.to_string()).and_then(|_| match &mut disk {
-                Some(disk) => disk.sync().map_err(|e| format!("fsync: {e}")),
-                None => Ok(()),
-            });
+            let result = self.write(&batch.bytes, done);
             crate::metrics::flush(started.elapsed());
             match result {
-                Ok(()) => progress.send_modify(|p| p.durable = target),
+                Ok(()) if !self.broken => self.progress.send_modify(|p| p.durable = batch.last),
+                Ok(()) => self.progress.send_modify(|p| p.fail(done, batch.last)),
                 Err(e) => {
-                    tracing::error!(error = %e, "store flush failed");
-                    progress.send_modify(|p| p.fail(done, target));
+                    tracing::error!(error = %e, "write-ahead log write failed");
+                    self.progress.send_modify(|p| p.fail(done, batch.last));
                 }
             }
-            done = target;
+            done = batch.last;
+            self.apply(&batch.applies);
+            self.progress.send_modify(|p| p.applied = batch.last);
         }
+    }
+
+    /// Writes `bytes` into the log, moving to the next segment first when they do not fit;
+    /// `done` is the last position written (and applied) before them.
+    fn write(&mut self, bytes: &[u8], done: u64) -> std::io::Result<()> {
+        if !self.current.fits(bytes.len()) {
+            self.current = self.segments.after(&self.current)?;
+            if !self.broken {
+                // Everything before the new segment is in sled: a checkpoint may cover it.
+                let request =
+                    Request { before: self.current.number, through: done, capacity: self.next_capacity };
+                let _ = self.checkpoints.send(request);
+                self.next_capacity = (self.next_capacity * 2).min(MAX_SEGMENT_BYTES);
+            }
+        }
+        self.current.append(bytes, self.segments.syncs())
+    }
+
+    fn apply(&mut self, applies: &[Apply]) {
+        for a in applies {
+            let tree = &self.trees[a.slot];
+            let result = match &a.pending.value {
+                Some(v) => tree.insert(a.key.as_slice(), v.clone()).map(drop),
+                None => tree.remove(a.key.as_slice()).map(drop),
+            };
+            if let Err(e) = result {
+                tracing::error!(error = %e, "sled refused a logged write: the store stops acknowledging");
+                self.broken = true;
+                return;
+            }
+        }
+        self.journal.applied(applies);
     }
 }
 

@@ -6,16 +6,19 @@
 //! seam (`engine`): sled on one machine (`embedded`), NATS JetStream for a cluster
 //! (`jetstream`); what this module writes, and in which order, is the same on every engine.
 
+mod checkpoint;
 mod codec;
 pub mod conformance;
 mod embedded;
 pub mod engine;
 mod flusher;
 pub mod jetstream;
+mod journal;
 mod keys;
 pub mod migrations;
 pub mod model;
 mod sync;
+mod wal;
 
 use std::path::Path;
 use std::sync::Arc;

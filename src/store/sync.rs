@@ -37,10 +37,13 @@
 //!
 //! Hence [`DiskSync::open`], right after sled has opened and recovered, `fsync`s every file
 //! there and the directories (so the start-up state is the durable one), and
-//! [`DiskSync::sync`], after each group commit's `Db::flush`, `fsync`s the blob files finished
-//! since the last one (inotify's close-after-write events tell which: a blob is complete when
-//! its file is closed, and any blob a flushed message points to was closed before the flush
-//! returned), then `fdatasync`s `db`, then `fsync`s `blobs/` if a blob appeared.
+//! [`DiskSync::sync`], after each checkpoint's `Db::flush` (`checkpoint`), `fsync`s the blob
+//! files finished since the last one (inotify's close-after-write events tell which: a blob is
+//! complete when its file is closed, and any blob a flushed message points to was closed
+//! before the flush returned), then `fdatasync`s `db`, then `fsync`s `blobs/` if a blob
+//! appeared. Between checkpoints sled's files are not synced at all: the write-ahead log
+//! (`wal`) holds every acknowledged write, and sled is only ever written after the log made
+//! the write durable, so what a cut leaves of sled is never ahead of the log.
 
 use std::ffi::{CString, OsString};
 use std::fs::File;
