@@ -165,6 +165,18 @@ impl Embedded {
         }
     }
 
+    /// A conditional write of `key` in `slot`: `decide` sees its current value, pending or
+    /// stored, with no other write in between.
+    fn decide<T>(
+        &self,
+        slot: usize,
+        key: Vec<u8>,
+        decide: impl FnOnce(Option<&IVec>) -> Result<Decision<T>, StoreError>,
+    ) -> Result<T, StoreError> {
+        let stored = self.sled(slot);
+        self.journal.write(slot, key, |k| Ok(stored.get(k)?), decide)
+    }
+
     /// The entries of `slot` from `from` up to `to`, pending writes over sled's: read from
     /// sled first, so an entry applied (and forgotten by the journal) in between is found in
     /// one or the other.
@@ -271,47 +283,30 @@ impl Engine for Embedded {
         let value = IVec::from(value);
         match expect {
             Expect::Any => self.journal.set(slot, k, Some(value)),
-            Expect::At(rev) => self.journal.write(
-                slot,
-                k.clone(),
-                || Ok(self.sled(slot).get(&k)?),
-                |current| {
-                    if revision_of(current.map(|v| v.as_ref())) == rev {
-                        Ok(Decision::Write(Some(value), ()))
-                    } else {
-                        Err(conflict())
-                    }
-                },
-            )?,
+            Expect::At(rev) => self.decide(slot, k, |current| {
+                if revision_of(current.map(|v| v.as_ref())) == rev {
+                    Ok(Decision::Write(Some(value), ()))
+                } else {
+                    Err(conflict())
+                }
+            })?,
         }
         Ok(written)
     }
 
     fn insert_new(&self, tree: Tree, key: &[Part], value: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        let slot = tree as usize;
-        let k = key_bytes(tree, key, true)?;
-        self.journal.write(
-            slot,
-            k.clone(),
-            || Ok(self.sled(slot).get(&k)?),
-            |current| {
-                Ok(match current {
-                    Some(there) => Decision::Keep(Some(there.to_vec())),
-                    None => Decision::Write(Some(IVec::from(value)), None),
-                })
-            },
-        )
+        self.decide(tree as usize, key_bytes(tree, key, true)?, |current| {
+            Ok(match current {
+                Some(there) => Decision::Keep(Some(there.to_vec())),
+                None => Decision::Write(Some(IVec::from(value)), None),
+            })
+        })
     }
 
     fn remove(&self, tree: Tree, key: &[Part]) -> Result<bool, StoreError> {
-        let slot = tree as usize;
-        let k = key_bytes(tree, key, true)?;
-        self.journal.write(
-            slot,
-            k.clone(),
-            || Ok(self.sled(slot).get(&k)?),
-            |current| Ok(if current.is_some() { Decision::Write(None, true) } else { Decision::Keep(false) }),
-        )
+        self.decide(tree as usize, key_bytes(tree, key, true)?, |current| {
+            Ok(if current.is_some() { Decision::Write(None, true) } else { Decision::Keep(false) })
+        })
     }
 
     fn scan(&self, tree: Tree, prefix: &[Part]) -> Result<Vec<Entry>, StoreError> {
@@ -344,16 +339,10 @@ impl Engine for Embedded {
         if seq == 0 || (seq > 1 && self.current(MESSAGES_SLOT, &message_key(log, seq - 1))?.is_none()) {
             return Err(conflict());
         }
-        let key = message_key(log, seq);
-        self.journal.write(
-            MESSAGES_SLOT,
-            key.to_vec(),
-            || Ok(self.sled(MESSAGES_SLOT).get(key)?),
-            |current| match current {
-                Some(_) => Err(conflict()),
-                None => Ok(Decision::Write(Some(IVec::from(value)), ())),
-            },
-        )
+        self.decide(MESSAGES_SLOT, message_key(log, seq).to_vec(), |current| match current {
+            Some(_) => Err(conflict()),
+            None => Ok(Decision::Write(Some(IVec::from(value)), ())),
+        })
     }
 
     fn read(&self, log: u64, after: u64) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {

@@ -98,19 +98,19 @@ impl Journal {
         self.lock().pending[slot].get(key).cloned()
     }
 
-    /// Decides a write on the current value of `key` (the pending one, else `stored()`, read
-    /// under the lock so no other write comes in between) and logs what `decide` chose.
+    /// Decides a write on the current value of `key` (the pending one, else `stored(key)`,
+    /// read under the lock so no other write comes in between) and logs what `decide` chose.
     pub fn write<T, E>(
         &self,
         slot: usize,
         key: Vec<u8>,
-        stored: impl FnOnce() -> Result<Option<IVec>, E>,
+        stored: impl FnOnce(&[u8]) -> Result<Option<IVec>, E>,
         decide: impl FnOnce(Option<&IVec>) -> Result<Decision<T>, E>,
     ) -> Result<T, E> {
         let mut state = self.lock();
         let decision = match state.pending[slot].get(&key) {
             Some(p) => decide(p.value.as_ref())?,
-            None => decide(stored()?.as_ref())?,
+            None => decide(stored(&key)?.as_ref())?,
         };
         match decision {
             Decision::Keep(answer) => Ok(answer),
@@ -223,7 +223,7 @@ mod tests {
 
     fn put(j: &Journal, key: &[u8], value: &str) {
         let v = IVec::from(value);
-        j.write(0, key.to_vec(), || Ok::<_, ()>(None), |_| Ok(Decision::Write(Some(v), ()))).unwrap();
+        j.write(0, key.to_vec(), |_| Ok::<_, ()>(None), |_| Ok(Decision::Write(Some(v), ()))).unwrap();
     }
 
     #[test]
@@ -252,7 +252,7 @@ mod tests {
             .write(
                 0,
                 b"k".to_vec(),
-                || Ok::<_, ()>(Some(IVec::from("stored"))),
+                |_| Ok::<_, ()>(Some(IVec::from("stored"))),
                 |v| Ok(Decision::Keep(v.cloned())),
             )
             .unwrap();
@@ -260,7 +260,7 @@ mod tests {
         let seen = j.write(
             1,
             b"k".to_vec(),
-            || Ok::<_, ()>(Some(IVec::from("stored"))),
+            |_| Ok::<_, ()>(Some(IVec::from("stored"))),
             |v| Ok(Decision::Keep(v.cloned())),
         );
         assert_eq!(seen.unwrap(), Some(IVec::from("stored")), "another tree's key");

@@ -57,6 +57,17 @@ function drawPng(page, colour, label) {
   );
 }
 
+/** Opens the widget on `url`, says `text` and has the expert of `consolePage` accept the offer. */
+async function chatAccepted(shop, consolePage, url, text) {
+  await shop.goto(url);
+  await shop.click(h.W.launcher);
+  await shop.fill(h.W.input, text);
+  await shop.press(h.W.input, 'Enter');
+  await shop.waitForSelector('#switchboard-widget .msg.customer[data-seq="1"]');
+  await consolePage.click('.offer-accept');
+  await consolePage.waitForSelector(h.CHAT + ' .msg-customer');
+}
+
 /** Whether the image `selector` finds (in the page or the widget's shadow root) has loaded pixels. */
 function thumbnailLoaded(page, selector) {
   return h.waitFor(
@@ -82,13 +93,7 @@ test('customers and experts send files: drop, paste, attach, progress, the size 
   shop.on('request', (r) => {
     if (r.method() === 'POST' && r.url().includes('/api/v1/attachments')) uploads.push(r.url());
   });
-  await shop.goto(server.url + '/');
-  await shop.click(h.W.launcher);
-  await shop.fill(h.W.input, 'Hello! My Ridgeline tent arrived with a torn seam.');
-  await shop.press(h.W.input, 'Enter');
-  await shop.waitForSelector('#switchboard-widget .msg.customer[data-seq="1"]');
-  await consolePage.click('.offer-accept');
-  await consolePage.waitForSelector(h.CHAT + ' .msg-customer');
+  await chatAccepted(shop, consolePage, server.url + '/', 'Hello! My Ridgeline tent arrived with a torn seam.');
 
   // A file over the limit is refused in the widget before anything is uploaded.
   await shop.setInputFiles(FILE_INPUT, { name: 'huge-video.mp4', mimeType: 'video/mp4', buffer: Buffer.alloc(LIMIT + 1, 7) });
@@ -176,13 +181,7 @@ test('a widget embedded on another site uploads and shows files across origins',
   await h.loginConsole(consolePage, server, expert);
 
   const { page: shop } = await h.newPage(browser);
-  await shop.goto(otherShop.url + '/');
-  await shop.click(h.W.launcher);
-  await shop.fill(h.W.input, 'Hi, the label on my parcel is smudged.');
-  await shop.press(h.W.input, 'Enter');
-  await shop.waitForSelector('#switchboard-widget .msg.customer[data-seq="1"]');
-  await consolePage.click('.offer-accept');
-  await consolePage.waitForSelector(h.CHAT + ' .msg-customer');
+  await chatAccepted(shop, consolePage, otherShop.url + '/', 'Hi, the label on my parcel is smudged.');
 
   // The upload is a cross-origin POST with a token (a preflighted request), and the widget
   // shows the file it sent through a cross-origin GET.
