@@ -31,6 +31,8 @@ pub struct App {
     pub limiters: Limiters,
     /// Lifecycle events for the configured webhooks, written with the changes they report.
     pub webhooks: Outbox,
+    /// In cluster mode, what an edge node shows with the client address it passes on.
+    forwarding_key: Option<String>,
     /// Conversation actors are spread over these threads, apart from the HTTP workers.
     arbiters: Vec<ArbiterHandle>,
     next_arbiter: AtomicUsize,
@@ -46,7 +48,12 @@ impl App {
             true => Schedule::from_config(&config.office_hours).ok(),
             false => None,
         };
+        let forwarding_key = match config.cluster.enabled() {
+            true => store.visitor_key().ok().map(|k| crate::auth::forwarding_key(&k)),
+            false => None,
+        };
         Arc::new(App {
+            forwarding_key,
             schedule,
             limiters: Limiters::new(&config.limits),
             webhooks: Outbox::new(store.clone(), config.webhooks.clone()),
@@ -58,6 +65,15 @@ impl App {
             arbiters: (0..threads.max(1)).map(|_| Arbiter::new().handle()).collect(),
             next_arbiter: AtomicUsize::new(0),
         })
+    }
+
+    /// Where a request came from: the address an edge node passed on, else the peer or
+    /// what trusted proxies say.
+    pub fn client_ip(&self, req: &actix_web::HttpRequest) -> std::net::IpAddr {
+        self.forwarding_key
+            .as_deref()
+            .and_then(|key| crate::net::forwarded_client(req, key))
+            .unwrap_or_else(|| crate::net::client_ip(req, &self.config.server.trusted_proxies))
     }
 
     pub fn office_hours_open(&self) -> bool {

@@ -93,6 +93,15 @@ pub fn tool_link(
     format!("{unsigned}&sig={sig}")
 }
 
+/// The deployment's forwarding key: what an edge node shows the core so the client address
+/// it passes on is believed. Derived from the visitor key, the secret every node of a
+/// deployment reads from the shared store.
+pub fn forwarding_key(visitor_key: &[u8]) -> String {
+    let mut mac = HmacSha256::new_from_slice(visitor_key).expect("HMAC takes any key length");
+    mac.update(b"switchboard: a client address passed on by a node");
+    hex::encode(mac.finalize().into_bytes())
+}
+
 /// A visitor's token: their customer id, signed with the store's visitor key. It needs no
 /// storage, so a page view that never turns into a chat writes nothing.
 pub fn visitor_token(key: &[u8], customer: CustomerId) -> String {

@@ -55,17 +55,35 @@ pub struct ClusterConfig {
     pub replicas: usize,
     /// Prefix of every stream, bucket and subject, so deployments can share a NATS system.
     pub prefix: String,
+    /// Where the other nodes reach this one when it is the core (`http://host:port`, no
+    /// path); default: the address it listens on, with the host name when that is 0.0.0.0.
+    pub advertise_url: String,
 }
 
 impl Default for ClusterConfig {
     fn default() -> Self {
-        ClusterConfig { nats_urls: Vec::new(), node_name: String::new(), replicas: 3, prefix: "sb".into() }
+        ClusterConfig {
+            nats_urls: Vec::new(),
+            node_name: String::new(),
+            replicas: 3,
+            prefix: "sb".into(),
+            advertise_url: String::new(),
+        }
     }
 }
 
 impl ClusterConfig {
     pub fn enabled(&self) -> bool {
         !self.nats_urls.is_empty()
+    }
+
+    /// Where the other nodes reach this one, listening on `bound`, when it is the core.
+    pub fn advertised(&self, bound: std::net::SocketAddr) -> String {
+        match (self.advertise_url.is_empty(), bound.ip().is_unspecified()) {
+            (false, _) => self.advertise_url.trim_end_matches('/').to_owned(),
+            (true, true) => format!("http://{}:{}", crate::net::host_name(), bound.port()),
+            (true, false) => format!("http://{bound}"),
+        }
     }
 }
 
@@ -466,6 +484,21 @@ impl Config {
             cluster.nats_urls.iter().find(|u| !u.starts_with("nats://") && !u.starts_with("tls://"))
         {
             return invalid(format!("cluster.nats_urls: {url:?} is not a nats:// or tls:// address"));
+        }
+        let advertised = cluster.advertise_url.strip_prefix("http://").unwrap_or("/");
+        if !cluster.advertise_url.is_empty() && (advertised.is_empty() || advertised.contains('/')) {
+            return invalid(format!(
+                "cluster.advertise_url: {:?} is not an http://host:port address (nodes forward to \
+                 each other over plain HTTP)",
+                cluster.advertise_url
+            ));
+        }
+        if cluster.enabled() && self.server.tls() {
+            return invalid(
+                "server.tls_cert in cluster mode: nodes forward to each other over plain HTTP, which \
+                 is not built over TLS yet; terminate TLS at the load balancer (docs/CLUSTER.md)"
+                    .into(),
+            );
         }
         Ok(())
     }

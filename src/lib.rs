@@ -28,7 +28,8 @@
 //!    [`app`] (what they share).
 //! 7. Transports: [`ws`] (the `CustomerWidget` and `ExpertSession` websocket actors),
 //!    [`http`] (the REST API and the websocket routes), [`http_error`] (a refusal answered
-//!    over HTTP), [`assets`] (the widget, console and demo page, embedded from `static/`).
+//!    over HTTP), [`assets`] (the widget, console and demo page, embedded from `static/`),
+//!    [`edge`] (in cluster mode, a node forwarding its clients to the deployment's core).
 
 pub mod access;
 pub mod accounts;
@@ -39,6 +40,7 @@ pub mod clock;
 pub mod config;
 pub mod conversation;
 pub mod domain;
+pub mod edge;
 pub mod export;
 pub mod http;
 pub mod http_error;
@@ -68,6 +70,7 @@ use actix_web::{web, HttpServer};
 
 use crate::app::App;
 use crate::config::Config;
+use crate::store::engine::Claim;
 use crate::store::{Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -141,7 +144,18 @@ pub async fn run(
     };
     let durability = config.server.durability;
     let store = Store::configured(&config)?;
-    store.serve_alone(&config.cluster.node_name)?;
+    let mut shutdown = std::pin::pin!(shutdown);
+    let url = config.cluster.advertised(listener.local_addr()?);
+    if let Claim::Elsewhere(core) = store.claim(&config.cluster.node_name, &url)? {
+        let forwarding = listener.try_clone()?;
+        match edge::serve(&config, store.clone(), url, forwarding, core, shutdown.as_mut()).await? {
+            edge::End::Promoted => tracing::info!("the core's lease was free: serving as the core"),
+            edge::End::Stopped => {
+                store.leave();
+                return Ok(());
+            }
+        }
+    }
     // Printed below, once the address is known; kept before it is shown.
     let setup_code = accounts::first_run::code_at_start(&store)?;
     store.sync().await?;
@@ -194,7 +208,7 @@ pub async fn run(
     let mut server = actix_web::rt::spawn(server);
     tokio::select! {
         result = &mut server => result.map_err(std::io::Error::other)??,
-        _ = shutdown => {
+        _ = shutdown.as_mut() => {
             tracing::info!("shutting down");
             handle.pause().await;
             app.store.sync().await?;

@@ -55,6 +55,34 @@ pub fn origin_listed(origin: &str, allowed: &[String]) -> bool {
     allowed.iter().any(|a| a == "*" || a.trim_end_matches('/').eq_ignore_ascii_case(origin))
 }
 
+/// The client's address as an edge node passes it on to the core (cluster mode).
+pub const FORWARDED_CLIENT: actix_web::http::header::HeaderName =
+    actix_web::http::header::HeaderName::from_static("x-switchboard-client");
+/// The deployment's forwarding key, which proves `FORWARDED_CLIENT` was set by a node.
+pub const FORWARDED_KEY: actix_web::http::header::HeaderName =
+    actix_web::http::header::HeaderName::from_static("x-switchboard-forwarding-key");
+
+/// The client address an edge node passed on with a request, when the request carries the
+/// deployment's forwarding `key` (nodes derive it from the secret they share in the store,
+/// so a client cannot choose its own address; the edge drops these headers from clients).
+pub fn forwarded_client(req: &actix_web::HttpRequest, key: &str) -> Option<IpAddr> {
+    let presented = req.headers().get(FORWARDED_KEY)?.to_str().ok()?;
+    if !crate::auth::same_secret(key, presented) {
+        return None;
+    }
+    req.headers().get(FORWARDED_CLIENT)?.to_str().ok()?.parse().ok()
+}
+
+/// This machine's host name, for names and addresses nobody configured.
+pub fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "switchboard".into())
+}
+
 /// The client's address: the peer, unless the peer is a trusted proxy, in which case the
 /// nearest untrusted address it forwarded for.
 pub fn client_ip(req: &actix_web::HttpRequest, trusted: &[IpAddr]) -> IpAddr {

@@ -350,57 +350,6 @@ async fn a_chat_survives_kill_9_of_the_server_on_a_three_node_cluster() {
     }
 }
 
-/// One node serves a deployment until cluster part 2: a second node on the prefix waits for
-/// the first one's lease and is refused with its name; once the first is killed, another
-/// starts after the lease lapses; a clean stop gives the lease up at once.
-#[tokio::test]
-async fn one_node_serves_a_deployment_at_a_time() {
-    let nats = Nats::start(3).await;
-    let urls = nats.urls_env();
-    let prefix = fresh_prefix();
-    let env = |node: &'static str| {
-        [
-            ("SWITCHBOARD_CLUSTER_NATS_URLS", urls.as_str()),
-            ("SWITCHBOARD_CLUSTER_PREFIX", prefix.as_str()),
-            ("SWITCHBOARD_CLUSTER_NODE_NAME", node),
-        ]
-    };
-    let mut first = TestServer::start(&env("first")).await;
-
-    let data = tempfile::tempdir().unwrap();
-    let second = tokio::process::Command::new(env!("CARGO_BIN_EXE_switchboard"))
-        .arg("serve")
-        .current_dir(data.path())
-        .env("SWITCHBOARD_SERVER_BIND", "127.0.0.1:0")
-        .envs(env("second"))
-        .output();
-    let out = tokio::time::timeout(Duration::from_secs(20), second)
-        .await
-        .expect("the second node gave up")
-        .unwrap();
-    assert!(!out.status.success(), "a second node is refused");
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains(r#"is served by node "first""#), "{err}");
-    assert_eq!(first.get("/healthz", ADMIN).await.0, 200, "the first node still serves");
-
-    // Killed, its lease lapses and another node takes the deployment.
-    first.kill9().await;
-    let mut second = TestServer::start(&env("second")).await;
-    assert_eq!(second.get("/healthz", ADMIN).await.0, 200);
-
-    // Stopped cleanly, it gives the lease up: the next node need not wait for it to lapse
-    // (a lapse takes 5 s after the last renewal, renewed every second).
-    assert!(second.terminate().await, "a clean stop");
-    let started = Instant::now();
-    let third = TestServer::start(&env("third")).await;
-    assert!(
-        started.elapsed() < Duration::from_secs(3),
-        "waited {:?} for a released lease",
-        started.elapsed()
-    );
-    assert_eq!(third.get("/healthz", ADMIN).await.0, 200);
-}
-
 /// Not a test: the numbers for the report (`cargo test --release --test jetstream_engine
 /// throughput -- --ignored --nocapture`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

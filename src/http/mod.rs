@@ -97,9 +97,14 @@ async fn metrics(req: HttpRequest, app: web::Data<AppState>) -> Result<HttpRespo
 /// 200 while the store can make writes durable; 503 while it cannot (a node whose cluster
 /// connection is down), so a load balancer sends clients elsewhere.
 async fn healthz(app: web::Data<AppState>) -> HttpResponse {
+    let node = &app.config.cluster.node_name;
+    let body = |status| match app.config.cluster.enabled() {
+        true => serde_json::json!({ "status": status, "node": node, "role": "core", "core": node }),
+        false => serde_json::json!({ "status": status }),
+    };
     match app.store.connected() {
-        true => HttpResponse::Ok().json(serde_json::json!({ "status": "ok" })),
-        false => HttpResponse::ServiceUnavailable().json(serde_json::json!({ "status": "disconnected" })),
+        true => HttpResponse::Ok().json(body("ok")),
+        false => HttpResponse::ServiceUnavailable().json(body("disconnected")),
     }
 }
 

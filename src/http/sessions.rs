@@ -26,7 +26,7 @@ async fn login(
     body: web::Json<Credentials>,
 ) -> Result<HttpResponse, ApiError> {
     let Credentials { username, password } = body.into_inner();
-    let from = crate::net::client_ip(&req, &app.config.server.trusted_proxies);
+    let from = app.client_ip(&req);
     app.limiters.login(username.trim(), from).map_err(ApiError)?;
     let store = app.store.clone();
     let found = web::block(move || {

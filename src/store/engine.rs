@@ -202,6 +202,23 @@ impl Tree {
     }
 }
 
+/// What [`Engine::claim`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    /// This process runs the router and the live conversations.
+    Serving,
+    /// Another node does; this one forwards its clients there.
+    Elsewhere(Holder),
+}
+
+/// The node that holds a deployment, and the address it serves at for the other nodes
+/// (empty while nobody holds it).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Holder {
+    pub node: String,
+    pub url: String,
+}
+
 /// An engine that keeps the store's bytes. See the module docs for the rules every
 /// implementation keeps; `conformance` checks them.
 pub trait Engine: Send + Sync + 'static {
@@ -260,16 +277,17 @@ pub trait Engine: Send + Sync + 'static {
         true
     }
 
-    /// Claims the store for this process while it serves clients as `node`, so that two
-    /// servers never serve one store at once (each would route the same queue). The embedded
-    /// engine holds its directory's lock from the moment it opens; a shared engine takes a
-    /// lease here and keeps it; an error names who holds the store.
-    fn serve_alone(&self, node: &str) -> Result<(), StoreError> {
-        let _ = node;
-        Ok(())
+    /// Claims the store for this process, as `node` serving at `url`, so that one process
+    /// at a time runs the router and the live conversations (two would route the same queue
+    /// twice). The embedded engine holds its directory's lock from the moment it opens; a
+    /// shared engine takes a lease and keeps it, or names the node that holds it (whom the
+    /// other nodes forward to). Called again by a node waiting for the holder to go.
+    fn claim(&self, node: &str, url: &str) -> Result<Claim, StoreError> {
+        let _ = (node, url);
+        Ok(Claim::Serving)
     }
 
-    /// Gives up what [`Engine::serve_alone`] claimed, at a clean stop, so a replacement need
+    /// Gives up what [`Engine::claim`] claimed, at a clean stop, so a replacement need
     /// not wait for a lease to lapse.
     fn leave(&self) {}
 }

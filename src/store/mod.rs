@@ -124,8 +124,10 @@ impl Store {
         let store = Store { engine };
         let e = &store.engine;
         match e.get(Tree::Meta, &[text(FORMAT)])?.map(|(v, _)| v) {
+            // Nodes of a cluster may open a new store together: the first mark stored wins,
+            // and every one of them writes the same.
             None => {
-                e.put(Tree::Meta, &[text(FORMAT)], &[FORMAT_VERSION], Expect::Any)?;
+                e.insert_new(Tree::Meta, &[text(FORMAT)], &[FORMAT_VERSION])?;
             }
             Some(v) if v == [FORMAT_VERSION] => {}
             // Older values read through `migrations` and are written anew as they change.
@@ -166,9 +168,10 @@ impl Store {
         self.engine.durable(ticket).await
     }
 
-    /// Claims the store for this server, `node` (see [`Engine::serve_alone`]).
-    pub fn serve_alone(&self, node: &str) -> Result<(), StoreError> {
-        self.engine.serve_alone(node)
+    /// Claims the store for this node, serving at `url`, or names the node that holds it
+    /// (see [`Engine::claim`]).
+    pub fn claim(&self, node: &str, url: &str) -> Result<engine::Claim, StoreError> {
+        self.engine.claim(node, url)
     }
 
     /// Gives the store up at a clean stop (see [`Engine::leave`]).
@@ -612,12 +615,7 @@ pub fn node_name(config: &crate::config::Config) -> String {
     if !config.cluster.node_name.is_empty() {
         return config.cluster.node_name.clone();
     }
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .ok()
-        .or_else(|| std::env::var("HOSTNAME").ok())
-        .map(|h| h.trim().to_owned())
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "switchboard".into());
+    let host = crate::net::host_name();
     format!("{host}:{}", config.server.bind.port())
 }
 

@@ -49,7 +49,7 @@ pub fn open_link(req: &HttpRequest, app: &AppState) -> Result<Link, ApiError> {
     if !origin_allowed(req, &config.server.allowed_origins) {
         return Err(ApiError::new(ErrorCode::Forbidden, "this page's origin may not open a chat here"));
     }
-    let ip = crate::net::client_ip(req, &config.server.trusted_proxies);
+    let ip = app.client_ip(req);
     let slot = app.limiters.connect(ip).map_err(ApiError)?;
     Ok(Link {
         session_id: app.hub.session_id(),

@@ -418,6 +418,14 @@ impl Ws {
         Ws { socket, inbox: VecDeque::new(), closed: None }
     }
 
+    /// Connects, or `None` on any failure (refused, reset, an error answer): for clients
+    /// retrying while a server (or a cluster's core) comes back.
+    pub async fn try_open(url: &str) -> Option<Ws> {
+        let opened = tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(url)).await;
+        let (socket, _) = opened.ok()?.ok()?;
+        Some(Ws { socket, inbox: VecDeque::new(), closed: None })
+    }
+
     /// Connects with extra request headers (e.g. Origin) from `source` (an address in
     /// 127.0.0.0/8); the HTTP status if the upgrade is refused.
     pub async fn try_connect(url: &str, headers: &[(&str, &str)], source: Option<&str>) -> Result<Ws, u16> {

@@ -1,20 +1,22 @@
-//! One node serves a deployment (a `cluster.prefix`) at a time, until cluster part 2 shares
-//! the work between nodes: each node runs its own router and owns every conversation it
-//! loads, so two on one prefix would route the same queue twice. The serving node holds a
-//! lease, a key in the KV bucket `{prefix}_node` whose entries lapse `LEASE` after their last
-//! renewal (the bucket's `max_age`), renewed by revision every `RENEW`. It is what the
-//! embedded engine's directory lock is on one machine.
+//! Which node is the deployment's core: the one node that runs the router and every live
+//! conversation of a `cluster.prefix`, while the others forward their clients to it (see
+//! docs/CLUSTER.md for why the work is split this way). The core holds a lease, a key in
+//! the KV bucket `{prefix}_node` whose entries lapse `LEASE` after their last renewal (the
+//! bucket's `max_age`), renewed by revision every `RENEW`. Its value names the holder and
+//! the address the other nodes forward to.
 //!
-//! A node whose lease is held by another waits up to `LEASE` and a little for it to lapse (a
-//! killed node's does), then gives up with the holder's name. A node restarting under its
-//! own name takes its lease over at once. A node that finds its lease taken by another
-//! (it was paused or cut off from NATS for longer than `LEASE`) stops serving: the process
-//! exits, as it would on losing a file lock, rather than serve beside the new holder.
+//! Any node may take a lapsed (or released) lease; a node restarting under its own name
+//! takes its old one over at once. A core that finds its lease taken by another (it was
+//! paused or cut off from NATS for longer than `LEASE`) stops: the process exits, as it
+//! would on losing a file lock, rather than serve beside the new core. Records written by
+//! revision and transcripts by expected sequence refuse its late writes meanwhile.
 
 use std::time::Duration;
 
 use async_nats::jetstream::{self, kv};
+use serde::{Deserialize, Serialize};
 
+use crate::store::engine::Holder;
 use crate::store::StoreError;
 
 /// How long a lease outlives its last renewal (KV ages are whole seconds).
@@ -27,10 +29,98 @@ fn nats(what: &str, e: impl std::fmt::Display) -> StoreError {
     StoreError::Nats(format!("{what}: {e}"))
 }
 
-/// The holder's node name, from a lease value (`node` then a space and an instance id).
-fn holder(value: &[u8]) -> String {
-    let text = String::from_utf8_lossy(value);
-    text.rsplit_once(' ').map_or(text.to_string(), |(node, _)| node.to_owned())
+/// A lease's value: who holds it, which start of that node (so a restarted node's old lease
+/// is told from its new one), and where it serves.
+#[derive(Debug, Serialize, Deserialize)]
+struct Value {
+    node: String,
+    instance: String,
+    url: String,
+}
+
+impl Value {
+    fn holder(bytes: &[u8]) -> Holder {
+        match serde_json::from_slice::<Value>(bytes) {
+            Ok(v) => Holder { node: v.node, url: v.url },
+            // Written by an older build: it names its node only.
+            Err(_) => Holder { node: String::from_utf8_lossy(bytes).into_owned(), url: String::new() },
+        }
+    }
+}
+
+/// What one attempt to take the lease found.
+pub enum Taken {
+    Ours(Box<Lease>),
+    Theirs(Holder),
+}
+
+/// The lease bucket of one deployment.
+#[derive(Clone)]
+pub struct Leases {
+    bucket: kv::Store,
+}
+
+impl Leases {
+    /// Opens (creating when missing) the deployment's lease bucket; retried for `retry_for`
+    /// while a stream elects a leader (a NATS server just died).
+    pub async fn open(
+        js: &jetstream::Context,
+        prefix: &str,
+        replicas: usize,
+        retry_for: Duration,
+    ) -> Result<Leases, StoreError> {
+        let name = format!("{prefix}_node");
+        let retry_until = tokio::time::Instant::now() + retry_for;
+        loop {
+            let config = kv::Config {
+                bucket: name.clone(),
+                history: 1,
+                max_age: LEASE,
+                num_replicas: replicas,
+                ..Default::default()
+            };
+            match js.create_key_value(config).await {
+                Ok(bucket) => return Ok(Leases { bucket }),
+                Err(e) if tokio::time::Instant::now() >= retry_until => {
+                    return Err(nats(&format!("creating the bucket {name}"), e))
+                }
+                Err(e) => tracing::debug!(error = %e, "creating the bucket {name}: retrying"),
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+
+    /// One attempt to take the lease for `node` serving at `url`: it is ours when nobody
+    /// holds it or when it is this node's own from before a restart; otherwise it names
+    /// the holder.
+    pub async fn try_take(&self, node: &str, url: &str) -> Result<Taken, StoreError> {
+        let mut instance = [0u8; 8];
+        rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut instance);
+        let value = Value { node: node.to_owned(), instance: hex::encode(instance), url: url.to_owned() };
+        let value = serde_json::to_string(&value).expect("a lease value serializes");
+        let ours = |revision| {
+            Taken::Ours(Box::new(Lease { bucket: self.bucket.clone(), value: value.clone(), revision }))
+        };
+        match self.bucket.create(KEY, value.clone().into()).await {
+            Ok(revision) => return Ok(ours(revision)),
+            Err(e) if e.kind() == kv::CreateErrorKind::AlreadyExists => {}
+            Err(e) => return Err(nats("taking the deployment's lease", e)),
+        }
+        let entry = match self.bucket.entry(KEY).await {
+            Ok(Some(entry)) if entry.operation == kv::Operation::Put => entry,
+            // Gone between the create and the read (it lapsed or was released): next attempt.
+            Ok(_) => return Ok(Taken::Theirs(Holder::default())),
+            Err(e) => return Err(nats("reading the deployment's lease", e)),
+        };
+        let holder = Value::holder(&entry.value);
+        if holder.node == node {
+            // This node restarting: its old lease is its own.
+            if let Ok(revision) = self.bucket.update(KEY, value.clone().into(), entry.revision).await {
+                return Ok(ours(revision));
+            }
+        }
+        Ok(Taken::Theirs(holder))
+    }
 }
 
 pub struct Lease {
@@ -40,89 +130,6 @@ pub struct Lease {
 }
 
 impl Lease {
-    /// Takes the deployment's lease for `node`, waiting for another holder's to lapse.
-    pub async fn take(
-        js: &jetstream::Context,
-        prefix: &str,
-        replicas: usize,
-        node: &str,
-        retry_for: Duration,
-    ) -> Result<Lease, StoreError> {
-        let name = format!("{prefix}_node");
-        // Requests fail while a stream elects a leader (a NATS server just died): retried.
-        let retry_until = tokio::time::Instant::now() + retry_for;
-        let again = |what: &str, e: &dyn std::fmt::Display| {
-            if tokio::time::Instant::now() >= retry_until {
-                return Err(nats(what, e));
-            }
-            tracing::debug!(error = %e, "{what}: retrying");
-            Ok(())
-        };
-        let bucket = loop {
-            let config = kv::Config {
-                bucket: name.clone(),
-                history: 1,
-                max_age: LEASE,
-                num_replicas: replicas,
-                ..Default::default()
-            };
-            match js.create_key_value(config).await {
-                Ok(bucket) => break bucket,
-                Err(e) => again(&format!("creating the bucket {name}"), &e)?,
-            }
-            tokio::time::sleep(Duration::from_millis(250)).await;
-        };
-        let mut instance = [0u8; 8];
-        rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut instance);
-        let value = format!("{node} {}", hex::encode(instance));
-        let deadline = tokio::time::Instant::now() + LEASE + Duration::from_secs(1);
-        let mut waiting = false;
-        loop {
-            match bucket.create(KEY, value.clone().into()).await {
-                Ok(revision) => return Ok(Lease { bucket, value, revision }),
-                Err(e) if e.kind() == kv::CreateErrorKind::AlreadyExists => {}
-                Err(e) => {
-                    again("taking the deployment's lease", &e)?;
-                    tokio::time::sleep(Duration::from_millis(250)).await;
-                    continue;
-                }
-            }
-            let entry = match bucket.entry(KEY).await {
-                Ok(Some(entry)) if entry.operation == kv::Operation::Put => entry,
-                // Gone between the create and the read (it lapsed or was released): try again,
-                // after a pause so a flapping key is not hammered.
-                Ok(_) => {
-                    tokio::time::sleep(Duration::from_millis(250)).await;
-                    continue;
-                }
-                Err(e) => {
-                    again("reading the deployment's lease", &e)?;
-                    tokio::time::sleep(Duration::from_millis(250)).await;
-                    continue;
-                }
-            };
-            let other = holder(&entry.value);
-            if other == node {
-                // This node restarting: its old lease is its own.
-                match bucket.update(KEY, value.clone().into(), entry.revision).await {
-                    Ok(revision) => return Ok(Lease { bucket, value, revision }),
-                    Err(_) => continue,
-                }
-            }
-            if tokio::time::Instant::now() >= deadline {
-                return Err(StoreError::InUse(format!(
-                    "cluster.prefix {prefix:?} is served by node {other:?}; one node serves a \
-                     deployment until cluster part 2 (stop it first, or use another prefix)"
-                )));
-            }
-            if !waiting {
-                tracing::warn!(holder = %other, "waiting for another node's lease on this deployment to lapse");
-                waiting = true;
-            }
-            tokio::time::sleep(Duration::from_millis(250)).await;
-        }
-    }
-
     /// Renews the lease until it is lost to another node; then the process exits.
     pub async fn keep(mut self) {
         let mut tick = tokio::time::interval(RENEW);
@@ -136,7 +143,7 @@ impl Lease {
                         Ok(revision) => self.revision = revision,
                         Err(_) => {
                             let other = match self.bucket.entry(KEY).await {
-                                Ok(Some(entry)) => holder(&entry.value),
+                                Ok(Some(entry)) => Value::holder(&entry.value).node,
                                 _ => "unknown".into(),
                             };
                             tracing::error!(holder = %other, "another node took over this deployment: stopping");
@@ -150,7 +157,7 @@ impl Lease {
         }
     }
 
-    /// Gives the lease up (a clean stop), so a replacement need not wait for it to lapse.
+    /// Gives the lease up (a clean stop), so another node need not wait for it to lapse.
     pub async fn release(bucket: kv::Store, value: String) {
         if let Ok(Some(entry)) = bucket.entry(KEY).await {
             if *entry.value == *value.as_bytes() {
@@ -167,11 +174,14 @@ impl Lease {
 
 #[cfg(test)]
 mod tests {
-    use super::holder;
+    use super::Value;
 
     #[test]
-    fn the_holder_is_the_node_name_before_the_instance() {
-        assert_eq!(holder(b"chat-1:8080 0a1b2c3d4e5f6071"), "chat-1:8080");
-        assert_eq!(holder(b"a node with spaces 00"), "a node with spaces");
+    fn a_lease_names_its_holder_and_where_it_serves() {
+        let v = br#"{"node":"chat 1","instance":"0a1b","url":"http://10.0.0.5:8080"}"#;
+        let h = Value::holder(v);
+        assert_eq!((h.node.as_str(), h.url.as_str()), ("chat 1", "http://10.0.0.5:8080"));
+        let old = Value::holder(b"chat-1:8080 0a1b2c3d4e5f6071");
+        assert_eq!((old.node.as_str(), old.url.as_str()), ("chat-1:8080 0a1b2c3d4e5f6071", ""));
     }
 }

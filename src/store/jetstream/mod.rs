@@ -64,7 +64,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use tokio::sync::{watch, Semaphore};
 
-use super::engine::{Durable, Engine, Entry, Expect, Part, Revision, Tree};
+use super::engine::{Claim, Durable, Engine, Entry, Expect, Part, Revision, Tree};
 use super::{StoreError, Ticket};
 use overlay::{local_revision, KeyState, LogState, Overlay, PendingKey};
 pub use remote::{check_version, parse_version};
@@ -126,6 +126,8 @@ pub struct JetStream {
     /// The deployment's lease while this engine serves (`Engine::serve_alone`), released when
     /// it closes.
     lease: Mutex<Option<Held>>,
+    /// The deployment's lease bucket, opened on the first claim.
+    leases: std::sync::OnceLock<lease::Leases>,
 }
 
 struct Inner {
@@ -203,6 +205,7 @@ impl JetStream {
             ids: Mutex::new(0..0),
             settings: settings.clone(),
             lease: Mutex::new(None),
+            leases: std::sync::OnceLock::new(),
         })
     }
 
@@ -658,18 +661,45 @@ impl Engine for JetStream {
         self.inner.remote.client.connection_state() == async_nats::connection::State::Connected
     }
 
-    fn serve_alone(&self, node: &str) -> Result<(), StoreError> {
-        let inner = self.inner.clone();
-        let (prefix, replicas, retry_for) =
-            (self.settings.prefix.clone(), self.settings.replicas, self.settings.retry_for);
-        let node = node.to_owned();
-        let held = self.block(async move {
-            lease::Lease::take(inner.remote.context(), &prefix, replicas, &node, retry_for).await
+    fn claim(&self, node: &str, url: &str) -> Result<Claim, StoreError> {
+        if self.lease.lock().expect("lease lock").is_some() {
+            return Ok(Claim::Serving);
+        }
+        let leases = match self.leases.get() {
+            Some(leases) => leases.clone(),
+            None => {
+                let inner = self.inner.clone();
+                let (prefix, replicas, retry_for) =
+                    (self.settings.prefix.clone(), self.settings.replicas, self.settings.retry_for);
+                let opened = self.block(async move {
+                    lease::Leases::open(inner.remote.context(), &prefix, replicas, retry_for).await
+                })?;
+                self.leases.get_or_init(|| opened).clone()
+            }
+        };
+        let (node, url, retry_for) = (node.to_owned(), url.to_owned(), self.settings.retry_for);
+        let taken = self.block(async move {
+            // A new bucket answers once its stream has elected a leader: retried meanwhile.
+            let until = tokio::time::Instant::now() + retry_for;
+            loop {
+                match leases.try_take(&node, &url).await {
+                    Err(e) if tokio::time::Instant::now() < until => {
+                        tracing::debug!(error = %e, "taking the deployment's lease: retrying");
+                        tokio::time::sleep(Duration::from_millis(250)).await;
+                    }
+                    taken => return taken,
+                }
+            }
         })?;
-        let (bucket, value) = held.handle();
-        let renewing = self.handle.spawn(held.keep());
-        *self.lease.lock().expect("lease lock") = Some(Held { bucket, value, renewing });
-        Ok(())
+        match taken {
+            lease::Taken::Theirs(holder) => Ok(Claim::Elsewhere(holder)),
+            lease::Taken::Ours(held) => {
+                let (bucket, value) = held.handle();
+                let renewing = self.handle.spawn(held.keep());
+                *self.lease.lock().expect("lease lock") = Some(Held { bucket, value, renewing });
+                Ok(Claim::Serving)
+            }
+        }
     }
 
     fn leave(&self) {
