@@ -145,6 +145,7 @@ pub async fn run(
     let durability = config.server.durability;
     let store = Store::configured(&config)?;
     let mut shutdown = std::pin::pin!(shutdown);
+    abort_stalled_connections(&listener, config.server.client_timeout)?;
     let url = config.cluster.advertised(listener.local_addr()?);
     if let Claim::Elsewhere(core) = store.claim(&config.cluster.node_name, &url)? {
         let forwarding = listener.try_clone()?;
@@ -163,7 +164,6 @@ pub async fn run(
     let app = App::new(config, store, conversation_threads());
     let restored = app.restore()?;
     let addr = listener.local_addr()?;
-    abort_stalled_connections(&listener, app.config.server.client_timeout)?;
     let data = web::Data::new(app.clone());
     let server = HttpServer::new(move || {
         actix_web::App::new()

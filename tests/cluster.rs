@@ -189,6 +189,7 @@ async fn killing_the_core_moves_the_deployment_to_an_edge_and_loses_nothing() {
     let (mut expert, welcome) = hello_until(&edge1, "/ws/expert", json!({"token": ada}), until).await;
     let took = killed.elapsed();
     assert!(took < FAILOVER, "clients were back after {took:?}");
+    eprintln!("failover: a customer and an expert were back {took:?} after the core was killed");
     let roles = [health(&edge1).await, health(&edge2).await];
     let cores: Vec<_> = roles.iter().filter(|h| h["role"] == "core").collect();
     assert_eq!(cores.len(), 1, "one edge took over: {roles:?}");
@@ -304,38 +305,57 @@ async fn of_two_nodes_racing_for_a_deployment_one_serves_and_the_other_forwards(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn claims_from_consoles_on_different_nodes_never_pass_capacity() {
+async fn claims_and_pushes_from_consoles_on_different_nodes_never_pass_capacity() {
     let nats = Nats::start(3).await;
     let mut deployment = Deployment::new(&nats, &[]);
     deployment.config = GENERAL_AND_RESET.into();
     let [core, edge1, edge2] = deployment.three().await;
-    let (_, ada) = edge1.certified_expert("ada", &["reset"], &["identity"], Some(2)).await;
-    let mut claimers = [edge1.expert_ws(&ada).await, edge2.expert_ws(&ada).await, core.expert_ws(&ada).await];
-    let mut ids = Vec::new();
+    let (_, ada) = edge1.certified_expert("ada", &["reset", "general"], &["identity"], Some(2)).await;
+    let mut consoles = [edge1.expert_ws(&ada).await, edge2.expert_ws(&ada).await, core.expert_ws(&ada).await];
+    let mut claimable = Vec::new();
     for _ in 0..4 {
         let (mut ws, _) = edge2.customer_ws(json!({})).await;
         let ack = ws.ack(json!({"type": "start", "text": "reset my password", "category": "reset"})).await;
-        ids.push(ack["conversation_id"].as_str().unwrap().to_owned());
+        claimable.push(ack["conversation_id"].as_str().unwrap().to_owned());
     }
-    // Every console claims every chat at once.
-    for console in claimers.iter_mut() {
-        for id in &ids {
-            console.send(json!({"type": "claim", "conversation_id": id, "ref": format!("claim-{id}")})).await;
+    let mut online = Vec::new();
+    for node in [&edge1, &core] {
+        let (ws, welcome) = node.customer_ws(json!({})).await;
+        online.push((ws, welcome["customer_id"].clone()));
+    }
+    // Every console claims every chat and pushes a chat to every online customer, at once.
+    let mut asked = Vec::new();
+    for (n, console) in consoles.iter_mut().enumerate() {
+        for id in &claimable {
+            let reference = format!("claim-{n}-{id}");
+            console.send(json!({"type": "claim", "conversation_id": id, "ref": reference})).await;
+            asked.push((n, reference));
         }
-    }
-    let mut claimed = 0;
-    for console in claimers.iter_mut() {
-        for id in &ids {
-            let reference = format!("claim-{id}");
-            let answer = console
-                .expect("the claim's answer", |f| {
-                    (f["type"] == "ack" || f["type"] == "error") && f["ref"] == reference.as_str()
-                })
+        for (i, (_, customer)) in online.iter().enumerate() {
+            let reference = format!("push-{n}-{i}");
+            console
+                .send(
+                    json!({"type": "push_chat", "customer_id": customer, "text": "Hello!", "ref": reference}),
+                )
                 .await;
-            if answer["type"] == "ack" {
-                claimed += 1;
-            }
+            asked.push((n, reference));
         }
     }
-    assert_eq!(claimed, 2, "one expert's capacity of 2, claimed from three nodes at once");
+    let mut taken = 0;
+    for (n, reference) in &asked {
+        let answer = consoles[*n]
+            .expect("an answer", |f| {
+                (f["type"] == "ack" || f["type"] == "error") && f["ref"] == reference.as_str()
+            })
+            .await;
+        if answer["type"] == "ack" {
+            taken += 1;
+        } else {
+            assert!(
+                ["capacity_full", "conflict", "not_allowed"].contains(&answer["code"].as_str().unwrap_or("")),
+                "{answer}"
+            );
+        }
+    }
+    assert_eq!(taken, 2, "one expert's capacity of 2, taken from three nodes at once");
 }

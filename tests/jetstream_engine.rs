@@ -301,6 +301,16 @@ async fn a_server_that_cannot_reach_its_cluster_exits_with_the_reason() {
     assert!(!err.contains("panicked"), "{err}");
 }
 
+/// Waits until `node` serves the deployment itself: a killed core's lease lapses 5 s after
+/// its last renewal.
+async fn serving(node: &TestServer) {
+    let until = Instant::now() + Duration::from_secs(10);
+    while node.get("/healthz", ADMIN).await.1["role"] != "core" {
+        assert!(Instant::now() < until, "the node did not take the deployment over");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_chat_survives_kill_9_of_the_server_on_a_three_node_cluster() {
     let mut nats = Nats::start(3).await;
@@ -317,13 +327,16 @@ async fn a_chat_survives_kill_9_of_the_server_on_a_three_node_cluster() {
         expert.ack(json!({"type": "send", "conversation_id": id, "text": format!("e{k}")})).await;
     }
     server.kill9().await;
-    // Restarted, it waits out its killed self's lease (its name was its old port).
+    // Restarted, it forwards to its killed self (its name was its old port) until that
+    // one's lease lapses, then serves.
     server.restart().await;
+    serving(&server).await;
     let mut nodes = vec![server];
     // Stopped, a node started elsewhere with an empty data directory sees the same: the
     // state is in JetStream.
     assert!(nodes[0].terminate().await, "a clean stop");
     nodes.push(TestServer::start(&env).await);
+    serving(&nodes[1]).await;
     for node in &nodes[1..] {
         let (status, c) = node.get(&format!("/api/v1/conversations/{id}"), ADMIN).await;
         assert_eq!(status, 200, "{c}");

@@ -132,9 +132,7 @@ async fn watch(shared: web::Data<Shared>) {
 /// would get nothing but `503`s).
 async fn healthz(req: actix_web::HttpRequest, shared: web::Data<Shared>) -> HttpResponse {
     let core = shared.core();
-    let body = |status| {
-        serde_json::json!({ "status": status, "node": shared.node, "role": "edge", "core": core.node })
-    };
+    let body = |status| serde_json::json!({ "status": status, "node": shared.node, "role": "edge", "core": core.node });
     let reachable = match (shared.store.connected(), core.url.is_empty()) {
         (true, false) => {
             let client = req.app_data::<awc::Client>().expect("each worker has a client");

@@ -169,11 +169,18 @@ async fn tunnel(
         let _ = to_core.shutdown().await;
     });
     let first = (!rest.is_empty()).then(|| Ok::<_, std::io::Error>(rest.freeze()));
-    let downstream = futures_util::stream::unfold(from_core, |mut from_core| async move {
-        let mut buffer = BytesMut::with_capacity(8 * 1024);
-        match from_core.read_buf(&mut buffer).await {
-            Ok(0) | Err(_) => None,
-            Ok(_) => Some((Ok::<Bytes, std::io::Error>(buffer.freeze()), from_core)),
+    let downstream = futures_util::stream::unfold(from_core, |from_core| async move {
+        // Waits without a buffer, so an idle tunnel holds none; reads into one on the stack
+        // and passes on only what came.
+        loop {
+            from_core.readable().await.ok()?;
+            let mut buffer = [0u8; 8 * 1024];
+            match from_core.try_read(&mut buffer) {
+                Ok(0) => return None,
+                Ok(n) => return Some((Ok(Bytes::copy_from_slice(&buffer[..n])), from_core)),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+                Err(_) => return None,
+            }
         }
     });
     answer.streaming(futures_util::stream::iter(first).chain(downstream))
