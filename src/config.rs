@@ -660,7 +660,18 @@ mod tests {
         assert_eq!(format!("{:?}", c.limits), format!("{:?}", d.limits));
         assert_eq!(format!("{:?}", c.office_hours), format!("{:?}", d.office_hours));
         assert_eq!(format!("{:?}", c.webhooks), format!("{:?}", d.webhooks));
+        assert_eq!(format!("{:?}", c.retention), format!("{:?}", d.retention));
         assert_eq!(c.categories, d.categories);
+    }
+
+    #[test]
+    fn retention_reads_durations_and_zero_keeps_forever() {
+        let c =
+            Config::from_sources("", env(&[("SWITCHBOARD_RETENTION_CLOSED_CONVERSATIONS", "30d")])).unwrap();
+        assert_eq!(c.retention.closed_conversations, Duration::from_secs(30 * 24 * 3600));
+        let forever = Config::from_sources("[retention]\nclosed_conversations = \"0\"", env(&[])).unwrap();
+        assert!(forever.retention.closed_conversations.is_zero());
+        assert!(Config::from_sources("[retention]\nsweep_every = \"0s\"", env(&[])).is_err());
     }
 
     #[test]
