@@ -85,7 +85,10 @@ pub const BUNDLES: &[Bundle] = &[
             "console/main.js",
         ],
     },
-    Bundle { path: "admin.js", pieces: &["shared/dom.js", "admin/admin.js", "admin/live.js"] },
+    Bundle {
+        path: "admin.js",
+        pieces: &["shared/dom.js", "admin/admin.js", "admin/live.js", "admin/customers.js"],
+    },
 ];
 
 pub fn configure(cfg: &mut web::ServiceConfig) {

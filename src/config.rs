@@ -16,7 +16,7 @@ pub use crate::office_hours::OfficeHoursConfig;
 /// Sections that may be overridden from the environment. Longest names first, so that
 /// `OFFICE_HOURS_ENABLED` is not read as section `office`.
 const SECTIONS: &[&str] =
-    &["office_hours", "conversation", "webhooks", "routing", "limits", "server", "cluster"];
+    &["office_hours", "conversation", "retention", "webhooks", "routing", "limits", "server", "cluster"];
 const ENV_PREFIX: &str = "SWITCHBOARD_";
 
 #[derive(Debug, thiserror::Error)]
@@ -41,6 +41,29 @@ pub struct Config {
     pub categories: Vec<Category>,
     pub webhooks: WebhooksConfig,
     pub cluster: ClusterConfig,
+    pub retention: RetentionConfig,
+}
+
+/// How long what customers leave behind is kept (data rights).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RetentionConfig {
+    /// Closed conversations older than this (since they closed) are erased like a customer's
+    /// erasure erases them; 0 keeps them forever.
+    #[serde(with = "humantime_serde")]
+    pub closed_conversations: Duration,
+    /// How often the sweep runs; it also runs at every start.
+    #[serde(with = "humantime_serde")]
+    pub sweep_every: Duration,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        RetentionConfig {
+            closed_conversations: Duration::from_secs(365 * 24 * 3600),
+            sweep_every: Duration::from_secs(24 * 3600),
+        }
+    }
 }
 
 /// Cluster mode: the durable state in NATS JetStream instead of the embedded store.
@@ -309,6 +332,7 @@ impl Default for Config {
             office_hours: OfficeHoursConfig::default(),
             webhooks: WebhooksConfig::default(),
             cluster: ClusterConfig::default(),
+            retention: RetentionConfig::default(),
             categories: vec![Category {
                 id: "general".into(),
                 name: "General questions".into(),
@@ -465,6 +489,9 @@ impl Config {
         }
         for e in &self.webhooks.endpoints {
             crate::net::check_endpoint(&e.url, self.webhooks.allow_private).map_err(ConfigError::Invalid)?;
+        }
+        if self.retention.sweep_every.is_zero() {
+            return invalid("retention.sweep_every must be more than 0".into());
         }
         if self.routing.max_concurrent == 0 {
             return invalid("routing.max_concurrent must be at least 1".into());
@@ -666,7 +693,18 @@ mod tests {
         assert_eq!(format!("{:?}", c.limits), format!("{:?}", d.limits));
         assert_eq!(format!("{:?}", c.office_hours), format!("{:?}", d.office_hours));
         assert_eq!(format!("{:?}", c.webhooks), format!("{:?}", d.webhooks));
+        assert_eq!(format!("{:?}", c.retention), format!("{:?}", d.retention));
         assert_eq!(c.categories, d.categories);
+    }
+
+    #[test]
+    fn retention_reads_durations_and_zero_keeps_forever() {
+        let c =
+            Config::from_sources("", env(&[("SWITCHBOARD_RETENTION_CLOSED_CONVERSATIONS", "30d")])).unwrap();
+        assert_eq!(c.retention.closed_conversations, Duration::from_secs(30 * 24 * 3600));
+        let forever = Config::from_sources("[retention]\nclosed_conversations = \"0\"", env(&[])).unwrap();
+        assert!(forever.retention.closed_conversations.is_zero());
+        assert!(Config::from_sources("[retention]\nsweep_every = \"0s\"", env(&[])).is_err());
     }
 
     #[test]

@@ -126,6 +126,8 @@ named! {
         Transferred = "transferred",
         NoResponse = "no_response",
         ExpertRemoved = "expert_removed",
+        /// An admin erased the customer's data (data rights) while the chat was live.
+        Erased = "erased",
     }
 }
 
@@ -160,6 +162,7 @@ named! {
         ConversationRated = "conversation.rated",
         CallbackRequested = "callback.requested",
         MessageLeft = "message.left",
+        CustomerErased = "customer.erased",
     }
 }
 

@@ -187,6 +187,13 @@ impl Hub {
         }
     }
 
+    /// Closes every widget of a customer (their data was erased: their token is void).
+    pub fn close_customer(&self, customer: CustomerId, code: CloseCode, reason: &'static str) {
+        if let Some(sessions) = self.customers.get(&customer) {
+            sessions.iter().for_each(|s| s.disconnect(code, reason));
+        }
+    }
+
     /// Closes every session (server shutdown: 1001, going away).
     pub fn close_all(&self, code: CloseCode, reason: &'static str) -> usize {
         let mut n = 0;

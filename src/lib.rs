@@ -25,7 +25,8 @@
 //! 6. Actors: [`router`] (assigns chats: presence, capacity, skill; its plain state beside it),
 //!    [`conversation`] (one per live conversation: transcript, timers, outbox), [`hub`] (the
 //!    directory of live actors and sessions), [`messages`] (every message between actors),
-//!    [`app`] (what they share).
+//!    [`app`] (what they share); [`rights`] (a customer's export and erasure, the retention
+//!    sweep) drives them from outside.
 //! 7. Transports: [`ws`] (the `CustomerWidget` and `ExpertSession` websocket actors),
 //!    [`http`] (the REST API and the websocket routes), [`http_error`] (a refusal answered
 //!    over HTTP), [`assets`] (the widget, console and demo page, embedded from `static/`),
@@ -54,6 +55,7 @@ pub mod metrics;
 pub mod net;
 pub mod office_hours;
 pub mod protocol;
+pub mod rights;
 pub mod router;
 pub mod stats;
 pub mod store;
@@ -203,6 +205,7 @@ pub async fn run(
         })
     };
     let webhooks = actix_web::rt::spawn(app.webhooks.clone().run());
+    let retention = actix_web::rt::spawn(rights::keep_sweeping(app.clone()));
     let handle = server.handle();
     // The server runs on its own task so that it keeps serving while shutdown proceeds.
     let mut server = actix_web::rt::spawn(server);
@@ -224,6 +227,7 @@ pub async fn run(
     }
     pruning.abort();
     webhooks.abort();
+    retention.abort();
     reloading.abort();
     app.store.sync().await?;
     // Not left to a drop: actors may still hold the store when the process exits.

@@ -121,6 +121,8 @@ pub enum Event {
     OwnerRemoved {
         expert: ExpertId,
     },
+    /// The customer's data is erased (data rights): a live chat ends at once, closed.
+    Erase,
     /// Time passed: whatever deadline is due fires.
     Tick,
 }
@@ -469,6 +471,7 @@ pub fn step(c: &Conversation, event: &Event, now: Timestamp, p: &Policy) -> Resu
             }
             Ok(end_by_customer_side(c, now, p, Reason::CustomerEnded))
         }
+        Event::Erase => Ok(erase(c, now)),
         Event::CustomerPresence { online } => {
             if c.status.is_terminal() || c.customer_left_at.is_none() == online {
                 return Ok(Transition::unchanged());
@@ -587,6 +590,29 @@ fn end_by_customer_side(c: &Conversation, now: Timestamp, p: &Policy, reason: Re
     n.end_spell(now);
     withdrawn.push(Effect::Status { status: Status::Abandoned, reason: Some(Reason::Abandoned) });
     Transition::to(n, withdrawn)
+}
+
+/// Ends a live chat whose customer's data is being erased: closed at once, whatever the
+/// style, with any offer withdrawn; a chat already over is left as it is.
+fn erase(c: &Conversation, now: Timestamp) -> Transition {
+    if c.status.is_terminal() {
+        return Transition::unchanged();
+    }
+    let mut effects = Vec::new();
+    if let (Status::Offered, Some(o)) = (c.status, c.offer) {
+        effects.push(Effect::OfferWithdrawn { expert: o.expert, reason: OfferEnd::Abandoned });
+    }
+    let mut n = c.clone();
+    n.offer = None;
+    n.first_response_due = None;
+    n.awaiting_reply_since = None;
+    n.solved_at = n.solved_at.or(Some(now));
+    n.end_spell(now);
+    n.status = Status::Closed;
+    n.closed_at = Some(now);
+    n.close_at = None;
+    effects.push(Effect::Status { status: Status::Closed, reason: Some(Reason::Erased) });
+    Transition::to(n, effects)
 }
 
 fn close(n: &mut Conversation, now: Timestamp, effects: &mut Vec<Effect>) {

@@ -147,6 +147,15 @@ pub struct CustomerPresence {
     pub online: bool,
 }
 
+/// Data rights: the conversation's customer is being erased. A live chat ends at once (its
+/// customer and owner are told, the router forgets it, no webhook carries its transcript out),
+/// then the actor stops and `done` is answered, so nothing it holds is written back.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Erase {
+    pub done: tokio::sync::oneshot::Sender<Result<(), Refusal>>,
+}
+
 /// The customer moved to another page.
 #[derive(Message)]
 #[rtype(result = "()")]

@@ -5,9 +5,9 @@ use serde::Serialize;
 
 use crate::clock::{self, Timestamp};
 use crate::domain::{Page, Status};
-use crate::ids::{self, ConversationId, CustomerId};
+use crate::ids::{self, CallbackId, ConversationId, CustomerId};
 use crate::store::model::{AuthorKind, Conversation};
-use crate::store::model::{Customer, StoredMessage};
+use crate::store::model::{Callback, Customer, StoredMessage};
 use crate::store::{Store, StoreError};
 
 // ----- the views -----
@@ -201,6 +201,23 @@ pub struct ToolView {
     pub url: String,
 }
 
+/// A callback request as staff see it (the follow-up list, a customer's export).
+#[derive(Debug, Clone, Serialize)]
+pub struct CallbackView {
+    #[serde(with = "ids::wire")]
+    pub id: CallbackId,
+    pub customer: CustomerView,
+    pub phone: String,
+    pub message: Option<String>,
+    pub category: Option<String>,
+    #[serde(with = "clock::rfc3339")]
+    pub created_at: Timestamp,
+    pub done: bool,
+    #[serde(with = "clock::rfc3339::option")]
+    pub done_at: Option<Timestamp>,
+    pub done_by: Option<String>,
+}
+
 /// One past conversation of a customer, for `history`.
 #[derive(Debug, Clone, Serialize)]
 pub struct HistoryEntry {
@@ -248,6 +265,20 @@ pub fn customer_view(store: &Store, id: CustomerId) -> Result<CustomerView, Stor
     Ok(match store.customer(id)? {
         Some(c) => CustomerView::new(&c),
         None => CustomerView { id: id.to_string(), name: None, email: None, external_id: None },
+    })
+}
+
+pub fn callback(store: &Store, c: &Callback) -> Result<CallbackView, StoreError> {
+    Ok(CallbackView {
+        id: c.id,
+        customer: customer_view(store, c.customer)?,
+        phone: c.phone.clone(),
+        message: c.message.clone(),
+        category: c.category.clone(),
+        created_at: c.created_at,
+        done: c.done_at.is_some(),
+        done_at: c.done_at,
+        done_by: c.done_by.map(|e| e.to_string()),
     })
 }
 

@@ -394,6 +394,28 @@ impl Handler<CustomerPresence> for ConversationActor {
     }
 }
 
+impl Handler<Erase> for ConversationActor {
+    type Result = ();
+    fn handle(&mut self, Erase { done }: Erase, ctx: &mut Context<Self>) {
+        self.erasing = true;
+        match self.apply(&Event::Erase, ctx) {
+            Ok(Some(ticket)) => {
+                self.outbox.push(ticket, super::Outgoing::Gone(done));
+                self.watch_flush(ctx);
+            }
+            // Over already: nothing more to write, and nothing queued may go out now.
+            Ok(None) => {
+                self.app.hub.remove_conversation(self.id(), &ctx.address());
+                ctx.stop();
+                let _ = done.send(Ok(()));
+            }
+            Err(refusal) => {
+                let _ = done.send(Err(refusal));
+            }
+        }
+    }
+}
+
 impl Handler<PageChanged> for ConversationActor {
     type Result = ();
     fn handle(&mut self, PageChanged(page): PageChanged, ctx: &mut Context<Self>) {

@@ -61,6 +61,9 @@ pub struct ConversationActor {
     /// The router's reservation for the action being handled (a claim, a named transfer, a
     /// push): the next `Track` settles it, or it is given back if the action is refused.
     settling: Option<ReservationId>,
+    /// Being erased (`messages::Erase`): its last change is announced to no webhook, which
+    /// would carry the transcript out of the store just as it is erased.
+    erasing: bool,
 }
 
 /// A message about to be stored.
@@ -143,6 +146,7 @@ impl ConversationActor {
                 said,
                 sent,
                 settling: None,
+                erasing: false,
             }
         })
     }
@@ -169,7 +173,9 @@ impl ConversationActor {
             }
             return Ok(None);
         }
-        self.app.webhooks.announce(Some(&self.conv), &next).map_err(internal_error)?;
+        if !self.erasing {
+            self.app.webhooks.announce(Some(&self.conv), &next).map_err(internal_error)?;
+        }
         let ticket = save(&self.app.store, &mut self.revision, &next).map_err(internal_error)?;
         observe(&self.conv, &next);
         // Most messages change only activity times; the router hears of routing changes alone.

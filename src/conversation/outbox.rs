@@ -37,6 +37,8 @@ pub enum Outgoing {
     Router(Box<Track>),
     Outcome(OfferOutcome),
     Stop,
+    /// Erased: the actor stops now (no grace: nobody may act on it any more) and says so.
+    Gone(tokio::sync::oneshot::Sender<Result<(), Refusal>>),
 }
 
 #[derive(Default)]
@@ -102,6 +104,11 @@ impl ConversationActor {
                 // way here are still answered (`closed`) before the actor goes.
                 self.app.hub.remove_conversation(self.id(), &ctx.address());
                 ctx.run_later(STOP_GRACE, |_, ctx| ctx.stop());
+            }
+            Outgoing::Gone(done) => {
+                self.app.hub.remove_conversation(self.id(), &ctx.address());
+                ctx.stop();
+                let _ = done.send(Ok(()));
             }
         }
     }

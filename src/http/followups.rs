@@ -7,10 +7,10 @@ use super::{ApiError, Caller};
 use crate::app::AppState;
 use crate::clock::{self, Timestamp};
 use crate::domain::ErrorCode;
-use crate::ids::{self, CallbackId};
+use crate::ids::CallbackId;
 use crate::store::model::Callback;
 use crate::views;
-use crate::views::{ConversationView, CustomerView};
+use crate::views::{CallbackView, ConversationView};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/callbacks", web::get().to(callbacks))
@@ -18,38 +18,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/abandoned", web::get().to(abandoned));
 }
 
-#[derive(Serialize)]
-struct CallbackView {
-    #[serde(with = "ids::wire")]
-    id: CallbackId,
-    customer: CustomerView,
-    phone: String,
-    message: Option<String>,
-    category: Option<String>,
-    #[serde(with = "clock::rfc3339")]
-    created_at: Timestamp,
-    done: bool,
-    #[serde(with = "clock::rfc3339::option")]
-    done_at: Option<Timestamp>,
-    done_by: Option<String>,
-}
-
-fn customer_view(app: &AppState, id: crate::ids::CustomerId) -> Result<CustomerView, ApiError> {
-    Ok(views::customer_view(&app.store, id)?)
-}
-
 fn callback_view(app: &AppState, c: &Callback) -> Result<CallbackView, ApiError> {
-    Ok(CallbackView {
-        id: c.id,
-        customer: customer_view(app, c.customer)?,
-        phone: c.phone.clone(),
-        message: c.message.clone(),
-        category: c.category.clone(),
-        created_at: c.created_at,
-        done: c.done_at.is_some(),
-        done_at: c.done_at,
-        done_by: c.done_by.map(|e| e.to_string()),
-    })
+    Ok(views::callback(&app.store, c)?)
 }
 
 #[derive(Deserialize)]

@@ -4,6 +4,7 @@ mod attachments;
 mod canned;
 mod colleagues;
 mod conversations;
+mod customers;
 mod experts;
 mod export;
 mod followups;
@@ -51,6 +52,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, allowed_origins: &[String]) {
                 .configure(live::configure)
                 .configure(colleagues::configure)
                 .configure(stats::configure)
+                .configure(customers::configure)
                 .route("/export", web::get().to(export::export))
                 .default_service(web::to(|| async {
                     Err::<HttpResponse, _>(ApiError::new(ErrorCode::NotFound, "no such endpoint"))
@@ -193,7 +195,10 @@ fn caller(req: &HttpRequest) -> Result<Caller, ApiError> {
         return Ok(Caller::Expert(expert));
     }
     if let Some(customer) = auth::visitor_of(&app.store.visitor_key()?, token) {
-        return Ok(Caller::Customer(customer));
+        // An erased customer's token answers as one this server never signed.
+        if !app.store.customer_erased(customer)? {
+            return Ok(Caller::Customer(customer));
+        }
     }
     Err(ApiError::new(ErrorCode::Unauthorized, "unknown or expired token"))
 }

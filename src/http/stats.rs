@@ -56,7 +56,7 @@ async fn get(
     // Reading every record is a long scan on a big store: keep it off the HTTP worker.
     let app = app.into_inner();
     let answer = web::block(move || -> Result<Answer, ApiError> {
-        let report = stats::report(&app.store.conversations()?, from, to, group_by);
+        let report = stats::report(&app.store.reported_conversations()?, from, to, group_by);
         let mut groups = report.groups;
         for g in &mut groups {
             g.label = label(&app, group_by, &g.key)?;

@@ -16,6 +16,7 @@ pub async fn run(engine: Arc<dyn Engine>) {
     scans_keep_key_order(e);
     keys_round_trip(e);
     logs_append_in_order(e).await;
+    erased_logs_read_empty(e).await;
     ids_are_fresh(e);
     tickets_become_durable(e).await;
 }
@@ -166,6 +167,21 @@ async fn logs_append_in_order(e: &dyn Engine) {
     e.append(100, 4, b"m4").unwrap();
     e.durable(e.ticket()).await.expect("appends after refused ones become durable");
     assert_eq!(e.last_seq(100).unwrap(), 4);
+}
+
+async fn erased_logs_read_empty(e: &dyn Engine) {
+    for seq in 1..=3u64 {
+        e.append(110, seq, format!("e{seq}").as_bytes()).unwrap();
+    }
+    e.append(111, 1, b"kept").unwrap();
+    e.erase_log(110).unwrap();
+    assert!(e.read(110, 0).unwrap().is_empty(), "an erased log reads empty at once");
+    assert_eq!(e.last_seq(110).unwrap(), 0, "an erased log's last seq is 0");
+    e.durable(e.ticket()).await.expect("an erasure becomes durable");
+    assert!(e.read(110, 0).unwrap().is_empty(), "and stays empty once durable");
+    assert_eq!(e.read(111, 0).unwrap(), [(1, b"kept".to_vec())], "other logs keep their entries");
+    e.erase_log(112).unwrap();
+    assert!(e.read(112, 0).unwrap().is_empty(), "erasing a log that never was is harmless");
 }
 
 fn ids_are_fresh(e: &dyn Engine) {

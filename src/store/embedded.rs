@@ -372,6 +372,15 @@ impl Engine for Embedded {
         Ok(newest_pending.max(newest_stored))
     }
 
+    fn erase_log(&self, log: u64) -> Result<(), StoreError> {
+        let start = message_key(log, 0);
+        let end = message_key(log, u64::MAX);
+        for (key, _) in self.range(MESSAGES_SLOT, &start, Bound::Included(&end))? {
+            self.journal.set(MESSAGES_SLOT, key.to_vec(), None);
+        }
+        Ok(())
+    }
+
     fn next_id(&self) -> Result<u64, StoreError> {
         let id = self.ids.fetch_add(1, Ordering::AcqRel) + 1;
         let covering = self.journal.reserve_for(id, ID_BLOCK);

@@ -111,10 +111,15 @@ pub enum Tree {
     Canned,
     /// Webhook deliveries owed, by event id then endpoint.
     WebhookOutbox,
+    /// Customers whose data was erased: their visitor tokens answer as unknown ones.
+    ErasedCustomers,
+    /// What the reports still count of an erased conversation: its record with everything
+    /// that names or quotes the customer taken out (`model::Conversation::anonymized`).
+    ErasedConversations,
 }
 
 impl Tree {
-    pub const ALL: [Tree; 19] = [
+    pub const ALL: [Tree; 21] = [
         Tree::Meta,
         Tree::Experts,
         Tree::ExpertNames,
@@ -134,6 +139,8 @@ impl Tree {
         Tree::ConversationAttachments,
         Tree::Canned,
         Tree::WebhookOutbox,
+        Tree::ErasedCustomers,
+        Tree::ErasedConversations,
     ];
 
     /// The tree's name; it carries the layout version, as the value encoding carries
@@ -159,6 +166,8 @@ impl Tree {
             Tree::ConversationAttachments => "conversation_attachments_v1",
             Tree::Canned => "canned_responses_v1",
             Tree::WebhookOutbox => "webhook_outbox_v1",
+            Tree::ErasedCustomers => "erased_customers_v1",
+            Tree::ErasedConversations => "erased_conversations_v1",
         }
     }
 
@@ -182,7 +191,9 @@ impl Tree {
             | Tree::Callbacks
             | Tree::Attachments
             | Tree::AttachmentBytes
-            | Tree::Canned => &[Id],
+            | Tree::Canned
+            | Tree::ErasedCustomers
+            | Tree::ErasedConversations => &[Id],
         }
     }
 
@@ -252,6 +263,11 @@ pub trait Engine: Send + Sync + 'static {
 
     /// The seq of `log`'s last entry; 0 for an empty log.
     fn last_seq(&self, log: u64) -> Result<u64, StoreError>;
+
+    /// Removes every entry of `log` (a transcript erased for data rights): afterwards it
+    /// reads as empty, and a new append must start at 1 again. Its writer must be gone first
+    /// (the log's conversation actor stopped), or its next append is refused.
+    fn erase_log(&self, log: u64) -> Result<(), StoreError>;
 
     /// A fresh id, never 0, unique across restarts.
     fn next_id(&self) -> Result<u64, StoreError>;

@@ -11,6 +11,7 @@ mod codec;
 pub mod conformance;
 mod embedded;
 pub mod engine;
+mod erasure;
 mod flusher;
 pub mod jetstream;
 mod journal;

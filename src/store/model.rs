@@ -224,6 +224,22 @@ impl Conversation {
         }
     }
 
+    /// What reports may keep of this conversation once its customer's data is erased: its
+    /// times, category, experts, transfers and rating score, with nothing that names the
+    /// customer or quotes them (their id, page, language, the contact given with a left
+    /// message, the rating's comment).
+    pub fn anonymized(&self) -> Conversation {
+        let mut c = self.clone();
+        c.customer = CustomerId(0);
+        c.page = None;
+        c.lang = None;
+        c.offline = c.offline.as_ref().map(|_| Contact::default());
+        if let Some(r) = c.rating.as_mut() {
+            r.comment = None;
+        }
+        c
+    }
+
     pub fn owned_by(&self, expert: ExpertId) -> bool {
         self.owner.as_ref().is_some_and(|o| o.id == expert)
     }

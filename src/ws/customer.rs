@@ -205,10 +205,13 @@ impl CustomerWidget {
         let key = store.visitor_key()?;
         if let Some(token) = visitor_token {
             if let Some(id) = auth::visitor_of(&key, &token) {
-                return Ok(Some((store.customer_or_anonymous(id, Timestamp::now())?, token)));
+                if !store.customer_erased(id)? {
+                    return Ok(Some((store.customer_or_anonymous(id, Timestamp::now())?, token)));
+                }
             }
         }
-        // A new visitor, or a token this server did not sign (e.g. a wiped data dir).
+        // A new visitor, or a token this server did not sign (e.g. a wiped data dir) or whose
+        // customer was erased.
         let id = crate::ids::CustomerId(store.next_id()?);
         Ok(Some((Customer::anonymous(id, Timestamp::now()), auth::visitor_token(&key, id))))
     }

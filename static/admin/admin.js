@@ -2,7 +2,8 @@
  * Switchboard admin. Signs in as an admin expert (username and password: POST /login, whose
  * token has every right the admin token has) or with the admin token, for automation; either
  * token is kept in sessionStorage and sent as `Authorization: Bearer` on every call. It and talks to /api/v1 only (no websocket): experts,
- * canned responses and the reports, which it draws as inline SVG charts. Served as
+ * canned responses, the reports, which it draws as inline SVG charts, and a customer's
+ * export and erasure (customers.js). Served as
  * `/admin.js` after static/shared/dom.js (see src/assets.rs).
  */
 
@@ -19,7 +20,7 @@ var TOKEN_KEY = 'switchboard.admin_token';
 var LOGIN_KEY = 'switchboard.admin_login';
 var SVG_NS = 'http://www.w3.org/2000/svg';
 var PRESENCE_LABEL = { available: 'Available', away: 'Away', offline: 'Offline' };
-var VIEWS = ['live', 'experts', 'canned', 'reports'];
+var VIEWS = ['live', 'experts', 'canned', 'reports', 'customers'];
 var PERIODS = { today: 'Today', '7d': 'Last 7 days', '30d': 'Last 30 days' };
 var GROUPS = { day: 'day', expert: 'expert', category: 'category' };
 
@@ -273,6 +274,7 @@ function showView(view) {
   if (view === 'experts') loadExperts();
   else if (view === 'live') app.live.shown();
   else if (view === 'canned') loadCanned();
+  else if (view === 'customers') app.customers.shown();
   else loadReport();
 }
 
@@ -1175,6 +1177,8 @@ app.admin = {
   rfc3339: rfc3339,
   startOfDay: startOfDay,
   chartCard: chartCard,
+  date: date,
+  plural: plural,
   PRESENCE_LABEL: PRESENCE_LABEL,
 };
 

@@ -638,6 +638,15 @@ impl Engine for JetStream {
         Ok(seq)
     }
 
+    fn erase_log(&self, log: u64) -> Result<(), StoreError> {
+        // Appends still on their way land first, so none arrives after the purge.
+        futures_executor::block_on(self.durable(self.ticket()))?;
+        let inner = self.inner.clone();
+        self.block(async move { inner.remote.log_purge(log).await })?;
+        self.overlay().logs.remove(&log);
+        Ok(())
+    }
+
     fn next_id(&self) -> Result<u64, StoreError> {
         let mut ids = self.ids.lock().expect("ids lock");
         if ids.is_empty() {

@@ -304,6 +304,16 @@ impl Remote {
         }
     }
 
+    /// Removes every entry of `log`: its subject is purged, as a record's is.
+    pub async fn log_purge(&self, log: u64) -> Result<(), StoreError> {
+        let subject = keys::log_subject(&self.prefix, log);
+        self.retrying(&format!("purging {subject}"), || async {
+            self.messages.purge().filter(&subject).await.map_err(|e| Attempt::Again(e.to_string()))
+        })
+        .await?;
+        Ok(())
+    }
+
     /// The entries of `log` after seq `after`, in order.
     pub async fn log_read(&self, log: u64, after: u64) -> Result<Vec<(u64, Bytes)>, StoreError> {
         let subject = keys::log_subject(&self.prefix, log);
