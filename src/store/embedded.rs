@@ -387,7 +387,8 @@ impl Engine for Embedded {
         // The reservation must be durable before the id leaves, or a power cut could hand
         // it out again; it almost always is, a half-block of ids ago.
         if !self.flusher.is_durable(Ticket(covering)) {
-            futures_executor::block_on(self.flusher.durable(Ticket(covering)))?;
+            // A ticket now covers the reservation and wakes the flusher for it.
+            futures_executor::block_on(self.flusher.durable(self.flusher.ticket()))?;
         }
         Ok(id)
     }

@@ -131,9 +131,9 @@ impl Flusher {
         t
     }
 
-    /// Resolves once `ticket` is durable.
+    /// Resolves once `ticket` is durable. No wake-up here: `ticket()` made one for it already,
+    /// and an acknowledgement's path is spared a second futex call.
     pub async fn durable(&self, ticket: Ticket) -> Result<(), StoreError> {
-        self.thread.unpark();
         let mut rx = self.progress.clone();
         let p = rx.wait_for(|p| p.outcome(ticket).is_some()).await.map_err(|_| StoreError::Closed)?;
         p.outcome(ticket).expect("waited for an outcome")
