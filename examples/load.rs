@@ -9,6 +9,8 @@
 //!     --experts 100 --rate 0 --inflight 4 --duration 15 --baseline all
 //! cargo run --release --example load -- --mode chat --connections 1100 --chats 1000 \
 //!     --experts 100 --rate 0 --inflight 4 --duration 8 --store both --baseline relay
+//! cargo run --release --example load -- --mode chat --connections 1100 --chats 1000 \
+//!     --experts 100 --rate 0 --inflight 4 --duration 8 --store jetstream --nodes 3
 //! cargo run --release --example load -- --mode sled --duration 10
 //! ```
 //!
@@ -17,6 +19,9 @@
 //! `--store jetstream` runs that server in cluster mode on a 3-node NATS JetStream cluster
 //! that it starts on loopback (`nats_cluster`), with 3 replicas and a fresh prefix;
 //! `--store both` runs the same scenario on sled, then on JetStream, and compares them.
+//! `--store jetstream --nodes N` starts N server nodes on that cluster and prefix (the core
+//! first; the others are edges that forward to it) and spreads the experts and widgets over
+//! them round-robin, so most clients go through an edge; it reports each node's RSS and CPU.
 //! `--target relay` drives `target/release/examples/relay`, the bare websocket relay, with
 //! the same client code; `--baseline relay|sled|all` runs those baselines after the main run
 //! and prints ratios.
@@ -55,6 +60,9 @@ use tokio_tungstenite::WebSocketStream;
 #[path = "load/nats_cluster.rs"]
 mod nats_cluster;
 use nats_cluster::NatsCluster;
+#[path = "load/nodes.rs"]
+mod nodes;
+use nodes::{ClusterNode, Sample, Samples, Spread};
 
 /// The server's allocator, so the raw sled baseline runs on the same footing.
 #[global_allocator]
@@ -101,6 +109,8 @@ enum Store {
 
 /// Nodes of the JetStream cluster, and replicas of every stream and bucket on it.
 const NATS_NODES: usize = 3;
+/// At most this many Switchboard nodes (`--nodes`): every one runs on the same cores.
+const MAX_NODES: usize = 5;
 
 #[derive(Clone, Debug)]
 struct Opts {
@@ -131,6 +141,9 @@ struct Opts {
     server_env: Vec<(String, String)>,
     /// Seconds to wait for other processes to leave the cores idle before each scenario.
     quiet_wait: Duration,
+    /// Switchboard nodes serving the deployment (cluster mode only): the first is the core,
+    /// the others edges forwarding to it; clients are spread over them round-robin.
+    nodes: usize,
 }
 
 impl Default for Opts {
@@ -160,12 +173,13 @@ impl Default for Opts {
             sled_tasks: 1_000,
             server_env: Vec::new(),
             quiet_wait: Duration::from_secs(120),
+            nodes: 1,
         }
     }
 }
 
 const USAGE: &str = "usage: load [--mode idle|chat|sled] [--target switchboard|relay]
-  [--store sled|jetstream|both]
+  [--store sled|jetstream|both] [--nodes N (with --store jetstream)]
   [--server URL --server-pid PID] [--connections N] [--chats C] [--experts M]
   [--max-concurrent K] [--start-rate CHATS/S] [--rate MSGS/S (0 = closed loop)]
   [--inflight W] [--duration SECS] [--hold SECS] [--connect-rate CONN/S]
@@ -224,6 +238,7 @@ fn parse_args() -> Opts {
             "--data-dir" => o.data_dir = Some(val(f, args.next())),
             "--sled-tasks" => o.sled_tasks = val(f, args.next()),
             "--quiet-wait" => o.quiet_wait = Duration::from_secs_f64(val(f, args.next())),
+            "--nodes" => o.nodes = val(f, args.next()),
             "--server-env" => {
                 let kv: String = val(f, args.next());
                 let (k, v) = kv.split_once('=').expect("--server-env KEY=VALUE");
@@ -255,6 +270,12 @@ fn parse_args() -> Opts {
     o.client_threads = o.client_threads.max(1);
     if o.server.is_some() && o.stores.contains(&Store::JetStream) {
         panic!("--store jetstream starts its own server and cluster; it cannot target --server\n{USAGE}");
+    }
+    o.nodes = o.nodes.clamp(1, MAX_NODES);
+    if o.nodes > 1 && (o.stores != [Store::JetStream] || o.target == Target::Relay) {
+        panic!(
+            "--nodes N > 1 needs --store jetstream: only nodes sharing NATS serve one deployment\n{USAGE}"
+        );
     }
     o
 }
@@ -536,6 +557,10 @@ fn own_cpu_secs() -> f64 {
 }
 
 struct Server {
+    /// The node's name in cluster mode, else what runs (`switchboard`, `relay`).
+    name: String,
+    /// `core` or `edge` in cluster mode, from the node's `/healthz`.
+    role: Option<String>,
     child: Option<Child>,
     pid: Option<u32>,
     addr: SocketAddr,
@@ -545,12 +570,8 @@ struct Server {
 }
 
 impl Server {
-    /// Starts the target (on `cluster` in cluster mode, under `prefix`), or finds `--server`.
-    async fn start(
-        opts: &Opts,
-        target: Target,
-        cluster: Option<(&NatsCluster, &str)>,
-    ) -> Result<Server, String> {
+    /// Starts the target (in cluster mode as `node`), or finds `--server`.
+    async fn start(opts: &Opts, target: Target, node: Option<&ClusterNode<'_>>) -> Result<Server, String> {
         if let (Some(url), Target::Switchboard(_)) = (&opts.server, target) {
             let addr = url
                 .trim_start_matches("http://")
@@ -558,6 +579,8 @@ impl Server {
                 .parse()
                 .map_err(|e| format!("--server {url}: {e}"))?;
             return Ok(Server {
+                name: "switchboard".into(),
+                role: None,
                 child: None,
                 pid: opts.server_pid,
                 addr,
@@ -604,10 +627,10 @@ impl Server {
                         "SWITCHBOARD_LOG",
                         std::env::var("SWITCHBOARD_LOG").unwrap_or_else(|_| "warn".into()),
                     );
-                if let Some((cluster, prefix)) = cluster {
-                    c.env("SWITCHBOARD_CLUSTER_NATS_URLS", cluster.urls_env())
-                        .env("SWITCHBOARD_CLUSTER_PREFIX", prefix)
-                        .env("SWITCHBOARD_CLUSTER_NODE_NAME", prefix)
+                if let Some(node) = node {
+                    c.env("SWITCHBOARD_CLUSTER_NATS_URLS", node.nats.urls_env())
+                        .env("SWITCHBOARD_CLUSTER_PREFIX", node.prefix)
+                        .env("SWITCHBOARD_CLUSTER_NODE_NAME", &node.name)
                         .env("SWITCHBOARD_CLUSTER_REPLICAS", NATS_NODES.to_string());
                 }
                 c
@@ -632,7 +655,7 @@ impl Server {
         let stdout = child.stdout.take().ok_or("no stdout")?;
         let mut lines = BufReader::new(stdout).lines();
         // In cluster mode the server creates its streams and buckets (R3) before it listens.
-        let startup = if cluster.is_some() { STEP * 3 } else { STEP };
+        let startup = if node.is_some() { STEP * 3 } else { STEP };
         let line = tokio::time::timeout(startup, lines.next_line())
             .await
             .map_err(|_| "the server did not print its listening line in time".to_string())?
@@ -649,7 +672,13 @@ impl Server {
             .parse()
             .map_err(|e| format!("{line}: {e}"))?;
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        let name = match (node, target) {
+            (Some(node), _) => node.name.clone(),
+            (None, target) => target_name(target).into(),
+        };
         Ok(Server {
+            name,
+            role: None,
             child: Some(child),
             pid,
             addr,
@@ -675,7 +704,7 @@ impl Server {
             let text = std::fs::read_to_string(log).unwrap_or_default();
             let lines: Vec<&str> = text.lines().collect();
             if !lines.is_empty() {
-                println!("server log: {} line(s); last ones:", lines.len());
+                println!("{} log: {} line(s); last ones:", self.name, lines.len());
                 for l in lines.iter().rev().take(5).rev() {
                     println!("  {}", l.chars().take(300).collect::<String>());
                 }
@@ -1057,11 +1086,14 @@ fn fmt_lat(v: &Value) -> String {
     )
 }
 
-async fn create_experts(base: &str, n: usize, max: u32) -> Result<Vec<String>, String> {
+/// Creates `n` expert accounts and logs each in, expert `i` through `bases[i % len]` (on
+/// several nodes most of it is forwarded by an edge).
+async fn create_experts(bases: &[&str], n: usize, max: u32) -> Result<Vec<String>, String> {
     let http = reqwest::Client::new();
     let run = now_us();
     let jobs = futures_util::stream::iter(0..n).map(|i| {
         let http = http.clone();
+        let base = bases[i % bases.len()];
         async move {
             let username = format!("load{run}_{i}");
             let r = http
@@ -1091,10 +1123,11 @@ async fn create_experts(base: &str, n: usize, max: u32) -> Result<Vec<String>, S
     tokens.into_iter().collect()
 }
 
-/// Opens `count` sessions at the configured rate; each is handed to `run` once welcomed.
+/// Opens `count` sessions at the configured rate, session `first_index + i` on the node
+/// `spread` gives it; each is handed to `run` once welcomed.
 async fn open_many<F, Fut>(
     opts: &Opts,
-    addr: SocketAddr,
+    spread: &Arc<Spread>,
     path: &'static str,
     hellos: Vec<String>,
     stats: &Arc<Stats>,
@@ -1113,12 +1146,14 @@ async fn open_many<F, Fut>(
         let permit = gate.clone().acquire_owned().await.expect("semaphore");
         let index = first_index + i;
         let src = Ipv4Addr::new(127, 0, 0, 2 + (index % opts.sources as usize) as u8);
-        let stats = stats.clone();
+        let (node, addr) = spread.node(index);
+        let (stats, spread) = (stats.clone(), spread.clone());
         let run = run.clone();
         handles.push(tokio::spawn(async move {
             let session = open_session(addr, src, path, &hello, &stats).await;
             drop(permit);
             if let Some((sink, stream)) = session {
+                spread.welcome(node);
                 tokio::spawn(run(index, sink, stream));
             }
         }));
@@ -1147,10 +1182,10 @@ async fn scenario(opts: &Opts, target: Target) -> Result<Value, String> {
     };
     // A fresh prefix per run, so no run ever reads what another left in a cluster.
     let prefix = format!("load{}_{}", std::process::id(), now_us());
-    let result = match Server::start(opts, target, cluster.as_ref().map(|c| (c, prefix.as_str()))).await {
-        Ok(server) => {
-            let result = drive(opts, target, &server, cluster.as_ref()).await;
-            server.stop().await;
+    let result = match nodes::start(opts, target, cluster.as_ref().map(|c| (c, prefix.as_str()))).await {
+        Ok(servers) => {
+            let result = drive(opts, target, &servers, cluster.as_ref()).await;
+            nodes::stop(servers).await;
             result
         }
         Err(e) => Err(e),
@@ -1175,21 +1210,25 @@ async fn scenario(opts: &Opts, target: Target) -> Result<Value, String> {
     Ok(Value::Object(report))
 }
 
+/// Runs the scenario against `servers` (one, or a deployment's core and its edges, each
+/// client going to the next one round-robin); the server figures are summed over them.
 async fn drive(
     opts: &Opts,
     target: Target,
-    server: &Server,
+    servers: &[Server],
     cluster: Option<&NatsCluster>,
 ) -> Result<serde_json::Map<String, Value>, String> {
-    let pid = server.pid;
-    let rss = || pid.and_then(rss_kib);
-    println!(
-        "{} at {} (pid {:?}), open-files limit {}",
-        target_name(target),
-        server.base,
-        pid,
-        pid.and_then(proc_nofile).unwrap_or_else(|| "unknown".into())
-    );
+    for server in servers {
+        println!(
+            "{} {} at {} (pid {:?}), open-files limit {}",
+            target_name(target),
+            server.name,
+            server.base,
+            server.pid,
+            server.pid.and_then(proc_nofile).unwrap_or_else(|| "unknown".into())
+        );
+    }
+    let spread = Spread::new(servers);
     let stats = Arc::new(Stats { first_offer_us: AtomicU64::new(u64::MAX), ..Default::default() });
     let (start_tx, start_rx) = watch::channel(false);
     let (send_tx, send_rx) = watch::channel(false);
@@ -1212,13 +1251,14 @@ async fn drive(
         let tokens = match target {
             Target::Switchboard(_) => {
                 let max = opts.max_concurrent.unwrap_or_else(|| default_max_concurrent(opts));
-                create_experts(&server.base, experts, max).await?
+                let bases: Vec<&str> = servers.iter().map(|s| s.base.as_str()).collect();
+                create_experts(&bases, experts, max).await?
             }
             Target::Relay => vec!["relay".to_string(); experts],
         };
         let hellos = tokens.iter().map(|t| json!({"type":"hello","token":t}).to_string()).collect();
         let (s, p) = (stats.clone(), phases.clone());
-        open_many(opts, server.addr, "/ws/expert", hellos, &stats, 0, move |_, k, r| {
+        open_many(opts, &spread, "/ws/expert", hellos, &stats, 0, move |_, k, r| {
             expert_session(k, r, s.clone(), p.clone())
         })
         .await;
@@ -1228,8 +1268,8 @@ async fn drive(
             t.elapsed().as_secs_f64()
         );
     }
-    let rss_before = rss();
-    let cpu_before = pid.and_then(cpu_secs);
+    let before = Sample::take(servers);
+    let rss_before = before.rss_kib();
 
     // Customer widgets: the idle ones, then those that will chat.
     let chats = if opts.mode == Mode::Chat { opts.chats } else { 0 };
@@ -1240,7 +1280,7 @@ async fn drive(
         let (s, p) = (stats.clone(), phases.clone());
         open_many(
             opts,
-            server.addr,
+            &spread,
             "/ws/customer",
             vec![hello.clone(); idle],
             &stats,
@@ -1253,7 +1293,7 @@ async fn drive(
         let (s, p, o) = (stats.clone(), phases.clone(), opts_arc.clone());
         open_many(
             opts,
-            server.addr,
+            &spread,
             "/ws/customer",
             vec![hello; chats],
             &stats,
@@ -1307,8 +1347,9 @@ async fn drive(
     // Hold the connections a moment, then measure memory with everything open.
     tokio::time::sleep(opts.hold).await;
     let held = stats.alive.load(Ordering::Relaxed);
-    let rss_held = rss();
-    let fds = pid.and_then(open_fds);
+    let held_sample = Sample::take(servers);
+    let rss_held = held_sample.rss_kib();
+    let fds = held_sample.fds();
     report.insert("connections_held".into(), json!(held));
     report.insert("connections_failed".into(), json!(stats.failed.load(Ordering::Relaxed)));
     report.insert("server_rss_kib".into(), json!(rss_held));
@@ -1320,16 +1361,22 @@ async fn drive(
         }
     }
     println!(
-        "held: {held} connections; server RSS {} KiB ({} KiB before the widgets), {:.1} KiB per connection ({:.1} KiB growth per connection); server fds {:?}",
+        "held: {held} connections; server RSS {} KiB{} ({} KiB before the widgets), {:.1} KiB per connection ({:.1} KiB growth per connection); server fds {:?}",
         rss_held.unwrap_or(0),
+        if servers.len() > 1 { format!(" over {} nodes", servers.len()) } else { String::new() },
         rss_before.unwrap_or(0),
         report.get("rss_per_conn_kib").and_then(Value::as_f64).unwrap_or(0.0),
         report.get("rss_delta_per_conn_kib").and_then(Value::as_f64).unwrap_or(0.0),
         fds
     );
 
+    // The message window's first and last sample of every node, and its length in seconds.
+    let mut window_samples = None;
+    let mut msgs_per_s = 0.0;
     if opts.mode == Mode::Chat && chats > 0 {
-        let cpu0 = pid.and_then(cpu_secs);
+        let first = Sample::take(servers);
+        let sampled = Instant::now();
+        let cpu0 = first.cpu_secs();
         let nats0 = nats_cpu();
         let own0 = own_cpu_secs();
         let machine0 = machine_jiffies();
@@ -1349,17 +1396,21 @@ async fn drive(
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
-        let cpu1 = pid.and_then(cpu_secs);
+        let last = Sample::take(servers);
+        // Every CPU figure divides by the time between its two samples.
+        let elapsed = sampled.elapsed().as_secs_f64();
+        let cpu1 = last.cpu_secs();
         let nats1 = nats_cpu();
         let own1 = own_cpu_secs();
         let machine = busy_cores(machine0, machine_jiffies());
         let ours: Vec<u32> = [std::process::id()]
             .into_iter()
-            .chain(pid)
+            .chain(servers.iter().filter_map(|s| s.pid))
             .chain(cluster.map(NatsCluster::pids).unwrap_or_default())
             .collect();
         let (kernel_threads, other_processes) = cpu_between(&processes0, &process_ticks(), &ours);
-        let rss_end = rss();
+        let rss_end = last.rss_kib();
+        window_samples = Some((first, last, elapsed));
         if let Some(c) = cluster {
             let kib: u64 = c.pids().into_iter().filter_map(rss_kib).sum();
             println!("  nats-server RSS: {} MiB over {} servers", kib / 1024, c.pids().len());
@@ -1374,7 +1425,7 @@ async fn drive(
         let ack_lat = percentiles(std::mem::take(&mut *stats.ack_latency.lock().expect("lock")));
         let lag = percentiles(std::mem::take(&mut *stats.send_lag.lock().expect("lock")));
         let rate = in_window as f64 / window;
-        let elapsed = window + drain.elapsed().as_secs_f64();
+        msgs_per_s = rate;
         println!(
             "messages: offered {} msgs/s for {:.1} s: {sent} sent, {acked} acked (durable), {delivered} delivered to experts, {} errors",
             if opts.rate > 0.0 { format!("{:.0}", opts.rate) } else { format!("closed loop x{}", opts.inflight) },
@@ -1393,8 +1444,9 @@ async fn drive(
         };
         if let (Some(a), Some(b)) = (cpu0, cpu1) {
             println!(
-                "  CPU: server {:.2} cores, {}load client {:.2} cores (of {})",
+                "  CPU: server {:.2} cores{}, {}load client {:.2} cores (of {})",
                 (b - a) / elapsed,
+                if servers.len() > 1 { format!(" over {} nodes", servers.len()) } else { String::new() },
                 if cluster.is_some() {
                     format!("nats-server {nats_cores:.2} cores, ")
                 } else {
@@ -1432,7 +1484,14 @@ async fn drive(
         let _ = stop_tx.send(true);
         settle(&stats).await;
     }
-    let _ = cpu_before;
+    let samples = Samples {
+        before: &before,
+        held: &held_sample,
+        window: window_samples.as_ref().map(|(a, b, secs)| (a, b, *secs)),
+        msgs_per_s,
+        held_connections: held,
+    };
+    report.insert("nodes".into(), nodes::report(servers, &spread, &samples));
     let errors = stats.errors.load(Ordering::Relaxed);
     report.insert("errors".into(), json!(errors));
     let samples = stats.error_samples.lock().expect("lock").clone();
@@ -1440,7 +1499,7 @@ async fn drive(
         println!("error samples: {samples:?}");
     }
     report.insert("client_nofile".into(), json!(proc_nofile(std::process::id())));
-    report.insert("server_nofile".into(), json!(pid.and_then(proc_nofile)));
+    report.insert("server_nofile".into(), json!(servers[0].pid.and_then(proc_nofile)));
     Ok(report)
 }
 

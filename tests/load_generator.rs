@@ -94,29 +94,32 @@ async fn the_idle_scenario_holds_every_connection_and_reports_memory_per_connect
     assert!(per_conn > 0.0 && per_conn * 300.0 <= num(r, "server_rss_kib") + 1.0, "{r}");
 }
 
+/// A small chat scenario on a JetStream cluster: 20 widgets (6 chatting) and 2 experts, 60
+/// msgs/s for 1 s.
+const SMALL_JETSTREAM_CHAT: &[&str] = &[
+    "--store",
+    "jetstream",
+    "--mode",
+    "chat",
+    "--connections",
+    "20",
+    "--chats",
+    "6",
+    "--experts",
+    "2",
+    "--rate",
+    "60",
+    "--duration",
+    "1",
+    "--start-rate",
+    "100",
+    "--sources",
+    "2",
+];
+
 #[tokio::test]
 async fn the_jetstream_store_runs_the_chat_scenario_on_a_three_replica_stream() {
-    let result = run_load(&[
-        "--store",
-        "jetstream",
-        "--mode",
-        "chat",
-        "--connections",
-        "20",
-        "--chats",
-        "6",
-        "--experts",
-        "2",
-        "--rate",
-        "60",
-        "--duration",
-        "1",
-        "--start-rate",
-        "100",
-        "--sources",
-        "2",
-    ])
-    .await;
+    let result = run_load(SMALL_JETSTREAM_CHAT).await;
     assert!(result.get("switchboard").is_none(), "only the JetStream run: {result}");
     let r = &result["switchboard_jetstream"];
     assert_eq!(r["store"], "jetstream", "{r}");
@@ -128,6 +131,28 @@ async fn the_jetstream_store_runs_the_chat_scenario_on_a_three_replica_stream() 
     assert_eq!(r["stream_servers_current"], 3, "the leader and both followers hold it: {r}");
     assert!(num(r, "nats_cpu_cores") > 0.0, "nats-server's CPU is measured apart: {r}");
     assert!(num(r, "nats_rss_kib") > 1000.0, "{r}");
+}
+
+#[tokio::test]
+async fn three_nodes_serve_one_deployment_with_most_clients_through_edges() {
+    let result = run_load(&[SMALL_JETSTREAM_CHAT, &["--nodes", "3"]].concat()).await;
+    let r = &result["switchboard_jetstream"];
+    let sent = assert_chat_ran("3 nodes", r, 20, 2, 6, 60.0);
+    assert!(num(r, "stream_messages") >= sent + 6.0, "every acked message is in the stream: {r}");
+    let nodes = r["nodes"].as_array().unwrap_or_else(|| panic!("one entry per node: {r}"));
+    let roles: Vec<&str> = nodes.iter().map(|n| n["role"].as_str().unwrap_or("?")).collect();
+    assert_eq!(roles, ["core", "edge", "edge"], "the first node started is the core: {r}");
+    // 22 clients round-robin: 8, 7 and 7, and the core serves all 22 (14 through tunnels).
+    let clients: Vec<u64> = nodes.iter().map(|n| n["clients"].as_u64().unwrap_or(0)).collect();
+    assert_eq!(clients, [8, 7, 7], "{r}");
+    assert_eq!(nodes[0]["connections_served"], 22, "{r}");
+    for node in nodes {
+        assert!(num(node, "rss_kib") > 1000.0, "each node's RSS is read from /proc: {node}");
+        // CPU ticks are 10 ms: an edge's share of 60 msgs/s may round to none.
+        assert!(num(node, "cpu_cores") >= 0.0, "each node's CPU is read over the window: {node}");
+    }
+    let total: f64 = nodes.iter().map(|n| num(n, "rss_kib")).sum();
+    assert_eq!(num(r, "server_rss_kib"), total, "the server's RSS is the nodes' sum: {r}");
 }
 
 /// Checks a chat scenario's report: every widget and expert held, every chat assigned, no
