@@ -39,17 +39,13 @@ pub struct App {
 }
 
 impl App {
-    pub fn new(config: Config, store: Store, threads: usize) -> AppState {
+    pub fn new(config: Config, store: Store, threads: usize, forwarding_key: Option<String>) -> AppState {
         let hub = Arc::new(Hub::default());
         let router = Router::new(hub.clone(), &config);
         let router = Router::start_in_arbiter(&Arbiter::new().handle(), move |_| router);
         // The configuration was validated on load, so the schedule parses.
         let schedule = match config.office_hours.enabled {
             true => Schedule::from_config(&config.office_hours).ok(),
-            false => None,
-        };
-        let forwarding_key = match config.cluster.enabled() {
-            true => store.visitor_key().ok().map(|k| crate::auth::forwarding_key(&k)),
             false => None,
         };
         Arc::new(App {

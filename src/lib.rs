@@ -147,11 +147,18 @@ pub async fn run(
     let durability = config.server.durability;
     let store = Store::configured(&config)?;
     let mut shutdown = std::pin::pin!(shutdown);
+    // What an edge shows the core with a client's address, and what the core checks: derived
+    // once from the secret every node reads from the shared store, for either role.
+    let forwarding_key = match config.cluster.enabled() {
+        true => Some(auth::forwarding_key(&store.visitor_key()?)),
+        false => None,
+    };
     abort_stalled_connections(&listener, config.server.client_timeout)?;
     let url = config.cluster.advertised(listener.local_addr()?);
     if let Claim::Elsewhere(core) = store.claim(&config.cluster.node_name, &url)? {
         let forwarding = listener.try_clone()?;
-        match edge::serve(&config, store.clone(), url, forwarding, core, shutdown.as_mut()).await? {
+        let key = forwarding_key.clone().expect("only a shared store names another holder");
+        match edge::serve(&config, store.clone(), url, key, forwarding, core, shutdown.as_mut()).await? {
             edge::End::Promoted => tracing::info!("the core's lease was free: serving as the core"),
             edge::End::Stopped => {
                 store.leave();
@@ -163,7 +170,7 @@ pub async fn run(
     let setup_code = accounts::first_run::code_at_start(&store)?;
     store.sync().await?;
     metrics::durability(durability);
-    let app = App::new(config, store, conversation_threads());
+    let app = App::new(config, store, conversation_threads(), forwarding_key);
     let restored = app.restore()?;
     let addr = listener.local_addr()?;
     let data = web::Data::new(app.clone());

@@ -61,14 +61,30 @@ pub struct RatingExport {
     pub at: Timestamp,
 }
 
-/// Everything kept about `customer`; `None` when nothing is.
-pub fn export(store: &Store, customer: CustomerId) -> Result<Option<CustomerExport>, StoreError> {
+/// What the store keeps about one customer that names them: read once for an export or an
+/// erasure.
+struct Kept {
+    record: Option<Customer>,
+    conversations: Vec<Conversation>,
+    callbacks: Vec<crate::store::model::Callback>,
+}
+
+/// What is kept about `customer`; `None` when nothing is.
+fn kept(store: &Store, customer: CustomerId) -> Result<Option<Kept>, StoreError> {
     let record = store.customer(customer)?;
     let conversations = store.conversations_of_customer(customer)?;
     let callbacks = store.callbacks_of(customer)?;
     if record.is_none() && conversations.is_empty() && callbacks.is_empty() {
         return Ok(None);
     }
+    Ok(Some(Kept { record, conversations, callbacks }))
+}
+
+/// Everything kept about `customer`; `None` when nothing is.
+pub fn export(store: &Store, customer: CustomerId) -> Result<Option<CustomerExport>, StoreError> {
+    let Some(Kept { record, conversations, callbacks }) = kept(store, customer)? else {
+        return Ok(None);
+    };
     let mut out = CustomerExport {
         customer: CustomerRecord {
             view: views::customer_view(store, customer)?,
@@ -114,12 +130,7 @@ impl From<ErasureError> for Refusal {
 /// nothing was kept. Safe to run again after a failure part way: it picks up what is left.
 pub async fn erase_customer(app: &AppState, customer: CustomerId) -> Result<bool, ErasureError> {
     let store = &app.store;
-    let record = store.customer(customer)?;
-    let conversations = store.conversations_of_customer(customer)?;
-    let callbacks = store.callbacks_of(customer)?;
-    if record.is_none() && conversations.is_empty() && callbacks.is_empty() {
-        return Ok(false);
-    }
+    let Some(Kept { record, conversations, .. }) = kept(store, customer)? else { return Ok(false) };
     let record = record.unwrap_or_else(|| Customer::anonymous(customer, Timestamp::now()));
     store.revoke_customer(customer, record.external_id.as_deref())?;
     app.hub.close_customer(customer, actix_web_actors::ws::CloseCode::Policy, "erased");

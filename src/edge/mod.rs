@@ -57,11 +57,11 @@ pub async fn serve(
     config: &Config,
     store: Store,
     url: String,
+    key: String,
     listener: std::net::TcpListener,
     core: Holder,
     shutdown: std::pin::Pin<&mut impl std::future::Future<Output = ()>>,
 ) -> Result<End, crate::RunError> {
-    let key = crate::auth::forwarding_key(&store.visitor_key()?);
     let shared = web::Data::new(Shared {
         node: config.cluster.node_name.clone(),
         url,
