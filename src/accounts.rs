@@ -76,6 +76,7 @@ fn checked(store: &Store, known_categories: &[String], new: NewExpert) -> Result
         max_concurrent: new.max_concurrent,
         created_at: Timestamp::now(),
         removed: false,
+        bot: false,
         roles,
     })
 }

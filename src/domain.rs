@@ -88,6 +88,27 @@ pub enum SettableStatus {
     OnHold,
 }
 
+/// Which response target an SLA clock counts (PROTOCOL.md v1.1, `sla_breach` events' `kind`).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, bincode::Encode, bincode::Decode, Serialize, Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum SlaKind {
+    /// From the chat's start until an expert's first reply.
+    FirstResponse,
+    /// From a customer's message, once answered before, until the next expert reply.
+    NextResponse,
+}
+
+impl SlaKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SlaKind::FirstResponse => "first_response",
+            SlaKind::NextResponse => "next_response",
+        }
+    }
+}
+
 /// How a solved conversation becomes closed (PRODUCT.md §6).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, bincode::Encode, bincode::Decode)]
 #[serde(rename_all = "snake_case")]

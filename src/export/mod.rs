@@ -53,12 +53,12 @@ use anyhow::{anyhow, bail};
 use serde::{Deserialize, Serialize};
 
 use crate::clock::Timestamp;
-use crate::domain::{Page, Status, Style};
+use crate::domain::{Page, SlaKind, Status, Style};
 use crate::ids::{AttachmentId, CallbackId, CannedId, ConversationId, CustomerId, ExpertId};
 use crate::store::migrations::v1_segments;
 use crate::store::model::{
     Attachment, AttachmentRef, Author, AuthorKind, Callback, Canned, Contact, Conversation, Customer, Expert,
-    Offer, Owner, Rating, Role, Segment, StoredMessage, WebhookEntry,
+    Offer, Owner, Rating, Role, Segment, Sla, SlaClock, SlaOutcome, StoredMessage, WebhookEntry,
 };
 use crate::store::{Store, StoreError};
 
@@ -147,7 +147,7 @@ trait Twin<T> {
 macro_rules! same {
     ($($t:ty),*) => {$(impl Twin<$t> for $t { fn twin(self) -> $t { self } })*};
 }
-same!(String, bool, u8, u16, u32, u64, Timestamp, Status, Style);
+same!(String, bool, u8, u16, u32, u64, Timestamp, Status, Style, SlaKind);
 same!(ExpertId, CustomerId, ConversationId, AttachmentId, CallbackId, CannedId);
 // Roles serialize under their contract names (`"admin"`).
 same!(Role);
@@ -229,6 +229,9 @@ mirror!(ExpertRecord <-> Expert {
     /// Absent from exports written before roles existed: no admin then.
     #[serde(default)]
     roles: Vec<Role>,
+    /// Absent before format 7: a person.
+    #[serde(default)]
+    bot: bool,
 });
 
 mirror!(CustomerRecord <-> Customer {
@@ -276,7 +279,22 @@ mirror!(ConversationRecord <-> Conversation {
     /// Absent before format 6: a chat, not a left message.
     #[serde(default)]
     offline: Option<ContactRecord>,
+    /// Absent before format 7: no consult, no target.
+    #[serde(default)]
+    consultants: Vec<ExpertId>,
+    #[serde(default)]
+    sla: SlaRecord,
 });
+
+mirror!(SlaRecord <-> Sla { running: Option<SlaClockRecord>, outcomes: Vec<SlaOutcomeRecord> });
+mirror!(SlaClockRecord <-> SlaClock { kind: SlaKind, target_ms: u64, due: Timestamp });
+mirror!(SlaOutcomeRecord <-> SlaOutcome { kind: SlaKind, breached_at: Option<Timestamp> });
+
+impl Default for SlaRecord {
+    fn default() -> SlaRecord {
+        Sla::default().twin()
+    }
+}
 
 mirror!(ContactRecord <-> Contact { name: Option<String>, email: Option<String> });
 
@@ -746,6 +764,7 @@ mod tests {
             created_at: Timestamp(1_700_000_000_123),
             removed: false,
             roles: vec![Role::Admin],
+            bot: false,
         };
         store.create_expert(&expert).unwrap();
         let customer = Customer {

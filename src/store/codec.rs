@@ -10,7 +10,7 @@ use super::StoreError;
 /// 4: `Expert` gained `roles`.
 /// 5: `Conversation` gained `lang`.
 /// 6: `Conversation` gained `offline`.
-pub const FORMAT_VERSION: u8 = 6;
+pub const FORMAT_VERSION: u8 = 7;
 
 /// The oldest format whose values this build still reads, through [`Persisted::decode_older`].
 pub const OLDEST_FORMAT_VERSION: u8 = 1;

@@ -22,6 +22,11 @@
 //! older conversation reads as a chat (`None`): nobody could leave a message before. As for
 //! format 5, nothing is rewritten on open.
 //!
+//! Format 6 → 7: `Conversation` gained `consultants` (specialist consult) and `sla` (response
+//! targets), `Expert` gained `bot`. An older conversation has no consultant and no target
+//! running (its category could set none before); an older expert is a person. Nothing is
+//! rewritten on open.
+//!
 //! Every other type kept its shape, and its older bytes read as they are.
 
 use bincode::Decode;
@@ -94,7 +99,7 @@ impl Persisted for Expert {
         match version {
             1..=3 => Ok(decode_body::<ExpertV3>(body)?.into()),
             // Formats 4 and 5 wrote today's shape.
-            4 | 5 => decode_body(body),
+            4..=6 => Ok(decode_body::<ExpertV6>(body)?.into()),
             v => Err(StoreError::Corrupt(format!("no migration for an expert of format {v}"))),
         }
     }
@@ -138,7 +143,20 @@ impl From<ExpertV3> for Expert {
             created_at,
             removed,
             roles: Vec::new(),
+            bot: false,
         }
+    }
+}
+
+#[derive(Decode)]
+struct ExpertV6 {
+    v3: ExpertV3,
+    roles: Vec<Role>,
+}
+
+impl From<ExpertV6> for Expert {
+    fn from(v6: ExpertV6) -> Expert {
+        Expert { roles: v6.roles, ..v6.v3.into() }
     }
 }
 impl Persisted for LoginToken {}
@@ -155,6 +173,7 @@ impl Persisted for Conversation {
             // Formats 2 to 4 wrote today's shape without `lang`, format 5 without `offline`.
             2..=4 => Ok(decode_body::<ConversationV4>(body)?.into()),
             5 => Ok(decode_body::<ConversationV5>(body)?.into()),
+            6 => Ok(decode_body::<ConversationV6>(body)?.into()),
             v => Err(StoreError::Corrupt(format!("no migration for a conversation of format {v}"))),
         }
     }
@@ -165,7 +184,7 @@ impl Persisted for StoredMessage {
         match version {
             1 | 2 => Ok(decode_body::<StoredMessageV2>(body)?.into()),
             // Formats 3 to 5 wrote today's shape.
-            3..=5 => decode_body(body),
+            3..=6 => decode_body(body),
             v => Err(StoreError::Corrupt(format!("no migration for a message of format {v}"))),
         }
     }
@@ -285,6 +304,8 @@ impl ConversationV1 {
             segments: Vec::new(),
             lang: None,
             offline: None,
+            consultants: Vec::new(),
+            sla: Sla::default(),
         }
     }
 }
@@ -322,6 +343,18 @@ struct ConversationV5 {
 impl From<ConversationV5> for Conversation {
     fn from(v5: ConversationV5) -> Conversation {
         Conversation { lang: v5.lang, ..v5.v4.into() }
+    }
+}
+
+#[derive(Decode)]
+struct ConversationV6 {
+    v5: ConversationV5,
+    offline: Option<Contact>,
+}
+
+impl From<ConversationV6> for Conversation {
+    fn from(v6: ConversationV6) -> Conversation {
+        Conversation { offline: v6.offline, ..v6.v5.into() }
     }
 }
 

@@ -5,7 +5,7 @@
 use bincode::{Decode, Encode};
 
 use crate::clock::Timestamp;
-use crate::domain::{Page, Status, Style};
+use crate::domain::{Page, SlaKind, Status, Style};
 use crate::ids::{AttachmentId, CallbackId, CannedId, ConversationId, CustomerId, ExpertId};
 
 #[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
@@ -24,6 +24,10 @@ pub struct Expert {
     pub removed: bool,
     /// What the account may do beyond answering chats (format 4; older records have none).
     pub roles: Vec<Role>,
+    /// A bot's account (format 7; older records are people): it answers new chats of its
+    /// categories before any human and hands them off; it has no password and never counts
+    /// among the experts a customer waits for.
+    pub bot: bool,
 }
 
 impl Expert {
@@ -131,6 +135,40 @@ pub struct Conversation {
     /// (format 6; older records are chats). It keeps the mark for good: experts, reports and
     /// exports tell it from a chat, and it waits for an expert however long its customer is away.
     pub offline: Option<Contact>,
+    /// Specialists the owner invited to advise (format 7; older records have none): they read
+    /// the chat and write internal notes until the consult ends, holding nobody's capacity.
+    pub consultants: Vec<ExpertId>,
+    /// The chat's response targets (format 7; older records have none running): the one being
+    /// counted, with its stored deadline, and how each earlier one ended, for reports.
+    pub sla: Sla,
+}
+
+/// A conversation's SLA clocks (PRODUCT.md v1.1, "SLA targets").
+#[derive(Debug, Clone, Default, PartialEq, Eq, Encode, Decode)]
+pub struct Sla {
+    /// The target counting now; `None` when the chat awaits no reply or its category sets none.
+    pub running: Option<SlaClock>,
+    /// Every target that ended, met or breached, in order: reports' breach rates.
+    pub outcomes: Vec<SlaOutcome>,
+}
+
+/// A response target being counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Encode, Decode)]
+pub struct SlaClock {
+    pub kind: SlaKind,
+    /// The target as the category set it when the clock started, in milliseconds of office time.
+    pub target_ms: u64,
+    /// When it is breached, office hours already counted in: an absolute time, so a restart
+    /// (or another node) re-arms it from data.
+    pub due: Timestamp,
+}
+
+/// How a target ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Encode, Decode)]
+pub struct SlaOutcome {
+    pub kind: SlaKind,
+    /// When it was breached; `None` when the reply came in time.
+    pub breached_at: Option<Timestamp>,
 }
 
 /// What a customer who left a message gave besides its text, each optional: how to address
@@ -199,6 +237,8 @@ impl Conversation {
             segments: vec![Segment::Waiting { since: now, taken_at: None }],
             lang: None,
             offline: None,
+            consultants: Vec::new(),
+            sla: Sla::default(),
         }
     }
 

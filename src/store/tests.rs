@@ -1,7 +1,7 @@
 use super::model::*;
 use super::*;
 use crate::clock::Timestamp;
-use crate::domain::{Page, Status, Style};
+use crate::domain::{Page, SlaKind, Status, Style};
 
 fn sample_conversation() -> Conversation {
     let created = Timestamp(1_700_000_000_000);
@@ -21,12 +21,26 @@ fn sample_conversation() -> Conversation {
     c.begin_spell(ExpertId(2), Timestamp(1_700_000_001_000));
     c.lang = Some("de-CH".into());
     c.offline = Some(Contact { name: Some("Mo".into()), email: Some("mo@example.com".into()) });
+    c.consultants = vec![ExpertId(4)];
+    c.sla = Sla {
+        running: Some(SlaClock {
+            kind: SlaKind::NextResponse,
+            target_ms: 60_000,
+            due: Timestamp(1_700_000_061_000),
+        }),
+        outcomes: vec![SlaOutcome { kind: SlaKind::FirstResponse, breached_at: None }],
+    };
     c
+}
+
+/// The sample as format 6 could hold it: no consult, no SLA clock.
+fn sample_conversation_v6() -> Conversation {
+    Conversation { consultants: vec![], sla: Sla::default(), ..sample_conversation() }
 }
 
 /// The sample as format 5 could hold it: a chat, not a left message.
 fn sample_conversation_v5() -> Conversation {
-    Conversation { offline: None, ..sample_conversation() }
+    Conversation { offline: None, ..sample_conversation_v6() }
 }
 
 /// The sample as formats 1 to 4 could hold it: no language either.
@@ -83,6 +97,7 @@ fn persisted_expert_and_token_bytes_are_stable() {
         created_at: Timestamp(1),
         removed: false,
         roles: vec![Role::Admin],
+        bot: false,
     };
     assert_eq!(hex::encode(encode(&e)), GOLDEN_EXPERT);
     let t = LoginToken { expert: ExpertId(2), expires_at: Timestamp(1000) };
@@ -199,6 +214,30 @@ fn format_5_values_still_read() {
     let mut v5 = read(GOLDEN_CONVERSATION_V5);
     v5[0] = FORMAT_VERSION;
     assert!(matches!(decode::<Conversation>(&v5), Err(StoreError::Corrupt(_))));
+}
+
+/// Format 6 wrote every value in today's shape but conversations, which had no consult or SLA
+/// clock, and experts, which could not be bots.
+#[test]
+fn format_6_values_still_read() {
+    let read = |golden: &str| hex::decode(golden).unwrap();
+    assert_eq!(decode::<Conversation>(&read(GOLDEN_CONVERSATION_V6)).unwrap(), sample_conversation_v6());
+    assert_eq!(decode::<StoredMessage>(&read(GOLDEN_MESSAGE_V6)).unwrap(), sample_message());
+    assert_eq!(decode::<StoredMessage>(&read(GOLDEN_SENT_MESSAGE_V6)).unwrap(), sample_sent_message());
+    let expert: Expert = decode(&read(GOLDEN_EXPERT_V6)).unwrap();
+    assert_eq!(
+        (expert.username.as_str(), expert.roles.as_slice(), expert.bot),
+        ("ada", &[Role::Admin][..], false)
+    );
+    assert_eq!(decode::<LoginToken>(&read(GOLDEN_TOKEN_V6)).unwrap().expires_at, Timestamp(1000));
+    assert_eq!(decode::<Customer>(&read(GOLDEN_CUSTOMER_V6)).unwrap().external_id.as_deref(), Some("u1"));
+    // Today's conversation body is not a format-6 one, nor the other way round.
+    let mut relabelled = encode(&sample_conversation());
+    relabelled[0] = 6;
+    assert!(matches!(decode::<Conversation>(&relabelled), Err(StoreError::Corrupt(_))));
+    let mut v6 = read(GOLDEN_CONVERSATION_V6);
+    v6[0] = FORMAT_VERSION;
+    assert!(matches!(decode::<Conversation>(&v6), Err(StoreError::Corrupt(_))));
 }
 
 /// What a build of format `version` left behind: its meta entry, and messages 3 and 4 of
@@ -336,6 +375,7 @@ async fn usernames_are_unique() {
         created_at: Timestamp(0),
         removed: false,
         roles: vec![],
+        bot: false,
     };
     store.create_expert(&e).unwrap();
     let again = Expert { id: ExpertId(2), ..e };
@@ -343,12 +383,20 @@ async fn usernames_are_unique() {
     assert_eq!(store.expert_by_username("ada").unwrap().unwrap().id, ExpertId(1));
 }
 
-const GOLDEN_CONVERSATION: &str = "0607030762696c6c696e6701020102034164610102000105011968747470733a2f2f73686f702e6578616d706c652f63617274010443617274fd00d0ca9f17030000fd00d0ca9f1703000001fdd0d7ca9f170300000001fd00d0ca9f1703000000fdd0d7ca9f1703000001fd00d0ca9f170300000100000000000001040105717569636bfd70e7ca9f17030000010200fd00d0ca9f1703000001fdd0d7ca9f170300000102fdd0d7ca9f1703000000010564652d43480101024d6f010e6d6f406578616d706c652e636f6d";
-const GOLDEN_MESSAGE: &str = "060301010201034164610648656c6c6f2100fda0dfca9f17030000010b0b726563656970742e706466fb00080f6170706c69636174696f6e2f70646600";
-const GOLDEN_SENT_MESSAGE: &str = "060301010201034164610648656c6c6f2100fda0dfca9f17030000010b0b726563656970742e706466fb00080f6170706c69636174696f6e2f70646601036d2d33";
-const GOLDEN_EXPERT: &str = "060203616461034164610b246172676f6e3269642478010762696c6c696e6700010302000100";
-const GOLDEN_TOKEN: &str = "0602fbd007";
-const GOLDEN_CUSTOMER: &str = "060901027531000002";
+const GOLDEN_CONVERSATION: &str = "0707030762696c6c696e6701020102034164610102000105011968747470733a2f2f73686f702e6578616d706c652f63617274010443617274fd00d0ca9f17030000fd00d0ca9f1703000001fdd0d7ca9f170300000001fd00d0ca9f1703000000fdd0d7ca9f1703000001fd00d0ca9f170300000100000000000001040105717569636bfd70e7ca9f17030000010200fd00d0ca9f1703000001fdd0d7ca9f170300000102fdd0d7ca9f1703000000010564652d43480101024d6f010e6d6f406578616d706c652e636f6d01040101fb60eafd90accc9f17030000010000";
+const GOLDEN_MESSAGE: &str = "070301010201034164610648656c6c6f2100fda0dfca9f17030000010b0b726563656970742e706466fb00080f6170706c69636174696f6e2f70646600";
+const GOLDEN_SENT_MESSAGE: &str = "070301010201034164610648656c6c6f2100fda0dfca9f17030000010b0b726563656970742e706466fb00080f6170706c69636174696f6e2f70646601036d2d33";
+const GOLDEN_EXPERT: &str = "070203616461034164610b246172676f6e3269642478010762696c6c696e670001030200010000";
+const GOLDEN_TOKEN: &str = "0702fbd007";
+const GOLDEN_CUSTOMER: &str = "070901027531000002";
+
+/// Format 6, before consults, SLA clocks and bots.
+const GOLDEN_CONVERSATION_V6: &str = "0607030762696c6c696e6701020102034164610102000105011968747470733a2f2f73686f702e6578616d706c652f63617274010443617274fd00d0ca9f17030000fd00d0ca9f1703000001fdd0d7ca9f170300000001fd00d0ca9f1703000000fdd0d7ca9f1703000001fd00d0ca9f170300000100000000000001040105717569636bfd70e7ca9f17030000010200fd00d0ca9f1703000001fdd0d7ca9f170300000102fdd0d7ca9f1703000000010564652d43480101024d6f010e6d6f406578616d706c652e636f6d";
+const GOLDEN_MESSAGE_V6: &str = "060301010201034164610648656c6c6f2100fda0dfca9f17030000010b0b726563656970742e706466fb00080f6170706c69636174696f6e2f70646600";
+const GOLDEN_SENT_MESSAGE_V6: &str = "060301010201034164610648656c6c6f2100fda0dfca9f17030000010b0b726563656970742e706466fb00080f6170706c69636174696f6e2f70646601036d2d33";
+const GOLDEN_EXPERT_V6: &str = "060203616461034164610b246172676f6e3269642478010762696c6c696e6700010302000100";
+const GOLDEN_TOKEN_V6: &str = "0602fbd007";
+const GOLDEN_CUSTOMER_V6: &str = "060901027531000002";
 
 // Format 5, before conversations could be left messages.
 const GOLDEN_CONVERSATION_V5: &str = "0507030762696c6c696e6701020102034164610102000105011968747470733a2f2f73686f702e6578616d706c652f63617274010443617274fd00d0ca9f17030000fd00d0ca9f1703000001fdd0d7ca9f170300000001fd00d0ca9f1703000000fdd0d7ca9f1703000001fd00d0ca9f170300000100000000000001040105717569636bfd70e7ca9f17030000010200fd00d0ca9f1703000001fdd0d7ca9f170300000102fdd0d7ca9f1703000000010564652d4348";
