@@ -41,7 +41,14 @@ pub struct App {
 impl App {
     pub fn new(config: Config, store: Store, threads: usize, forwarding_key: Option<String>) -> AppState {
         let hub = Arc::new(Hub::default());
-        let router = Router::new(hub.clone(), &config);
+        let bots = match store.experts() {
+            Ok(experts) => experts.iter().filter(|e| e.bot).map(|e| e.id).collect(),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read the bot accounts");
+                Vec::new()
+            }
+        };
+        let router = Router::new(hub.clone(), &config, bots);
         let router = Router::start_in_arbiter(&Arbiter::new().handle(), move |_| router);
         // The configuration was validated on load, so the schedule parses.
         let schedule = match config.office_hours.enabled {

@@ -125,6 +125,19 @@ pub enum Event {
     Erase,
     /// Time passed: whatever deadline is due fires.
     Tick,
+    // ----- bots (PRODUCT.md v1.1, "Bots") -----
+    /// A connected bot of the chat's category answers it before any human is offered it.
+    BotTake {
+        bot: ExpertId,
+        name: String,
+    },
+    /// The owning bot hands the chat to humans: queued in `category` (its own unless the bot
+    /// named another), with its whole transcript.
+    Handoff {
+        bot: ExpertId,
+        category: String,
+        style: Style,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -178,6 +191,11 @@ pub enum Effect {
         from: ExpertId,
         to: ExpertId,
         note: Option<String>,
+    },
+    // ----- bots -----
+    /// The bot that took the chat receives it with its transcript.
+    BotTaken {
+        bot: ExpertId,
     },
 }
 
@@ -512,7 +530,61 @@ pub fn step(c: &Conversation, event: &Event, now: Timestamp, p: &Policy) -> Resu
             ))
         }
         Event::Tick => Ok(tick(c, now, p)),
+        Event::BotTake { bot, ref name } => bot_take(c, bot, name, now),
+        Event::Handoff { bot, ref category, style } => handoff(c, bot, category, style, now),
     }
+}
+
+/// Whether a bot may answer this chat first: a chat nobody has held yet. A chat a bot handed
+/// off, a human held, or a reopened one goes to humans; so does a left message, whose
+/// customer is away and waits for a person.
+pub fn for_a_bot(c: &Conversation) -> bool {
+    c.status == Status::Queued && c.past_owners.is_empty() && c.offline.is_none()
+}
+
+/// A bot takes a new chat: open and the bot's from the start, no offer, no accept. The wait
+/// ends here; the bot's first message counts as the first response.
+fn bot_take(c: &Conversation, bot: ExpertId, name: &str, now: Timestamp) -> Result<Transition, Refusal> {
+    if !for_a_bot(c) {
+        return refuse(ErrorCode::Conflict, "this chat is not for a bot");
+    }
+    let mut n = c.clone();
+    n.status = Status::Open;
+    assign(&mut n, Owner { id: bot, name: name.to_owned() }, now);
+    n.last_activity_at = now;
+    n.nudges = 0;
+    let effects = vec![
+        Effect::Assigned,
+        Effect::Status { status: Status::Open, reason: None },
+        Effect::BotTaken { bot },
+    ];
+    Ok(Transition::to(n, effects))
+}
+
+/// The owning bot hands the chat to humans. It keeps its place in line (its customer has been
+/// waiting since it began), and the bot stays a past owner, so it may still read the chat but
+/// never writes in it again: only an owner sends, and a bot never owns a chat twice.
+fn handoff(
+    c: &Conversation,
+    bot: ExpertId,
+    category: &str,
+    style: Style,
+    now: Timestamp,
+) -> Result<Transition, Refusal> {
+    owner_only(c, bot)?;
+    if !matches!(c.status, Status::Open | Status::Pending | Status::OnHold) {
+        return refuse(ErrorCode::NotAllowed, "only an active conversation is handed off");
+    }
+    let mut n = c.clone();
+    n.category = category.to_owned();
+    n.style = style;
+    n.status = Status::Queued;
+    n.owner = None;
+    n.first_response_due = None;
+    n.last_activity_at = now;
+    n.begin_wait(now);
+    n.declined = vec![bot];
+    Ok(Transition::to(n, vec![Effect::Status { status: Status::Queued, reason: Some(Reason::Transferred) }]))
 }
 
 /// A chat an expert starts with a customer (a push): open and theirs from the start, and

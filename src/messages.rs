@@ -36,14 +36,22 @@ impl ReplyTo {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Party {
     Customer(CustomerId),
-    Expert { id: ExpertId, name: String },
+    Expert {
+        id: ExpertId,
+        name: String,
+    },
+    /// A bot account: it writes as author kind `bot`.
+    Bot {
+        id: ExpertId,
+        name: String,
+    },
 }
 
 impl From<&Party> for crate::access::Viewer {
     fn from(p: &Party) -> Self {
         match p {
             Party::Customer(id) => crate::access::Viewer::Customer(*id),
-            Party::Expert { id, .. } => crate::access::Viewer::Expert(*id),
+            Party::Expert { id, .. } | Party::Bot { id, .. } => crate::access::Viewer::Expert(*id),
         }
     }
 }
@@ -80,6 +88,11 @@ pub enum ExpertAction {
     Leave,
     Transfer {
         to: TransferTarget,
+        note: Option<String>,
+    },
+    /// A bot hands its chat to humans, in `category` or the chat's own.
+    Handoff {
+        category: Option<String>,
         note: Option<String>,
     },
 }
@@ -181,6 +194,15 @@ pub struct Track {
 #[rtype(result = "()")]
 pub struct MakeOffer {
     pub expert: ExpertId,
+    pub at_rev: u64,
+}
+
+/// The router gives a new chat it last saw at `at_rev` to a connected bot of its category.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct BotTake {
+    pub bot: ExpertId,
+    pub name: String,
     pub at_rev: u64,
 }
 

@@ -160,6 +160,12 @@ pub enum ExpertFrame {
         conversation_id: String,
         after_seq: u64,
     },
+    /// A bot hands the chat it holds to humans (PRODUCT.md v1.1, "Bots").
+    Handoff {
+        conversation_id: String,
+        category: Option<String>,
+        note: Option<String>,
+    },
 }
 
 /// What the server asks of any client frame type.
@@ -418,6 +424,10 @@ pub enum ServerFrame {
         #[serde(with = "ids::wire")]
         conversation_id: ConversationId,
         expert: ExpertBrief,
+    },
+    /// To a bot: a new chat it answers first, with its transcript so far.
+    Chat {
+        conversation: ConversationView,
     },
 }
 

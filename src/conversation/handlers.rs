@@ -165,6 +165,9 @@ impl ConversationActor {
         if let ExpertAction::Transfer { to, note } = &a.action {
             return self.transfer(a, to, note.clone(), ctx);
         }
+        if let ExpertAction::Handoff { category, note } = &a.action {
+            return self.handoff(a, category.clone(), note.clone(), ctx);
+        }
         let event = rules::action(&a.action, expert, &a.name, self.claim_certification())?;
         let ticket = self.apply(&event, ctx)?;
         let body = match a.action {
@@ -197,10 +200,7 @@ impl ConversationActor {
     ) -> Result<(), Refusal> {
         let destination = match to {
             TransferTarget::Expert { .. } => Destination { category: None, receivers_certified: true },
-            TransferTarget::Category(id) => Destination {
-                category: self.app.config.category(id).map(|_| self.app.config.style_of(id)),
-                receivers_certified: self.certified_receivers(id).map_err(internal_error)?,
-            },
+            TransferTarget::Category(id) => self.destination(id)?,
         };
         let to = rules::transfer(to, self.claim_certification(), destination)?;
         let event = Event::Transfer { from: a.expert, to, note: note.clone() };
@@ -209,6 +209,44 @@ impl ConversationActor {
             let author =
                 Author { kind: AuthorKind::Expert, id: Some(a.expert.0), name: Some(a.name.clone()) };
             let draft = Draft { internal: true, ..Draft::new(author, format!("Transfer note: {note}")) };
+            self.append(draft, None, ctx)?;
+        }
+        let ticket = self.apply(&event, ctx)?;
+        self.ack(&a.reply, AckBody::Empty {}, ticket, ctx);
+        Ok(())
+    }
+
+    /// A category a chat is sent to, as the rules check it.
+    fn destination(&self, category: &str) -> Result<Destination, Refusal> {
+        Ok(Destination {
+            category: self.app.config.category(category).map(|_| self.app.config.style_of(category)),
+            receivers_certified: self.certified_receivers(category).map_err(internal_error)?,
+        })
+    }
+
+    /// A bot hands its chat to humans (PRODUCT.md v1.1, "Bots"): queued in `category` (its
+    /// own unless named) with the whole transcript; the note is kept as the bot's internal
+    /// note, which the expert who accepts reads with the transcript, like a transfer note.
+    fn handoff(
+        &mut self,
+        a: &Act,
+        category: Option<String>,
+        note: Option<String>,
+        ctx: &mut Context<Self>,
+    ) -> Result<(), Refusal> {
+        let category = category.unwrap_or_else(|| self.conv.category.clone());
+        let destination = self.destination(&category)?;
+        let target = TransferTarget::Category(category);
+        let lifecycle::TransferTo::Category { id, style } =
+            rules::transfer(&target, self.claim_certification(), destination)?
+        else {
+            return Err(Refusal::new(ErrorCode::Internal, "a handoff goes to a category"));
+        };
+        let event = Event::Handoff { bot: a.expert, category: id, style };
+        lifecycle::step(&self.conv, &event, Timestamp::now(), &self.app.policy)?;
+        if let Some(note) = note.filter(|n| !n.trim().is_empty()) {
+            let author = Author { kind: AuthorKind::Bot, id: Some(a.expert.0), name: Some(a.name.clone()) };
+            let draft = Draft { internal: true, ..Draft::new(author, format!("Handoff note: {note}")) };
             self.append(draft, None, ctx)?;
         }
         let ticket = self.apply(&event, ctx)?;
@@ -228,6 +266,20 @@ impl ConversationActor {
             None => e.categories.iter().any(|c| c == category),
         });
         Ok(access::all_certified(needed, receivers.map(|e| e.certifications.as_slice())))
+    }
+
+    /// Carries out the router's decision (an offer, a bot's take) made against `at_rev`. One
+    /// made against an older state is void: the router already has, or will get, the newer
+    /// snapshot and routes again from it; a refused one is told back to it the same way.
+    fn routed(&mut self, at_rev: u64, event: &Event, ctx: &mut Context<Self>) {
+        if at_rev != self.rev {
+            return;
+        }
+        if let Err(r) = self.apply(event, ctx) {
+            tracing::debug!(conversation = %self.id(), refusal = %r, "routing refused");
+            let track = self.track(ctx);
+            self.app.router.do_send(track);
+        }
     }
 
     fn presence(&mut self, online: bool, ctx: &mut Context<Self>) {
@@ -441,16 +493,14 @@ impl Handler<PageChanged> for ConversationActor {
 impl Handler<MakeOffer> for ConversationActor {
     type Result = ();
     fn handle(&mut self, m: MakeOffer, ctx: &mut Context<Self>) {
-        // An offer made against an older state is void: the router already has, or will
-        // get, the newer snapshot and routes again from it.
-        if m.at_rev != self.rev {
-            return;
-        }
-        if let Err(r) = self.apply(&Event::Offer { expert: m.expert }, ctx) {
-            tracing::debug!(conversation = %self.id(), refusal = %r, "offer refused");
-            let track = self.track(ctx);
-            self.app.router.do_send(track);
-        }
+        self.routed(m.at_rev, &Event::Offer { expert: m.expert }, ctx);
+    }
+}
+
+impl Handler<BotTake> for ConversationActor {
+    type Result = ();
+    fn handle(&mut self, m: BotTake, ctx: &mut Context<Self>) {
+        self.routed(m.at_rev, &Event::BotTake { bot: m.bot, name: m.name }, ctx);
     }
 }
 

@@ -214,6 +214,7 @@ impl ConversationActor {
                 left: c.left,
                 offline: c.offline.is_some(),
                 rev: self.rev,
+                for_bot: lifecycle::for_a_bot(c),
             },
             listing: self.listing(),
             addr: ctx.address(),
@@ -312,6 +313,13 @@ impl ConversationActor {
                     .encode();
                 self.outbox.push(ticket, Outgoing::Expert { expert: to, frame, except: None });
             }
+            Effect::BotTaken { bot } => match self.view(true) {
+                Ok(conversation) => {
+                    let frame = ServerFrame::Chat { conversation }.encode();
+                    self.outbox.push(ticket, Outgoing::Expert { expert: bot, frame, except: None });
+                }
+                Err(e) => tracing::error!(conversation = %id, error = %e, "cannot read a bot's chat"),
+            },
             Effect::OfferLapsed { expert } => {
                 metrics::offer_ended(OfferEnd::Expired);
                 self.outbox.push(ticket, Outgoing::Outcome(OfferOutcome { expert, lapsed: true }));
@@ -353,7 +361,8 @@ impl ConversationActor {
         ctx: &mut Context<Self>,
     ) -> Result<(Ticket, MessageJson), Refusal> {
         let Draft { author, text, internal, attachments, client_msg_id } = draft;
-        let internal = internal && author.kind == AuthorKind::Expert;
+        // Experts and bots write internal notes (a bot's handoff note); customers never do.
+        let internal = internal && matches!(author.kind, AuthorKind::Expert | AuthorKind::Bot);
         let message = StoredMessage {
             seq: self.last_seq + 1,
             author,

@@ -103,6 +103,14 @@ pub fn message(
             let expert = *id;
             Ok((if internal { Event::Note { expert } } else { Event::ExpertMessage { expert } }, author))
         }
+        // A bot writes to the customer only; its one note is the handoff's, written by the actor.
+        Party::Bot { .. } if internal => {
+            Err(Refusal::new(ErrorCode::Forbidden, "bots write no internal notes"))
+        }
+        Party::Bot { id, name } => {
+            let author = Author { kind: AuthorKind::Bot, id: Some(id.0), name: Some(name.clone()) };
+            Ok((Event::ExpertMessage { expert: *id }, author))
+        }
     }
 }
 
@@ -130,7 +138,7 @@ pub fn action(
         ExpertAction::SetStatus(status) => Event::SetStatus { expert, status: *status },
         ExpertAction::End => Event::End { expert },
         ExpertAction::Leave => Event::Leave { expert },
-        ExpertAction::Transfer { .. } => {
+        ExpertAction::Transfer { .. } | ExpertAction::Handoff { .. } => {
             return Err(Refusal::new(ErrorCode::Internal, "a transfer is decided by `transfer`"))
         }
     })

@@ -466,3 +466,6 @@ fn a_left_message_waits_for_its_customer_and_closes_after_the_messaging_delay() 
     assert_eq!(reopened.status, Status::Queued);
     assert!(reopened.offline.is_some(), "it stays a left message");
 }
+
+/// Bots answering first and handing off (PRODUCT.md v1.1, "Bots").
+mod bots;

@@ -40,7 +40,8 @@ pub struct Router {
 }
 
 impl Router {
-    pub fn new(hub: Arc<Hub>, config: &Config) -> Router {
+    /// `bots`: the bot accounts in the store, whose chats hold no capacity.
+    pub fn new(hub: Arc<Hub>, config: &Config, bots: Vec<ExpertId>) -> Router {
         let claim_categories = config
             .categories
             .iter()
@@ -49,7 +50,9 @@ impl Router {
             .collect();
         let r = &config.routing;
         Router {
-            state: RouterState::new(r.missed_offers_before_away).with_claim_categories(claim_categories),
+            state: RouterState::new(r.missed_offers_before_away)
+                .with_claim_categories(claim_categories)
+                .with_bots(bots),
             addrs: HashMap::new(),
             listings: HashMap::new(),
             hub,
@@ -89,6 +92,12 @@ impl Router {
                     let frame = ServerFrame::Claimed { conversation_id: chat }.encode();
                     for e in experts {
                         self.hub.to_expert(e, &frame, None);
+                    }
+                }
+                Decision::BotTake { chat, bot, at_rev } => {
+                    if let Some(addr) = self.addrs.get(&chat) {
+                        let name = self.names.get(&bot).cloned().unwrap_or_default();
+                        addr.do_send(BotTake { bot, name, at_rev });
                     }
                 }
                 Decision::Reroute { chat, expert } => {
@@ -158,7 +167,10 @@ impl Handler<ExpertConnected> for Router {
         let e = m.expert;
         self.names.insert(e.id, e.name.clone());
         let max = e.max_concurrent.unwrap_or(self.default_max_concurrent);
-        let decisions = self.state.expert_online(e.id, e.categories, e.certifications, max);
+        let decisions = match e.bot {
+            true => self.state.bot_online(e.id, e.categories),
+            false => self.state.expert_online(e.id, e.categories, e.certifications, max),
+        };
         self.publish_presence(e.id);
         self.carry_out(decisions);
         // A console that reconnects gets everything again: it may have missed what was sent

@@ -73,6 +73,10 @@ pub enum Slot {
     Idle {
         expert: ExpertId,
     },
+    /// Held by a bot, in any live status: bots have no capacity to hold.
+    Bot {
+        bot: ExpertId,
+    },
 }
 
 impl Slot {
@@ -80,13 +84,13 @@ impl Slot {
         match *self {
             Slot::Waiting { reserved, .. } => reserved,
             Slot::Offered { expert } | Slot::Active { expert } => Some(expert),
-            Slot::Idle { .. } => None,
+            Slot::Idle { .. } | Slot::Bot { .. } => None,
         }
     }
 
     fn owner(&self) -> Option<ExpertId> {
         match *self {
-            Slot::Active { expert } | Slot::Idle { expert } => Some(expert),
+            Slot::Active { expert } | Slot::Idle { expert } | Slot::Bot { bot: expert } => Some(expert),
             _ => None,
         }
     }
@@ -114,6 +118,8 @@ pub struct Chat {
     pub joined_position: u32,
     /// Claim mode: the experts this chat has been listed to, who hear when it is claimed.
     pub shown_to: Vec<ExpertId>,
+    /// Nobody has held it yet: a connected bot of its category answers it first.
+    pub for_bot: bool,
 }
 
 /// The routing-relevant view of one conversation, sent after each stored change that
@@ -132,6 +138,8 @@ pub struct Snapshot {
     pub offline: bool,
     /// Bumped on every change; an offer made against an older rev is refused.
     pub rev: u64,
+    /// A bot may answer it first (`lifecycle::for_a_bot`).
+    pub for_bot: bool,
 }
 
 /// What a slot is reserved for outside an offer: every path that gives an expert a chat
@@ -180,6 +188,12 @@ pub enum Decision {
         chat: ConversationId,
         expert: ExpertId,
     },
+    /// A connected bot of its category takes the new chat (PRODUCT.md v1.1, "Bots").
+    BotTake {
+        chat: ConversationId,
+        bot: ExpertId,
+        at_rev: u64,
+    },
 }
 
 #[derive(Default)]
@@ -196,6 +210,10 @@ pub struct RouterState {
     next_reservation: ReservationId,
     /// How long recently accepted chats waited, for the estimate queued customers are shown.
     pub waits: RecentWaits,
+    /// Connected bots, apart from `experts`: never available, never counted (see `bots`).
+    bots: HashMap<ExpertId, bots::BotState>,
+    /// Every bot account, connected or not: the chats they hold take no capacity.
+    bot_accounts: std::collections::HashSet<ExpertId>,
 }
 
 /// One waiting chat in the queue view (`GET /api/v1/queue`).
@@ -296,6 +314,7 @@ impl RouterState {
         if !s.status.is_terminal() {
             let slot = match (s.status, s.owner, s.offered_to) {
                 (Status::Offered, _, Some(expert)) => Slot::Offered { expert },
+                (_, Some(bot), _) if self.bot_accounts.contains(&bot) => Slot::Bot { bot },
                 (Status::Open, Some(expert), _) => Slot::Active { expert },
                 (Status::Pending | Status::OnHold | Status::Solved, Some(expert), _) => Slot::Idle { expert },
                 _ => Slot::Waiting { declined: s.declined.clone(), reserved: None },
@@ -308,7 +327,9 @@ impl RouterState {
                     }
                 }
             }
-            let taken = previous.as_ref().filter(|p| p.slot.queued() && slot.owner().is_some());
+            // A bot answers at once: its take is no sample of how long humans keep customers waiting.
+            let by_human = !matches!(slot, Slot::Bot { .. });
+            let taken = previous.as_ref().filter(|p| p.slot.queued() && slot.owner().is_some() && by_human);
             // A left message may wait a night for the office to open: not a sample of how
             // long a chat waits.
             if let Some(prev) = taken.filter(|p| !p.offline) {
@@ -330,6 +351,7 @@ impl RouterState {
                 told_estimate,
                 joined_position,
                 shown_to: shown_before.clone(),
+                for_bot: s.for_bot,
             };
             let joined = chat.slot.queued() && joined_position == 0;
             self.insert_chat(s.id, chat);
@@ -341,6 +363,7 @@ impl RouterState {
             }
         }
         let mut decisions = self.relist(s.id, s.owner, shown_before);
+        decisions.extend(self.orphaned(s.id));
         affected.sort();
         affected.dedup();
         decisions.extend(affected.iter().flat_map(|c| self.dispatch(c)));
@@ -427,6 +450,9 @@ impl RouterState {
     /// An admin removed the expert: nothing is routed to them again, their offers are
     /// withdrawn and their active chats go back to the queue for the others.
     pub fn expert_removed(&mut self, id: ExpertId) -> Vec<Decision> {
+        if self.bot_accounts.contains(&id) {
+            return self.bot_gone(id);
+        }
         let Some(e) = self.experts.get_mut(&id) else { return vec![] };
         e.removed = true;
         e.presence = Presence::Offline;
@@ -478,6 +504,9 @@ impl RouterState {
     }
 
     pub fn expert_offline(&mut self, id: ExpertId) -> Vec<Decision> {
+        if self.bots.contains_key(&id) {
+            return self.bot_offline(id);
+        }
         let Some(e) = self.experts.get_mut(&id) else {
             return vec![];
         };
@@ -551,6 +580,10 @@ impl RouterState {
     }
 
     pub fn presence(&self, id: ExpertId) -> Presence {
+        if self.bots.contains_key(&id) {
+            // A connected bot takes its chats back when their customers return.
+            return Presence::Available;
+        }
         self.experts.get(&id).map_or(Presence::Offline, |e| {
             if e.sessions > 0 {
                 e.presence
@@ -663,11 +696,11 @@ impl RouterState {
         if self.claim_certifications.contains_key(category) {
             return vec![];
         }
+        let mut decisions = self.bot_takes(category);
         let RouterState { experts, chats, queues, .. } = self;
         let Some(queue) = queues.get(category) else {
-            return vec![];
+            return decisions;
         };
-        let mut decisions = Vec::new();
         if !experts.values().any(|e| e.can_take(category)) {
             return decisions;
         }
@@ -737,6 +770,8 @@ fn sorted(mut v: Vec<ExpertId>) -> Vec<ExpertId> {
     v.sort();
     v
 }
+
+mod bots;
 
 #[cfg(test)]
 mod tests;

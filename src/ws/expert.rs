@@ -230,7 +230,10 @@ impl ExpertSession {
             ExpertFrame::Send { conversation_id, text, internal, client_msg_id, force, attachments } => {
                 check_message(&text, &attachments, self.app.config.limits.max_message_bytes)?;
                 let attachments = protocol::attachment_ids(&attachments)?;
-                let from = Party::Expert { id, name };
+                let from = match me.bot {
+                    true => Party::Bot { id, name },
+                    false => Party::Expert { id, name },
+                };
                 let post = Post {
                     from,
                     text,
@@ -291,6 +294,12 @@ impl ExpertSession {
             }
             ExpertFrame::PushChat { customer_id, text } => self.push_chat(me, &customer_id, text, reply, ctx),
             ExpertFrame::History { customer_id } => self.history(id, &customer_id, reply, ctx),
+            ExpertFrame::Handoff { .. } if !me.bot => {
+                Err(Refusal::new(ErrorCode::Forbidden, "only a bot hands a chat off"))
+            }
+            ExpertFrame::Handoff { conversation_id, category, note } => {
+                self.act(&conversation_id, act(ExpertAction::Handoff { category, note }), false)
+            }
         }
     }
 

@@ -14,6 +14,7 @@ fn snap(id: u64, status: Status) -> Snapshot {
         left: false,
         offline: false,
         rev: 1,
+        for_bot: false,
     }
 }
 
