@@ -41,7 +41,11 @@ pub fn add_expert(
     known_categories: &[String],
     new: NewExpert,
 ) -> Result<Expert, AddExpertError> {
-    let expert = checked(store, known_categories, new)?;
+    create(store, checked(store, known_categories, new)?)
+}
+
+/// Stores a new account under its unique username.
+fn create(store: &Store, expert: Expert) -> Result<Expert, AddExpertError> {
     match store.create_expert(&expert) {
         Ok(_) => Ok(expert),
         Err(StoreError::Taken) => Err(AddExpertError::Taken),
@@ -79,6 +83,53 @@ fn checked(store: &Store, known_categories: &[String], new: NewExpert) -> Result
         bot: false,
         roles,
     })
+}
+
+/// How long a bot's token is valid: a bot runs unattended, so its token lasts until the bot
+/// is removed (which revokes it), in practice.
+pub const BOT_TOKEN_TTL: std::time::Duration = std::time::Duration::from_secs(10 * 365 * 24 * 3600);
+
+/// A bot account (PRODUCT.md v1.1, "Bots"): an expert record marked `bot`, with no password
+/// (none verifies against an empty hash, so it never logs in with one) and a username of its
+/// own kind that no person's clashes with in practice. `claim_categories`: the categories
+/// whose chats are claimed by certified experts, which no bot can answer.
+pub fn add_bot(
+    store: &Store,
+    known_categories: &[String],
+    claim_categories: &[String],
+    name: &str,
+    categories: Vec<String>,
+) -> Result<Expert, AddExpertError> {
+    let name = name.trim();
+    if name.is_empty() {
+        return Err(AddExpertError::Invalid("name is required".into()));
+    }
+    if categories.is_empty() {
+        return Err(AddExpertError::Invalid("a bot answers at least one category".into()));
+    }
+    if let Some(c) = categories.iter().find(|c| !known_categories.contains(c)) {
+        return Err(AddExpertError::Invalid(format!("unknown category {c:?}")));
+    }
+    if let Some(c) = categories.iter().find(|c| claim_categories.contains(c)) {
+        return Err(AddExpertError::Invalid(format!(
+            "category {c:?} is claimed by certified experts, not answered by bots"
+        )));
+    }
+    let id = ExpertId(store.next_id().map_err(AddExpertError::Store)?);
+    let bot = Expert {
+        id,
+        username: format!("bot:{id}"),
+        name: name.to_owned(),
+        password_hash: String::new(),
+        categories,
+        certifications: Vec::new(),
+        max_concurrent: None,
+        created_at: Timestamp::now(),
+        removed: false,
+        roles: Vec::new(),
+        bot: true,
+    };
+    create(store, bot)
 }
 
 /// The expert a login token belongs to, if it is valid and unexpired and the account is not

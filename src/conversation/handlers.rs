@@ -261,7 +261,8 @@ impl ConversationActor {
         let Some(needed) = self.claim_certification() else { return Ok(true) };
         let listed_by = self.app.config.claim_certification(category);
         let experts = self.app.store.experts()?;
-        let receivers = experts.iter().filter(|e| !e.removed).filter(|e| match listed_by {
+        // A bot answers new chats only: it never receives one that was sent somewhere.
+        let receivers = experts.iter().filter(|e| !e.removed && !e.bot).filter(|e| match listed_by {
             Some(cert) => e.certifications.iter().any(|c| c == cert),
             None => e.categories.iter().any(|c| c == category),
         });

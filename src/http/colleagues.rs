@@ -62,7 +62,8 @@ async fn colleagues(caller: Caller, app: web::Data<AppState>) -> Result<HttpResp
         .store
         .experts()?
         .into_iter()
-        .filter(|e| !e.removed && Some(e.id) != me && shares(&e.categories))
+        // A bot is nobody to transfer a chat to.
+        .filter(|e| !e.removed && !e.bot && Some(e.id) != me && shares(&e.categories))
         .map(|e| {
             let (presence, load, max_concurrent) = load_of(&live, &e, default_max);
             Colleague {

@@ -34,7 +34,8 @@ pub struct ExpertChanges {
 fn find(app: &AppState, raw: &str) -> Result<Expert, ApiError> {
     let not_found = || ApiError::new(ErrorCode::NotFound, "no such expert");
     let id: ExpertId = raw.parse().map_err(|_| not_found())?;
-    app.store.expert(id)?.filter(|e| !e.removed).ok_or_else(not_found)
+    // Bots have their own routes (`http::bots`).
+    app.store.expert(id)?.filter(|e| !e.removed && !e.bot).ok_or_else(not_found)
 }
 
 async fn edit(
@@ -181,7 +182,9 @@ async fn list(caller: Caller, app: web::Data<AppState>) -> Result<HttpResponse, 
     caller.staff_only()?;
     let presence = app.router.send(PresenceList).await.unwrap_or_default();
     let presence_of = |id| presence.get(&id).copied().unwrap_or(Presence::Offline);
-    let experts = app.store.experts()?;
+    let mut experts = app.store.experts()?;
+    // Bots are listed at `/api/v1/bots`; nobody transfers a chat to one.
+    experts.retain(|e| !e.bot);
     if !caller.is_admin() {
         let colleagues: Vec<Colleague> = experts
             .iter()

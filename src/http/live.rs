@@ -55,7 +55,8 @@ async fn live(caller: Caller, app: web::Data<AppState>) -> Result<HttpResponse, 
         .store
         .experts()?
         .into_iter()
-        .filter(|e| !e.removed)
+        // Bots hold no capacity: the report is of the people answering.
+        .filter(|e| !e.removed && !e.bot)
         .map(|e| {
             let (presence, load, max_concurrent) = load_of(&live, &e, default_max);
             ExpertLoad { id: e.id.to_string(), name: e.name, presence, load, max_concurrent }

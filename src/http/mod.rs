@@ -1,6 +1,7 @@
 //! The HTTP side: `/api/v1`, `/healthz` and the two websocket endpoints.
 
 mod attachments;
+mod bots;
 mod canned;
 mod colleagues;
 mod conversations;
@@ -42,6 +43,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, allowed_origins: &[String]) {
                     ApiError(Refusal::new(ErrorCode::BadRequest, e.to_string())).into()
                 }))
                 .configure(experts::configure)
+                .configure(bots::configure)
                 .configure(sessions::configure)
                 .configure(setup::configure)
                 .configure(conversations::configure)
