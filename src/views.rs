@@ -76,7 +76,8 @@ impl Serialize for MessageJson {
 impl MessageView {
     pub fn new(conversation: ConversationId, m: &StoredMessage) -> MessageView {
         let id = m.author.id.map(|n| match m.author.kind {
-            AuthorKind::Expert => crate::ids::ExpertId(n).to_string(),
+            // A bot is an expert account (the greeting, with no id, is no one's).
+            AuthorKind::Expert | AuthorKind::Bot => crate::ids::ExpertId(n).to_string(),
             _ => crate::ids::CustomerId(n).to_string(),
         });
         MessageView {
