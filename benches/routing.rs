@@ -28,6 +28,7 @@ fn snap(id: u64, status: Status, owner: Option<u64>) -> Snapshot {
         left: false,
         offline: false,
         rev: 1,
+        for_bot: false,
     }
 }
 

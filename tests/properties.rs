@@ -236,6 +236,7 @@ fn snapshot(chat: u64, status: Status, expert: ExpertId, rev: u64) -> Snapshot {
         left: false,
         offline: false,
         rev,
+        for_bot: false,
     }
 }
 
@@ -331,7 +332,7 @@ proptest! {
                 let charged = r.chats.values().filter(|c| match &c.slot {
                     Slot::Waiting { reserved, .. } => *reserved == Some(*id),
                     Slot::Offered { expert } | Slot::Active { expert } => expert == id,
-                    Slot::Idle { .. } => false,
+                    Slot::Idle { .. } | Slot::Bot { .. } => false,
                 }).count() as u32;
                 prop_assert_eq!(e.load, charged + r.reserved_by(*id), "load of {:?}", id);
             }
