@@ -11,7 +11,6 @@ use crate::app::AppState;
 use crate::clock::{self, Timestamp};
 use crate::domain::ErrorCode;
 use crate::ids::ExpertId;
-use crate::messages::ExpertRemoved;
 use crate::store::model::Expert;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -99,12 +98,6 @@ async fn remove(
     caller.admin_only()?;
     let not_found = || ApiError::new(ErrorCode::NotFound, "no such bot");
     let id: ExpertId = path.parse().map_err(|_| not_found())?;
-    let mut bot = app.store.expert(id)?.filter(|e| e.bot && !e.removed).ok_or_else(not_found)?;
-    bot.removed = true;
-    app.store.put_expert(&bot)?;
-    app.store.revoke_tokens(bot.id)?;
-    app.store.sync().await?;
-    app.hub.revalidate_expert(bot.id);
-    app.router.do_send(ExpertRemoved { expert: bot.id });
-    Ok(HttpResponse::NoContent().finish())
+    let bot = app.store.expert(id)?.filter(|e| e.bot && !e.removed).ok_or_else(not_found)?;
+    super::experts::retire(&app, bot).await
 }

@@ -102,13 +102,17 @@ async fn remove(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     caller.admin_only()?;
-    let mut expert = find(&app, &path)?;
+    retire(&app, find(&app, &path)?).await
+}
+
+/// Marks an account (an expert's or a bot's) removed, revokes its tokens and closes its
+/// sockets; its offers are withdrawn and its active chats go back to the queue.
+pub(super) async fn retire(app: &AppState, mut expert: Expert) -> Result<HttpResponse, ApiError> {
     expert.removed = true;
     app.store.put_expert(&expert)?;
     app.store.revoke_tokens(expert.id)?;
     app.store.sync().await?;
     app.hub.revalidate_expert(expert.id);
-    // Their offers are withdrawn and their active chats go back to the queue.
     app.router.do_send(ExpertRemoved { expert: expert.id });
     Ok(HttpResponse::NoContent().finish())
 }
