@@ -305,6 +305,14 @@ pub struct Category {
     pub style: Option<Style>,
     #[serde(default)]
     pub tools: Vec<Tool>,
+    /// SLA: an expert's first reply is due within this much office time of the chat's start;
+    /// absent or zero sets no target.
+    #[serde(default, with = "humantime_serde")]
+    pub first_response_target: Option<Duration>,
+    /// SLA: once answered, a customer's next message is due a reply within this much office
+    /// time; absent or zero sets no target.
+    #[serde(default, with = "humantime_serde")]
+    pub next_response_target: Option<Duration>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
@@ -340,6 +348,8 @@ impl Default for Config {
                 certification: None,
                 style: None,
                 tools: Vec::new(),
+                first_response_target: None,
+                next_response_target: None,
             }],
         }
     }
@@ -736,5 +746,21 @@ mod tests {
         assert!(Config::from_sources("[server]\nbogus = 1", env(&[])).is_err());
         let long = "[conversation]\nmessaging_close_after = \"29d\"";
         assert!(Config::from_sources(long, env(&[])).is_err());
+    }
+
+    #[test]
+    fn categories_read_sla_targets_and_zero_or_absent_sets_none() {
+        let toml = "[[categories]]\nid = \"a\"\nname = \"A\"\nfirst_response_target = \"2m\"\n\
+                    next_response_target = \"0s\"\n[[categories]]\nid = \"b\"\nname = \"B\"\n";
+        let c = Config::from_sources(toml, env(&[])).unwrap();
+        assert_eq!(c.categories[0].first_response_target, Some(Duration::from_secs(120)));
+        assert_eq!(c.categories[1].first_response_target, None);
+        let p = crate::sla::SlaPolicy::from_config(&c);
+        use crate::domain::SlaKind::*;
+        assert_eq!(p.target("a", FirstResponse), Some(Duration::from_secs(120)));
+        assert_eq!(p.target("a", NextResponse), None, "zero is no target");
+        assert_eq!(p.target("b", FirstResponse), None);
+        let bad = "[[categories]]\nid = \"a\"\nname = \"A\"\nfirst_response_target = \"soon\"\n";
+        assert!(Config::from_sources(bad, env(&[])).is_err());
     }
 }

@@ -184,6 +184,7 @@ named! {
         CallbackRequested = "callback.requested",
         MessageLeft = "message.left",
         CustomerErased = "customer.erased",
+        SlaBreached = "sla.breached",
     }
 }
 

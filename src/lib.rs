@@ -57,6 +57,7 @@ pub mod office_hours;
 pub mod protocol;
 pub mod rights;
 pub mod router;
+pub mod sla;
 pub mod stats;
 pub mod store;
 pub mod tls;

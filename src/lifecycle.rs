@@ -7,8 +7,9 @@ use std::time::Duration;
 
 use crate::clock::Timestamp;
 use crate::config::{Config, CustomerMayEnd};
-use crate::domain::{ErrorCode, OfferEnd, Reason, Refusal, SettableStatus, Status, Style};
+use crate::domain::{ErrorCode, OfferEnd, Reason, Refusal, SettableStatus, SlaKind, Status, Style};
 use crate::ids::ExpertId;
+use crate::sla::{self, SlaPolicy};
 use crate::store::model::{Conversation, Offer, Owner, Rating, Segment};
 
 /// The windows the lifecycle keeps, taken from the configuration.
@@ -23,6 +24,8 @@ pub struct Policy {
     pub left_site_after: Duration,
     pub first_response_window: Duration,
     pub customer_may_always_end: bool,
+    /// Each category's response targets and the office hours they count in.
+    pub sla: SlaPolicy,
 }
 
 impl Policy {
@@ -38,6 +41,7 @@ impl Policy {
             left_site_after: conv.left_site_after,
             first_response_window: conv.first_response_window,
             customer_may_always_end: conv.customer_may_end == CustomerMayEnd::Always,
+            sla: SlaPolicy::from_config(c),
         }
     }
 
@@ -197,6 +201,12 @@ pub enum Effect {
     BotTaken {
         bot: ExpertId,
     },
+    /// The owner is warned that a response target passed unanswered; it is counted and
+    /// announced (PROTOCOL.md v1.1, `sla_breach`).
+    SlaBreached {
+        kind: SlaKind,
+        target_ms: u64,
+    },
 }
 
 #[derive(Debug, Default)]
@@ -225,6 +235,8 @@ pub enum Deadline {
     Close,
     Nudge,
     FirstResponse,
+    /// The running SLA clock's stored due time.
+    SlaBreach,
 }
 
 fn refuse(code: ErrorCode, message: &str) -> Result<Transition, Refusal> {
@@ -257,6 +269,9 @@ pub fn deadlines(c: &Conversation, p: &Policy) -> Vec<(Timestamp, Deadline)> {
     if let (Solved, Some(at)) = (c.status, c.close_at) {
         out.push((at, Deadline::Close));
     }
+    if let (Queued | Offered | Open | Pending | OnHold, Some(clock)) = (c.status, c.sla.running) {
+        out.push((clock.due, Deadline::SlaBreach));
+    }
     out
 }
 
@@ -266,6 +281,41 @@ pub fn next_deadline(c: &Conversation, p: &Policy) -> Option<Timestamp> {
 }
 
 pub fn step(c: &Conversation, event: &Event, now: Timestamp, p: &Policy) -> Result<Transition, Refusal> {
+    let mut t = decide(c, event, now, p)?;
+    follow_sla(c, event, now, p, &mut t);
+    Ok(t)
+}
+
+/// A new chat a customer started: their wait for a first response is counted from now.
+pub fn started(c: &mut Conversation, now: Timestamp, p: &Policy) {
+    sla::started(&mut c.sla, &c.category, now, &p.sla);
+}
+
+/// SLA clocks follow what an event did to the chat (the rules are sla.rs's): a customer's
+/// message after a reply starts a next-response clock, an expert's reply ends the running
+/// one, and an ended chat stops it.
+fn follow_sla(c: &Conversation, event: &Event, now: Timestamp, p: &Policy, t: &mut Transition) {
+    let Some(n) = t.next.as_mut() else { return };
+    match event {
+        Event::CustomerMessage { .. } => {
+            // No reply outstanding, and one was given: the chat's last word was an expert's.
+            let answered = c.awaiting_reply_since.is_none() && c.first_response_at.is_some();
+            sla::customer_wrote(&mut n.sla, answered, &n.category, now, &p.sla);
+        }
+        Event::ExpertMessage { .. } => {
+            // Past due before the tick came: breached all the same, and said so.
+            if let Some((kind, target_ms)) = sla::expert_replied(&mut n.sla, now) {
+                t.effects.push(Effect::SlaBreached { kind, target_ms });
+            }
+        }
+        _ => {}
+    }
+    if matches!(n.status, Status::Solved | Status::Closed | Status::Abandoned) {
+        sla::stopped(&mut n.sla);
+    }
+}
+
+fn decide(c: &Conversation, event: &Event, now: Timestamp, p: &Policy) -> Result<Transition, Refusal> {
     use Status::*;
     match *event {
         Event::Offer { expert } => {
@@ -745,6 +795,13 @@ fn tick(c: &Conversation, now: Timestamp, p: &Policy) -> Transition {
             n.nudges = (periods as u32).max(c.nudges + 1);
             let expert = c.owner.as_ref().map(|o| o.id).expect("a nudge deadline has an owner");
             Transition::to(n, vec![Effect::Nudge { expert, waiting: since.until(now) }])
+        }
+        Deadline::SlaBreach => {
+            let mut n = c.clone();
+            match sla::breach(&mut n.sla, now) {
+                Some((kind, target_ms)) => Transition::to(n, vec![Effect::SlaBreached { kind, target_ms }]),
+                None => Transition::unchanged(),
+            }
         }
     }
 }

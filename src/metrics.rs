@@ -48,6 +48,18 @@ pub fn abandoned() {
     counter!("switchboard_abandoned_total").increment(1);
 }
 
+/// A response target passed unanswered.
+pub fn sla_breach(category: &str, kind: crate::domain::SlaKind) {
+    counter!("switchboard_sla_breaches_total", "category" => category.to_owned(), "kind" => kind.as_str())
+        .increment(1);
+}
+
+/// A response target met: the office time the reply took, to read against the target.
+pub fn sla_response(category: &str, kind: crate::domain::SlaKind, d: Duration) {
+    histogram!("switchboard_sla_response_seconds", "category" => category.to_owned(), "kind" => kind.as_str())
+        .record(d.as_secs_f64());
+}
+
 /// Time from queueing to an expert taking the chat.
 pub fn wait(d: Duration) {
     histogram!("switchboard_wait_seconds").record(d.as_secs_f64());

@@ -101,18 +101,43 @@ impl Schedule {
         if self.holidays.contains(&local.date()) {
             return false;
         }
-        let day = match local.weekday() {
-            Weekday::Monday => 0,
-            Weekday::Tuesday => 1,
-            Weekday::Wednesday => 2,
-            Weekday::Thursday => 3,
-            Weekday::Friday => 4,
-            Weekday::Saturday => 5,
-            Weekday::Sunday => 6,
-        };
+        let day = weekday_index(local.weekday());
         let now = local.time();
         self.days[day].iter().any(|&(open, close)| open <= now && now < close)
     }
+
+    /// The open stretch holding `at` (from `at` on), else the next one to open, looked for up
+    /// to two years ahead; `None` when the schedule never opens. What SLA clocks count in.
+    pub fn open_span_from(&self, at: Timestamp) -> Option<(Timestamp, Timestamp)> {
+        let local = jiff::Timestamp::from_millisecond(at.0).ok()?.to_zoned(self.tz.clone());
+        let mut date = local.date();
+        let millis = |date: Date, time: Time| -> Option<Timestamp> {
+            let z = date.to_datetime(time).to_zoned(self.tz.clone()).ok()?;
+            Some(Timestamp(z.timestamp().as_millisecond()))
+        };
+        for _ in 0..(2 * 366) {
+            if !self.holidays.contains(&date) {
+                let next_day = date.tomorrow().ok()?;
+                let spans = self.days[weekday_index(date.weekday())].iter().filter_map(|&(open, close)| {
+                    // "24:00" closes at the next midnight, not a moment before it.
+                    let end = match close {
+                        Time::MAX => millis(next_day, Time::midnight())?,
+                        close => millis(date, close)?,
+                    };
+                    Some((millis(date, open)?.max(at), end))
+                });
+                if let Some(span) = spans.filter(|&(start, end)| start < end).min() {
+                    return Some(span);
+                }
+            }
+            date = date.tomorrow().ok()?;
+        }
+        None
+    }
+}
+
+fn weekday_index(day: Weekday) -> usize {
+    day.to_monday_zero_offset() as usize
 }
 
 /// "09:00-17:30"; "24:00" may close a span at midnight.

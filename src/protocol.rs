@@ -429,6 +429,13 @@ pub enum ServerFrame {
     Chat {
         conversation: ConversationView,
     },
+    /// To the owner: a response target passed unanswered (v1.1, SLA targets).
+    SlaBreach {
+        #[serde(with = "ids::wire")]
+        conversation_id: ConversationId,
+        kind: crate::domain::SlaKind,
+        target_ms: u64,
+    },
 }
 
 impl ServerFrame {

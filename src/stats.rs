@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::clock::Timestamp;
-use crate::domain::Status;
+use crate::domain::{SlaKind, Status};
 use crate::ids::ExpertId;
 use crate::store::model::{Conversation, Segment};
 
@@ -48,6 +48,44 @@ pub struct Figures {
     /// the moment they handed it on, counted once they are done with it. By expert: theirs.
     pub handle_ms: Option<Spread>,
     pub rating: Ratings,
+    /// Response targets that ended (met or breached), per kind, from `Conversation.sla`.
+    pub sla: SlaRates,
+}
+
+/// SLA outcomes per kind (PRODUCT.md v1.1, SLA targets).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct SlaRates {
+    pub first_response: SlaRate,
+    pub next_response: SlaRate,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct SlaRate {
+    pub met: u64,
+    pub breached: u64,
+    /// `breached / (met + breached)`, 0 when none ended.
+    pub breach_rate: f64,
+}
+
+impl SlaRates {
+    fn of(conversations: &[&Conversation]) -> SlaRates {
+        let mut rates = SlaRates::default();
+        for outcome in conversations.iter().flat_map(|c| &c.sla.outcomes) {
+            let rate = match outcome.kind {
+                SlaKind::FirstResponse => &mut rates.first_response,
+                SlaKind::NextResponse => &mut rates.next_response,
+            };
+            match outcome.breached_at {
+                Some(_) => rate.breached += 1,
+                None => rate.met += 1,
+            }
+        }
+        for rate in [&mut rates.first_response, &mut rates.next_response] {
+            let ended = rate.met + rate.breached;
+            rate.breach_rate = if ended == 0 { 0.0 } else { rate.breached as f64 / ended as f64 };
+        }
+        rates
+    }
 }
 
 /// Median and 90th percentile, each an observed value (nearest rank), so a single slow chat
@@ -231,6 +269,7 @@ fn figures(conversations: &[&Conversation], times: &Times) -> Figures {
             },
             count: scores.len() as u64,
         },
+        sla: SlaRates::of(conversations),
     }
 }
 
@@ -426,5 +465,36 @@ mod tests {
         assert_eq!(spread(vec![7]), Some(Spread { median: 7, p90: 7 }));
         assert_eq!(spread((1..=10).rev().collect()), Some(Spread { median: 5, p90: 9 }));
         assert_eq!(millis(Timestamp(10), Timestamp(4)), 0);
+    }
+
+    #[test]
+    fn sla_breach_rates_count_ended_targets_per_kind() {
+        use crate::store::model::SlaOutcome;
+        let outcome =
+            |kind, breached: bool| SlaOutcome { kind, breached_at: breached.then_some(Timestamp(MAY_1)) };
+        let mut a = chat(1, "billing", MAY_1 + 1);
+        a.sla.outcomes = vec![outcome(SlaKind::FirstResponse, true), outcome(SlaKind::NextResponse, false)];
+        let mut b = chat(2, "billing", MAY_1 + 2);
+        b.sla.outcomes = vec![outcome(SlaKind::FirstResponse, false), outcome(SlaKind::NextResponse, false)];
+        let mut c = chat(3, "howto", MAY_1 + 3);
+        c.sla.outcomes = vec![outcome(SlaKind::FirstResponse, false), outcome(SlaKind::NextResponse, true)];
+        let r = report(
+            &[a, b, c, chat(4, "howto", MAY_1 + 4)],
+            Timestamp(MAY_1),
+            Timestamp(MAY_1 + DAY),
+            Some(GroupBy::Category),
+        );
+        let first = r.total.sla.first_response;
+        assert_eq!((first.met, first.breached), (2, 1));
+        assert!((first.breach_rate - 1.0 / 3.0).abs() < 1e-9);
+        assert_eq!(
+            r.total.sla.next_response,
+            SlaRate { met: 2, breached: 1, breach_rate: first.breach_rate }
+        );
+        let billing = &r.groups[0].figures.sla;
+        assert_eq!(billing.first_response, SlaRate { met: 1, breached: 1, breach_rate: 0.5 });
+        assert_eq!(billing.next_response, SlaRate { met: 2, breached: 0, breach_rate: 0.0 });
+        let howto = &r.groups[1].figures.sla;
+        assert_eq!(howto.next_response, SlaRate { met: 0, breached: 1, breach_rate: 1.0 });
     }
 }

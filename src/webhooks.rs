@@ -184,6 +184,17 @@ pub fn for_transition(
     if after.rating != before.rating && after.rating.is_some() {
         events.push((EventKind::ConversationRated, summary()?));
     }
+    if let Some((clock, at)) = crate::sla::breached(&before.sla, &after.sla) {
+        let data = json!({
+            "conversation_id": after.id.to_string(),
+            "category": after.category,
+            "kind": clock.kind,
+            "target_ms": clock.target_ms,
+            "breached_at": at.rfc3339(),
+            "owner_id": after.owner.as_ref().map(|o| o.id.to_string()),
+        });
+        events.push((EventKind::SlaBreached, data));
+    }
     Ok(events)
 }
 

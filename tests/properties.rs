@@ -104,6 +104,7 @@ fn policy() -> Policy {
         left_site_after: Duration::from_millis(1500),
         first_response_window: Duration::from_millis(800),
         customer_may_always_end: false,
+        sla: Default::default(),
     }
 }
 

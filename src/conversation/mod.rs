@@ -178,6 +178,7 @@ impl ConversationActor {
         }
         let ticket = save(&self.app.store, &mut self.revision, &next).map_err(internal_error)?;
         observe(&self.conv, &next);
+        observe_sla(&self.conv, &next, &self.app.policy);
         // Most messages change only activity times; the router hears of routing changes alone.
         let routing_changed = routing_view(&self.conv) != routing_view(&next);
         self.conv = next;
@@ -323,6 +324,15 @@ impl ConversationActor {
             Effect::OfferLapsed { expert } => {
                 metrics::offer_ended(OfferEnd::Expired);
                 self.outbox.push(ticket, Outgoing::Outcome(OfferOutcome { expert, lapsed: true }));
+            }
+            Effect::SlaBreached { kind, target_ms } => {
+                metrics::sla_breach(&self.conv.category, kind);
+                // The webhook went with the record (`webhooks::for_transition`); the owner, if
+                // any, is warned once it is durable.
+                if let Some(owner) = &self.conv.owner {
+                    let frame = ServerFrame::SlaBreach { conversation_id: id, kind, target_ms }.encode();
+                    self.outbox.push(ticket, Outgoing::Expert { expert: owner.id, frame, except: None });
+                }
             }
         }
     }
@@ -491,6 +501,14 @@ fn observe(before: &Conversation, after: &Conversation) {
         Status::Abandoned if before.status != Status::Abandoned => metrics::abandoned(),
         Status::Offered if before.status != Status::Offered => metrics::offer_made(),
         _ => {}
+    }
+}
+
+/// Records a met response target's office time against its target, for `/metrics`.
+fn observe_sla(before: &Conversation, after: &Conversation, policy: &lifecycle::Policy) {
+    let schedule = policy.sla.schedule.as_ref();
+    if let Some((kind, took)) = crate::sla::met(&before.sla, &after.sla, Timestamp::now(), schedule) {
+        metrics::sla_response(&after.category, kind, took);
     }
 }
 

@@ -18,6 +18,7 @@ fn policy() -> Policy {
         left_site_after: Duration::from_millis(500),
         first_response_window: Duration::from_millis(300),
         customer_may_always_end: false,
+        sla: crate::sla::SlaPolicy::default(),
     }
 }
 
@@ -469,3 +470,107 @@ fn a_left_message_waits_for_its_customer_and_closes_after_the_messaging_delay() 
 
 /// Bots answering first and handing off (PRODUCT.md v1.1, "Bots").
 mod bots;
+// SLA targets: the clocks follow the chat (the rules themselves are unit-tested in sla.rs).
+
+fn sla_policy() -> Policy {
+    let sla = crate::sla::SlaPolicy::default()
+        .with_target("general", SlaKind::FirstResponse, Duration::from_millis(40))
+        .with_target("general", SlaKind::NextResponse, Duration::from_millis(30));
+    Policy { sla, ..policy() }
+}
+
+fn sla_go(c: &Conversation, e: Event, now: i64) -> (Conversation, Vec<Effect>) {
+    let t = step(c, &e, Timestamp(now), &sla_policy()).unwrap_or_else(|r| panic!("{e:?} refused: {r}"));
+    (t.next.unwrap_or_else(|| c.clone()), t.effects)
+}
+
+/// A new chat with its first-response clock started at t=0, offered and accepted by Ada at t=10.
+fn sla_open() -> Conversation {
+    let mut c = queued(Style::Returning);
+    started(&mut c, Timestamp(0), &sla_policy());
+    let (c, _) = sla_go(&c, Event::Offer { expert: ADA }, 0);
+    sla_go(&c, accept(ADA), 10).0
+}
+
+fn outcome(kind: SlaKind, breached_at: Option<i64>) -> crate::store::model::SlaOutcome {
+    crate::store::model::SlaOutcome { kind, breached_at: breached_at.map(Timestamp) }
+}
+
+#[test]
+fn a_first_response_breach_fires_at_its_stored_due_time_once() {
+    let c = sla_open();
+    assert_eq!(next_deadline(&c, &sla_policy()), Some(Timestamp(40)));
+    assert!(step(&c, &Event::Tick, Timestamp(39), &sla_policy()).unwrap().next.is_none());
+    let (c, fx) = sla_go(&c, Event::Tick, 40);
+    assert_eq!(fx, vec![Effect::SlaBreached { kind: SlaKind::FirstResponse, target_ms: 40 }]);
+    assert_eq!(c.sla.running, None);
+    assert_eq!(c.sla.outcomes, vec![outcome(SlaKind::FirstResponse, Some(40))]);
+    // The late reply records nothing more.
+    let (c, fx) = sla_go(&c, Event::ExpertMessage { expert: ADA }, 50);
+    assert!(fx.is_empty());
+    assert_eq!(c.sla.outcomes.len(), 1);
+}
+
+#[test]
+fn a_queued_chat_breaches_too_with_nobody_to_warn() {
+    let mut c = queued(Style::Returning);
+    started(&mut c, Timestamp(0), &sla_policy());
+    let (c, fx) = sla_go(&c, Event::Tick, 45);
+    assert_eq!(fx, vec![Effect::SlaBreached { kind: SlaKind::FirstResponse, target_ms: 40 }]);
+    assert_eq!(c.status, Status::Queued);
+}
+
+#[test]
+fn a_reply_in_time_meets_the_target_and_a_customer_message_after_it_starts_the_next() {
+    let (c, fx) = sla_go(&sla_open(), Event::ExpertMessage { expert: ADA }, 20);
+    assert!(fx.is_empty());
+    assert_eq!(c.sla.outcomes, vec![outcome(SlaKind::FirstResponse, None)]);
+    assert_eq!(c.sla.running, None);
+    // An internal note is not a reply, nor does it start anything.
+    let (c, _) = sla_go(&c, Event::Note { expert: ADA }, 25);
+    assert_eq!(c.sla.running, None);
+    let (c, _) = sla_go(&c, CUSTOMER_MSG, 100);
+    let clock = c.sla.running.expect("a next-response clock");
+    assert_eq!((clock.kind, clock.target_ms, clock.due), (SlaKind::NextResponse, 30, Timestamp(130)));
+    // Writing again before an answer keeps the first message's clock.
+    let (c, _) = sla_go(&c, CUSTOMER_MSG, 110);
+    assert_eq!(c.sla.running.map(|r| r.due), Some(Timestamp(130)));
+    let (c, _) = sla_go(&c, Event::Note { expert: ADA }, 120);
+    assert_eq!(c.sla.running.map(|r| r.due), Some(Timestamp(130)), "a note is no reply");
+    let (c, fx) = sla_go(&c, Event::Tick, 130);
+    assert_eq!(fx, vec![Effect::SlaBreached { kind: SlaKind::NextResponse, target_ms: 30 }]);
+    assert_eq!(
+        c.sla.outcomes,
+        vec![outcome(SlaKind::FirstResponse, None), outcome(SlaKind::NextResponse, Some(130))]
+    );
+}
+
+#[test]
+fn a_reply_past_due_before_the_tick_is_a_breach_said_once() {
+    let (c, fx) = sla_go(&sla_open(), Event::ExpertMessage { expert: ADA }, 41);
+    assert_eq!(fx, vec![Effect::SlaBreached { kind: SlaKind::FirstResponse, target_ms: 40 }]);
+    assert_eq!(c.sla.outcomes, vec![outcome(SlaKind::FirstResponse, Some(41))]);
+}
+
+#[test]
+fn an_ended_chat_stops_its_clock_without_an_outcome() {
+    let (solved, _) = sla_go(&sla_open(), Event::End { expert: ADA }, 20);
+    assert_eq!(solved.status, Status::Solved);
+    assert_eq!(solved.sla, Default::default());
+    assert!(!deadlines(&solved, &sla_policy()).iter().any(|(_, d)| *d == Deadline::SlaBreach));
+    // The customer abandoning an unanswered chat stops it too.
+    let mut c = queued(Style::Returning);
+    started(&mut c, Timestamp(0), &sla_policy());
+    let (gone, _) = sla_go(&c, Event::CustomerEnd { office_hours_open: false }, 5);
+    assert_eq!((gone.status, gone.sla.running), (Status::Abandoned, None));
+}
+
+#[test]
+fn a_category_without_targets_counts_nothing() {
+    let mut c = queued(Style::Returning);
+    c.category = "billing".into();
+    started(&mut c, Timestamp(0), &sla_policy());
+    assert_eq!(c.sla.running, None);
+    let (c, _) = sla_go(&c, Event::Tick, 1000);
+    assert!(c.sla.outcomes.is_empty());
+}

@@ -505,6 +505,7 @@ impl CustomerWidget {
             None => Some(config.greeting_in(&config.answer_language(self.lang.as_ref())).to_owned()),
         };
         conv.offline = offline;
+        crate::lifecycle::started(&mut conv, now, &app.policy);
         let opening = Opening {
             draft: Draft { client_msg_id, ..Draft::new(Author::customer(&customer), text) },
             greeting,

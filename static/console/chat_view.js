@@ -113,6 +113,7 @@ function buildChat(chat) {
   ]);
 
   d.nudge = el('div', { class: 'banner banner-warn nudge', role: 'alert', hidden: true });
+  d.slaBreach = el('div', { class: 'banner banner-danger sla-breach', role: 'alert', hidden: true });
   d.transfer = el('div', { class: 'banner banner-info transfer-note', hidden: true });
   d.ended = el('div', { class: 'banner banner-muted ended', role: 'status', hidden: true });
 
@@ -195,7 +196,7 @@ function buildChat(chat) {
   }, [
     header,
     el('div', { class: 'chat-body' }, [
-      el('div', { class: 'chat-main' }, [d.nudge, d.transfer, d.log, d.typing, d.ended, d.composer]),
+      el('div', { class: 'chat-main' }, [d.nudge, d.slaBreach, d.transfer, d.log, d.typing, d.ended, d.composer]),
       d.info,
     ]),
   ]);
@@ -217,6 +218,7 @@ function renderTab(chat) {
   d.tabBadge.setAttribute('aria-label', chat.unread + ' unread');
   d.tabDot.className = 'status-dot status-' + chat.status;
   d.tab.classList.toggle('tab-nudge', !!chat.nudge);
+  d.tab.classList.toggle('tab-sla-breach', !!chat.slaBreach);
   d.tab.classList.toggle('tab-ended', !!ENDED[chat.status]);
   d.tab.title = customerLabel(chat.customer) + ' · ' + (STATUS_LABEL[chat.status] || chat.status) + (chat.unread ? ' · ' + chat.unread + ' unread' : '');
 }
@@ -243,6 +245,14 @@ function renderChat(chat) {
     d.nudge.replaceChildren(
       el('strong', { text: 'Customer waiting. ' }),
       customerLabel(chat.customer) + ' has been waiting ' + duration(chat.nudge.waiting_ms) + ' for a reply. Say something, even a short update.'
+    );
+  }
+  d.slaBreach.hidden = !chat.slaBreach || ended;
+  if (chat.slaBreach) {
+    var target = chat.slaBreach.kind === 'next_response' ? 'next-response' : 'first-response';
+    d.slaBreach.replaceChildren(
+      el('strong', { text: 'Response target missed. ' }),
+      customerLabel(chat.customer) + ' has waited past the ' + duration(chat.slaBreach.target_ms) + ' ' + target + ' target. Reply now.'
     );
   }
   d.transfer.hidden = !chat.transfer;

@@ -35,6 +35,8 @@ function ensureChat(view) {
       transfer: null,
       tools: [],
       history: null,
+      // A response target passed unanswered (`sla_breach`): {kind, target_ms}, until the reply.
+      slaBreach: null,
     };
     S.order.push(chat.id);
     app.chatView.build(chat);

@@ -113,6 +113,7 @@ function onFrame(f) {
         chat.reason = f.reason || null;
         if (ENDED[f.status]) {
           chat.nudge = null;
+          chat.slaBreach = null;
           chat.typing = false;
         }
         app.chatView.render(chat);
@@ -151,6 +152,17 @@ function onFrame(f) {
         app.chatView.render(chat);
         app.alerts.beep(1);
         app.alerts.notify('Customer waiting', customerLabel(chat.customer) + ' has been waiting ' + duration(f.waiting_ms) + ' for a reply.', 'nudge-' + chat.id, function () {
+          app.chats.select(chat.id);
+        });
+      }
+      break;
+    case 'sla_breach':
+      chat = S.convs[f.conversation_id];
+      if (chat) {
+        chat.slaBreach = { kind: f.kind, target_ms: f.target_ms };
+        app.chatView.render(chat);
+        app.alerts.beep(2);
+        app.alerts.notify('Response target missed', customerLabel(chat.customer) + ' waited past the ' + duration(f.target_ms) + ' target.', 'sla-' + chat.id, function () {
           app.chats.select(chat.id);
         });
       }

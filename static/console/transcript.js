@@ -56,6 +56,7 @@ function addMessage(chat, m) {
   }
   if (m.author && m.author.kind === 'expert' && !m.internal) {
     chat.nudge = null;
+    chat.slaBreach = null;
     app.chatView.render(chat);
   }
   renderReceipts(chat);
