@@ -123,6 +123,18 @@ pub enum Event {
     },
     /// The customer's data is erased (data rights): a live chat ends at once, closed.
     Erase,
+    /// Specialist consult (PRODUCT.md v1.1): the owner asks another expert to advise.
+    Invite {
+        owner: ExpertId,
+        specialist: Specialist,
+        note: Option<String>,
+    },
+    /// The owner ends a specialist's consult (`specialist: None`: every one), or the
+    /// specialist ends their own.
+    EndConsult {
+        by: ExpertId,
+        specialist: Option<ExpertId>,
+    },
     /// Time passed: whatever deadline is due fires.
     Tick,
 }
@@ -178,6 +190,17 @@ pub enum Effect {
         from: ExpertId,
         to: ExpertId,
         note: Option<String>,
+    },
+    /// The invited specialist receives the chat to advise on.
+    Consult {
+        specialist: ExpertId,
+        from: ExpertId,
+        note: Option<String>,
+    },
+    /// A consult is over: the specialist and `owner` (the owner when it ended) are told.
+    ConsultEnded {
+        specialist: ExpertId,
+        owner: Option<ExpertId>,
     },
 }
 
@@ -248,6 +271,11 @@ pub fn next_deadline(c: &Conversation, p: &Policy) -> Option<Timestamp> {
 }
 
 pub fn step(c: &Conversation, event: &Event, now: Timestamp, p: &Policy) -> Result<Transition, Refusal> {
+    // Whatever moved the chat, a consult does not outlive its owner's spell (`consult::settle`).
+    Ok(consult::settle(c, decide(c, event, now, p)?))
+}
+
+fn decide(c: &Conversation, event: &Event, now: Timestamp, p: &Policy) -> Result<Transition, Refusal> {
     use Status::*;
     match *event {
         Event::Offer { expert } => {
@@ -400,7 +428,7 @@ pub fn step(c: &Conversation, event: &Event, now: Timestamp, p: &Policy) -> Resu
             Ok(Transition::to(n, effects))
         }
         Event::ExpertMessage { expert } => {
-            owner_only(c, expert)?;
+            consult::may_write(c, expert, false)?;
             if !matches!(c.status, Open | Pending | OnHold) {
                 return refuse(ErrorCode::Closed, "this conversation has ended");
             }
@@ -414,7 +442,7 @@ pub fn step(c: &Conversation, event: &Event, now: Timestamp, p: &Policy) -> Resu
             Ok(Transition::to(n, vec![]))
         }
         Event::Note { expert } => {
-            owner_only(c, expert)?;
+            consult::may_write(c, expert, true)?;
             if c.status.is_terminal() {
                 return refuse(ErrorCode::Closed, "this conversation has ended");
             }
@@ -472,6 +500,8 @@ pub fn step(c: &Conversation, event: &Event, now: Timestamp, p: &Policy) -> Resu
             Ok(end_by_customer_side(c, now, p, Reason::CustomerEnded))
         }
         Event::Erase => Ok(erase(c, now)),
+        Event::Invite { owner, ref specialist, ref note } => consult::invite(c, owner, specialist, note),
+        Event::EndConsult { by, specialist } => consult::end(c, by, specialist),
         Event::CustomerPresence { online } => {
             if c.status.is_terminal() || c.customer_left_at.is_none() == online {
                 return Ok(Transition::unchanged());
@@ -676,6 +706,9 @@ fn tick(c: &Conversation, now: Timestamp, p: &Policy) -> Transition {
         }
     }
 }
+
+mod consult;
+pub use consult::Specialist;
 
 #[cfg(test)]
 mod tests;

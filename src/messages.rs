@@ -82,6 +82,16 @@ pub enum ExpertAction {
         to: TransferTarget,
         note: Option<String>,
     },
+    /// Specialist consult: the invited expert, as found in the store.
+    Invite {
+        specialist: ExpertId,
+        name: String,
+        certifications: Vec<String>,
+        note: Option<String>,
+    },
+    EndConsult {
+        specialist: Option<ExpertId>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -160,6 +160,18 @@ pub enum ExpertFrame {
         conversation_id: String,
         after_seq: u64,
     },
+    /// Specialist consult: the owner asks `expert_id` to advise.
+    Invite {
+        conversation_id: String,
+        expert_id: String,
+        note: Option<String>,
+    },
+    /// From the specialist: ends their consult. From the owner: ends `expert_id`'s, or
+    /// every consult of the chat when it names none.
+    EndConsult {
+        conversation_id: String,
+        expert_id: Option<String>,
+    },
 }
 
 /// What the server asks of any client frame type.
@@ -418,6 +430,18 @@ pub enum ServerFrame {
         #[serde(with = "ids::wire")]
         conversation_id: ConversationId,
         expert: ExpertBrief,
+    },
+    /// To a specialist: the owner (`from`) asks them to advise on this chat.
+    Consult {
+        conversation: ConversationView,
+        from: Option<ExpertBrief>,
+        note: Option<String>,
+    },
+    /// To the specialist and the owner: a consult is over.
+    ConsultEnded {
+        #[serde(with = "ids::wire")]
+        conversation_id: ConversationId,
+        expert_id: String,
     },
 }
 

@@ -8,7 +8,7 @@ use std::collections::{HashMap, HashSet};
 
 use crate::domain::{ErrorCode, Refusal, Style};
 use crate::ids::ExpertId;
-use crate::lifecycle::{Event, TransferTo};
+use crate::lifecycle::{Event, Specialist, TransferTo};
 use crate::messages::{ExpertAction, Party, TransferTarget};
 use crate::store::model::{Author, AuthorKind, Customer, StoredMessage};
 
@@ -133,6 +133,12 @@ pub fn action(
         ExpertAction::Transfer { .. } => {
             return Err(Refusal::new(ErrorCode::Internal, "a transfer is decided by `transfer`"))
         }
+        ExpertAction::Invite { specialist, certifications, note, .. } => {
+            let certified = claim_certification.is_none_or(|c| certifications.iter().any(|h| h == c));
+            let specialist = Specialist { id: *specialist, certified };
+            Event::Invite { owner: expert, specialist, note: note.clone() }
+        }
+        ExpertAction::EndConsult { specialist } => Event::EndConsult { by: expert, specialist: *specialist },
     })
 }
 
