@@ -17,12 +17,8 @@ var S = app.store.S;
 
 var consultChat = null;
 
-function neededCertification(chat, categories) {
-  var c = categories.filter(function (x) {
-    return x.id === chat.category;
-  })[0];
-  return c && c.mode === 'claim' && c.certification ? c.certification : null;
-}
+/** The certification a 1-to-1 chat asks of whoever advises on it too, or null. */
+var neededCertification = app.transfer.neededCertification;
 
 function specialistRow(c, needed) {
   var certified = !needed || (c.certifications || []).indexOf(needed) >= 0;
@@ -136,9 +132,9 @@ function render(chat) {
     return chat.consultants[id];
   });
   if (chat.consult) {
-    // The specialist: no owner's actions; notes only.
-    [d.pendingBtn, d.holdBtn, d.openBtn, d.transferBtn, d.endBtn, d.leaveBtn, d.askBtn].forEach(function (b) {
-      b.hidden = true;
+    // The specialist: no owner's actions, no files (the owner's and the customer's); notes only.
+    [d.pendingBtn, d.holdBtn, d.openBtn, d.transferBtn, d.endBtn, d.leaveBtn, d.askBtn, d.attachBtn].forEach(function (b) {
+      if (b) b.hidden = true;
     });
     d.endConsultBtn.hidden = false;
     d.panel.classList.add('chat-consult');
