@@ -245,3 +245,25 @@ async fn a_reconnecting_specialist_gets_the_consult_back() {
     bob.ack(json!({"type": "send", "conversation_id": id, "text": "still here", "internal": true})).await;
     ada.expect("the note", text_is("still here")).await;
 }
+
+#[tokio::test]
+async fn a_reconnecting_owner_sees_who_is_consulting() {
+    let (server, mut ada, mut bob, bob_id, _, _customer, id) = ada_owns_a_chat().await;
+    ada.ack(json!({"type": "invite", "conversation_id": id, "expert_id": bob_id})).await;
+    bob.expect("the consult", consult_of(&id)).await;
+    let (_, ada_token) =
+        server.post("/api/v1/login", None, json!({"username": "ada", "password": "password-1"})).await;
+    let ada_token = ada_token["token"].as_str().unwrap().to_owned();
+    let mut again = Ws::connect(&format!("{}/ws/expert", server.ws_base)).await;
+    let welcome = again.request(json!({"type": "hello", "token": ada_token})).await;
+    let chat = welcome["conversations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == id.as_str())
+        .expect("her chat");
+    assert_eq!(chat["consultants"], json!([{"id": bob_id, "name": "Expert bob"}]), "{welcome}");
+    // Only the owner's welcome lists them: other views (a customer's among them) never do.
+    let (_, c) = server.get(&format!("/api/v1/conversations/{id}"), ADMIN).await;
+    assert!(c.get("consultants").is_none(), "{c}");
+}

@@ -7,9 +7,10 @@ use crate::conversation::internal_error;
 use crate::domain::{ErrorCode, Refusal};
 use crate::ids::ExpertId;
 use crate::protocol::ServerFrame;
+use crate::store::model::Conversation;
 use crate::store::model::Expert;
 use crate::store::{Store, StoreError};
-use crate::views::{self, ExpertBrief};
+use crate::views::{self, ConversationView, ExpertBrief};
 
 fn no_such_expert() -> Refusal {
     Refusal::new(ErrorCode::NotFound, "no such expert")
@@ -36,4 +37,17 @@ pub fn open_consults(store: &Store, expert: ExpertId) -> Result<Vec<ByteString>,
         frames.push(ServerFrame::Consult { conversation, from, note: None }.encode());
     }
     Ok(frames)
+}
+
+/// A chat in its owner's welcome: the summary, with the specialists consulting on it, so a
+/// reconnected console can still show and end the consult.
+pub fn owned_summary(store: &Store, c: &Conversation) -> Result<ConversationView, StoreError> {
+    let mut view = views::summary(store, c)?;
+    let mut consultants = Vec::with_capacity(c.consultants.len());
+    for &id in &c.consultants {
+        let name = store.expert(id)?.map_or_else(|| id.to_string(), |e| e.name);
+        consultants.push(ExpertBrief { id: id.to_string(), name });
+    }
+    view.consultants = Some(consultants);
+    Ok(view)
 }

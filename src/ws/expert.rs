@@ -144,9 +144,9 @@ impl ExpertSession {
                 refuse(ctx, reference, ErrorCode::Internal, "routing is unavailable");
                 return close(ctx, ws::CloseCode::Error, "internal error");
             };
-            let summaries = act.summaries(&answer.conversations, views::summary).and_then(|conversations| {
-                Ok((conversations, act.summaries(&answer.claimable, views::claim_summary)?))
-            });
+            let summaries = act.summaries(&answer.conversations, super::consult::owned_summary).and_then(
+                |conversations| Ok((conversations, act.summaries(&answer.claimable, views::claim_summary)?)),
+            );
             // Offers standing for this expert are shown again, after the welcome: an offer sent
             // only to a socket this one replaces would lapse unseen and count as a miss.
             for id in &answer.offers {

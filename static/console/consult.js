@@ -191,4 +191,12 @@ function onEnded(f) {
   app.chatView.render(chat);
 }
 
-app.consult = { open: openConsult, render: render, onConsult: onConsult, onEnded: onEnded };
+/** The specialists the server lists on an owned chat (its welcome after a reconnect). */
+function listed(chat, consultants) {
+  chat.consultants = {};
+  consultants.forEach(function (e) {
+    chat.consultants[e.id] = e.name;
+  });
+}
+
+app.consult = { open: openConsult, render: render, onConsult: onConsult, onEnded: onEnded, listed: listed };

@@ -74,6 +74,14 @@ test('the owner asks a specialist, who advises in internal notes until the consu
   const widget = await h.widgetMessages(shop);
   assert.ok(!widget.some((m) => /warranty/.test(m.text)), 'the widget never shows a note: ' + JSON.stringify(widget));
 
+  // Reconnects lose nothing: reloaded, both consoles show the consult again.
+  await sam.reload();
+  await sam.waitForSelector(samChat + ' .consult-banner:not([hidden])');
+  await sam.waitForSelector(samChat + ' .msg-internal:has-text("two-year warranty")');
+  await oda.reload();
+  await oda.waitForSelector(`.chat[data-conversation="${chatId}"] .consult-banner:not([hidden])`);
+  assert.match(await oda.textContent(CHAT + ' .consult-banner'), /Sam Reyes/);
+
   // Ending the consult removes the chat from Sam's console; Oda keeps it.
   await oda.click(CHAT + ' .chat-actions >> text=End consult');
   await sam.waitForSelector(samChat, { state: 'detached' });
