@@ -165,11 +165,10 @@ impl ConversationActor {
         if let ExpertAction::Transfer { to, note } = &a.action {
             return self.transfer(a, to, note.clone(), ctx);
         }
+        let event = rules::action(&a.action, expert, &a.name, self.claim_certification())?;
         if let ExpertAction::Invite { name, note, .. } = &a.action {
-            let event = rules::action(&a.action, expert, &a.name, self.claim_certification())?;
             return self.invite(a, &event, name, note.as_deref(), ctx);
         }
-        let event = rules::action(&a.action, expert, &a.name, self.claim_certification())?;
         let ticket = self.apply(&event, ctx)?;
         let body = match a.action {
             ExpertAction::Accept => AckBody::Accepted {

@@ -333,4 +333,21 @@ mod tests {
             TransferTo::Category { id: "general".into(), style: Style::Returning }
         );
     }
+
+    #[test]
+    fn a_specialist_for_a_claimed_chat_must_hold_its_certification() {
+        let invite = |certifications: Vec<String>| ExpertAction::Invite {
+            specialist: ExpertId(2),
+            name: "Bob".into(),
+            certifications,
+            note: None,
+        };
+        let certified = |action: &ExpertAction, needed| match super::action(action, ADA, "Ada", needed) {
+            Ok(Event::Invite { specialist, owner, .. }) if owner == ADA => specialist.certified,
+            other => panic!("{other:?}"),
+        };
+        assert!(certified(&invite(vec![]), None), "an offer-mode chat needs none");
+        assert!(!certified(&invite(vec![]), Some("identity")));
+        assert!(certified(&invite(vec!["identity".into()]), Some("identity")));
+    }
 }
