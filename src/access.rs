@@ -37,9 +37,24 @@ pub fn may_read(c: &Conversation, viewer: Viewer, private: bool, serving: impl F
     }
 }
 
-/// Owner, past owner, or the expert the chat is offered to.
+/// Owner, past owner, the expert the chat is offered to, or a specialist consulting on it.
 fn involved(c: &Conversation, expert: ExpertId) -> bool {
-    c.owned_by(expert) || c.past_owners.contains(&expert) || c.offer.is_some_and(|o| o.expert == expert)
+    c.owned_by(expert)
+        || c.past_owners.contains(&expert)
+        || c.offer.is_some_and(|o| o.expert == expert)
+        || c.consultants.contains(&expert)
+}
+
+/// Whether `viewer` may write in `c`, a reply (`internal: false`) or an internal note: its
+/// customer replies; its owner replies and writes notes; a specialist consulting on it writes
+/// internal notes only (PRODUCT.md v1.1, "Specialist consult"). Admins write through an
+/// expert account like anyone else.
+pub fn may_send(c: &Conversation, viewer: Viewer, internal: bool) -> bool {
+    match viewer {
+        Viewer::Admin => false,
+        Viewer::Customer(id) => c.customer == id && !internal,
+        Viewer::Expert(id) => c.owned_by(id) || (internal && c.consultants.contains(&id)),
+    }
 }
 
 /// Whether `expert` is serving a customer now: they own one of the customer's active chats.
@@ -140,6 +155,30 @@ mod tests {
         assert!(!may_handle_files(&c, Viewer::Expert(ADA)));
         assert!(may_handle_files(&c, Viewer::Customer(CUSTOMER)));
         assert!(may_handle_files(&c, Viewer::Admin));
+    }
+
+    #[test]
+    fn a_consulting_specialist_reads_the_chat_until_the_consult_ends() {
+        let mut c = owned_by(ADA);
+        assert!(!may_read(&c, Viewer::Expert(BOB), true, || false));
+        c.consultants = vec![BOB];
+        assert!(may_read(&c, Viewer::Expert(BOB), true, || false), "even a private 1-to-1 chat");
+        c.consultants.clear();
+        assert!(!may_read(&c, Viewer::Expert(BOB), true, || false), "gone like a chat never seen");
+    }
+
+    #[test]
+    fn a_specialist_writes_internal_notes_only() {
+        let mut c = owned_by(ADA);
+        c.consultants = vec![BOB];
+        assert!(may_send(&c, Viewer::Expert(BOB), true));
+        assert!(!may_send(&c, Viewer::Expert(BOB), false));
+        assert!(may_send(&c, Viewer::Expert(ADA), false) && may_send(&c, Viewer::Expert(ADA), true));
+        assert!(!may_send(&c, Viewer::Expert(ExpertId(3)), true), "nor anyone else");
+        assert!(may_send(&c, Viewer::Customer(CUSTOMER), false));
+        assert!(!may_send(&c, Viewer::Customer(CUSTOMER), true));
+        c.consultants.clear();
+        assert!(!may_send(&c, Viewer::Expert(BOB), true), "not once the consult ended");
     }
 
     #[test]

@@ -78,6 +78,7 @@ pub const BUNDLES: &[Bundle] = &[
             "console/canned.js",
             "console/customer_info.js",
             "console/transfer.js",
+            "console/consult.js",
             "console/followups.js",
             "console/queue.js",
             "console/connection.js",

@@ -127,6 +127,18 @@ pub enum Event {
     },
     /// The customer's data is erased (data rights): a live chat ends at once, closed.
     Erase,
+    /// Specialist consult (PRODUCT.md v1.1): the owner asks another expert to advise.
+    Invite {
+        owner: ExpertId,
+        specialist: Specialist,
+        note: Option<String>,
+    },
+    /// The owner ends a specialist's consult (`specialist: None`: every one), or the
+    /// specialist ends their own.
+    EndConsult {
+        by: ExpertId,
+        specialist: Option<ExpertId>,
+    },
     /// Time passed: whatever deadline is due fires.
     Tick,
     // ----- bots (PRODUCT.md v1.1, "Bots") -----
@@ -207,6 +219,17 @@ pub enum Effect {
         kind: SlaKind,
         target_ms: u64,
     },
+    /// The invited specialist receives the chat to advise on.
+    Consult {
+        specialist: ExpertId,
+        from: ExpertId,
+        note: Option<String>,
+    },
+    /// A consult is over: the specialist and `owner` (the owner when it ended) are told.
+    ConsultEnded {
+        specialist: ExpertId,
+        owner: Option<ExpertId>,
+    },
 }
 
 #[derive(Debug, Default)]
@@ -281,7 +304,8 @@ pub fn next_deadline(c: &Conversation, p: &Policy) -> Option<Timestamp> {
 }
 
 pub fn step(c: &Conversation, event: &Event, now: Timestamp, p: &Policy) -> Result<Transition, Refusal> {
-    let mut t = decide(c, event, now, p)?;
+    // Whatever moved the chat, a consult does not outlive its owner's spell (`consult::settle`).
+    let mut t = consult::settle(c, decide(c, event, now, p)?);
     follow_sla(c, event, now, p, &mut t);
     Ok(t)
 }
@@ -468,7 +492,7 @@ fn decide(c: &Conversation, event: &Event, now: Timestamp, p: &Policy) -> Result
             Ok(Transition::to(n, effects))
         }
         Event::ExpertMessage { expert } => {
-            owner_only(c, expert)?;
+            consult::may_write(c, expert, false)?;
             if !matches!(c.status, Open | Pending | OnHold) {
                 return refuse(ErrorCode::Closed, "this conversation has ended");
             }
@@ -482,7 +506,7 @@ fn decide(c: &Conversation, event: &Event, now: Timestamp, p: &Policy) -> Result
             Ok(Transition::to(n, vec![]))
         }
         Event::Note { expert } => {
-            owner_only(c, expert)?;
+            consult::may_write(c, expert, true)?;
             if c.status.is_terminal() {
                 return refuse(ErrorCode::Closed, "this conversation has ended");
             }
@@ -540,6 +564,8 @@ fn decide(c: &Conversation, event: &Event, now: Timestamp, p: &Policy) -> Result
             Ok(end_by_customer_side(c, now, p, Reason::CustomerEnded))
         }
         Event::Erase => Ok(erase(c, now)),
+        Event::Invite { owner, ref specialist, ref note } => consult::invite(c, owner, specialist, note),
+        Event::EndConsult { by, specialist } => consult::end(c, by, specialist),
         Event::CustomerPresence { online } => {
             if c.status.is_terminal() || c.customer_left_at.is_none() == online {
                 return Ok(Transition::unchanged());
@@ -805,6 +831,9 @@ fn tick(c: &Conversation, now: Timestamp, p: &Policy) -> Transition {
         }
     }
 }
+
+mod consult;
+pub use consult::Specialist;
 
 #[cfg(test)]
 mod tests;

@@ -95,6 +95,16 @@ pub enum ExpertAction {
         category: Option<String>,
         note: Option<String>,
     },
+    /// Specialist consult: the invited expert, as found in the store.
+    Invite {
+        specialist: ExpertId,
+        name: String,
+        certifications: Vec<String>,
+        note: Option<String>,
+    },
+    EndConsult {
+        specialist: Option<ExpertId>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -166,6 +166,18 @@ pub enum ExpertFrame {
         category: Option<String>,
         note: Option<String>,
     },
+    /// Specialist consult: the owner asks `expert_id` to advise.
+    Invite {
+        conversation_id: String,
+        expert_id: String,
+        note: Option<String>,
+    },
+    /// From the specialist: ends their consult. From the owner: ends `expert_id`'s, or
+    /// every consult of the chat when it names none.
+    EndConsult {
+        conversation_id: String,
+        expert_id: Option<String>,
+    },
 }
 
 /// What the server asks of any client frame type.
@@ -435,6 +447,18 @@ pub enum ServerFrame {
         conversation_id: ConversationId,
         kind: crate::domain::SlaKind,
         target_ms: u64,
+    },
+    /// To a specialist: the owner (`from`) asks them to advise on this chat.
+    Consult {
+        conversation: ConversationView,
+        from: Option<ExpertBrief>,
+        note: Option<String>,
+    },
+    /// To the specialist and the owner: a consult is over.
+    ConsultEnded {
+        #[serde(with = "ids::wire")]
+        conversation_id: ConversationId,
+        expert_id: String,
     },
 }
 

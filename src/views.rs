@@ -149,6 +149,10 @@ pub struct ConversationView {
     pub preview: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub messages: Option<Vec<MessageView>>,
+    /// The specialists consulting on it, in its owner's welcome (`ws::consult`); absent
+    /// elsewhere, so a customer never learns of a consult.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub consultants: Option<Vec<ExpertBrief>>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -186,6 +190,7 @@ impl ConversationView {
             offline: c.offline.is_some(),
             preview: None,
             messages: None,
+            consultants: None,
         }
     }
 

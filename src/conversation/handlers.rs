@@ -169,6 +169,9 @@ impl ConversationActor {
             return self.handoff(a, category.clone(), note.clone(), ctx);
         }
         let event = rules::action(&a.action, expert, &a.name, self.claim_certification())?;
+        if let ExpertAction::Invite { name, note, .. } = &a.action {
+            return self.invite(a, &event, name, note.as_deref(), ctx);
+        }
         let ticket = self.apply(&event, ctx)?;
         let body = match a.action {
             ExpertAction::Accept => AckBody::Accepted {

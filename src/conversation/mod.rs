@@ -2,6 +2,7 @@
 //! seqs are assigned here without locks, every change is written to the store, and what
 //! the world must learn waits in an outbox until the group commit has made it durable.
 
+mod consult;
 mod handlers;
 mod outbox;
 mod rules;
@@ -334,6 +335,7 @@ impl ConversationActor {
                     self.outbox.push(ticket, Outgoing::Expert { expert: owner.id, frame, except: None });
                 }
             }
+            Effect::Consult { .. } | Effect::ConsultEnded { .. } => self.queue_consult_effect(ticket, effect),
         }
     }
 
@@ -400,6 +402,10 @@ impl ConversationActor {
             self.outbox.push(ticket, Outgoing::Customer { frame: frame.clone(), except });
         }
         if let Some(expert) = self.experts_in_view() {
+            self.outbox.push(ticket, Outgoing::Expert { expert, frame: frame.clone(), except });
+        }
+        // Specialists consulting here follow every message, notes included.
+        for &expert in &self.conv.consultants {
             self.outbox.push(ticket, Outgoing::Expert { expert, frame: frame.clone(), except });
         }
         self.outbox.push(ticket, Outgoing::Delivered(message.seq));

@@ -8,7 +8,7 @@ use std::collections::{HashMap, HashSet};
 
 use crate::domain::{ErrorCode, Refusal, Style};
 use crate::ids::ExpertId;
-use crate::lifecycle::{Event, TransferTo};
+use crate::lifecycle::{Event, Specialist, TransferTo};
 use crate::messages::{ExpertAction, Party, TransferTarget};
 use crate::store::model::{Author, AuthorKind, Customer, StoredMessage};
 
@@ -141,6 +141,12 @@ pub fn action(
         ExpertAction::Transfer { .. } | ExpertAction::Handoff { .. } => {
             return Err(Refusal::new(ErrorCode::Internal, "a transfer is decided by `transfer`"))
         }
+        ExpertAction::Invite { specialist, certifications, note, .. } => {
+            let certified = claim_certification.is_none_or(|c| certifications.iter().any(|h| h == c));
+            let specialist = Specialist { id: *specialist, certified };
+            Event::Invite { owner: expert, specialist, note: note.clone() }
+        }
+        ExpertAction::EndConsult { specialist } => Event::EndConsult { by: expert, specialist: *specialist },
     })
 }
 
@@ -334,5 +340,22 @@ mod tests {
             transfer(&to_general, Some("identity"), anywhere()).unwrap(),
             TransferTo::Category { id: "general".into(), style: Style::Returning }
         );
+    }
+
+    #[test]
+    fn a_specialist_for_a_claimed_chat_must_hold_its_certification() {
+        let invite = |certifications: Vec<String>| ExpertAction::Invite {
+            specialist: ExpertId(2),
+            name: "Bob".into(),
+            certifications,
+            note: None,
+        };
+        let certified = |action: &ExpertAction, needed| match super::action(action, ADA, "Ada", needed) {
+            Ok(Event::Invite { specialist, owner, .. }) if owner == ADA => specialist.certified,
+            other => panic!("{other:?}"),
+        };
+        assert!(certified(&invite(vec![]), None), "an offer-mode chat needs none");
+        assert!(!certified(&invite(vec![]), Some("identity")));
+        assert!(certified(&invite(vec!["identity".into()]), Some("identity")));
     }
 }

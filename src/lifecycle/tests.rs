@@ -574,3 +574,82 @@ fn a_category_without_targets_counts_nothing() {
     let (c, _) = sla_go(&c, Event::Tick, 1000);
     assert!(c.sla.outcomes.is_empty());
 }
+
+// ----- specialist consult -----
+
+fn specialist(id: ExpertId) -> Specialist {
+    Specialist { id, certified: true }
+}
+
+fn invite(owner: ExpertId, who: ExpertId) -> Event {
+    Event::Invite { owner, specialist: specialist(who), note: Some("advise?".into()) }
+}
+
+const CAROL: ExpertId = ExpertId(3);
+
+/// Ada's open chat with Bob consulting.
+fn consulted() -> Conversation {
+    let (c, fx) = go(&answered(Style::Returning), invite(ADA, BOB), 30);
+    assert_eq!(fx, vec![Effect::Consult { specialist: BOB, from: ADA, note: Some("advise?".into()) }]);
+    assert_eq!(c.consultants, vec![BOB]);
+    c
+}
+
+#[test]
+fn the_owner_invites_a_specialist_who_may_read_and_write_notes_only() {
+    let c = consulted();
+    assert!(may_read(&c, Viewer::Expert(BOB), true, || false));
+    assert!(try_go(&c, Event::Note { expert: BOB }, 40).is_ok());
+    assert_eq!(refused(&c, Event::ExpertMessage { expert: BOB }, 40), ErrorCode::Forbidden);
+    // Neither the router's view nor anything else about the chat changed: no capacity is used.
+    assert_eq!(c.owner, answered(Style::Returning).owner);
+    assert_eq!(c.status, Status::Open);
+}
+
+#[test]
+fn only_the_owner_invites_an_eligible_expert_once() {
+    let c = answered(Style::Returning);
+    assert_eq!(refused(&c, invite(BOB, CAROL), 30), ErrorCode::Forbidden);
+    assert_eq!(refused(&c, invite(ADA, ADA), 30), ErrorCode::BadRequest);
+    let uncertified =
+        Event::Invite { owner: ADA, specialist: Specialist { id: BOB, certified: false }, note: None };
+    assert_eq!(refused(&c, uncertified, 30), ErrorCode::Forbidden);
+    assert_eq!(refused(&consulted(), invite(ADA, BOB), 40), ErrorCode::Conflict);
+    assert_eq!(refused(&queued(Style::Returning), invite(ADA, BOB), 30), ErrorCode::Forbidden);
+    let solved = go(&c, Event::End { expert: ADA }, 30).0;
+    assert_eq!(refused(&solved, invite(ADA, BOB), 40), ErrorCode::NotAllowed);
+}
+
+#[test]
+fn the_owner_or_the_specialist_ends_a_consult_and_both_are_told() {
+    let ended = Effect::ConsultEnded { specialist: BOB, owner: Some(ADA) };
+    for by in [ADA, BOB] {
+        let (c, fx) = go(&consulted(), Event::EndConsult { by, specialist: None }, 40);
+        assert!(c.consultants.is_empty());
+        assert_eq!(fx, vec![ended.clone()]);
+        assert!(!may_read(&c, Viewer::Expert(BOB), true, || false));
+        assert_eq!(refused(&c, Event::Note { expert: BOB }, 50), ErrorCode::Forbidden);
+    }
+    assert_eq!(
+        refused(&consulted(), Event::EndConsult { by: CAROL, specialist: None }, 40),
+        ErrorCode::Forbidden
+    );
+    let named = Event::EndConsult { by: ADA, specialist: Some(CAROL) };
+    assert_eq!(refused(&consulted(), named, 40), ErrorCode::NotFound);
+}
+
+#[test]
+fn a_consult_ends_when_the_chat_ends_or_changes_owner() {
+    let ended = Effect::ConsultEnded { specialist: BOB, owner: Some(ADA) };
+    let (c, fx) = go(&consulted(), Event::End { expert: ADA }, 40);
+    assert!(c.consultants.is_empty() && fx.contains(&ended), "solved");
+    let to_carol = TransferTo::Expert { id: CAROL, name: "Carol".into(), certified: true };
+    let (c, fx) = go(&consulted(), Event::Transfer { from: ADA, to: to_carol, note: None }, 40);
+    assert!(c.consultants.is_empty() && fx.contains(&ended), "transferred");
+    let (c, fx) = go(&consulted(), Event::OwnerRemoved { expert: ADA }, 40);
+    assert!(c.consultants.is_empty() && fx.contains(&ended), "re-routed");
+    // Parking the chat keeps the consult: the owner is still on it.
+    let pending = Event::SetStatus { expert: ADA, status: SettableStatus::Pending };
+    let (c, fx) = go(&consulted(), pending, 40);
+    assert_eq!((c.consultants, fx.contains(&ended)), (vec![BOB], false));
+}

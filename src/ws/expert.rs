@@ -144,9 +144,9 @@ impl ExpertSession {
                 refuse(ctx, reference, ErrorCode::Internal, "routing is unavailable");
                 return close(ctx, ws::CloseCode::Error, "internal error");
             };
-            let summaries = act.summaries(&answer.conversations, views::summary).and_then(|conversations| {
-                Ok((conversations, act.summaries(&answer.claimable, views::claim_summary)?))
-            });
+            let summaries = act.summaries(&answer.conversations, super::consult::owned_summary).and_then(
+                |conversations| Ok((conversations, act.summaries(&answer.claimable, views::claim_summary)?)),
+            );
             // Offers standing for this expert are shown again, after the welcome: an offer sent
             // only to a socket this one replaces would lapse unseen and count as a miss.
             for id in &answer.offers {
@@ -155,18 +155,25 @@ impl ExpertSession {
                 }
             }
             match summaries {
-                Ok((conversations, claimable)) => ctx.text(
-                    ServerFrame::ExpertWelcome {
-                        reference,
-                        expert: ExpertBrief { id: expert.id.to_string(), name: expert.name.clone() },
-                        presence: answer.presence,
-                        conversations,
-                        claimable,
-                        categories: act.app.config.categories.iter().map(CategoryView::from).collect(),
-                        max_attachment_bytes: act.app.config.limits.max_attachment_bytes,
+                Ok((conversations, claimable)) => {
+                    ctx.text(
+                        ServerFrame::ExpertWelcome {
+                            reference,
+                            expert: ExpertBrief { id: expert.id.to_string(), name: expert.name.clone() },
+                            presence: answer.presence,
+                            conversations,
+                            claimable,
+                            categories: act.app.config.categories.iter().map(CategoryView::from).collect(),
+                            max_attachment_bytes: act.app.config.limits.max_attachment_bytes,
+                        }
+                        .encode(),
+                    );
+                    // Reconnects lose nothing: the consults this expert is on, after the welcome.
+                    match super::consult::open_consults(&act.app.store, expert.id) {
+                        Ok(frames) => frames.into_iter().for_each(|f| ctx.text(f)),
+                        Err(e) => tracing::error!(error = %e, "cannot list an expert's consults"),
                     }
-                    .encode(),
-                ),
+                }
                 Err(e) => {
                     let r = internal_error(e);
                     refuse(ctx, reference, r.code, &r.message);
@@ -299,6 +306,20 @@ impl ExpertSession {
             }
             ExpertFrame::Handoff { conversation_id, category, note } => {
                 self.act(&conversation_id, act(ExpertAction::Handoff { category, note }), false)
+            },
+            ExpertFrame::Invite { conversation_id, expert_id, note } => {
+                let specialist = super::consult::invitee(&self.app.store, &expert_id)?;
+                let invite = ExpertAction::Invite {
+                    specialist: specialist.id,
+                    name: specialist.name,
+                    certifications: specialist.certifications,
+                    note,
+                };
+                self.act(&conversation_id, act(invite), false)
+            }
+            ExpertFrame::EndConsult { conversation_id, expert_id } => {
+                let specialist = expert_id.as_deref().map(super::consult::expert_id).transpose()?;
+                self.act(&conversation_id, act(ExpertAction::EndConsult { specialist }), false)
             }
         }
     }

@@ -1,6 +1,7 @@
 //! What both websocket actors share: heartbeats, frame reassembly, size limits, the close
 //! code of each failure, and the plumbing that turns `Deliver` messages into written frames.
 
+mod consult;
 pub mod customer;
 pub mod expert;
 mod gateway;

@@ -270,6 +270,7 @@ function renderChat(chat) {
   d.composer.hidden = ended;
   if (ended) d.typing.textContent = '';
   app.customerInfo.render(chat);
+  app.consult.render(chat);
 }
 
 app.chatView = { build: buildChat, render: renderChat, renderTab: renderTab, renderHint: renderHint };

@@ -56,6 +56,7 @@ function ensureChat(view) {
     if (view.offline) chat.offline = true;
   }
   app.transfer.noteCategory(chat.category);
+  if (view.consultants) app.consult.listed(chat, view.consultants);
   app.chatView.render(chat);
   return chat;
 }

@@ -79,7 +79,8 @@ function syncChat(chat, attempt) {
         return syncChat(chat, (attempt || 0) + 1);
       });
     }
-    if (err.code === 'forbidden') {
+    // A consult ended while we were away answers like a chat we never saw.
+    if (err.code === 'forbidden' || (err.code === 'not_found' && chat.consult)) {
       toast('You no longer have access to a chat with ' + customerLabel(chat.customer) + '.');
       app.chats.remove(chat.id);
     } else if (err.code !== 'disconnected') {
@@ -205,6 +206,12 @@ function onFrame(f) {
         app.chats.select(f.conversation_id);
       });
       if (!S.active) app.chats.select(chat.id);
+      break;
+    case 'consult':
+      app.consult.onConsult(f);
+      break;
+    case 'consult_ended':
+      app.consult.onEnded(f);
       break;
     case 'error':
       toast(errorText(f), 'error');

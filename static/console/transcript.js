@@ -112,7 +112,8 @@ function scrollDown(chat) {
 function sendRead(chat) {
   if (!app.connection.ready() || S.active !== chat.id || document.visibilityState !== 'visible') return;
   var seq = chat.transcript.lastSeq;
-  if (!seq || seq <= chat.lastReadSent || ENDED[chat.status]) return;
+  // A specialist reads along unseen: receipts are the owner's to give.
+  if (!seq || seq <= chat.lastReadSent || ENDED[chat.status] || chat.consult) return;
   chat.lastReadSent = seq;
   app.connection.send({ type: 'read', conversation_id: chat.id, seq: seq });
 }

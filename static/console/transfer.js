@@ -171,4 +171,4 @@ $('transfer-form').addEventListener('submit', function (e) {
   );
 });
 
-app.transfer = { open: openTransfer, noteCategory: noteCategory };
+app.transfer = { open: openTransfer, noteCategory: noteCategory, neededCertification: neededCertification };
