@@ -306,7 +306,7 @@ impl ExpertSession {
             }
             ExpertFrame::Handoff { conversation_id, category, note } => {
                 self.act(&conversation_id, act(ExpertAction::Handoff { category, note }), false)
-            },
+            }
             ExpertFrame::Invite { conversation_id, expert_id, note } => {
                 let specialist = super::consult::invitee(&self.app.store, &expert_id)?;
                 let invite = ExpertAction::Invite {
