@@ -6,17 +6,16 @@ use actix::prelude::*;
 
 use super::outbox::Outgoing;
 use super::{ConversationActor, Draft};
-use crate::clock::Timestamp;
 use crate::domain::Refusal;
-use crate::lifecycle::{self, Effect, Event};
+use crate::lifecycle::{Effect, Event};
 use crate::messages::Act;
-use crate::protocol::{AckBody, ServerFrame};
+use crate::protocol::ServerFrame;
 use crate::store::model::{Author, AuthorKind};
 use crate::store::Ticket;
 use crate::views::ExpertBrief;
 
 impl ConversationActor {
-    /// Invites a specialist. The note is written only once the invite is known to be allowed.
+    /// Invites a specialist; the invite is kept in the transcript as the owner's note.
     pub(super) fn invite(
         &mut self,
         a: &Act,
@@ -25,17 +24,13 @@ impl ConversationActor {
         note: Option<&str>,
         ctx: &mut Context<Self>,
     ) -> Result<(), Refusal> {
-        lifecycle::step(&self.conv, event, Timestamp::now(), &self.app.policy)?;
         let note = note.map(str::trim).filter(|n| !n.is_empty());
         let text = match note {
             Some(note) => format!("Asked {specialist_name} to consult: {note}"),
             None => format!("Asked {specialist_name} to consult"),
         };
         let author = Author { kind: AuthorKind::Expert, id: Some(a.expert.0), name: Some(a.name.clone()) };
-        self.append(Draft { internal: true, ..Draft::new(author, text) }, None, ctx)?;
-        let ticket = self.apply(event, ctx)?;
-        self.ack(&a.reply, AckBody::Empty {}, ticket, ctx);
-        Ok(())
+        self.apply_with_note(a, event, Some(Draft::new(author, text)), ctx)
     }
 
     pub(super) fn queue_consult_effect(&mut self, ticket: Ticket, effect: Effect) {

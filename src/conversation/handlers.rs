@@ -246,13 +246,28 @@ impl ConversationActor {
             return Err(Refusal::new(ErrorCode::Internal, "a handoff goes to a category"));
         };
         let event = Event::Handoff { bot: a.expert, category: id, style };
-        lifecycle::step(&self.conv, &event, Timestamp::now(), &self.app.policy)?;
-        if let Some(note) = note.filter(|n| !n.trim().is_empty()) {
+        let note = note.filter(|n| !n.trim().is_empty()).map(|note| {
             let author = Author { kind: AuthorKind::Bot, id: Some(a.expert.0), name: Some(a.name.clone()) };
-            let draft = Draft { internal: true, ..Draft::new(author, format!("Handoff note: {note}")) };
-            self.append(draft, None, ctx)?;
+            Draft::new(author, format!("Handoff note: {note}"))
+        });
+        self.apply_with_note(a, &event, note, ctx)
+    }
+
+    /// Applies `event` (a handoff, an invite) with `note` kept in the transcript before it as
+    /// an internal note, then acks. The event is decided first, so a refused one leaves no
+    /// note behind.
+    pub(super) fn apply_with_note(
+        &mut self,
+        a: &Act,
+        event: &Event,
+        note: Option<Draft>,
+        ctx: &mut Context<Self>,
+    ) -> Result<(), Refusal> {
+        lifecycle::step(&self.conv, event, Timestamp::now(), &self.app.policy)?;
+        if let Some(note) = note {
+            self.append(Draft { internal: true, ..note }, None, ctx)?;
         }
-        let ticket = self.apply(&event, ctx)?;
+        let ticket = self.apply(event, ctx)?;
         self.ack(&a.reply, AckBody::Empty {}, ticket, ctx);
         Ok(())
     }
