@@ -123,17 +123,26 @@ fn serve(config: Option<PathBuf>) -> anyhow::Result<()> {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&config.server.log_level));
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
     let listener = std::net::TcpListener::bind(config.server.bind)?;
-    actix_web::rt::System::new().block_on(switchboard::run(config, listener, shutdown_signal()))?;
+    actix_web::rt::System::new().block_on(async {
+        // Installed before the server prints that it is listening: a SIGTERM that follows the
+        // line at once must shut it down gracefully, not end it with the signal's default.
+        let shutdown = shutdown_signal()?;
+        switchboard::run(config, listener, shutdown).await
+    })?;
     Ok(())
 }
 
-async fn shutdown_signal() {
+/// Resolves on SIGTERM or SIGINT; both handlers are registered when this returns.
+fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
     use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate()).expect("installing a SIGTERM handler");
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = tokio::signal::ctrl_c() => {}
-    }
+    let mut term = signal(SignalKind::terminate())?;
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = interrupt.recv() => {}
+        }
+    })
 }
 
 fn expert(action: ExpertCommand) -> anyhow::Result<()> {

@@ -320,6 +320,16 @@ async fn sigterm_during_traffic_closes_with_1001_and_keeps_every_ack() {
     assert!(!acked.is_empty());
 }
 
+/// A SIGTERM sent the moment the server says it is listening stops it cleanly: the handler
+/// is in place before the line (a supervisor may stop a server it has just started).
+#[tokio::test]
+async fn sigterm_right_after_the_listening_line_is_a_clean_stop() {
+    for round in 0..20 {
+        let mut server = TestServer::start(&[]).await;
+        assert!(server.terminate().await, "round {round}: a clean exit on an early SIGTERM");
+    }
+}
+
 /// A data directory on a tmpfs of a few megabytes, unmounted when dropped.
 struct TinyDisk(std::path::PathBuf);
 
