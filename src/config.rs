@@ -15,8 +15,17 @@ pub use crate::office_hours::OfficeHoursConfig;
 
 /// Sections that may be overridden from the environment. Longest names first, so that
 /// `OFFICE_HOURS_ENABLED` is not read as section `office`.
-const SECTIONS: &[&str] =
-    &["office_hours", "conversation", "retention", "webhooks", "routing", "limits", "server", "cluster"];
+const SECTIONS: &[&str] = &[
+    "office_hours",
+    "conversation",
+    "retention",
+    "webhooks",
+    "routing",
+    "limits",
+    "server",
+    "cluster",
+    "bots",
+];
 const ENV_PREFIX: &str = "SWITCHBOARD_";
 
 #[derive(Debug, thiserror::Error)]
@@ -42,6 +51,23 @@ pub struct Config {
     pub webhooks: WebhooksConfig,
     pub cluster: ClusterConfig,
     pub retention: RetentionConfig,
+    pub bots: BotsConfig,
+}
+
+/// Bots (PRODUCT.md v1.1, "Bots").
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BotsConfig {
+    /// How long a bot whose last session closed keeps its chats, so a bot restarting for a
+    /// deploy takes them back instead of handing every one to humans. 0: at once.
+    #[serde(with = "humantime_serde")]
+    pub reconnect_grace: Duration,
+}
+
+impl Default for BotsConfig {
+    fn default() -> Self {
+        BotsConfig { reconnect_grace: Duration::from_secs(5) }
+    }
 }
 
 /// How long what customers leave behind is kept (data rights).
@@ -341,6 +367,7 @@ impl Default for Config {
             webhooks: WebhooksConfig::default(),
             cluster: ClusterConfig::default(),
             retention: RetentionConfig::default(),
+            bots: BotsConfig::default(),
             categories: vec![Category {
                 id: "general".into(),
                 name: "General questions".into(),

@@ -111,7 +111,7 @@ async fn only_admins_create_list_and_remove_bots_and_their_categories_are_checke
 
 #[tokio::test]
 async fn a_new_chat_goes_to_the_connected_bot_first_and_without_it_to_humans() {
-    let s = TestServer::start_with_config(CONFIG, &[]).await;
+    let s = TestServer::start_with_config(CONFIG, &[("SWITCHBOARD_BOTS_RECONNECT_GRACE", "100ms")]).await;
     let (bot_id, token) = bot(&s, "Concierge", &["general"]).await;
     let mut bot_ws = s.expert_ws(&token).await;
     until_connected(&s, &bot_id, true).await;
@@ -288,4 +288,60 @@ async fn a_handoff_may_name_another_category_and_its_experts_get_the_chat() {
         "{offer}"
     );
     bot_ws.refused(json!({"type": "send", "conversation_id": id, "text": "hello?"}), "forbidden").await;
+}
+
+/// A bot holding a chat, a human serving its category, and the customer: (server, bot id,
+/// token, bot socket, human socket, customer, chat id).
+async fn bot_holds_a_chat(grace: &str) -> (TestServer, String, String, Ws, Ws, Ws, String) {
+    let s = TestServer::start_with_config(CONFIG, &[("SWITCHBOARD_BOTS_RECONNECT_GRACE", grace)]).await;
+    let (bot_id, token) = bot(&s, "Concierge", &["general"]).await;
+    let (_, human) = s.expert("ada", &["general"], None).await;
+    let ada = s.expert_ws(&human).await;
+    let mut bot_ws = s.expert_ws(&token).await;
+    until_connected(&s, &bot_id, true).await;
+    let (customer, id, _) = s.new_chat("Hello there").await;
+    bot_ws.expect("the chat", |f| f["type"] == "chat" && f["conversation"]["id"] == id.as_str()).await;
+    (s, bot_id, token, bot_ws, ada, customer, id)
+}
+
+#[tokio::test]
+async fn a_bot_that_reconnects_within_its_grace_keeps_its_chats() {
+    let (s, bot_id, token, bot_ws, mut ada, mut customer, id) = bot_holds_a_chat("3s").await;
+    // A restart for a deploy: the connection drops and comes back.
+    bot_ws.close().await;
+    until_connected(&s, &bot_id, false).await;
+    ada.expect_none("the bot's chat, during its grace", QUIET, |f| f["type"] == "offer").await;
+    let mut bot_ws = s.expert_ws(&token).await;
+    until_connected(&s, &bot_id, true).await;
+    // Its chat is still its own: it answers, and the customer reads it.
+    bot_ws.ack(json!({"type": "send", "conversation_id": id, "text": "Back again!"})).await;
+    customer
+        .expect("the bot's answer", |f| f["type"] == "message" && f["message"]["text"] == "Back again!")
+        .await;
+    let (_, c) = s.get(&format!("/api/v1/conversations/{id}"), ADMIN).await;
+    assert_eq!(
+        (c["status"].as_str(), c["expert"]["id"].as_str()),
+        (Some("open"), Some(bot_id.as_str())),
+        "{c}"
+    );
+    ada.expect_none("the bot's chat, after it came back", QUIET, |f| f["type"] == "offer").await;
+}
+
+#[tokio::test]
+async fn a_bot_that_stays_away_past_its_grace_hands_its_chats_to_humans() {
+    let grace = Duration::from_millis(700);
+    let (s, bot_id, token, bot_ws, mut ada, _customer, id) = bot_holds_a_chat("700ms").await;
+    let gone = tokio::time::Instant::now();
+    bot_ws.close().await;
+    until_connected(&s, &bot_id, false).await;
+    let offer = ada
+        .expect("the bot's chat, after its grace", |f| {
+            f["type"] == "offer" && f["conversation"]["id"] == id.as_str()
+        })
+        .await;
+    assert!(gone.elapsed() >= grace, "offered {:?} after the bot left, within its grace", gone.elapsed());
+    assert!(offer["conversation"]["messages"].as_array().unwrap().iter().any(|m| m["text"] == "Hello there"));
+    // Too late now: the bot that comes back does not write in it.
+    let mut bot_ws = s.expert_ws(&token).await;
+    bot_ws.refused(json!({"type": "send", "conversation_id": id, "text": "Back again!"}), "forbidden").await;
 }

@@ -37,6 +37,8 @@ pub struct Router {
     positions_scheduled: bool,
     /// Names of the experts who connected, for the queue view's `offered_to`.
     names: HashMap<ExpertId, String>,
+    /// When the timer for the next end of a bot's reconnect grace fires, if armed.
+    bot_timer_at: Option<Timestamp>,
 }
 
 impl Router {
@@ -52,7 +54,8 @@ impl Router {
         Router {
             state: RouterState::new(r.missed_offers_before_away)
                 .with_claim_categories(claim_categories)
-                .with_bots(bots),
+                .with_bot_grace(config.bots.reconnect_grace)
+                .with_bots(bots, Timestamp::now()),
             addrs: HashMap::new(),
             listings: HashMap::new(),
             hub,
@@ -61,7 +64,26 @@ impl Router {
             position_interval: r.position_update_interval,
             positions_scheduled: false,
             names: HashMap::new(),
+            bot_timer_at: None,
         }
+    }
+
+    /// Arms the timer for the earliest end of a bot's reconnect grace, unless one fires
+    /// sooner already; when it fires, the bots still away hand their chats to humans.
+    fn arm_bot_timer(&mut self, ctx: &mut Context<Self>) {
+        let Some(at) = self.state.next_bot_deadline() else { return };
+        if self.bot_timer_at.is_some_and(|armed| armed <= at) {
+            return;
+        }
+        self.bot_timer_at = Some(at);
+        ctx.run_later(Timestamp::now().until(at), move |act, ctx| {
+            if act.bot_timer_at == Some(at) {
+                act.bot_timer_at = None;
+            }
+            let decisions = act.state.bots_due(Timestamp::now());
+            act.carry_out(decisions);
+            act.arm_bot_timer(ctx);
+        });
     }
 
     fn publish_presence(&self, expert: ExpertId) {
@@ -138,6 +160,11 @@ impl Router {
 
 impl Actor for Router {
     type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        // The bots known at start have their grace from now (`RouterState::with_bots`).
+        self.arm_bot_timer(ctx);
+    }
 }
 
 impl Handler<Track> for Router {
@@ -199,10 +226,11 @@ impl Handler<ExpertChanged> for Router {
 impl Handler<ExpertDisconnected> for Router {
     type Result = ();
 
-    fn handle(&mut self, m: ExpertDisconnected, _: &mut Context<Self>) {
-        let decisions = self.state.expert_offline(m.expert);
+    fn handle(&mut self, m: ExpertDisconnected, ctx: &mut Context<Self>) {
+        let decisions = self.state.expert_offline(m.expert, Timestamp::now());
         self.publish_presence(m.expert);
         self.carry_out(decisions);
+        self.arm_bot_timer(ctx);
     }
 }
 

@@ -210,8 +210,11 @@ pub struct RouterState {
     next_reservation: ReservationId,
     /// How long recently accepted chats waited, for the estimate queued customers are shown.
     pub waits: RecentWaits,
-    /// Connected bots, apart from `experts`: never available, never counted (see `bots`).
+    /// Connected bots, and those within their reconnect grace, apart from `experts`: never
+    /// available, never counted (see `bots`).
     bots: HashMap<ExpertId, bots::BotState>,
+    /// How long a bot whose last session closed keeps its chats.
+    bot_grace: std::time::Duration,
     /// Every bot account, connected or not: the chats they hold take no capacity.
     bot_accounts: std::collections::HashSet<ExpertId>,
 }
@@ -503,9 +506,9 @@ impl RouterState {
         decisions
     }
 
-    pub fn expert_offline(&mut self, id: ExpertId) -> Vec<Decision> {
+    pub fn expert_offline(&mut self, id: ExpertId, now: Timestamp) -> Vec<Decision> {
         if self.bots.contains_key(&id) {
-            return self.bot_offline(id);
+            return self.bot_offline(id, now);
         }
         let Some(e) = self.experts.get_mut(&id) else {
             return vec![];
@@ -580,7 +583,7 @@ impl RouterState {
     }
 
     pub fn presence(&self, id: ExpertId) -> Presence {
-        if self.bots.contains_key(&id) {
+        if self.bot_connected(id) {
             // A connected bot takes its chats back when their customers return.
             return Presence::Available;
         }

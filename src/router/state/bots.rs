@@ -2,67 +2,129 @@
 //! categories before any human is offered them, and hands them on to humans later. Bots hold
 //! no capacity and are kept apart from `experts`, so availability (the widget's "leave a
 //! message"), estimated waits, the queue view, `available_count` and capacity reports never
-//! count them. A chat whose bot is gone (disconnected or removed) goes to humans at once: a
-//! customer is never left with a bot that cannot answer.
+//! count them. A bot whose last session closed keeps the chats it holds for a grace
+//! (`bots.reconnect_grace`), so one restarting for a deploy takes them back; after it, or at
+//! once when it is removed, they go to humans: a customer is never left with a bot that
+//! cannot answer.
 
 use super::*;
 
-/// A connected bot account.
+/// A bot account the router knows: connected, or away within its grace.
 #[derive(Debug, Clone)]
 pub struct BotState {
     pub categories: Vec<String>,
     pub sessions: usize,
+    /// Set while no session is connected: when the chats it holds go to humans.
+    pub away_until: Option<Timestamp>,
 }
 
 impl RouterState {
     /// The bot accounts in the store, known before any connects: the chats they hold after a
-    /// restart take nobody's capacity.
-    pub fn with_bots(mut self, bots: impl IntoIterator<Item = ExpertId>) -> RouterState {
-        self.bot_accounts.extend(bots);
+    /// restart take nobody's capacity, and stay theirs for a grace from `now` (the start),
+    /// as if each had just disconnected.
+    pub fn with_bots(mut self, bots: impl IntoIterator<Item = ExpertId>, now: Timestamp) -> RouterState {
+        for id in bots {
+            self.bot_accounts.insert(id);
+            if !self.bot_grace.is_zero() {
+                let away_until = Some(now.plus(self.bot_grace));
+                self.bots.insert(id, BotState { categories: vec![], sessions: 0, away_until });
+            }
+        }
         self
     }
 
-    /// A bot's session connected: it takes the waiting new chats of its categories.
+    /// How long a disconnected bot keeps its chats (`bots.reconnect_grace`).
+    pub fn with_bot_grace(mut self, grace: std::time::Duration) -> RouterState {
+        self.bot_grace = grace;
+        self
+    }
+
+    /// A bot's session connected: it takes back what it held, and the waiting new chats of
+    /// its categories.
     pub fn bot_online(&mut self, id: ExpertId, categories: Vec<String>) -> Vec<Decision> {
         self.bot_accounts.insert(id);
-        let bot = self.bots.entry(id).or_insert(BotState { categories: vec![], sessions: 0 });
+        let bot =
+            self.bots.entry(id).or_insert(BotState { categories: vec![], sessions: 0, away_until: None });
         bot.categories = categories.clone();
         bot.sessions += 1;
+        bot.away_until = None;
         categories.iter().flat_map(|c| self.dispatch(c)).collect()
     }
 
-    pub(super) fn bot_offline(&mut self, id: ExpertId) -> Vec<Decision> {
+    /// A bot's session closed. Its last one starts the grace: the chats it holds wait for it,
+    /// while the new chats promised to it, which nobody has answered yet, go to humans now.
+    pub(super) fn bot_offline(&mut self, id: ExpertId, now: Timestamp) -> Vec<Decision> {
+        let grace = self.bot_grace;
         let Some(bot) = self.bots.get_mut(&id) else { return vec![] };
-        bot.sessions = bot.sessions.saturating_sub(1);
-        match bot.sessions {
-            0 => self.bot_gone(id),
-            _ => vec![],
+        if bot.sessions == 0 {
+            return vec![];
+        }
+        bot.sessions -= 1;
+        if bot.sessions > 0 {
+            return vec![];
+        }
+        if grace.is_zero() {
+            return self.bot_gone(id);
+        }
+        bot.away_until = Some(now.plus(grace));
+        let categories = bot.categories.clone();
+        self.unpromise(id);
+        categories.iter().flat_map(|c| self.dispatch(c)).collect()
+    }
+
+    /// The earliest end of a disconnected bot's grace: when the router must look again.
+    pub fn next_bot_deadline(&self) -> Option<Timestamp> {
+        self.bots.values().filter_map(|b| b.away_until).min()
+    }
+
+    /// Bots whose grace ran out by `now` are gone: their chats go to humans.
+    pub fn bots_due(&mut self, now: Timestamp) -> Vec<Decision> {
+        let mut due: Vec<ExpertId> = self
+            .bots
+            .iter()
+            .filter(|(_, b)| b.away_until.is_some_and(|t| t <= now))
+            .map(|(id, _)| *id)
+            .collect();
+        due.sort();
+        due.into_iter().flat_map(|id| self.bot_gone(id)).collect()
+    }
+
+    /// Chats promised to the bot but not yet taken wait for someone else.
+    fn unpromise(&mut self, id: ExpertId) {
+        for chat in self.chats.values_mut() {
+            if let Slot::Waiting { reserved: reserved @ Some(_), .. } = &mut chat.slot {
+                if *reserved == Some(id) {
+                    *reserved = None;
+                }
+            }
         }
     }
 
-    /// The bot's last session closed or its account was removed: chats promised to it wait
-    /// for humans, and the chats it holds go back to the queue for them.
+    /// The bot's grace ran out or its account was removed: chats promised to it wait for
+    /// humans, and the chats it holds go back to the queue for them.
     pub(super) fn bot_gone(&mut self, id: ExpertId) -> Vec<Decision> {
         let categories = self.bots.remove(&id).map(|b| b.categories).unwrap_or_default();
-        let mut out = Vec::new();
-        let mut ids: Vec<ConversationId> = self.chats.keys().copied().collect();
-        ids.sort();
-        for chat in ids {
-            let slot = &mut self.chats.get_mut(&chat).expect("listed above").slot;
-            match slot {
-                Slot::Waiting { reserved: reserved @ Some(_), .. } if *reserved == Some(id) => {
-                    *reserved = None
-                }
-                Slot::Bot { bot } if *bot == id => out.push(Decision::Reroute { chat, expert: id }),
-                _ => {}
-            }
-        }
+        self.unpromise(id);
+        let mut held: Vec<ConversationId> = self
+            .chats
+            .iter()
+            .filter(|(_, c)| c.slot == Slot::Bot { bot: id })
+            .map(|(chat, _)| *chat)
+            .collect();
+        held.sort();
+        let mut out: Vec<Decision> =
+            held.into_iter().map(|chat| Decision::Reroute { chat, expert: id }).collect();
         out.extend(categories.iter().flat_map(|c| self.dispatch(c)));
         out
     }
 
-    /// A chat held by a bot that is not connected (after a restart, or a take that crossed
-    /// its disconnect) goes back to the queue for humans.
+    /// Whether a session of the bot is connected now.
+    pub(super) fn bot_connected(&self, id: ExpertId) -> bool {
+        self.bots.get(&id).is_some_and(|b| b.sessions > 0)
+    }
+
+    /// A chat held by a bot the router has given up on (its grace over, or a take that
+    /// crossed its going) goes back to the queue for humans.
     pub(super) fn orphaned(&self, chat: ConversationId) -> Option<Decision> {
         match self.chats.get(&chat)?.slot {
             Slot::Bot { bot } if !self.bots.contains_key(&bot) => {
@@ -75,7 +137,11 @@ impl RouterState {
     /// The connected bot that answers `category` first: the oldest account, so the choice is
     /// stable whatever order bots connected in.
     fn bot_for(&self, category: &str) -> Option<ExpertId> {
-        self.bots.iter().filter(|(_, b)| b.categories.iter().any(|c| c == category)).map(|(id, _)| *id).min()
+        self.bots
+            .iter()
+            .filter(|(_, b)| b.sessions > 0 && b.categories.iter().any(|c| c == category))
+            .map(|(id, _)| *id)
+            .min()
     }
 
     /// Gives every waiting new chat of `category` to its bot, before any human offer.
@@ -188,7 +254,7 @@ mod tests {
         (held.status, held.owner, held.for_bot) = (Status::Open, Some(BOT), false);
         r.track(held, None, T0);
         // Chat 10 was promised to the bot, which leaves before taking it: a human gets it.
-        let d = r.expert_offline(BOT);
+        let d = r.expert_offline(BOT, T0);
         assert_eq!(kinds(&d), vec![("reroute", 11, 9), ("offer", 10, 1)]);
         assert_eq!(r.presence(BOT), Presence::Offline);
         assert_eq!(kinds(&r.track(new_chat(12), None, T0)), vec![("offer", 12, 1)]);
@@ -197,7 +263,7 @@ mod tests {
     #[test]
     fn a_chat_held_by_a_bot_that_is_not_connected_goes_to_humans() {
         // After a restart: the store names the bot, which has not connected yet.
-        let mut r = RouterState::new(2).with_bots([BOT]);
+        let mut r = RouterState::new(2).with_bots([BOT], T0);
         let mut held = new_chat(11);
         (held.status, held.owner, held.for_bot) = (Status::Open, Some(BOT), false);
         assert_eq!(kinds(&r.track(held, None, T0)), vec![("reroute", 11, 9)]);
@@ -206,11 +272,54 @@ mod tests {
 
     #[test]
     fn a_removed_bot_hands_on_its_chats_even_when_offline() {
-        let mut r = RouterState::new(2).with_bots([BOT]);
+        let mut r = RouterState::new(2).with_bots([BOT], T0);
         r.bot_online(BOT, vec!["general".into()]);
         let mut held = new_chat(11);
         (held.status, held.owner, held.for_bot) = (Status::Pending, Some(BOT), false);
         r.track(held, None, T0);
         assert_eq!(kinds(&r.expert_removed(BOT)), vec![("reroute", 11, 9)]);
+    }
+
+    fn held_by_bot(id: u64) -> Snapshot {
+        let mut held = new_chat(id);
+        (held.status, held.owner, held.for_bot) = (Status::Open, Some(BOT), false);
+        held
+    }
+
+    #[test]
+    fn a_bot_that_reconnects_within_its_grace_keeps_its_chats() {
+        let mut r = RouterState::new(2).with_bot_grace(std::time::Duration::from_secs(5));
+        r.expert_online(HUMAN, vec!["general".into()], vec![], 3);
+        r.bot_online(BOT, vec!["general".into()]);
+        r.track(held_by_bot(11), None, T0);
+        r.track(new_chat(10), None, T0);
+        // Gone: its chat waits for it, but the new chat promised to it goes to the human.
+        assert_eq!(kinds(&r.expert_offline(BOT, T0)), vec![("offer", 10, 1)]);
+        assert_eq!(r.presence(BOT), Presence::Offline);
+        assert_eq!(r.next_bot_deadline(), Some(T0.plus(std::time::Duration::from_secs(5))));
+        assert!(kinds(&r.bots_due(Timestamp(T0.0 + 4_999))).is_empty());
+        assert!(kinds(&r.track(held_by_bot(11), None, T0)).is_empty(), "not orphaned within the grace");
+        r.bot_online(BOT, vec!["general".into()]);
+        assert_eq!(r.next_bot_deadline(), None);
+        assert!(kinds(&r.bots_due(Timestamp(T0.0 + 10_000))).is_empty());
+        assert_eq!(r.owned_by(BOT), vec![ConversationId(11)]);
+    }
+
+    #[test]
+    fn after_its_grace_a_bots_chats_go_to_humans() {
+        let mut r = RouterState::new(2).with_bot_grace(std::time::Duration::from_secs(5));
+        r.bot_online(BOT, vec!["general".into()]);
+        r.track(held_by_bot(11), None, T0);
+        assert!(kinds(&r.expert_offline(BOT, T0)).is_empty());
+        assert_eq!(kinds(&r.bots_due(Timestamp(T0.0 + 5_000))), vec![("reroute", 11, 9)]);
+        assert_eq!(r.next_bot_deadline(), None);
+    }
+
+    #[test]
+    fn after_a_restart_a_bot_has_its_grace_from_the_start() {
+        let mut r =
+            RouterState::new(2).with_bot_grace(std::time::Duration::from_secs(5)).with_bots([BOT], T0);
+        assert!(kinds(&r.track(held_by_bot(11), None, T0)).is_empty());
+        assert_eq!(kinds(&r.bots_due(Timestamp(T0.0 + 5_000))), vec![("reroute", 11, 9)]);
     }
 }
