@@ -57,6 +57,8 @@ pub struct Hub {
     /// the creation are one step even when two tabs start at the same instant.
     starting: DashMap<CustomerId, usize>,
     next_session: AtomicUsize,
+    /// Each expert's open consults, kept by the conversation actors.
+    pub consults: crate::consults::ConsultIndex,
 }
 
 impl Hub {

@@ -39,6 +39,7 @@ pub mod assets;
 pub mod auth;
 pub mod clock;
 pub mod config;
+pub mod consults;
 pub mod conversation;
 pub mod domain;
 pub mod edge;

@@ -139,6 +139,12 @@ pub enum Event {
         by: ExpertId,
         specialist: Option<ExpertId>,
     },
+    /// A specialist's account changed: removed (`removed`), or their certifications, so that
+    /// `specialist.certified` says again whether they hold what this chat needs.
+    SpecialistChanged {
+        specialist: Specialist,
+        removed: bool,
+    },
     /// Time passed: whatever deadline is due fires.
     Tick,
     // ----- bots (PRODUCT.md v1.1, "Bots") -----
@@ -566,6 +572,7 @@ fn decide(c: &Conversation, event: &Event, now: Timestamp, p: &Policy) -> Result
         Event::Erase => Ok(erase(c, now)),
         Event::Invite { owner, ref specialist, ref note } => consult::invite(c, owner, specialist, note),
         Event::EndConsult { by, specialist } => consult::end(c, by, specialist),
+        Event::SpecialistChanged { ref specialist, removed } => Ok(consult::changed(c, specialist, removed)),
         Event::CustomerPresence { online } => {
             if c.status.is_terminal() || c.customer_left_at.is_none() == online {
                 return Ok(Transition::unchanged());

@@ -267,3 +267,82 @@ async fn a_reconnecting_owner_sees_who_is_consulting() {
     let (_, c) = server.get(&format!("/api/v1/conversations/{id}"), ADMIN).await;
     assert!(c.get("consultants").is_none(), "{c}");
 }
+
+/// Ada's welcome on a fresh console: the consultants listed on chat `id`.
+async fn consultants_seen_by_ada(server: &TestServer, id: &str) -> Value {
+    let (_, login) =
+        server.post("/api/v1/login", None, json!({"username": "ada", "password": "password-1"})).await;
+    let mut again = Ws::connect(&format!("{}/ws/expert", server.ws_base)).await;
+    let welcome = again.request(json!({"type": "hello", "token": login["token"]})).await;
+    let chats = welcome["conversations"].as_array().unwrap();
+    chats.iter().find(|c| c["id"] == id).expect("her chat")["consultants"].clone()
+}
+
+#[tokio::test]
+async fn removing_a_specialist_ends_their_consults() {
+    let (server, mut ada, mut bob, bob_id, _, mut customer, id) = ada_owns_a_chat().await;
+    ada.ack(json!({"type": "invite", "conversation_id": id, "expert_id": bob_id})).await;
+    bob.expect("the consult", consult_of(&id)).await;
+    assert_eq!(server.delete(&format!("/api/v1/experts/{bob_id}"), ADMIN).await, 204);
+    let ended = ada.event("consult_ended").await;
+    assert_eq!(
+        (ended["conversation_id"].as_str(), ended["expert_id"].as_str()),
+        (Some(id.as_str()), Some(bob_id.as_str()))
+    );
+    // The record no longer lists him, and nothing of the chat goes his way.
+    assert_eq!(consultants_seen_by_ada(&server, &id).await, json!([]));
+    customer.ack(json!({"type": "send", "conversation_id": id, "text": "hello?"})).await;
+    ada.expect("the owner still follows the chat", text_is("hello?")).await;
+}
+
+#[tokio::test]
+async fn a_specialist_who_loses_the_certification_loses_the_consult() {
+    let server = TestServer::start_with_config(GENERAL_AND_RESET, &[]).await;
+    let (_, t1) = server.certified_expert("ann", &["reset"], &["identity"], None).await;
+    let (cid_id, t3) = server.certified_expert("cid", &["general"], &["identity"], None).await;
+    let mut ann = server.expert_ws(&t1).await;
+    let mut cid = server.expert_ws(&t3).await;
+    let (mut ws, _) = server.customer_ws(json!({})).await;
+    let ack = ws.ack(json!({"type": "start", "text": "I cannot log in", "category": "reset"})).await;
+    let id = ack["conversation_id"].as_str().unwrap().to_owned();
+    ann.expect("claimable", |f| f["type"] == "claimable" && f["conversation"]["id"] == id.as_str()).await;
+    ann.ack(json!({"type": "claim", "conversation_id": id})).await;
+    ann.ack(json!({"type": "invite", "conversation_id": id, "expert_id": cid_id})).await;
+    cid.expect("the consult", consult_of(&id)).await;
+
+    let patch = |body: Value| {
+        let url = server.url(&format!("/api/v1/experts/{cid_id}"));
+        async move {
+            reqwest::Client::new().patch(url).bearer_auth(ADMIN).json(&body).send().await.unwrap().status()
+        }
+    };
+    // A change that keeps the certification keeps the consult.
+    assert_eq!(patch(json!({"name": "Cid"})).await, 200);
+    cid.expect_none("the consult's end", QUIET, |f| f["type"] == "consult_ended").await;
+    cid.ack(json!({"type": "sync", "conversation_id": id, "after_seq": 0})).await;
+    // Without the certification the claimed chat needs, the consult ends for both.
+    assert_eq!(patch(json!({"certifications": []})).await, 200);
+    for ws in [&mut ann, &mut cid] {
+        let ended = ws.event("consult_ended").await;
+        assert_eq!(
+            (ended["conversation_id"].as_str(), ended["expert_id"].as_str()),
+            (Some(id.as_str()), Some(cid_id.as_str()))
+        );
+    }
+    cid.refused(json!({"type": "sync", "conversation_id": id, "after_seq": 0}), "not_found").await;
+    let (status, _) = server.get(&format!("/api/v1/conversations/{id}"), &t3).await;
+    assert_eq!(status, 404);
+}
+
+#[tokio::test]
+async fn a_specialist_gets_the_consult_back_after_a_restart() {
+    let (mut server, mut ada, mut bob, bob_id, t2, _customer, id) = ada_owns_a_chat().await;
+    ada.ack(json!({"type": "invite", "conversation_id": id, "expert_id": bob_id})).await;
+    bob.expect("the consult", consult_of(&id)).await;
+    server.restart().await;
+    // The index of consults is rebuilt from the stored chats as they come back.
+    let mut bob = server.expert_ws(&t2).await;
+    let again = bob.expect("the consult after the restart", consult_of(&id)).await;
+    assert_eq!(again["from"]["name"], "Expert ada");
+    bob.ack(json!({"type": "sync", "conversation_id": id, "after_seq": 0})).await;
+}

@@ -7,7 +7,7 @@ use actix::prelude::*;
 use super::outbox::Outgoing;
 use super::{ConversationActor, Draft};
 use crate::domain::Refusal;
-use crate::lifecycle::{Effect, Event};
+use crate::lifecycle::{Effect, Event, Specialist};
 use crate::messages::Act;
 use crate::protocol::ServerFrame;
 use crate::store::model::{Author, AuthorKind};
@@ -66,5 +66,26 @@ impl ConversationActor {
         let conversation = self.view(true)?;
         let from = self.app.store.expert(from)?.map(|e| ExpertBrief { id: e.id.to_string(), name: e.name });
         Ok(ServerFrame::Consult { conversation, from, note }.encode())
+    }
+}
+
+/// An expert's account changed (removed, or new certifications): each chat they consult on
+/// is told, and a consult they may no longer hold ends (`lifecycle::consult::changed`).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct SpecialistChanged {
+    pub expert: crate::ids::ExpertId,
+    pub removed: bool,
+    pub certifications: Vec<String>,
+}
+
+impl Handler<SpecialistChanged> for ConversationActor {
+    type Result = ();
+    fn handle(&mut self, m: SpecialistChanged, ctx: &mut Context<Self>) {
+        let certified = super::rules::certified(self.claim_certification(), &m.certifications);
+        let specialist = Specialist { id: m.expert, certified };
+        if let Err(r) = self.apply(&Event::SpecialistChanged { specialist, removed: m.removed }, ctx) {
+            tracing::warn!(conversation = %self.id(), refusal = %r, "cannot end a specialist's consult");
+        }
     }
 }

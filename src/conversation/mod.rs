@@ -28,6 +28,7 @@ use crate::store::{Expect, Revision, Store, StoreError, Ticket};
 use crate::views;
 use crate::views::ToolView;
 use crate::views::{ConversationView, ExpertBrief, MessageJson};
+pub use consult::SpecialistChanged;
 pub use handlers::{not_found, Opening};
 use outbox::{Outbox, Outgoing};
 use rules::{Said, Sent};
@@ -116,6 +117,8 @@ impl ConversationActor {
         let mut conv = conv;
         conv.recall_activity(&transcript);
         let (said, sent) = (Said::of(&transcript), Sent::of(&transcript));
+        // Before anyone can ask: the index of consults is rebuilt as the live chats load.
+        app.hub.consults.changed(id, &[], &conv.consultants);
         let addr = Self::spawn(app, (conv, revision), customer, last_seq, None, said, sent);
         Ok(Some(addr))
     }
@@ -182,6 +185,9 @@ impl ConversationActor {
         observe_sla(&self.conv, &next, &self.app.policy);
         // Most messages change only activity times; the router hears of routing changes alone.
         let routing_changed = routing_view(&self.conv) != routing_view(&next);
+        if self.conv.consultants != next.consultants {
+            self.app.hub.consults.changed(self.id(), &self.conv.consultants, &next.consultants);
+        }
         self.conv = next;
         for effect in t.effects {
             self.queue_effect(ticket, effect);

@@ -114,6 +114,12 @@ pub fn message(
     }
 }
 
+/// Whether an expert holding `certifications` may receive or advise on a chat needing
+/// `claim_certification` (none needed: anyone): the certification travels with the chat.
+pub fn certified(claim_certification: Option<&str>, certifications: &[String]) -> bool {
+    claim_certification.is_none_or(|c| certifications.iter().any(|h| h == c))
+}
+
 /// What an expert's action (other than a transfer) is to the lifecycle. `claim_certification`:
 /// what the chat's category requires, when it is a claim-mode (1-to-1) category.
 pub fn action(
@@ -142,7 +148,7 @@ pub fn action(
             return Err(Refusal::new(ErrorCode::Internal, "a transfer is decided by `transfer`"))
         }
         ExpertAction::Invite { specialist, certifications, note, .. } => {
-            let certified = claim_certification.is_none_or(|c| certifications.iter().any(|h| h == c));
+            let certified = certified(claim_certification, certifications);
             let specialist = Specialist { id: *specialist, certified };
             Event::Invite { owner: expert, specialist, note: note.clone() }
         }
@@ -168,7 +174,7 @@ pub fn transfer(
 ) -> Result<TransferTo, Refusal> {
     match target {
         TransferTarget::Expert { id, name, certifications } => {
-            let certified = claim_certification.is_none_or(|c| certifications.iter().any(|h| h == c));
+            let certified = certified(claim_certification, certifications);
             Ok(TransferTo::Expert { id: *id, name: name.clone(), certified })
         }
         TransferTarget::Category(id) => {

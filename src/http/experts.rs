@@ -8,6 +8,7 @@ use crate::accounts::{add_expert, AddExpertError, NewExpert};
 use crate::app::AppState;
 use crate::auth;
 use crate::clock::{self, Timestamp};
+use crate::conversation::SpecialistChanged;
 use crate::domain::{ErrorCode, Presence};
 use crate::ids::ExpertId;
 use crate::messages::{ExpertChanged, ExpertRemoved, PresenceList};
@@ -89,6 +90,7 @@ async fn edit(
         app.hub.revalidate_expert(expert.id);
     }
     app.router.do_send(ExpertChanged { expert: expert.clone() });
+    tell_consults(&app, &expert);
     let presence = app.router.send(PresenceList).await.unwrap_or_default();
     let presence = presence.get(&expert.id).copied().unwrap_or(Presence::Offline);
     Ok(HttpResponse::Ok().json(ExpertView::new(&expert, presence, app.config.routing.max_concurrent)))
@@ -114,7 +116,27 @@ pub(super) async fn retire(app: &AppState, mut expert: Expert) -> Result<HttpRes
     app.store.sync().await?;
     app.hub.revalidate_expert(expert.id);
     app.router.do_send(ExpertRemoved { expert: expert.id });
+    tell_consults(app, &expert);
     Ok(HttpResponse::NoContent().finish())
+}
+
+/// Tells each chat the expert consults on that their account changed, so a consult they may
+/// no longer hold (removed, or without the certification the chat needs) ends there.
+fn tell_consults(app: &AppState, expert: &Expert) {
+    for id in app.hub.consults.of(expert.id) {
+        let changed = SpecialistChanged {
+            expert: expert.id,
+            removed: expert.removed,
+            certifications: expert.certifications.clone(),
+        };
+        match app.conversation(id) {
+            Ok(Some(addr)) => addr.do_send(changed),
+            Ok(None) => {}
+            Err(e) => {
+                tracing::error!(conversation = %id, error = %e, "cannot tell a consult of its specialist")
+            }
+        }
+    }
 }
 
 /// An expert as the admin sees it: never the password hash.

@@ -96,6 +96,17 @@ pub(super) fn end(
     ))
 }
 
+/// A specialist whose account was removed, or who no longer holds the certification the chat
+/// needs, can advise no more: their consult ends, told to the owner as any end is. The same
+/// rule as at the invite, so a consult never outlives what allowed it.
+pub(super) fn changed(c: &Conversation, specialist: &Specialist, removed: bool) -> Transition {
+    if !c.consultants.contains(&specialist.id) || (specialist.certified && !removed) {
+        return Transition::default();
+    }
+    // A specialist always may end their own consult.
+    end(c, specialist.id, Some(specialist.id)).unwrap_or_default()
+}
+
 /// Ends every consult of a chat that stopped being active or changed owner in `t`; the owner
 /// told is the one the consults were for.
 pub(super) fn settle(before: &Conversation, mut t: Transition) -> Transition {

@@ -653,3 +653,22 @@ fn a_consult_ends_when_the_chat_ends_or_changes_owner() {
     let (c, fx) = go(&consulted(), pending, 40);
     assert_eq!((c.consultants, fx.contains(&ended)), (vec![BOB], false));
 }
+
+#[test]
+fn a_removed_or_decertified_specialist_loses_the_consult() {
+    let ended = Effect::ConsultEnded { specialist: BOB, owner: Some(ADA) };
+    let changed = |certified, removed| Event::SpecialistChanged {
+        specialist: Specialist { id: BOB, certified },
+        removed,
+    };
+    for (certified, removed) in [(true, true), (false, false)] {
+        let (c, fx) = go(&consulted(), changed(certified, removed), 40);
+        assert_eq!((c.consultants.as_slice(), fx), (&[][..], vec![ended.clone()]));
+        assert!(!may_read(&c, Viewer::Expert(BOB), true, || false));
+    }
+    // Still certified and still there: nothing changes; nor for one not consulting.
+    assert!(try_go(&consulted(), changed(true, false), 40).unwrap().next.is_none());
+    let none =
+        Event::SpecialistChanged { specialist: Specialist { id: CAROL, certified: false }, removed: true };
+    assert!(try_go(&consulted(), none, 40).unwrap().next.is_none());
+}

@@ -3,6 +3,7 @@
 
 use bytestring::ByteString;
 
+use crate::app::App;
 use crate::conversation::internal_error;
 use crate::domain::{ErrorCode, Refusal};
 use crate::ids::ExpertId;
@@ -26,14 +27,20 @@ pub fn invitee(store: &Store, raw: &str) -> Result<Expert, Refusal> {
     expert.filter(|e| !e.removed).ok_or_else(no_such_expert)
 }
 
-/// A `consult` frame for each chat `expert` is consulting on. A consult lives only while its
-/// chat is active, so the live conversations hold them all. The invite's note is in the
-/// transcript, as the owner's internal note.
-pub fn open_consults(store: &Store, expert: ExpertId) -> Result<Vec<ByteString>, StoreError> {
+/// A `consult` frame for each chat `expert` is consulting on, found in the hub's index of
+/// consults (each record read back, so the frame is what is stored). The invite's note is in
+/// the transcript, as the owner's internal note.
+pub fn open_consults(app: &App, expert: ExpertId) -> Result<Vec<ByteString>, StoreError> {
+    let store = &app.store;
     let mut frames = Vec::new();
-    for c in store.live_conversations()?.iter().filter(|c| c.consultants.contains(&expert)) {
+    let chats = app.hub.consults.of(expert).into_iter().map(|id| store.conversation(id));
+    for c in chats.filter_map(Result::transpose) {
+        let c = c?;
+        if !c.consultants.contains(&expert) {
+            continue;
+        }
         let from = c.owner.as_ref().map(|o| ExpertBrief { id: o.id.to_string(), name: o.name.clone() });
-        let conversation = views::with_transcript(store, c, true)?;
+        let conversation = views::with_transcript(store, &c, true)?;
         frames.push(ServerFrame::Consult { conversation, from, note: None }.encode());
     }
     Ok(frames)

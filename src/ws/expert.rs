@@ -169,7 +169,7 @@ impl ExpertSession {
                         .encode(),
                     );
                     // Reconnects lose nothing: the consults this expert is on, after the welcome.
-                    match super::consult::open_consults(&act.app.store, expert.id) {
+                    match super::consult::open_consults(&act.app, expert.id) {
                         Ok(frames) => frames.into_iter().for_each(|f| ctx.text(f)),
                         Err(e) => tracing::error!(error = %e, "cannot list an expert's consults"),
                     }
