@@ -345,3 +345,41 @@ async fn a_bot_that_stays_away_past_its_grace_hands_its_chats_to_humans() {
     let mut bot_ws = s.expert_ws(&token).await;
     bot_ws.refused(json!({"type": "send", "conversation_id": id, "text": "Back again!"}), "forbidden").await;
 }
+
+#[tokio::test]
+async fn reports_by_expert_mark_a_bots_row_as_a_bot() {
+    let (s, bot_id, _token, _bot_ws, mut ada, _customer, _id) = bot_holds_a_chat("0s").await;
+    // A chat a person answers, from the bot's hands.
+    let (_, handed) = {
+        let (c, id, _) = s.new_chat("Second question").await;
+        (c, id)
+    };
+    let mut bot_ws = _bot_ws;
+    bot_ws
+        .expect("the second chat", |f| f["type"] == "chat" && f["conversation"]["id"] == handed.as_str())
+        .await;
+    bot_ws.ack(json!({"type": "handoff", "conversation_id": handed})).await;
+    ada.expect("the handed-off chat", |f| f["type"] == "offer" && f["conversation"]["id"] == handed.as_str())
+        .await;
+    ada.ack(json!({"type": "accept", "conversation_id": handed})).await;
+
+    let (status, report) = s.get("/api/v1/stats?group_by=expert", ADMIN).await;
+    assert_eq!(status, 200, "{report}");
+    let groups = report["groups"].as_array().unwrap();
+    let row =
+        |key: &str| groups.iter().find(|g| g["key"] == key).unwrap_or_else(|| panic!("no {key}: {report}"));
+    let bot_row = row(&bot_id);
+    assert_eq!(
+        (bot_row["label"].as_str(), bot_row["bot"].as_bool()),
+        (Some("Concierge"), Some(true)),
+        "{report}"
+    );
+    let person = groups.iter().find(|g| g["label"] == "Expert ada").expect("Ada's row");
+    assert_eq!(person["bot"], false, "{report}");
+    // Other groupings name no experts, and carry no such mark.
+    let (_, by_category) = s.get("/api/v1/stats?group_by=category", ADMIN).await;
+    assert!(
+        by_category["groups"].as_array().unwrap().iter().all(|g| g.get("bot").is_none()),
+        "{by_category}"
+    );
+}

@@ -32,7 +32,17 @@ struct Answer {
     to: String,
     group_by: Option<GroupBy>,
     total: Figures,
-    groups: Vec<Group>,
+    groups: Vec<Row>,
+}
+
+/// A group as reported: grouped by expert, each row says whether its "expert" is a bot, so
+/// a report never presents a bot as a person answering.
+#[derive(Serialize)]
+struct Row {
+    #[serde(flatten)]
+    group: Group,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    bot: Option<bool>,
 }
 
 async fn get(
@@ -57,9 +67,14 @@ async fn get(
     let app = app.into_inner();
     let answer = web::block(move || -> Result<Answer, ApiError> {
         let report = stats::report(&app.store.reported_conversations()?, from, to, group_by);
-        let mut groups = report.groups;
-        for g in &mut groups {
-            g.label = label(&app, group_by, &g.key)?;
+        let mut groups = Vec::with_capacity(report.groups.len());
+        for mut group in report.groups {
+            let bot = match group_by {
+                Some(GroupBy::Expert) => expert_of(&app, &group.key)?.map(|e| e.bot),
+                _ => None,
+            };
+            group.label = label(&app, group_by, &group.key)?;
+            groups.push(Row { group, bot });
         }
         Ok(Answer { from: from.rfc3339(), to: to.rfc3339(), group_by, total: report.total, groups })
     })
@@ -76,14 +91,19 @@ fn parse_time(name: &str, text: &str) -> Result<Timestamp, ApiError> {
     Ok(Timestamp(ms as i64))
 }
 
+/// The expert (or bot) a by-expert group's key names, if any.
+fn expert_of(app: &AppState, key: &str) -> Result<Option<crate::store::model::Expert>, ApiError> {
+    match key.parse::<ExpertId>() {
+        Ok(id) => Ok(app.store.expert(id)?),
+        Err(()) => Ok(None),
+    }
+}
+
 /// What a group is called for people: the expert's or category's name, or the key itself.
 fn label(app: &AppState, group_by: Option<GroupBy>, key: &str) -> Result<String, ApiError> {
     Ok(match group_by {
         Some(GroupBy::Expert) if key == stats::UNASSIGNED => "Unassigned".to_owned(),
-        Some(GroupBy::Expert) => match key.parse::<ExpertId>() {
-            Ok(id) => app.store.expert(id)?.map_or_else(|| key.to_owned(), |e| e.name),
-            Err(()) => key.to_owned(),
-        },
+        Some(GroupBy::Expert) => expert_of(app, key)?.map_or_else(|| key.to_owned(), |e| e.name),
         // A category since removed from the configuration keeps its id as its name.
         Some(GroupBy::Category) => {
             app.config.category(key).map_or_else(|| key.to_owned(), |c| c.name.clone())

@@ -832,7 +832,8 @@ function groupLabel(g) {
     var d = new Date(Date.UTC(+parts[0], +parts[1] - 1, +parts[2]));
     return d.toLocaleDateString([], { month: 'short', day: 'numeric', timeZone: 'UTC' });
   }
-  return String(g.label || g.key || '—');
+  // A bot's row (by expert) is marked, so no report passes it off as a person.
+  return String(g.label || g.key || '—') + (g.bot ? ' (bot)' : '');
 }
 
 function renderCharts(groups, total) {
