@@ -59,6 +59,12 @@ async fn until_connected(s: &TestServer, id: &str, connected: bool) {
     }
 }
 
+/// Asserts that chat `id` is open and held by `bot_id`, as the admin reads it.
+async fn held_by(s: &TestServer, id: &str, bot_id: &str) {
+    let (_, c) = s.get(&format!("/api/v1/conversations/{id}"), ADMIN).await;
+    assert_eq!((c["status"].as_str(), c["expert"]["id"].as_str()), (Some("open"), Some(bot_id)), "{c}");
+}
+
 fn by_bot(m: &Value, name: &str) -> bool {
     m["author"]["kind"] == "bot" && m["author"]["name"] == name
 }
@@ -128,12 +134,7 @@ async fn a_new_chat_goes_to_the_connected_bot_first_and_without_it_to_humans() {
     assert_eq!(chat["conversation"]["messages"][0]["text"], "Hello there");
     let assigned = customer.event("assigned").await;
     assert_eq!(assigned["expert"], json!({"id": bot_id, "name": "Concierge"}));
-    let (_, c) = s.get(&format!("/api/v1/conversations/{id}"), ADMIN).await;
-    assert_eq!(
-        (c["status"].as_str(), c["expert"]["id"].as_str()),
-        (Some("open"), Some(bot_id.as_str())),
-        "{c}"
-    );
+    held_by(&s, &id, &bot_id).await;
     ada.expect_none("an offer of the bot's chat", QUIET, |f| f["type"] == "offer").await;
 
     // The bot writes as a bot, under its name, and the customer reads it so.
@@ -318,12 +319,7 @@ async fn a_bot_that_reconnects_within_its_grace_keeps_its_chats() {
     customer
         .expect("the bot's answer", |f| f["type"] == "message" && f["message"]["text"] == "Back again!")
         .await;
-    let (_, c) = s.get(&format!("/api/v1/conversations/{id}"), ADMIN).await;
-    assert_eq!(
-        (c["status"].as_str(), c["expert"]["id"].as_str()),
-        (Some("open"), Some(bot_id.as_str())),
-        "{c}"
-    );
+    held_by(&s, &id, &bot_id).await;
     ada.expect_none("the bot's chat, after it came back", QUIET, |f| f["type"] == "offer").await;
 }
 

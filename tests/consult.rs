@@ -116,6 +116,22 @@ async fn ada_id(server: &TestServer) -> String {
     ada["id"].as_str().unwrap().to_owned()
 }
 
+/// Waits for the end of `specialist`'s consult on chat `id`.
+async fn consult_ended(ws: &mut Ws, id: &str, specialist: &str) {
+    let ended = ws.event("consult_ended").await;
+    assert_eq!(
+        (ended["conversation_id"].as_str(), ended["expert_id"].as_str()),
+        (Some(id), Some(specialist))
+    );
+}
+
+/// The chat is to the expert (`ws`, `token`) as one that does not exist.
+async fn no_access(server: &TestServer, ws: &mut Ws, token: &str, id: &str) {
+    ws.refused(json!({"type": "sync", "conversation_id": id, "after_seq": 0}), "not_found").await;
+    let (status, _) = server.get(&format!("/api/v1/conversations/{id}"), token).await;
+    assert_eq!(status, 404);
+}
+
 /// Ends a consult with `by`'s frame and checks that it leaves Bob with no trace of the chat.
 async fn ending_removes_access(by_owner: bool) {
     let (server, mut ada, mut bob, bob_id, t2, mut customer, id) = ada_owns_a_chat().await;
@@ -124,16 +140,9 @@ async fn ending_removes_access(by_owner: bool) {
     let ender = if by_owner { &mut ada } else { &mut bob };
     ender.ack(json!({"type": "end_consult", "conversation_id": id})).await;
     for ws in [&mut ada, &mut bob] {
-        let ended = ws.event("consult_ended").await;
-        assert_eq!(
-            (ended["conversation_id"].as_str(), ended["expert_id"].as_str()),
-            (Some(id.as_str()), Some(bob_id.as_str()))
-        );
+        consult_ended(ws, &id, &bob_id).await;
     }
-
-    bob.refused(json!({"type": "sync", "conversation_id": id, "after_seq": 0}), "not_found").await;
-    let (status, _) = server.get(&format!("/api/v1/conversations/{id}"), &t2).await;
-    assert_eq!(status, 404);
+    no_access(&server, &mut bob, &t2, &id).await;
     bob.refused(
         json!({"type": "send", "conversation_id": id, "text": "one more idea", "internal": true}),
         "not_found",
@@ -196,6 +205,16 @@ async fn a_consult_uses_no_capacity_of_either_expert() {
     assert_ne!(third, fourth);
 }
 
+/// A customer starts a chat in the claim-mode category `reset`; `claimer` claims it.
+async fn claimed_reset_chat(server: &TestServer, claimer: &mut Ws) -> (Ws, String) {
+    let (mut ws, _) = server.customer_ws(json!({})).await;
+    let ack = ws.ack(json!({"type": "start", "text": "I cannot log in", "category": "reset"})).await;
+    let id = ack["conversation_id"].as_str().unwrap().to_owned();
+    claimer.expect("claimable", |f| f["type"] == "claimable" && f["conversation"]["id"] == id.as_str()).await;
+    claimer.ack(json!({"type": "claim", "conversation_id": id})).await;
+    (ws, id)
+}
+
 #[tokio::test]
 async fn a_claimed_chat_is_consulted_by_certified_experts_only() {
     let server = TestServer::start_with_config(GENERAL_AND_RESET, &[]).await;
@@ -205,11 +224,7 @@ async fn a_claimed_chat_is_consulted_by_certified_experts_only() {
     let mut ann = server.expert_ws(&t1).await;
     let mut pat = server.expert_ws(&t2).await;
     let mut cid = server.expert_ws(&t3).await;
-    let (mut ws, _) = server.customer_ws(json!({})).await;
-    let ack = ws.ack(json!({"type": "start", "text": "I cannot log in", "category": "reset"})).await;
-    let id = ack["conversation_id"].as_str().unwrap().to_owned();
-    ann.expect("claimable", |f| f["type"] == "claimable" && f["conversation"]["id"] == id.as_str()).await;
-    ann.ack(json!({"type": "claim", "conversation_id": id})).await;
+    let (_customer, id) = claimed_reset_chat(&server, &mut ann).await;
 
     ann.refused(json!({"type": "invite", "conversation_id": id, "expert_id": plain_id}), "forbidden").await;
     pat.expect_none("a consult without the certification", QUIET, |f| f["type"] == "consult").await;
@@ -284,11 +299,7 @@ async fn removing_a_specialist_ends_their_consults() {
     ada.ack(json!({"type": "invite", "conversation_id": id, "expert_id": bob_id})).await;
     bob.expect("the consult", consult_of(&id)).await;
     assert_eq!(server.delete(&format!("/api/v1/experts/{bob_id}"), ADMIN).await, 204);
-    let ended = ada.event("consult_ended").await;
-    assert_eq!(
-        (ended["conversation_id"].as_str(), ended["expert_id"].as_str()),
-        (Some(id.as_str()), Some(bob_id.as_str()))
-    );
+    consult_ended(&mut ada, &id, &bob_id).await;
     // The record no longer lists him, and nothing of the chat goes his way.
     assert_eq!(consultants_seen_by_ada(&server, &id).await, json!([]));
     customer.ack(json!({"type": "send", "conversation_id": id, "text": "hello?"})).await;
@@ -302,11 +313,7 @@ async fn a_specialist_who_loses_the_certification_loses_the_consult() {
     let (cid_id, t3) = server.certified_expert("cid", &["general"], &["identity"], None).await;
     let mut ann = server.expert_ws(&t1).await;
     let mut cid = server.expert_ws(&t3).await;
-    let (mut ws, _) = server.customer_ws(json!({})).await;
-    let ack = ws.ack(json!({"type": "start", "text": "I cannot log in", "category": "reset"})).await;
-    let id = ack["conversation_id"].as_str().unwrap().to_owned();
-    ann.expect("claimable", |f| f["type"] == "claimable" && f["conversation"]["id"] == id.as_str()).await;
-    ann.ack(json!({"type": "claim", "conversation_id": id})).await;
+    let (_customer, id) = claimed_reset_chat(&server, &mut ann).await;
     ann.ack(json!({"type": "invite", "conversation_id": id, "expert_id": cid_id})).await;
     cid.expect("the consult", consult_of(&id)).await;
 
@@ -323,15 +330,9 @@ async fn a_specialist_who_loses_the_certification_loses_the_consult() {
     // Without the certification the claimed chat needs, the consult ends for both.
     assert_eq!(patch(json!({"certifications": []})).await, 200);
     for ws in [&mut ann, &mut cid] {
-        let ended = ws.event("consult_ended").await;
-        assert_eq!(
-            (ended["conversation_id"].as_str(), ended["expert_id"].as_str()),
-            (Some(id.as_str()), Some(cid_id.as_str()))
-        );
+        consult_ended(ws, &id, &cid_id).await;
     }
-    cid.refused(json!({"type": "sync", "conversation_id": id, "after_seq": 0}), "not_found").await;
-    let (status, _) = server.get(&format!("/api/v1/conversations/{id}"), &t3).await;
-    assert_eq!(status, 404);
+    no_access(&server, &mut cid, &t3, &id).await;
 }
 
 #[tokio::test]

@@ -285,7 +285,7 @@ proptest! {
         for event in events {
             let decisions = match event {
                 RouterEvent::Online(e, max) => r.expert_online(ExpertId(e), vec!["general".into()], vec![], max),
-                RouterEvent::Offline(e) => r.expert_offline(ExpertId(e)),
+                RouterEvent::Offline(e) => r.expert_offline(ExpertId(e), Timestamp(0)),
                 RouterEvent::Presence(e, available) => {
                     r.set_presence(ExpertId(e), if available { Presence::Available } else { Presence::Away })
                 }
