@@ -98,6 +98,25 @@ test('the console shows the bot’s messages, marked as a bot’s, and its hando
   assert.ok(who.includes('Concierge (bot)'), `the bot is named as a bot: ${who}`);
   assert.ok(who.includes('Concierge (bot) · internal note'), `the note is marked internal: ${who}`);
 
+  // The reports per expert on /admin name the bot as a bot, never as a person.
+  const { context: adminContext, page: admin } = await h.newPage(up.browser);
+  await admin.goto(up.server.url + '/admin');
+  await admin.fill('#login-token', h.ADMIN_TOKEN);
+  await admin.click('#login-submit');
+  await admin.click('#tab-reports');
+  await admin.click('#group-group [data-group="expert"]');
+  await h.waitFor(
+    admin,
+    (id) => document.querySelector(`#report[data-state="ready"] [data-chart="conversations"] .bar-group[data-key="${id}"]`),
+    'the per-expert report',
+    bot.id
+  );
+  const label = await admin.getAttribute(`[data-chart="conversations"] .bar-group[data-key="${bot.id}"]`, 'data-label');
+  assert.equal(label, 'Concierge (bot)');
+  const rows = await admin.$$eval('#report-table tbody th', (n) => n.map((x) => x.textContent));
+  assert.ok(rows.includes('Concierge (bot)') && rows.includes('Ivy Moss'), `the table rows: ${rows}`);
+
+  await adminContext.close();
   await ivyContext.close();
   await shopContext.close();
 });
