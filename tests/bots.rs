@@ -379,3 +379,24 @@ async fn reports_by_expert_mark_a_bots_row_as_a_bot() {
         "{by_category}"
     );
 }
+
+#[tokio::test]
+async fn a_bot_is_never_invited_as_a_specialist_nor_handed_a_chat_by_transfer() {
+    let s = TestServer::start_with_config(CONFIG, &[]).await;
+    let (bot_id, token) = bot(&s, "Concierge", &["billing"]).await;
+    let _bot_ws = s.expert_ws(&token).await;
+    until_connected(&s, &bot_id, true).await;
+    let (ada_id, human) = s.expert("ada", &["general"], None).await;
+    let mut ada = s.expert_ws(&human).await;
+    let (_, id, _) = s.new_chat("Hello").await;
+    ada.event("offer").await;
+    ada.ack(json!({"type": "accept", "conversation_id": id})).await;
+    // A bot writes to customers only: it cannot advise in notes, nor take a human's chat.
+    let invite = json!({"type": "invite", "conversation_id": id, "expert_id": bot_id});
+    ada.refused(invite, "forbidden").await;
+    let transfer = json!({"type": "transfer", "conversation_id": id, "to_expert": bot_id});
+    ada.refused(transfer, "forbidden").await;
+    let (_, c) = s.get(&format!("/api/v1/conversations/{id}"), ADMIN).await;
+    assert!(c["consultants"].as_array().is_none_or(|a| a.is_empty()), "no specialist: {c}");
+    assert_eq!(c["expert"]["id"], ada_id.as_str(), "{c}");
+}

@@ -21,10 +21,15 @@ pub fn expert_id(raw: &str) -> Result<ExpertId, Refusal> {
     raw.parse().map_err(|_| no_such_expert())
 }
 
-/// The expert an `invite` names: one that exists and was not removed.
+/// The expert an `invite` names: one that exists and was not removed, and a human: a bot
+/// writes to customers only, never internal notes.
 pub fn invitee(store: &Store, raw: &str) -> Result<Expert, Refusal> {
     let expert = store.expert(expert_id(raw)?).map_err(internal_error)?;
-    expert.filter(|e| !e.removed).ok_or_else(no_such_expert)
+    let expert = expert.filter(|e| !e.removed).ok_or_else(no_such_expert)?;
+    match expert.bot {
+        true => Err(Refusal::new(ErrorCode::Forbidden, "a bot cannot be invited as a specialist")),
+        false => Ok(expert),
+    }
 }
 
 /// A `consult` frame for each chat `expert` is consulting on, found in the hub's index of

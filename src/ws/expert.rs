@@ -328,6 +328,10 @@ impl ExpertSession {
         let not_found = || Refusal::new(ErrorCode::NotFound, "no such expert");
         let id: ExpertId = raw.parse().map_err(|_| not_found())?;
         let expert = self.app.store.expert(id).map_err(internal_error)?.ok_or_else(not_found)?;
+        if expert.bot {
+            // A bot answers new chats first; once a human holds a chat, no bot talks in it.
+            return Err(Refusal::new(ErrorCode::Forbidden, "a chat is not transferred to a bot"));
+        }
         Ok((id, TransferTarget::Expert { id, name: expert.name, certifications: expert.certifications }))
     }
 
