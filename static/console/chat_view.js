@@ -249,10 +249,12 @@ function renderChat(chat) {
   }
   d.slaBreach.hidden = !chat.slaBreach || ended;
   if (chat.slaBreach) {
-    var target = chat.slaBreach.kind === 'next_response' ? 'next-response' : 'first-response';
+    var b = chat.slaBreach;
+    // Restored from a view, the breach has its time but not the target's length.
+    var target = (b.target_ms ? duration(b.target_ms) + ' ' : '') + (b.kind === 'next_response' ? 'next-response' : 'first-response');
     d.slaBreach.replaceChildren(
       el('strong', { text: 'Response target missed. ' }),
-      customerLabel(chat.customer) + ' has waited past the ' + duration(chat.slaBreach.target_ms) + ' ' + target + ' target. Reply now.'
+      customerLabel(chat.customer) + ' has waited past the ' + target + ' target' + (b.at ? ' (missed at ' + when(b.at) + ')' : '') + '. Reply now.'
     );
   }
   d.transfer.hidden = !chat.transfer;
