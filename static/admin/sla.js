@@ -95,11 +95,18 @@ function render(groups) {
       false
     )
   );
-  var heads = ['Category', 'First response met', 'breached', 'breach rate', 'Next response met', 'breached', 'breach rate'];
+  var sub = ['Met', 'Breached', 'Breach rate'];
   var table = el('table', { class: 'table', id: 'sla-table' }, [
     el('thead', {}, [
-      el('tr', {}, heads.map(function (h, i) {
-        return el('th', { scope: 'col', class: i ? 'num' : null, text: h });
+      el('tr', {}, [el('th', { scope: 'col', rowspan: '2', text: 'Category' })].concat(KINDS.map(function (k) {
+        return el('th', { scope: 'colgroup', colspan: '3', class: 'num', text: k.name });
+      }))),
+      el('tr', {}, KINDS.map(function () {
+        return sub.map(function (h) {
+          return el('th', { scope: 'col', class: 'num', text: h });
+        });
+      }).reduce(function (a, b) {
+        return a.concat(b);
       })),
     ]),
     el('tbody', {}, shown.map(function (g, i) {
