@@ -406,6 +406,23 @@ mod tests {
         );
     }
 
+    #[test]
+    fn the_policy_counts_in_the_schedule_the_app_parsed() {
+        let toml = "[office_hours]\nenabled = true\n[[categories]]\nid = \"general\"\nname = \"General\"\n\
+                    first_response_target = \"10m\"\n";
+        let c = Config::from_sources(toml, Vec::new()).unwrap();
+        let schedule = Schedule::enabled(&c.office_hours).expect("enabled");
+        let policy = crate::lifecycle::Policy::from_config(&c, Some(schedule.clone()));
+        // One parsed schedule, shared: not a second copy parsed from the same configuration.
+        assert!(Arc::ptr_eq(policy.sla.schedule.as_ref().unwrap(), &schedule));
+        // And it is counted in: Monday 16:55, ten minutes, is due on Tuesday at 09:05.
+        let mut sla = Sla::default();
+        started(&mut sla, "general", at("2026-11-23T16:55:00Z"), &policy.sla);
+        assert_eq!(sla.running.unwrap().due, at("2026-11-24T09:05:00Z"));
+        let disabled = Config::from_sources("", Vec::new()).unwrap();
+        assert!(Schedule::enabled(&disabled.office_hours).is_none());
+    }
+
     fn said(kind: AuthorKind, id: Option<u64>, internal: bool, at: i64) -> StoredMessage {
         StoredMessage {
             seq: 0,
