@@ -23,18 +23,27 @@ const { CHAT, COMPOSER } = h;
 const BREACHED_TAB = '.tab.tab-sla-breach';
 const NOTICE = CHAT + ' .sla-breach';
 
-test('a breached chat is highlighted until the reply', async () => {
-  const iris = await h.createExpert(up.server, { username: 'iris', name: 'Iris Vale' });
+/**
+ * A new expert's console and a new customer's widget whose chat the expert accepted; `started`:
+ * just before the customer's first words, when the first-response clock starts.
+ */
+async function acceptedChat(username, name, text) {
+  const expert = await h.createExpert(up.server, { username, name });
   const { context, page } = await h.newPage(up.browser);
-  await h.loginConsole(page, up.server, iris);
+  await h.loginConsole(page, up.server, expert);
   const { page: shop } = await h.newPage(up.browser);
   await shop.goto(up.server.url + '/');
   await shop.click(h.W.launcher);
   const started = Date.now();
-  await shop.fill(h.W.input, 'Is anyone there?');
+  await shop.fill(h.W.input, text);
   await shop.press(h.W.input, 'Enter');
   await page.click('.offer-accept');
   await page.waitForSelector(CHAT + ' .msg-customer');
+  return { context, page, shop, started };
+}
+
+test('a breached chat is highlighted until the reply', async () => {
+  const { context, page, started } = await acceptedChat('iris', 'Iris Vale', 'Is anyone there?');
 
   // Before the target: no highlight.
   if (Date.now() - started < TARGET_MS - 500) {
@@ -62,15 +71,7 @@ test('a breached chat is highlighted until the reply', async () => {
 });
 
 test('a reloaded console still highlights a breached chat until the reply', async () => {
-  const juno = await h.createExpert(up.server, { username: 'juno', name: 'Juno Park' });
-  const { context, page } = await h.newPage(up.browser);
-  await h.loginConsole(page, up.server, juno);
-  const { page: shop } = await h.newPage(up.browser);
-  await shop.goto(up.server.url + '/');
-  await shop.click(h.W.launcher);
-  await shop.fill(h.W.input, 'Hello? Anyone?');
-  await shop.press(h.W.input, 'Enter');
-  await page.click('.offer-accept');
+  const { context, page, shop } = await acceptedChat('juno', 'Juno Park', 'Hello? Anyone?');
   await page.waitForSelector(BREACHED_TAB);
 
   // A reload (or an owner who was away): the welcome says the chat is still in breach.
