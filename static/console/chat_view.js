@@ -218,7 +218,8 @@ function renderTab(chat) {
   d.tabBadge.setAttribute('aria-label', chat.unread + ' unread');
   d.tabDot.className = 'status-dot status-' + chat.status;
   d.tab.classList.toggle('tab-nudge', !!chat.nudge);
-  d.tab.classList.toggle('tab-sla-breach', !!chat.slaBreach);
+  // The owner's to answer: a specialist consulting on the chat is not warned.
+  d.tab.classList.toggle('tab-sla-breach', !!chat.slaBreach && !chat.consult);
   d.tab.classList.toggle('tab-ended', !!ENDED[chat.status]);
   d.tab.title = customerLabel(chat.customer) + ' · ' + (STATUS_LABEL[chat.status] || chat.status) + (chat.unread ? ' · ' + chat.unread + ' unread' : '');
 }
@@ -247,7 +248,7 @@ function renderChat(chat) {
       customerLabel(chat.customer) + ' has been waiting ' + duration(chat.nudge.waiting_ms) + ' for a reply. Say something, even a short update.'
     );
   }
-  d.slaBreach.hidden = !chat.slaBreach || ended;
+  d.slaBreach.hidden = !chat.slaBreach || ended || !!chat.consult;
   if (chat.slaBreach) {
     var b = chat.slaBreach;
     // Restored from a view, the breach has its time but not the target's length.
