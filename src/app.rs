@@ -26,8 +26,8 @@ pub struct App {
     pub store: Store,
     pub hub: Arc<Hub>,
     pub router: Addr<Router>,
-    /// Office hours, when enabled.
-    pub schedule: Option<Schedule>,
+    /// Office hours, when enabled; the same schedule `policy.sla` counts SLA clocks in.
+    pub schedule: Option<Arc<Schedule>>,
     pub limiters: Limiters,
     /// Lifecycle events for the configured webhooks, written with the changes they report.
     pub webhooks: Outbox,
@@ -50,17 +50,13 @@ impl App {
         };
         let router = Router::new(hub.clone(), &config, bots);
         let router = Router::start_in_arbiter(&Arbiter::new().handle(), move |_| router);
-        // The configuration was validated on load, so the schedule parses.
-        let schedule = match config.office_hours.enabled {
-            true => Schedule::from_config(&config.office_hours).ok(),
-            false => None,
-        };
+        let schedule = Schedule::enabled(&config.office_hours);
         Arc::new(App {
             forwarding_key,
+            policy: Policy::from_config(&config, schedule.clone()),
             schedule,
             limiters: Limiters::new(&config.limits),
             webhooks: Outbox::new(store.clone(), config.webhooks.clone()),
-            policy: Policy::from_config(&config),
             config,
             store,
             hub,

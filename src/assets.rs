@@ -88,7 +88,7 @@ pub const BUNDLES: &[Bundle] = &[
     },
     Bundle {
         path: "admin.js",
-        pieces: &["shared/dom.js", "admin/admin.js", "admin/live.js", "admin/customers.js"],
+        pieces: &["shared/dom.js", "admin/admin.js", "admin/live.js", "admin/customers.js", "admin/sla.js"],
     },
 ];
 

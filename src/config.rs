@@ -782,7 +782,7 @@ mod tests {
         let c = Config::from_sources(toml, env(&[])).unwrap();
         assert_eq!(c.categories[0].first_response_target, Some(Duration::from_secs(120)));
         assert_eq!(c.categories[1].first_response_target, None);
-        let p = crate::sla::SlaPolicy::from_config(&c);
+        let p = crate::sla::SlaPolicy::from_config(&c, None);
         use crate::domain::SlaKind::*;
         assert_eq!(p.target("a", FirstResponse), Some(Duration::from_secs(120)));
         assert_eq!(p.target("a", NextResponse), None, "zero is no target");

@@ -3,12 +3,14 @@
 //! effects to carry out once that state is durable. Every deadline is derived from absolute
 //! times inside the record, so `next_deadline` re-arms a timer after a restart from data alone.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::clock::Timestamp;
 use crate::config::{Config, CustomerMayEnd};
 use crate::domain::{ErrorCode, OfferEnd, Reason, Refusal, SettableStatus, SlaKind, Status, Style};
 use crate::ids::ExpertId;
+use crate::office_hours::Schedule;
 use crate::sla::{self, SlaPolicy};
 use crate::store::model::{Conversation, Offer, Owner, Rating, Segment};
 
@@ -29,7 +31,8 @@ pub struct Policy {
 }
 
 impl Policy {
-    pub fn from_config(c: &Config) -> Policy {
+    /// `schedule`: the office hours the app already parsed (`Schedule::enabled`), shared.
+    pub fn from_config(c: &Config, schedule: Option<Arc<Schedule>>) -> Policy {
         let conv = &c.conversation;
         Policy {
             accept_window: c.routing.accept_window,
@@ -41,7 +44,7 @@ impl Policy {
             left_site_after: conv.left_site_after,
             first_response_window: conv.first_response_window,
             customer_may_always_end: conv.customer_may_end == CustomerMayEnd::Always,
-            sla: SlaPolicy::from_config(c),
+            sla: SlaPolicy::from_config(c, schedule),
         }
     }
 
@@ -340,7 +343,7 @@ fn follow_sla(c: &Conversation, event: &Event, now: Timestamp, p: &Policy, t: &m
         }
         _ => {}
     }
-    if matches!(n.status, Status::Solved | Status::Closed | Status::Abandoned) {
+    if sla::ended(n.status) {
         sla::stopped(&mut n.sla);
     }
 }

@@ -2,6 +2,7 @@
 //! chats are not queued; the widget shows the hours and the callback form.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 
 use jiff::civil::{Date, Time, Weekday};
 use jiff::tz::TimeZone;
@@ -93,6 +94,13 @@ impl Schedule {
             holidays: c.holidays.clone(),
         };
         Ok(Schedule { tz, days, holidays, view })
+    }
+
+    /// The configured schedule when office hours are enabled, parsed once and shared by all
+    /// that read it (the app's open/closed answers, SLA clocks). The configuration was
+    /// validated on load, so an enabled schedule parses.
+    pub fn enabled(c: &OfficeHoursConfig) -> Option<Arc<Schedule>> {
+        c.enabled.then(|| Schedule::from_config(c).ok().map(Arc::new)).flatten()
     }
 
     pub fn is_open(&self, at: Timestamp) -> bool {

@@ -3,33 +3,33 @@
 //! changed record out; the lifecycle calls these rules, the actor carries out what they say.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::clock::Timestamp;
 use crate::config::Config;
-use crate::domain::SlaKind;
+use crate::domain::{SlaKind, Status};
 use crate::office_hours::Schedule;
-use crate::store::model::{Sla, SlaClock, SlaOutcome};
+use crate::store::model::{AuthorKind, Sla, SlaClock, SlaOutcome, StoredMessage};
 
 /// The targets each category sets, and the office hours they are counted in.
 #[derive(Debug, Clone, Default)]
 pub struct SlaPolicy {
     /// Per category: first-response and next-response targets; a category with neither is absent.
     targets: HashMap<String, [Option<Duration>; 2]>,
-    /// Office hours, when enabled: a clock pauses while they are closed.
-    pub schedule: Option<Schedule>,
+    /// Office hours, when enabled: a clock pauses while they are closed. The app's own
+    /// schedule (`App.schedule`), shared rather than parsed again.
+    pub schedule: Option<Arc<Schedule>>,
 }
 
 impl SlaPolicy {
-    pub fn from_config(c: &Config) -> SlaPolicy {
+    pub fn from_config(c: &Config, schedule: Option<Arc<Schedule>>) -> SlaPolicy {
         let targets = c
             .categories
             .iter()
             .map(|cat| (cat.id.clone(), [cat.first_response_target, cat.next_response_target]))
             .filter(|(_, t)| t.iter().any(Option::is_some))
             .collect();
-        // The configuration was validated on load, so an enabled schedule parses.
-        let schedule = c.office_hours.enabled.then(|| Schedule::from_config(&c.office_hours).ok()).flatten();
         SlaPolicy { targets, schedule }
     }
 
@@ -47,7 +47,7 @@ impl SlaPolicy {
     /// A clock for `kind` starting at `now`, if the category sets that target.
     fn clock(&self, category: &str, kind: SlaKind, now: Timestamp) -> Option<SlaClock> {
         let target = self.target(category, kind)?;
-        let due = due(now, target, self.schedule.as_ref())?;
+        let due = due(now, target, self.schedule.as_deref())?;
         Some(SlaClock { kind, target_ms: target.as_millis() as u64, due })
     }
 }
@@ -118,7 +118,13 @@ pub fn expert_replied(sla: &mut Sla, now: Timestamp) -> Option<(SlaKind, u64)> {
     None
 }
 
-/// The chat ended (solved, closed, abandoned): its running clock stops without an outcome.
+/// Whether `status` ends a chat's targets: solved, closed or abandoned (a reopened chat counts
+/// again from its customer's next message).
+pub fn ended(status: Status) -> bool {
+    matches!(status, Status::Solved | Status::Closed | Status::Abandoned)
+}
+
+/// The chat ended (`ended`): its running clock stops without an outcome.
 pub fn stopped(sla: &mut Sla) {
     sla.running = None;
 }
@@ -130,6 +136,44 @@ pub fn breach(sla: &mut Sla, now: Timestamp) -> Option<(SlaKind, u64)> {
     sla.running = None;
     sla.outcomes.push(SlaOutcome { kind: clock.kind, breached_at: Some(now) });
     Some((clock.kind, clock.target_ms))
+}
+
+/// What counts as a response to the customer: an expert's or a bot's message to them (not an
+/// internal note, not the greeting, which is no one's).
+pub fn is_response(m: &StoredMessage) -> bool {
+    !m.internal
+        && match m.author.kind {
+            AuthorKind::Expert => true,
+            AuthorKind::Bot => m.author.id.is_some(),
+            AuthorKind::Customer | AuthorKind::System => false,
+        }
+}
+
+/// When the latest response in `transcript` was written.
+pub fn last_response(transcript: &[StoredMessage]) -> Option<Timestamp> {
+    transcript.iter().rev().find(|m| is_response(m)).map(|m| m.at)
+}
+
+/// The breach the chat is in now, if any: its kind and when it was recorded. That is the last
+/// target that ended, if it was breached, while no clock has started since, no response came
+/// at or after it (`last_response`: the latest, however it is known) and the chat is still
+/// going. What a console restores after a reload, and what an owner who was away at the
+/// breach is shown when they connect; the reply ends it, as it ends the notice.
+pub fn current_breach(
+    sla: &Sla,
+    status: Status,
+    last_response: Option<Timestamp>,
+) -> Option<(SlaKind, Timestamp)> {
+    if ended(status) || sla.running.is_some() {
+        return None;
+    }
+    let last = sla.outcomes.last()?;
+    let at = last.breached_at?;
+    // A reply recorded with the breach (one past due before the tick) answered it.
+    match last_response {
+        Some(reply) if reply >= at => None,
+        _ => Some((last.kind, at)),
+    }
 }
 
 /// A target met between two versions of a record: its kind and the office time the reply
@@ -249,7 +293,7 @@ mod tests {
         };
         let s = Schedule::from_config(&c).unwrap();
         assert_eq!(due(at("2026-11-23T10:00:00Z"), mins(1), Some(&s)), None);
-        let p = SlaPolicy { schedule: Some(s), ..SlaPolicy::default() }.with_target(
+        let p = SlaPolicy { schedule: Some(Arc::new(s)), ..SlaPolicy::default() }.with_target(
             "general",
             SlaKind::FirstResponse,
             mins(1),
@@ -360,5 +404,90 @@ mod tests {
             breached(&before, &late).map(|(c, at)| (c.kind, at)),
             Some((SlaKind::FirstResponse, Timestamp(100)))
         );
+    }
+
+    #[test]
+    fn the_policy_counts_in_the_schedule_the_app_parsed() {
+        let toml = "[office_hours]\nenabled = true\n[[categories]]\nid = \"general\"\nname = \"General\"\n\
+                    first_response_target = \"10m\"\n";
+        let c = Config::from_sources(toml, Vec::new()).unwrap();
+        let schedule = Schedule::enabled(&c.office_hours).expect("enabled");
+        let policy = crate::lifecycle::Policy::from_config(&c, Some(schedule.clone()));
+        // One parsed schedule, shared: not a second copy parsed from the same configuration.
+        assert!(Arc::ptr_eq(policy.sla.schedule.as_ref().unwrap(), &schedule));
+        // And it is counted in: Monday 16:55, ten minutes, is due on Tuesday at 09:05.
+        let mut sla = Sla::default();
+        started(&mut sla, "general", at("2026-11-23T16:55:00Z"), &policy.sla);
+        assert_eq!(sla.running.unwrap().due, at("2026-11-24T09:05:00Z"));
+        let disabled = Config::from_sources("", Vec::new()).unwrap();
+        assert!(Schedule::enabled(&disabled.office_hours).is_none());
+    }
+
+    fn said(kind: AuthorKind, id: Option<u64>, internal: bool, at: i64) -> StoredMessage {
+        StoredMessage {
+            seq: 0,
+            author: crate::store::model::Author { kind, id, name: None },
+            text: "hi".into(),
+            internal,
+            at: Timestamp(at),
+            attachments: Vec::new(),
+            client_msg_id: None,
+        }
+    }
+
+    #[test]
+    fn a_response_is_an_expert_or_bot_message_to_the_customer() {
+        let transcript = vec![
+            said(AuthorKind::Bot, None, false, 1), // the greeting: no one's
+            said(AuthorKind::Customer, Some(9), false, 2),
+            said(AuthorKind::Expert, Some(1), false, 3),
+            said(AuthorKind::Bot, Some(2), false, 4),
+            said(AuthorKind::Expert, Some(1), true, 5), // a note
+            said(AuthorKind::System, None, false, 6),
+            said(AuthorKind::Customer, Some(9), false, 7),
+        ];
+        let responses: Vec<i64> = transcript.iter().filter(|m| is_response(m)).map(|m| m.at.0).collect();
+        assert_eq!(responses, vec![3, 4]);
+        assert_eq!(last_response(&transcript), Some(Timestamp(4)));
+        assert_eq!(last_response(&transcript[..2]), None);
+    }
+
+    #[test]
+    fn a_breach_is_current_until_a_response_or_a_new_clock_or_the_end() {
+        let mut sla = Sla::default();
+        started(&mut sla, "general", Timestamp(0), &policy());
+        // Counting: no breach yet.
+        assert_eq!(current_breach(&sla, Status::Open, None), None);
+        breach(&mut sla, Timestamp(100));
+        let first = Some((SlaKind::FirstResponse, Timestamp(100)));
+        assert_eq!(current_breach(&sla, Status::Open, None), first);
+        // However long the owner was away, and whatever came before it.
+        assert_eq!(current_breach(&sla, Status::Pending, Some(Timestamp(99))), first);
+        // A response at or after the breach answers it; an ended chat shows none.
+        assert_eq!(current_breach(&sla, Status::Open, Some(Timestamp(100))), None);
+        assert_eq!(current_breach(&sla, Status::Open, Some(Timestamp(180))), None);
+        for ended in [Status::Solved, Status::Closed, Status::Abandoned] {
+            assert_eq!(current_breach(&sla, ended, None), None, "{ended:?}");
+        }
+        // Answered, the customer writes again: the next clock runs, the old breach is over.
+        customer_wrote(&mut sla, true, "general", Timestamp(200), &policy());
+        assert_eq!(current_breach(&sla, Status::Open, Some(Timestamp(180))), None);
+        // That one breached in turn: current again, as a next-response breach.
+        breach(&mut sla, Timestamp(250));
+        let next = Some((SlaKind::NextResponse, Timestamp(250)));
+        assert_eq!(current_breach(&sla, Status::Open, Some(Timestamp(180))), next);
+        // A met target is no breach.
+        let mut met = Sla::default();
+        started(&mut met, "general", Timestamp(0), &policy());
+        expert_replied(&mut met, Timestamp(10));
+        assert_eq!(current_breach(&met, Status::Open, None), None);
+    }
+
+    #[test]
+    fn a_reply_past_due_answers_the_breach_it_records() {
+        let mut sla = Sla::default();
+        started(&mut sla, "general", Timestamp(0), &policy());
+        expert_replied(&mut sla, Timestamp(150));
+        assert_eq!(current_breach(&sla, Status::Open, Some(Timestamp(150))), None);
     }
 }

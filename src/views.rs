@@ -4,8 +4,9 @@
 use serde::Serialize;
 
 use crate::clock::{self, Timestamp};
-use crate::domain::{Page, Status};
+use crate::domain::{Page, SlaKind, Status};
 use crate::ids::{self, CallbackId, ConversationId, CustomerId};
+use crate::sla;
 use crate::store::model::{AuthorKind, Conversation};
 use crate::store::model::{Callback, Customer, StoredMessage};
 use crate::store::{Store, StoreError};
@@ -153,6 +154,30 @@ pub struct ConversationView {
     /// elsewhere, so a customer never learns of a consult.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub consultants: Option<Vec<ExpertBrief>>,
+    /// Staff views only (`with_sla`): the response target counting now.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sla: Option<SlaClockView>,
+    /// Staff views only (`with_sla`): the breach the chat is in, until a response
+    /// (`sla::current_breach`), so a reloaded console still shows it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sla_breached: Option<SlaBreachView>,
+}
+
+/// A response target being counted (PRODUCT.md v1.1, SLA targets).
+#[derive(Debug, Clone, Serialize)]
+pub struct SlaClockView {
+    pub kind: SlaKind,
+    #[serde(with = "clock::rfc3339")]
+    pub due: Timestamp,
+    pub target_ms: u64,
+}
+
+/// A target that passed unanswered, and when.
+#[derive(Debug, Clone, Serialize)]
+pub struct SlaBreachView {
+    pub kind: SlaKind,
+    #[serde(with = "clock::rfc3339")]
+    pub at: Timestamp,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -191,7 +216,18 @@ impl ConversationView {
             preview: None,
             messages: None,
             consultants: None,
+            sla: None,
+            sla_breached: None,
         }
+    }
+
+    /// For staff: `c`'s SLA state, `last_response` being when it was last answered (as its
+    /// transcript says: the stored record's activity times may lag behind it).
+    pub fn with_sla(mut self, c: &Conversation, last_response: Option<Timestamp>) -> ConversationView {
+        self.sla = c.sla.running.map(|r| SlaClockView { kind: r.kind, due: r.due, target_ms: r.target_ms });
+        self.sla_breached =
+            sla::current_breach(&c.sla, c.status, last_response).map(|(kind, at)| SlaBreachView { kind, at });
+        self
     }
 
     pub fn with_messages(mut self, messages: Vec<MessageView>) -> ConversationView {
@@ -305,17 +341,33 @@ fn preview(store: &Store, id: ConversationId) -> Result<Option<String>, StoreErr
     Ok(first.map(|m| m.text.chars().take(PREVIEW_CHARS).collect()))
 }
 
-/// The conversation with its transcript; internal notes only for experts and admins.
+/// The conversation with its transcript; internal notes and SLA state only for experts and
+/// admins.
 pub fn with_transcript(
     store: &Store,
     c: &Conversation,
     for_expert: bool,
 ) -> Result<ConversationView, StoreError> {
-    let messages = store
-        .transcript(c.id, 0)?
-        .iter()
-        .filter(|m| for_expert || !m.internal)
-        .map(|m| MessageView::new(c.id, m))
-        .collect();
-    Ok(summary(store, c)?.with_messages(messages))
+    let transcript = store.transcript(c.id, 0)?;
+    let messages =
+        transcript.iter().filter(|m| for_expert || !m.internal).map(|m| MessageView::new(c.id, m)).collect();
+    let view = summary(store, c)?.with_messages(messages);
+    Ok(match for_expert {
+        true => view.with_sla(c, sla::last_response(&transcript)),
+        false => view,
+    })
+}
+
+/// `view` of `c` for staff, with its SLA state. The stored reply time can only lag, so a
+/// breach it does not show is none; one it shows is checked against the transcript.
+pub fn with_sla(
+    store: &Store,
+    c: &Conversation,
+    view: ConversationView,
+) -> Result<ConversationView, StoreError> {
+    let mut last = c.last_expert_at;
+    if sla::current_breach(&c.sla, c.status, last).is_some() {
+        last = sla::last_response(&store.transcript(c.id, 0)?).max(last);
+    }
+    Ok(view.with_sla(c, last))
 }

@@ -1,7 +1,8 @@
 //! SLA targets against a real server: a breach comes at its target (not before, soon after),
 //! warns the owner with `sla_breach`, is counted in `/metrics`, sent as the `sla.breached`
 //! webhook and shown in `/api/v1/stats`; a reply in time records none; next-response targets;
-//! office hours; and a breach deadline that survives `kill -9`.
+//! office hours; a breach deadline that survives `kill -9`; and the owner's views (a fresh
+//! console's welcome, the conversation read over HTTP) that show the breach until the reply.
 
 mod common;
 
@@ -99,7 +100,10 @@ struct Unanswered {
     server: TestServer,
     hooks: UnboundedReceiver<Delivery>,
     expert: Ws,
-    _customer: Ws,
+    /// The owner's login token, for a fresh console.
+    token: String,
+    customer: Ws,
+    visitor: String,
     id: String,
 }
 
@@ -108,7 +112,7 @@ async fn unanswered_until_breached(extra: &str) -> Unanswered {
     let (_, token) = server.expert("ada", &["general"], None).await;
     let mut expert = server.expert_ws(&token).await;
     let sent = Instant::now();
-    let (customer, id, _) = server.new_chat("hello?").await;
+    let (customer, id, visitor) = server.new_chat("hello?").await;
     let acked = Instant::now();
     expert.event("offer").await;
     expert.ack(json!({"type": "accept", "conversation_id": id})).await;
@@ -118,7 +122,7 @@ async fn unanswered_until_breached(extra: &str) -> Unanswered {
         (frame["kind"].as_str(), frame["target_ms"].as_u64()),
         (Some("first_response"), Some(FIRST_MS))
     );
-    Unanswered { server, hooks, expert, _customer: customer, id }
+    Unanswered { server, hooks, expert, token, customer, visitor, id }
 }
 
 #[tokio::test]
@@ -244,4 +248,79 @@ async fn a_breach_deadline_survives_kill_9_and_fires_after_restart() {
     );
     let breached = r#"switchboard_sla_breaches_total{category="slow",kind="first_response"}"#;
     assert_eq!(sample(&metrics(&server).await, breached), 1.0);
+}
+
+// ----- the breach in the owner's views -----
+
+/// A fresh console of the expert with `token`: the socket, and its welcome's view of `id`.
+async fn console(server: &TestServer, token: &str, id: &str) -> (Ws, Value) {
+    let mut ws = Ws::connect(&format!("{}/ws/expert", server.ws_base)).await;
+    let welcome = ws.request(json!({"type": "hello", "token": token})).await;
+    assert_eq!(welcome["type"], "welcome", "{welcome}");
+    let view = welcome["conversations"].as_array().unwrap().iter().find(|c| c["id"] == id).cloned();
+    (ws, view.unwrap_or_else(|| panic!("the welcome lists {id}: {welcome}")))
+}
+
+/// The conversation as `GET /api/v1/conversations/{id}` shows it to the holder of `token`.
+async fn read(server: &TestServer, token: &str, id: &str) -> Value {
+    let (status, view) = server.get(&format!("/api/v1/conversations/{id}"), token).await;
+    assert_eq!(status, 200, "{view}");
+    view
+}
+
+fn breached_kind(view: &Value) -> Option<&str> {
+    let b = &view["sla_breached"];
+    assert!(b.is_null() || b["at"].as_str().is_some_and(|t| t.ends_with('Z')), "{view}");
+    b["kind"].as_str()
+}
+
+#[tokio::test]
+async fn a_reconnected_console_shows_the_breach_until_the_reply() {
+    let Unanswered { server, token, mut customer, visitor, id, .. } = unanswered_until_breached("").await;
+    // A fresh console (a reload): the welcome says the chat is in breach, and no clock runs.
+    let (mut console1, view) = console(&server, &token, &id).await;
+    assert_eq!(breached_kind(&view), Some("first_response"), "{view}");
+    assert!(view.get("sla").is_none(), "{view}");
+    assert_eq!(breached_kind(&read(&server, &token, &id).await), Some("first_response"));
+    // Staff only: the customer's own view of the chat says nothing of targets.
+    let theirs = read(&server, &visitor, &id).await;
+    assert!(theirs.get("sla_breached").is_none() && theirs.get("sla").is_none(), "{theirs}");
+
+    // The reply answers it: no view shows it any more.
+    console1.ack(json!({"type": "send", "conversation_id": id, "text": "sorry for the wait"})).await;
+    let (_, view) = console(&server, &token, &id).await;
+    assert_eq!(breached_kind(&view), None, "{view}");
+    assert_eq!(breached_kind(&read(&server, &token, &id).await), None);
+
+    // The customer writes again: the next-response clock shows while it runs, then its breach.
+    customer.ack(json!({"type": "send", "conversation_id": id, "text": "and now?"})).await;
+    let (_, view) = console(&server, &token, &id).await;
+    assert_eq!(view["sla"]["kind"], "next_response", "{view}");
+    assert_eq!(view["sla"]["target_ms"], NEXT_MS, "{view}");
+    assert!(view["sla"]["due"].as_str().is_some_and(|t| t.ends_with('Z')), "{view}");
+    assert_eq!(breached_kind(&view), None, "{view}");
+    breach(&mut console1, &id).await;
+    let (_, view) = console(&server, &token, &id).await;
+    assert_eq!(breached_kind(&view), Some("next_response"), "{view}");
+    assert!(view.get("sla").is_none(), "{view}");
+    // This reply changes only activity times, which are not written to the record with each
+    // message: the views read the transcript to know it was answered.
+    console1.ack(json!({"type": "send", "conversation_id": id, "text": "here it is"})).await;
+    let (_, view) = console(&server, &token, &id).await;
+    assert_eq!(breached_kind(&view), None, "{view}");
+    assert_eq!(breached_kind(&read(&server, &token, &id).await), None);
+}
+
+#[tokio::test]
+async fn an_owner_offline_at_the_breach_sees_it_when_connecting() {
+    let (server, mut hooks) = server("").await;
+    let (_, token) = server.expert("ada", &["general"], None).await;
+    let mut expert = server.expert_ws(&token).await;
+    let (_customer, id, _) = server.accepted_chat(&mut expert, "hello?").await;
+    expert.close().await;
+    // The target passes while no console of hers is connected: the breach is recorded (the
+    // webhook is written with the record) but no frame reaches her.
+    assert_eq!(breach_hook(&mut hooks).await["data"]["conversation_id"], id.as_str());
+    let (_, view) = console(&server, &token, &id).await;
+    assert_eq!(breached_kind(&view), Some("first_response"), "{view}");
 }

@@ -518,7 +518,7 @@ fn observe(before: &Conversation, after: &Conversation) {
 
 /// Records a met response target's office time against its target, for `/metrics`.
 fn observe_sla(before: &Conversation, after: &Conversation, policy: &lifecycle::Policy) {
-    let schedule = policy.sla.schedule.as_ref();
+    let schedule = policy.sla.schedule.as_deref();
     if let Some((kind, took)) = crate::sla::met(&before.sla, &after.sla, Timestamp::now(), schedule) {
         metrics::sla_response(&after.category, kind, took);
     }

@@ -463,7 +463,7 @@ impl CustomerWidget {
         let facts = StartFacts {
             category: category.as_deref(),
             started_before,
-            schedule: app.schedule.as_ref(),
+            schedule: app.schedule.as_deref(),
             now: Timestamp::now(),
             leaving_message: offline.is_some(),
             experts_available: app.hub.any_expert_available(),

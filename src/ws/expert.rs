@@ -144,9 +144,9 @@ impl ExpertSession {
                 refuse(ctx, reference, ErrorCode::Internal, "routing is unavailable");
                 return close(ctx, ws::CloseCode::Error, "internal error");
             };
-            let summaries = act.summaries(&answer.conversations, super::consult::owned_summary).and_then(
-                |conversations| Ok((conversations, act.summaries(&answer.claimable, views::claim_summary)?)),
-            );
+            let summaries = act.summaries(&answer.conversations, owned_view).and_then(|conversations| {
+                Ok((conversations, act.summaries(&answer.claimable, views::claim_summary)?))
+            });
             // Offers standing for this expert are shown again, after the welcome: an offer sent
             // only to a socket this one replaces would lapse unseen and count as a miss.
             for id in &answer.offers {
@@ -520,4 +520,11 @@ impl ExpertSession {
 
 fn closed() -> Refusal {
     Refusal::new(ErrorCode::Closed, "this conversation has ended")
+}
+
+/// A chat in its owner's welcome: the summary with its consultants (`consult::owned_summary`)
+/// and its SLA state, so a reloaded console, or an owner who was away when a target passed,
+/// still shows the breach.
+fn owned_view(store: &Store, c: &Conversation) -> Result<ConversationView, StoreError> {
+    views::with_sla(store, c, super::consult::owned_summary(store, c)?)
 }

@@ -742,6 +742,8 @@ function loadReport() {
       banner('reports-error', '');
       renderReport(stats || {}, range);
       report.setAttribute('data-state', 'ready');
+      // Response targets per category (sla.js), beside the figures.
+      app.adminSla.load(stats || {}, range, S.group);
     })
     .catch(function (err) {
       if (seq !== S.reportSeq) return;
@@ -751,6 +753,7 @@ function loadReport() {
       banner('reports-error', msg);
       clear($('totals'));
       clear($('charts'));
+      app.adminSla.reset();
       $('report-table-wrap').hidden = true;
       report.setAttribute('data-state', 'error');
     })
@@ -1175,6 +1178,7 @@ app.admin = {
   errorText: errorText,
   duration: duration,
   count: count,
+  percent: percent,
   rfc3339: rfc3339,
   startOfDay: startOfDay,
   chartCard: chartCard,

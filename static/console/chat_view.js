@@ -218,7 +218,8 @@ function renderTab(chat) {
   d.tabBadge.setAttribute('aria-label', chat.unread + ' unread');
   d.tabDot.className = 'status-dot status-' + chat.status;
   d.tab.classList.toggle('tab-nudge', !!chat.nudge);
-  d.tab.classList.toggle('tab-sla-breach', !!chat.slaBreach);
+  // The owner's to answer: a specialist consulting on the chat is not warned.
+  d.tab.classList.toggle('tab-sla-breach', !!chat.slaBreach && !chat.consult);
   d.tab.classList.toggle('tab-ended', !!ENDED[chat.status]);
   d.tab.title = customerLabel(chat.customer) + ' · ' + (STATUS_LABEL[chat.status] || chat.status) + (chat.unread ? ' · ' + chat.unread + ' unread' : '');
 }
@@ -247,12 +248,14 @@ function renderChat(chat) {
       customerLabel(chat.customer) + ' has been waiting ' + duration(chat.nudge.waiting_ms) + ' for a reply. Say something, even a short update.'
     );
   }
-  d.slaBreach.hidden = !chat.slaBreach || ended;
+  d.slaBreach.hidden = !chat.slaBreach || ended || !!chat.consult;
   if (chat.slaBreach) {
-    var target = chat.slaBreach.kind === 'next_response' ? 'next-response' : 'first-response';
+    var b = chat.slaBreach;
+    // Restored from a view, the breach has its time but not the target's length.
+    var target = (b.target_ms ? duration(b.target_ms) + ' ' : '') + (b.kind === 'next_response' ? 'next-response' : 'first-response');
     d.slaBreach.replaceChildren(
       el('strong', { text: 'Response target missed. ' }),
-      customerLabel(chat.customer) + ' has waited past the ' + duration(chat.slaBreach.target_ms) + ' ' + target + ' target. Reply now.'
+      customerLabel(chat.customer) + ' has waited past the ' + target + ' target' + (b.at ? ' (missed at ' + when(b.at) + ')' : '') + '. Reply now.'
     );
   }
   d.transfer.hidden = !chat.transfer;

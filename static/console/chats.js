@@ -35,7 +35,8 @@ function ensureChat(view) {
       transfer: null,
       tools: [],
       history: null,
-      // A response target passed unanswered (`sla_breach`): {kind, target_ms}, until the reply.
+      // A response target passed unanswered (`sla_breach`, or a view's `sla_breached` after a
+      // reload): {kind, target_ms?, at?}, until the reply.
       slaBreach: null,
     };
     S.order.push(chat.id);
@@ -57,6 +58,12 @@ function ensureChat(view) {
   }
   app.transfer.noteCategory(chat.category);
   if (view.consultants) app.consult.listed(chat, view.consultants);
+  // A breach the server still counts unanswered: a reloaded console shows it again, with
+  // the target's length if the live warning gave it.
+  if (view.sla_breached) {
+    var had = chat.slaBreach && chat.slaBreach.kind === view.sla_breached.kind ? chat.slaBreach.target_ms : null;
+    chat.slaBreach = { kind: view.sla_breached.kind, target_ms: had, at: view.sla_breached.at || null };
+  }
   app.chatView.render(chat);
   return chat;
 }

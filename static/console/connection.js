@@ -50,6 +50,8 @@ function onWelcome(w) {
   app.presence.set(w.presence || 'available');
   S.maxAttachmentBytes = w.max_attachment_bytes || null;
   (w.conversations || []).forEach(function (c) {
+    // Listed without `sla_breached`: answered meanwhile (perhaps from another console).
+    if (!c.sla_breached && S.convs[c.id]) S.convs[c.id].slaBreach = null;
     var chat = app.chats.ensure(c);
     syncChat(chat);
   });
