@@ -69,11 +69,8 @@ async fn get(
         let report = stats::report(&app.store.reported_conversations()?, from, to, group_by);
         let mut groups = Vec::with_capacity(report.groups.len());
         for mut group in report.groups {
-            let bot = match group_by {
-                Some(GroupBy::Expert) => expert_of(&app, &group.key)?.map(|e| e.bot),
-                _ => None,
-            };
-            group.label = label(&app, group_by, &group.key)?;
+            let (label, bot) = describe(&app, group_by, &group.key)?;
+            group.label = label;
             groups.push(Row { group, bot });
         }
         Ok(Answer { from: from.rfc3339(), to: to.rfc3339(), group_by, total: report.total, groups })
@@ -91,23 +88,27 @@ fn parse_time(name: &str, text: &str) -> Result<Timestamp, ApiError> {
     Ok(Timestamp(ms as i64))
 }
 
-/// The expert (or bot) a by-expert group's key names, if any.
-fn expert_of(app: &AppState, key: &str) -> Result<Option<crate::store::model::Expert>, ApiError> {
-    match key.parse::<ExpertId>() {
-        Ok(id) => Ok(app.store.expert(id)?),
-        Err(()) => Ok(None),
-    }
-}
-
-/// What a group is called for people: the expert's or category's name, or the key itself.
-fn label(app: &AppState, group_by: Option<GroupBy>, key: &str) -> Result<String, ApiError> {
+/// What a group is called for people (the expert's or category's name, or the key itself)
+/// and, grouped by expert, whether that "expert" is a bot: one read of the account for both.
+fn describe(
+    app: &AppState,
+    group_by: Option<GroupBy>,
+    key: &str,
+) -> Result<(String, Option<bool>), ApiError> {
     Ok(match group_by {
-        Some(GroupBy::Expert) if key == stats::UNASSIGNED => "Unassigned".to_owned(),
-        Some(GroupBy::Expert) => expert_of(app, key)?.map_or_else(|| key.to_owned(), |e| e.name),
+        Some(GroupBy::Expert) if key == stats::UNASSIGNED => ("Unassigned".to_owned(), None),
+        Some(GroupBy::Expert) => {
+            let expert = match key.parse::<ExpertId>() {
+                Ok(id) => app.store.expert(id)?,
+                Err(()) => None,
+            };
+            let bot = expert.as_ref().map(|e| e.bot);
+            (expert.map_or_else(|| key.to_owned(), |e| e.name), bot)
+        }
         // A category since removed from the configuration keeps its id as its name.
         Some(GroupBy::Category) => {
-            app.config.category(key).map_or_else(|| key.to_owned(), |c| c.name.clone())
+            (app.config.category(key).map_or_else(|| key.to_owned(), |c| c.name.clone()), None)
         }
-        Some(GroupBy::Day | GroupBy::Hour) | None => key.to_owned(),
+        Some(GroupBy::Day | GroupBy::Hour) | None => (key.to_owned(), None),
     })
 }
