@@ -4,8 +4,8 @@
 //! then applies the writes to sled. Many concurrent sends share one write and one sync.
 //!
 //! When a segment of the log is full the flusher moves to the next (prepared ahead, zero-filled)
-//! and asks the checkpoint thread to make sled durable up to there, after which the full
-//! segments are deleted: see `checkpoint`.
+//! and asks the checkpoint thread to prepare the one after it, then to make sled durable up
+//! to there, after which the full segments are deleted: see `checkpoint`.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
@@ -74,9 +74,8 @@ struct Worker {
     /// sled's trees by journal slot.
     trees: Vec<sled::Tree>,
     segments: Arc<Segments>,
-    /// The segment being written, and the size of the next one to prepare.
+    /// The segment being written.
     current: Segment,
-    next_capacity: u64,
     checkpoints: mpsc::Sender<Request>,
     progress: watch::Sender<Progress>,
     /// Set when sled refused a write the log had made durable: from then on nothing is
@@ -96,13 +95,11 @@ impl Flusher {
         let start = journal.last();
         let (tx, rx) = watch::channel(Progress { durable: start, applied: start, ..Progress::default() });
         let (ready_tx, ready_rx) = mpsc::channel::<Arc<Flusher>>();
-        let next_capacity = (current.capacity * 2).min(MAX_SEGMENT_BYTES);
         let worker = Worker {
             journal: journal.clone(),
             trees,
             segments,
             current,
-            next_capacity,
             checkpoints,
             progress: tx,
             broken: false,
@@ -161,6 +158,7 @@ impl Flusher {
 impl Worker {
     fn run(mut self, flusher: &Flusher) {
         let mut done = self.journal.last();
+        self.ask(None);
         loop {
             let Some(batch) = self.journal.take() else {
                 if flusher.stop.load(Ordering::Acquire) {
@@ -186,20 +184,32 @@ impl Worker {
         }
     }
 
-    /// Writes `bytes` into the log, moving to the next segment first when they do not fit;
-    /// `done` is the last position written (and applied) before them.
+    /// Writes `bytes` into the log, moving to the next segment first when they do not fit
+    /// and it is prepared; `done` is the last position written (and applied) before them.
     fn write(&mut self, bytes: &[u8], done: u64) -> std::io::Result<()> {
         if !self.current.fits(bytes.len()) {
-            self.current = self.segments.after(&self.current)?;
-            if !self.broken {
-                // Everything before the new segment is in sled: a checkpoint may cover it.
-                let request =
-                    Request { before: self.current.number, through: done, capacity: self.next_capacity };
-                let _ = self.checkpoints.send(request);
-                self.next_capacity = (self.next_capacity * 2).min(MAX_SEGMENT_BYTES);
+            match self.segments.after(&self.current) {
+                Some(next) => {
+                    self.current = next;
+                    // Everything before the new segment is in sled: a checkpoint may cover it
+                    // (not once sled refused a write: then the log is all there is).
+                    self.ask((!self.broken).then_some(done));
+                }
+                // Not prepared yet (or its preparation failed): ask once more if nothing is
+                // under way, and write on past the zero-filled part meanwhile.
+                None => self.ask(None),
             }
         }
         self.current.append(bytes, self.segments.syncs())
+    }
+
+    /// Asks for the segment after the current one to be prepared, unless that is under way,
+    /// and with `through`, for a checkpoint through that position.
+    fn ask(&mut self, through: Option<u64>) {
+        if self.segments.ask() || through.is_some() {
+            let capacity = (self.current.capacity * 2).min(MAX_SEGMENT_BYTES);
+            let _ = self.checkpoints.send(Request { current: self.current.number, through, capacity });
+        }
     }
 
     fn apply(&mut self, applies: &[Apply]) {
@@ -222,6 +232,50 @@ impl Worker {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::wal;
+
+    /// One commit of about 1 KiB, awaited.
+    fn commit(journal: &Journal, flusher: &Flusher, i: u32) {
+        journal.set(0, i.to_be_bytes().to_vec(), Some(vec![b'x'; 1000].into()));
+        futures_executor::block_on(flusher.durable(flusher.ticket())).unwrap();
+    }
+
+    #[test]
+    fn a_full_segment_is_written_on_until_its_successor_is_prepared() {
+        let data = tempfile::tempdir().unwrap();
+        let segments = Arc::new(Segments::new(wal::Dir::open(data.path(), true).unwrap(), 1));
+        let first = segments.first(1, 4096).unwrap();
+        let db = sled::Config::new().temporary(true).open().unwrap();
+        let tree = db.open_tree("t").unwrap();
+        let journal = Arc::new(Journal::new(vec![tree.name()], 0, 0));
+        // Nobody serves the requests: the segment after the first is never prepared.
+        let (requests, asked) = mpsc::channel();
+        let (flusher, thread) =
+            Flusher::start(journal.clone(), vec![tree], segments.clone(), first, requests);
+
+        for i in 0..20 {
+            commit(&journal, &flusher, i);
+        }
+        let files = || wal::Dir::open(data.path(), true).unwrap().segments().unwrap();
+        assert_eq!(files(), [1], "20 KiB went on into the 4 KiB segment, no file per commit");
+        let asked_for: Vec<_> = asked.try_iter().map(|r| (r.current, r.through, r.capacity)).collect();
+        assert_eq!(
+            asked_for,
+            [(1, None, 8192)],
+            "one preparation asked for, at the start, not one per commit"
+        );
+        assert_eq!(wal::Dir::open(data.path(), true).unwrap().replay(0).unwrap().len(), 20);
+
+        // Once the next one is ready, the next commit moves there and asks for a checkpoint
+        // of everything before it, and for the segment after it.
+        segments.prepare(2, 8192).unwrap();
+        commit(&journal, &flusher, 20);
+        assert_eq!(files(), [1, 2]);
+        let asked_for: Vec<_> = asked.try_iter().map(|r| (r.current, r.through, r.capacity)).collect();
+        assert_eq!(asked_for, [(2, Some(20), 16384)]);
+        flusher.stop();
+        thread.join().unwrap();
+    }
 
     #[test]
     fn a_write_whose_flush_failed_is_never_reported_durable() {

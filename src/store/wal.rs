@@ -246,15 +246,6 @@ impl Dir {
         Ok(Segment { number, capacity: prepared.capacity, file: prepared.file, written: 0 })
     }
 
-    /// Segment `number` made at once, without zero-filling: for when no prepared one is ready.
-    /// Writes into it grow the file, which is slower to sync.
-    pub fn create(&self, number: u64) -> io::Result<Segment> {
-        let file =
-            OpenOptions::new().read(true).write(true).create_new(true).open(self.segment_path(number))?;
-        self.sync_dir()?;
-        Ok(Segment { number, capacity: 0, file, written: 0 })
-    }
-
     /// Deletes the segments numbered below `number`: sled holds everything they did.
     pub fn delete_before(&self, number: u64) -> io::Result<()> {
         let mut deleted = false;
@@ -294,7 +285,8 @@ pub struct Segment {
 
 impl Segment {
     /// Whether `bytes` more fit in the zero-filled part. A fresh segment takes a batch however
-    /// big: past its end the file grows (slower to sync, still correct).
+    /// big, and a full one more while its successor is not prepared: past its end the file
+    /// grows (slower to sync, still correct).
     pub fn fits(&self, bytes: usize) -> bool {
         self.written == 0 || self.written + bytes as u64 <= self.capacity
     }
@@ -354,7 +346,7 @@ mod tests {
         let data = tempfile::tempdir().unwrap();
         let dir = Dir::open(data.path(), true).unwrap();
         let mut first = dir.install(dir.prepare(4096).unwrap(), 1).unwrap();
-        let mut second = dir.create(2).unwrap();
+        let mut second = dir.install(dir.prepare(4096).unwrap(), 2).unwrap();
         let mut bytes = Vec::new();
         encode(&mut bytes, 1, &Record::Reserve(1));
         encode(&mut bytes, 2, &Record::Reserve(2));
