@@ -9,6 +9,7 @@
 mod checkpoint;
 mod codec;
 pub mod conformance;
+mod direct;
 mod embedded;
 pub mod engine;
 mod erasure;
