@@ -12,8 +12,8 @@
 //! Direct I/O writes whole blocks from block-aligned memory, so the last, partial block of
 //! each commit is kept and written again, unchanged, at the head of the next one; what
 //! follows a commit in its last block is zeros, as the zero-filled segment had there already.
-//! Where the file system refuses direct I/O (tmpfs, say) the segment is written through the
-//! page cache instead.
+//! Where the file system refuses direct I/O the segment is written through the page cache
+//! instead.
 
 use std::fs::{File, OpenOptions};
 use std::io;
@@ -106,7 +106,7 @@ mod tests {
     use super::*;
 
     /// A zero-filled file of `len` bytes on a file system that takes direct I/O, if there is
-    /// one here (the checkout's usually is; tmpfs is not).
+    /// one here (the checkout's usually is).
     fn zeroed(len: usize) -> Option<(tempfile::TempDir, std::path::PathBuf, Direct)> {
         let dir = tempfile::tempdir_in(env!("CARGO_MANIFEST_DIR")).ok()?;
         let path = dir.path().join("segment");
