@@ -5,11 +5,12 @@
 //! that signs visitor tokens, then every `expert` (with its password hash), `customer` (stored
 //! once they chat or ask for a callback), `canned` response, `callback` and `conversation` (the
 //! record, its customer, every message including internal notes, its files with their bytes in
-//! hex, and the experts whose lists show it),
-//! every `webhook` delivery still owed, and last an `end` line with the number of records, so
-//! a truncated file is refused rather than imported in part. Times are milliseconds since the
-//! Unix epoch and ids the store's numbers (conversation 12 is `c_12` in the API), so that
-//! nothing is rounded on the way.
+//! hex, and the experts whose lists show it), every `erased_customer` (the id alone, so their
+//! visitor token stays unknown after an import) and `erased_conversation` (the anonymized
+//! copy the reports count), every `webhook` delivery still owed, and last an `end` line with
+//! the number of records, so a truncated file is refused rather than imported in part. Times
+//! are milliseconds since the Unix epoch and ids the store's numbers (conversation 12 is
+//! `c_12` in the API), so that nothing is rounded on the way.
 //!
 //! The records are serde mirrors of the bincode model, so the store's format stays its own.
 //! Each message keeps the `client_msg_id` it was sent under. Left out on purpose: expert login
@@ -31,11 +32,13 @@
 //! - the set of conversations is the one at the cut: a chat started later is left out, with
 //!   its files and messages; each record is as read at the cut, no older than the request;
 //! - every other record (experts, customers, canned responses, callbacks, the experts' lists,
-//!   files of the cut's conversations, webhook deliveries owed) is read as the lines are
-//!   written, after the cut: it holds at least what it held at the cut, and may show a later
-//!   change (an expert added, a callback marked done, a file uploaded but not yet sent, a
-//!   delivery made or a canned response deleted since). Customers, experts and files are
-//!   never deleted, so nothing the cut's conversations point at is missing;
+//!   files of the cut's conversations, erasures, webhook deliveries owed) is read as the
+//!   lines are written, after the cut: it holds at least what it held at the cut, and may
+//!   show a later change (an expert added, a callback marked done, a file uploaded but not
+//!   yet sent, a delivery made or a canned response deleted since). Experts are never
+//!   deleted, customers and files only by an erasure, so nothing the cut's conversations
+//!   point at is missing unless an erasure ran meanwhile (then the export may show the
+//!   conversation and its erasure both, or stop at a file already gone: run it again);
 //! - the `end` line counts the lines written, as for a file export.
 //!
 //! Not guaranteed: that the export is a state the store was in at one instant for records
@@ -68,13 +71,15 @@ use crate::store::{Store, StoreError};
 /// 4: experts carry `roles`.
 /// 5: conversations carry `lang`.
 /// 6: conversations carry `offline`.
-pub const FORMAT: u32 = 6;
+/// 7: experts carry `bot`; `erased_customer` and `erased_conversation` lines.
+pub const FORMAT: u32 = 7;
 
 /// The oldest format an import reads: format 1 lacks `segments`, rebuilt as the store's
 /// migration of format-1 records rebuilds them; formats 1 and 2 lack messages' client ids,
 /// which read as none; formats 1 to 3 lack experts' roles, which read as none; formats 1 to 4
 /// lack conversations' languages, which read as none; formats 1 to 5 lack the mark of a left
-/// message, and their conversations read as chats.
+/// message, and their conversations read as chats; formats 1 to 6 lack experts' bot mark
+/// (everyone a person) and erasures (their files predate them or left them out).
 pub const OLDEST_FORMAT: u32 = 1;
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -86,6 +91,8 @@ enum Line {
     Canned(CannedRecord),
     Callback(CallbackRecord),
     Conversation(Box<ConversationLine>),
+    ErasedCustomer(ErasedCustomerLine),
+    ErasedConversation(Box<ErasedConversationLine>),
     Webhook(WebhookLine),
     End(End),
 }
@@ -121,6 +128,22 @@ struct ConversationLine {
     files: Vec<FileRecord>,
     /// Experts whose conversation list shows it: its owners, and claimers who lost it.
     listed_for: Vec<ExpertId>,
+}
+
+/// A customer whose data was erased: the id alone, so that their visitor token keeps
+/// answering as an unknown one wherever the file is imported.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ErasedCustomerLine {
+    customer_id: CustomerId,
+}
+
+/// What the reports keep of an erased conversation: its anonymized record (no customer,
+/// page, language, contact or comment), no messages or files.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ErasedConversationLine {
+    conversation: ConversationRecord,
 }
 
 /// Nested: a delivery has a `kind` of its own.
@@ -428,11 +451,20 @@ pub struct Counts {
     pub messages: u64,
     pub files: u64,
     pub webhooks: u64,
+    pub erased_customers: u64,
+    pub erased_conversations: u64,
 }
 
 impl Counts {
     fn records(&self) -> u64 {
-        self.experts + self.customers + self.canned + self.callbacks + self.conversations + self.webhooks
+        self.experts
+            + self.customers
+            + self.canned
+            + self.callbacks
+            + self.conversations
+            + self.erased_customers
+            + self.erased_conversations
+            + self.webhooks
     }
 }
 
@@ -441,7 +473,8 @@ impl fmt::Display for Counts {
         write!(
             f,
             "{} experts, {} customers, {} canned responses, {} callbacks, {} conversations \
-             ({} messages, {} files), {} webhook deliveries",
+             ({} messages, {} files), {} erased customers, {} erased conversations (kept \
+             anonymized for reports), {} webhook deliveries",
             self.experts,
             self.customers,
             self.canned,
@@ -449,6 +482,8 @@ impl fmt::Display for Counts {
             self.conversations,
             self.messages,
             self.files,
+            self.erased_customers,
+            self.erased_conversations,
             self.webhooks
         )
     }
@@ -545,6 +580,16 @@ impl Cut {
                 listed_for: listed.remove(&c.id).unwrap_or_default(),
                 conversation: c.twin(),
             })))?;
+        }
+        // Read as written, like every record but the cut's conversations: an erasure made
+        // meanwhile may show here while the conversation's line, from before it, went out.
+        for customer_id in store.erased_customers()? {
+            write(Line::ErasedCustomer(ErasedCustomerLine { customer_id }))?;
+            counts.erased_customers += 1;
+        }
+        for c in store.erased_conversations()? {
+            write(Line::ErasedConversation(Box::new(ErasedConversationLine { conversation: c.twin() })))?;
+            counts.erased_conversations += 1;
         }
         // Every delivery still owed is due by the end of time.
         for w in store.due_webhooks(Timestamp(i64::MAX), usize::MAX)? {
@@ -738,6 +783,17 @@ fn write(store: &Store, line: Line, format: u32, counts: &mut Counts) -> anyhow:
             counts.conversations += 1;
             last_id
         }
+        Line::ErasedCustomer(ErasedCustomerLine { customer_id }) => {
+            store.revoke_customer(customer_id, None)?;
+            counts.erased_customers += 1;
+            customer_id.0
+        }
+        Line::ErasedConversation(line) => {
+            let c: Conversation = line.conversation.twin();
+            store.put_erased_conversation(&c)?;
+            counts.erased_conversations += 1;
+            c.id.0
+        }
         Line::Webhook(WebhookLine { webhook }) => {
             let w: WebhookEntry = webhook.twin();
             store.put_webhook(&w)?;
@@ -870,6 +926,36 @@ mod tests {
         // Fresh ids never name an imported record.
         let highest = source.next_id().unwrap();
         assert!(target.next_id().unwrap() >= highest);
+    }
+
+    #[test]
+    fn erasures_survive_an_export_and_an_import() {
+        let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let source = Store::open(a.path()).unwrap();
+        sample(&source);
+        let c = source.conversations().unwrap().remove(0);
+        let customer = source.customer(c.customer).unwrap().unwrap();
+        source.revoke_customer(customer.id, customer.external_id.as_deref()).unwrap();
+        source.erase_conversation(&c).unwrap();
+        source.erase_customer_records(&customer).unwrap();
+
+        let file = exported(&source);
+        let target = Store::open(b.path()).unwrap();
+        let counts = import(&target, &mut &file[..]).unwrap();
+        assert_eq!(
+            (counts.customers, counts.conversations, counts.erased_customers, counts.erased_conversations),
+            (0, 0, 1, 1)
+        );
+        assert!(target.customer_erased(customer.id).unwrap(), "their visitor token stays dead");
+        let reported = target.reported_conversations().unwrap();
+        assert_eq!(reported.len(), 1, "the reports still count the erased conversation");
+        assert_eq!(crate::store::encode(&reported[0]), crate::store::encode(&c.anonymized()));
+        assert_eq!(exported(&target), file);
+        // The file names nothing of theirs: not their user id, not the page or the comment.
+        let text = String::from_utf8(file).unwrap();
+        for said in ["crm-7", "Grace", "shop.example", "line\\nbreak", "message 1", "mo@example.com"] {
+            assert!(!text.contains(said), "{said:?} is in the export");
+        }
     }
 
     /// `file` as an older build wrote it: its header says `format`, and `older` takes from each
@@ -1031,6 +1117,6 @@ mod tests {
         // A field this build does not know would be lost: refused.
         let newer = file.replacen("\"removed\":false", "\"removed\":false,\"shiny\":1", 1);
         assert!(attempt(&newer).contains("shiny"), "{}", attempt(&newer));
-        assert!(attempt(&file.replacen("\"format\":6", "\"format\":7", 1)).contains("format 7"));
+        assert!(attempt(&file.replacen("\"format\":7", "\"format\":8", 1)).contains("format 8"));
     }
 }

@@ -25,6 +25,23 @@ impl Store {
         Ok(self.ticket())
     }
 
+    /// Every erased customer, in id order: what an export carries so that their visitor
+    /// tokens stay dead in the store it is imported into.
+    pub fn erased_customers(&self) -> Result<Vec<CustomerId>, StoreError> {
+        Ok(self.engine.scan(Tree::ErasedCustomers, &[])?.iter().map(|(k, _)| CustomerId(k[0].id())).collect())
+    }
+
+    /// The reports' anonymized copies of erased conversations, in id order.
+    pub fn erased_conversations(&self) -> Result<Vec<Conversation>, StoreError> {
+        self.all(Tree::ErasedConversations)
+    }
+
+    /// Stores the reports' copy of an erased conversation, as an import restores it; `c` must
+    /// be anonymized already.
+    pub fn put_erased_conversation(&self, c: &Conversation) -> Result<Ticket, StoreError> {
+        self.put(Tree::ErasedConversations, &[id(c.id.0)], c)
+    }
+
     /// Whether `customer` was erased (their visitor token no longer works).
     pub fn customer_erased(&self, customer: CustomerId) -> Result<bool, StoreError> {
         Ok(self.engine.get(Tree::ErasedCustomers, &[id(customer.0)])?.is_some())
