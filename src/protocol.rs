@@ -447,6 +447,10 @@ pub enum ServerFrame {
         conversation_id: ConversationId,
         kind: crate::domain::SlaKind,
         target_ms: u64,
+        /// When it was breached: the same moment the webhook's `breached_at` and a reloaded
+        /// console's `sla_breached.at` give.
+        #[serde(with = "clock::rfc3339")]
+        at: Timestamp,
     },
     /// To a specialist: the owner (`from`) asks them to advise on this chat.
     Consult {

@@ -105,6 +105,8 @@ struct Unanswered {
     customer: Ws,
     visitor: String,
     id: String,
+    /// When the live `sla_breach` said it was breached.
+    at: String,
 }
 
 async fn unanswered_until_breached(extra: &str) -> Unanswered {
@@ -122,18 +124,20 @@ async fn unanswered_until_breached(extra: &str) -> Unanswered {
         (frame["kind"].as_str(), frame["target_ms"].as_u64()),
         (Some("first_response"), Some(FIRST_MS))
     );
-    Unanswered { server, hooks, expert, token, customer, visitor, id }
+    let at = frame["at"].as_str().expect("when it was breached").to_owned();
+    assert!(at.ends_with('Z'), "{frame}");
+    Unanswered { server, hooks, expert, token, customer, visitor, id, at }
 }
 
 #[tokio::test]
 async fn a_first_response_breach_warns_the_owner_and_is_counted_announced_and_reported() {
-    let Unanswered { server, mut hooks, mut expert, id, .. } = unanswered_until_breached("").await;
+    let Unanswered { server, mut hooks, mut expert, id, at, .. } = unanswered_until_breached("").await;
     let hook = breach_hook(&mut hooks).await;
     let data = &hook["data"];
     assert_eq!(data["conversation_id"], id.as_str());
     assert_eq!((data["category"].as_str(), data["kind"].as_str()), (Some("general"), Some("first_response")));
     assert_eq!(data["target_ms"], FIRST_MS);
-    assert!(data["breached_at"].as_str().is_some_and(|t| t.ends_with('Z')), "{data}");
+    assert_eq!(data["breached_at"], at.as_str(), "the frame and the webhook name one moment");
 
     // The late reply stops nothing more: one breach, no second warning.
     expert.ack(json!({"type": "send", "conversation_id": id, "text": "sorry for the wait"})).await;

@@ -337,7 +337,10 @@ impl ConversationActor {
                 // The webhook went with the record (`webhooks::for_transition`); the owner, if
                 // any, is warned once it is durable.
                 if let Some(owner) = &self.conv.owner {
-                    let frame = ServerFrame::SlaBreach { conversation_id: id, kind, target_ms }.encode();
+                    // The record the transition made says when (`self.conv` is it by now).
+                    let outcome = self.conv.sla.outcomes.iter().rev().find(|o| o.kind == kind);
+                    let at = outcome.and_then(|o| o.breached_at).unwrap_or_else(Timestamp::now);
+                    let frame = ServerFrame::SlaBreach { conversation_id: id, kind, target_ms, at }.encode();
                     self.outbox.push(ticket, Outgoing::Expert { expert: owner.id, frame, except: None });
                 }
             }
