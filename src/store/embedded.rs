@@ -75,8 +75,16 @@ impl Embedded {
     pub fn open(dir: &Path, cache_bytes: u64, durability: Durability) -> Result<Embedded, StoreError> {
         let io = |e: std::io::Error| StoreError::Sled(e.into());
         std::fs::create_dir_all(dir).map_err(io)?;
+        let power_safe = durability == Durability::PowerLoss;
         // sled's own periodic flush is off: the log makes writes durable, checkpoints make sled.
-        let config = sled::Config::new().path(dir).cache_capacity(cache_bytes).flush_every_ms(None);
+        // Blobs as our patch of sled has them (see `sync`): synced before anything points to
+        // them when a power cut is to be survived, and removed by the checkpoint.
+        let config = sled::Config::new()
+            .path(dir)
+            .cache_capacity(cache_bytes)
+            .flush_every_ms(None)
+            .sync_blobs(power_safe)
+            .defer_blob_removal(true);
         let db = config.open().map_err(|e| match e {
             sled::Error::Io(ref io)
                 if io.kind() == std::io::ErrorKind::WouldBlock || io.to_string().contains("lock") =>
@@ -88,7 +96,6 @@ impl Embedded {
         let mut slots = Tree::ALL.iter().map(|t| db.open_tree(t.name())).collect::<Result<Vec<_>, _>>()?;
         slots.push(db.open_tree(MESSAGES)?);
         let meta = db.open_tree(checkpoint::ENGINE_TREE)?;
-        let power_safe = durability == Durability::PowerLoss;
         let log = wal::Dir::open(dir, power_safe).map_err(io)?;
 
         // What the last run logged after its last checkpoint goes into sled first.
