@@ -5,17 +5,15 @@
 //! are reserved, then flushes sled and, when the store is power-safe, syncs its files
 //! (`sync::DiskSync`); only then are the segments it covers deleted. Replay after a crash
 //! starts after `applied_through`, so a segment whose deletion was lost is never replayed over
-//! newer state. The blob files sled replaced before the flush began are removed after it
-//! (sled, as patched, leaves that to us: see `sync`).
+//! newer state.
 
 use std::io;
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::thread::{self, JoinHandle};
 
 use super::journal::Journal;
-use super::sync::{self, DiskSync};
+use super::sync::DiskSync;
 use super::wal::{self, Segment};
 
 /// sled's tree for what the engine keeps about itself.
@@ -116,9 +114,6 @@ pub struct Checkpointer {
     disk: Option<DiskSync>,
     journal: Arc<Journal>,
     segments: Arc<Segments>,
-    /// Blob files sled has replaced, to remove once a checkpoint has made the replacements
-    /// durable; kept here across a checkpoint that failed.
-    replaced: Vec<PathBuf>,
 }
 
 impl Checkpointer {
@@ -129,15 +124,13 @@ impl Checkpointer {
         journal: Arc<Journal>,
         segments: Arc<Segments>,
     ) -> Checkpointer {
-        Checkpointer { db, meta, disk, journal, segments, replaced: Vec::new() }
+        Checkpointer { db, meta, disk, journal, segments }
     }
 
     /// Makes sled durable with everything through log position `through`, then deletes the
     /// segments numbered below `before`.
     pub fn checkpoint(&mut self, through: u64, before: u64) -> Result<(), String> {
         let started = std::time::Instant::now();
-        // Replaced before the flush starts, so their replacements are in what it writes.
-        self.replaced.extend(self.db.take_replaced_blobs());
         let result = (|| {
             self.meta.insert(APPLIED_THROUGH, &through.to_be_bytes()).map_err(|e| e.to_string())?;
             self.meta
@@ -147,29 +140,10 @@ impl Checkpointer {
             if let Some(disk) = &mut self.disk {
                 disk.sync().map_err(|e| format!("fsync: {e}"))?;
             }
-            self.remove_replaced_blobs().map_err(|e| format!("removing replaced blobs: {e}"))?;
             self.segments.dir.delete_before(before).map_err(|e| format!("deleting log segments: {e}"))
         })();
         crate::metrics::checkpoint(started.elapsed());
         result
-    }
-
-    /// Removes the replaced blob files, once the flush covering their replacements is durable.
-    fn remove_replaced_blobs(&mut self) -> io::Result<()> {
-        let Some(first) = self.replaced.first().cloned() else { return Ok(()) };
-        for path in &self.replaced {
-            match std::fs::remove_file(path) {
-                Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
-                _ => {}
-            }
-        }
-        self.replaced.clear();
-        // Not for safety (a removal a cut undoes leaves a file sled no longer reads), but so
-        // that the space stays free.
-        match (&self.disk, first.parent()) {
-            (Some(_), Some(blobs)) => sync::sync_dir(blobs),
-            _ => Ok(()),
-        }
     }
 
     /// Runs checkpoints as the flusher asks until it goes; hands itself back for the last one.

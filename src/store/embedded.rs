@@ -77,14 +77,13 @@ impl Embedded {
         std::fs::create_dir_all(dir).map_err(io)?;
         let power_safe = durability == Durability::PowerLoss;
         // sled's own periodic flush is off: the log makes writes durable, checkpoints make sled.
-        // Blobs as our patch of sled has them (see `sync`): synced before anything points to
-        // them when a power cut is to be survived, and removed by the checkpoint.
+        // What sled counts as stable is durable when a power cut is to be survived (our patch
+        // of sled: see `sync`).
         let config = sled::Config::new()
             .path(dir)
             .cache_capacity(cache_bytes)
             .flush_every_ms(None)
-            .sync_blobs(power_safe)
-            .defer_blob_removal(true);
+            .power_safe(power_safe);
         let db = config.open().map_err(|e| match e {
             sled::Error::Io(ref io)
                 if io.kind() == std::io::ErrorKind::WouldBlock || io.to_string().contains("lock") =>

@@ -5,28 +5,23 @@
 //! blob_io,iterator}.rs`, `flusher.rs`):
 //!
 //! - `db`, the log: every tree change is a message appended to an in-memory I/O buffer, and
-//!   buffers are written with `pwrite` at their segment's offset. `Db::flush` waits until every
-//!   buffer reserved so far is written, and the "sync" after each write is
-//!   `sync_file_range(WAIT_BEFORE | WRITE | WAIT_AFTER)` (iobuf.rs): the pages go to the
-//!   device, but neither the device's cache nor the file's size as the log grows are flushed.
-//!   Only sled's own background thread calls `fsync` on `db`, every `flush_every_ms` (500 ms),
-//!   and a truncation or a recovery's zeroing of a torn segment does. Recovery
-//!   (`read_snapshot_or_default`) replays the log from the snapshot's stable LSN and stops at
-//!   the first message whose CRC or segment header does not match: so a write is recovered
-//!   only if every log byte before it is durable too, which one `fdatasync` of `db` after
-//!   `Db::flush` gives (it covers data and size, and everything sled wrote before it).
+//!   buffers are written with `pwrite` at their segment's offset. Once a buffer is written,
+//!   sled counts it as stable and decides on that: a new segment's header vouches that
+//!   everything up to its `max_stable_lsn` is on disk (recovery trusts it), a segment whose
+//!   pages were all rewritten elsewhere is reused, and a replaced blob is removed. As
+//!   released, "written" means `sync_file_range(WAIT_BEFORE | WRITE | WAIT_AFTER)`
+//!   (iobuf.rs), which flushes neither the disk's cache nor the file's size: after a power
+//!   cut, a reused segment can be on disk while the pages rewritten out of it are not, and
+//!   data checkpointed long before is gone. `tests/power_cut.rs`, with cuts that keep a
+//!   random half of the unsynced pages (as the kernel's writeback and a volatile disk cache
+//!   may), lost a checkpointed login token in the first round of every run.
 //! - `blobs/<lsn>`: a page whose serialized size exceeds a quarter of a segment (about 128 KiB,
 //!   e.g. a node holding a large attachment) is written to its own file, named by the LSN of
-//!   the log message that points to it, while that message is being reserved. Recovery skips
-//!   a replayed message whose blob is missing; when that message was the first record of a
-//!   page since the snapshot, the page is left uninitialized and opening panics ("tried to
-//!   serialize Uninitialized", sled issue #1387). As released, sled never `fsync`s a blob
-//!   or `blobs/`, and removes a replaced blob as soon as its replacement is written, before
-//!   it is durable: a power cut (`tests/power_cut.rs` hit this one run in ten) could leave a
-//!   durable message pointing to a lost or removed blob. Hence our patch (vendor/sled): with
-//!   `sync_blobs` sled `fsync`s each blob file and `blobs/` before the message can be
-//!   written, and with `defer_blob_removal` it hands replaced blobs to the checkpoint, which
-//!   removes them only after the flush that covers their replacements is durable.
+//!   the log message that points to it, while that message is being reserved; as released,
+//!   never `fsync`ed, nor its directory. A durable message pointing to a lost blob is skipped
+//!   by recovery; when it was a page's first record since the snapshot, the page stays
+//!   uninitialized and opening panics ("tried to serialize Uninitialized", sled issue #1387;
+//!   `tests/power_cut.rs` hit it about once in 200 cuts, and once in CI).
 //! - `conf`, the storage parameters, written once when the directory is new and never
 //!   `fsync`ed. A missing or short one is rewritten on open; a torn one is not.
 //! - `snap.<lsn>`: written only while opening (after replaying the log), as
@@ -37,14 +32,18 @@
 //!   write is acknowledged.
 //! - The directory itself and `blobs/` are created on first open.
 //!
-//! Hence [`DiskSync::open`], right after sled has opened and recovered, `fsync`s every file
-//! there and the directories (so the start-up state is the durable one), and
-//! [`DiskSync::sync`], after each checkpoint's `Db::flush` (`checkpoint`), `fdatasync`s `db`.
-//! Between checkpoints sled's files are not synced by us (sled's own `fsync` of `db` when it
-//! truncates the file may make any state of its log durable, which the patch above makes
-//! safe): the write-ahead log (`wal`) holds every acknowledged write, and sled is only ever
-//! written after the log made the write durable, so what a cut leaves of sled is never ahead
-//! of the log.
+//! Hence our patch of sled (vendor/sled/PATCHES.md), on when the store is power-safe: each
+//! buffer write ends with `fdatasync` instead, so what sled decides on is durable, and each
+//! blob file and `blobs/` are `fsync`ed before the message pointing to the blob can be
+//! written. These syncs are off the acknowledgement's path: sled is written after the
+//! write-ahead log made a write durable, by the flusher applying it, and sled's buffers are
+//! written by its own threads.
+//!
+//! And here, [`DiskSync::open`], right after sled has opened and recovered, `fsync`s every
+//! file there and the directories (so the start-up state is the durable one), and
+//! [`DiskSync::sync`], after each checkpoint's `Db::flush` (`checkpoint`), `fdatasync`s `db`
+//! (which the patch has done already for every buffer the flush wrote; kept so that the
+//! checkpoint's promise does not rest on the patch alone).
 
 use std::fs::File;
 use std::io;
@@ -87,6 +86,6 @@ fn sync_files_in(dir: &Path) -> io::Result<()> {
 }
 
 /// `fsync` of a directory: makes the creation, renaming and removal of its entries durable.
-pub fn sync_dir(dir: &Path) -> io::Result<()> {
+fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
 }

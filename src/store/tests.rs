@@ -464,35 +464,3 @@ async fn range_reads_racing_the_flusher_see_every_write() {
         }
     }
 }
-
-/// sled, as patched, leaves removing the blobs it replaced to the checkpoints: replacing a
-/// large value again and again must not grow the data directory.
-#[tokio::test]
-async fn checkpoints_remove_the_blobs_sled_replaced() {
-    use super::engine::{Engine, Expect, Part, Tree};
-    const VALUE: usize = 300 << 10;
-    const TIMES: u8 = 40;
-    let dir = tempfile::tempdir().unwrap();
-    let durability = crate::config::Durability::PowerLoss;
-    let engine = Embedded::open(dir.path(), crate::config::DEFAULT_CACHE_BYTES, durability).unwrap();
-    for seed in 0..TIMES {
-        engine.put(Tree::AttachmentBytes, &[Part::Id(1)], &vec![seed; VALUE], Expect::Any).unwrap();
-        // Small values that fill sled's segments: sled hands a replaced blob over once the
-        // segment of its replacement is full.
-        for n in 0..600 {
-            let key = [Part::Id(1_000_000 * (1 + u64::from(seed)) + n)];
-            engine.put(Tree::AttachmentBytes, &key, &[seed; 1024], Expect::Any).unwrap();
-        }
-        engine.durable(engine.ticket()).await.unwrap();
-    }
-    // The closing checkpoint removes what was replaced until then.
-    drop(engine);
-    let blobs: u64 = std::fs::read_dir(dir.path().join("blobs"))
-        .unwrap()
-        .map(|e| e.unwrap().metadata().unwrap().len())
-        .sum();
-    assert!(
-        blobs < 8 * VALUE as u64,
-        "{blobs} bytes of blobs left for one {VALUE}-byte value written {TIMES} times"
-    );
-}

@@ -85,6 +85,19 @@ impl LazyFs {
         Ok(lost)
     }
 
+    /// A power cut on a disk that had written some of the unsynced pages when the power went,
+    /// in no particular order (as the kernel's writeback and a volatile disk cache may): each
+    /// page written since its file's last sync survives with probability one half, as last
+    /// written; the rest are lost, as are unsynced directory changes.
+    pub fn cut_keeping_some(&mut self, rng: &mut impl rand::Rng) -> io::Result<Lost> {
+        self.unmount()?;
+        lock(&self.model).keep_some_unsynced_pages(rng)?;
+        let lost = lock(&self.model).restore_durable_image()?;
+        *lock(&self.model) = Model::scan(&self.backing)?;
+        self.session = Some(self.spawn()?);
+        Ok(lost)
+    }
+
     fn unmount(&mut self) -> io::Result<()> {
         match self.session.take() {
             Some(s) => s.umount_and_join(),
@@ -359,6 +372,26 @@ impl Model {
     fn sync_dir(&mut self, ino: u64) -> Result<(), Errno> {
         if let Kind::Dir { live, durable } = &mut self.nodes.get_mut(&ino).ok_or(Errno::ENOENT)?.kind {
             *durable = live.clone();
+        }
+        Ok(())
+    }
+
+    /// Makes a random half of the pages written since each file's last sync durable.
+    fn keep_some_unsynced_pages(&mut self, rng: &mut impl rand::Rng) -> io::Result<()> {
+        for node in self.nodes.values_mut() {
+            let Kind::File { live, durable, dirty, .. } = &mut node.kind else { continue };
+            let len = live.metadata()?.len();
+            for &page in dirty.iter() {
+                let start = page * PAGE;
+                if start >= len || !rng.gen_bool(0.5) {
+                    continue;
+                }
+                let end = (start + PAGE).min(len);
+                if durable.len() < end as usize {
+                    durable.resize(end as usize, 0);
+                }
+                live.read_exact_at(&mut durable[start as usize..end as usize], start)?;
+            }
         }
         Ok(())
     }

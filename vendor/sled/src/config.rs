@@ -212,11 +212,7 @@ pub struct Inner {
     #[doc(hidden)]
     pub version: (usize, usize),
     #[doc(hidden)]
-    pub sync_blobs: bool,
-    #[doc(hidden)]
-    pub defer_blob_removal: bool,
-    /// Blobs replaced while `defer_blob_removal` is on, for `Db::take_replaced_blobs`.
-    pub(crate) replaced_blobs: Arc<Mutex<Vec<Lsn>>>,
+    pub power_safe: bool,
     tmp_path: PathBuf,
     pub(crate) global_error: Arc<Atomic<Error>>,
     #[cfg(feature = "event_log")]
@@ -243,9 +239,7 @@ impl Default for Inner {
             print_profile_on_drop: false,
             flush_every_ms: Some(500),
             idgen_persist_interval: 1_000_000,
-            sync_blobs: false,
-            defer_blob_removal: false,
-            replaced_blobs: Arc::default(),
+            power_safe: false,
             global_error: Arc::new(Atomic::default()),
             #[cfg(feature = "event_log")]
             event_log: Arc::new(crate::event_log::EventLog::default()),
@@ -495,14 +489,9 @@ impl Config {
 
     builder!(
         (
-            sync_blobs,
+            power_safe,
             bool,
-            "fsync each blob file and the blobs directory before the log message that points to it can be written (Switchboard's patch: a message made durable by an fsync of the log must never point to a blob a power cut can lose)"
-        ),
-        (
-            defer_blob_removal,
-            bool,
-            "keep the file of a replaced blob until `Db::take_replaced_blobs` hands it to the caller, who removes it once the log holding its replacement is durable (Switchboard's patch)"
+            "make what sled counts as stable durable (Switchboard's patch): each I/O buffer write is followed by fdatasync instead of sync_file_range, and each blob file and the blobs directory are fsynced before the message pointing to the blob can be written"
         ),
         (
             cache_capacity,

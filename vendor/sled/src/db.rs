@@ -223,17 +223,6 @@ impl Db {
         tenants.iter().map(|(name, _)| name.clone()).collect()
     }
 
-    /// The files of blobs replaced since the last call, when the database
-    /// was opened with `Config::defer_blob_removal`: sled no longer needs
-    /// them once the log holding their replacements is durable, so the
-    /// caller removes them after its next `flush` and fsync of the log.
-    /// (Switchboard's patch.)
-    pub fn take_replaced_blobs(&self) -> Vec<std::path::PathBuf> {
-        let config: &Config = &self.context;
-        let ids = std::mem::take(&mut *config.replaced_blobs.lock());
-        ids.into_iter().map(|id| config.blob_path(id)).collect()
-    }
-
     /// Returns `true` if the database was
     /// recovered from a previous process.
     /// Note that database state is only

@@ -98,7 +98,7 @@ pub(crate) fn write_blob<T: Serialize>(
     // the one `truncate` makes). Unless the blob and its name are durable first, a power
     // cut can leave a durable message pointing to a lost blob: recovery skips such a
     // message, and when it was the first record of a page, opening fails on that page.
-    if config.sync_blobs {
+    if config.power_safe {
         f.sync_all()?;
         if let Some(dir) = path.parent() {
             std::fs::File::open(dir)?.sync_all()?;
@@ -154,14 +154,6 @@ pub(crate) fn gc_blobs(config: &Config, stable_lsn: Lsn) -> Result<()> {
 }
 
 pub(crate) fn remove_blob(id: Lsn, config: &Config) -> Result<()> {
-    // Switchboard's patch: a blob is removed once its replacement is written, which is
-    // before that replacement is durable. Should the removal reach the disk first (any fsync
-    // of the directory, e.g. for a new blob, does that), a power cut leaves the log pointing
-    // to a blob that is gone. So the caller removes it, after the log is durable.
-    if config.defer_blob_removal {
-        config.replaced_blobs.lock().push(id);
-        return Ok(());
-    }
     let path = config.blob_path(id);
     if let Err(e) = std::fs::remove_file(&path) {
         debug!("removing blob at {:?} failed: {}", path, e);

@@ -728,7 +728,15 @@ impl IoBufs {
         {
             let f = &self.config.file;
             pwrite_all(f, data, log_offset)?;
-            if !self.config.temporary {
+            if !self.config.temporary && self.config.power_safe {
+                // Switchboard's patch: what sled counts as stable must be durable, since
+                // it decides on it (segment headers vouch for everything before them,
+                // freed segments are reused, replaced blobs removed). `sync_file_range`
+                // below flushes neither the disk's cache nor the file's size, so after a
+                // power cut a reused segment could be on disk while the relocated pages it
+                // held were not.
+                f.sync_data()?;
+            } else if !self.config.temporary {
                 #[cfg(target_os = "linux")]
                 {
                     use std::os::unix::io::AsRawFd;
