@@ -54,8 +54,7 @@ impl Router {
         Router {
             state: RouterState::new(r.missed_offers_before_away)
                 .with_claim_categories(claim_categories)
-                .with_bot_grace(config.bots.reconnect_grace)
-                .with_bots(bots, Timestamp::now()),
+                .with_bots(bots, config.bots.reconnect_grace, Timestamp::now()),
             addrs: HashMap::new(),
             listings: HashMap::new(),
             hub,

@@ -19,23 +19,26 @@ pub struct BotState {
 }
 
 impl RouterState {
-    /// The bot accounts in the store, known before any connects: the chats they hold after a
-    /// restart take nobody's capacity, and stay theirs for a grace from `now` (the start),
-    /// as if each had just disconnected.
-    pub fn with_bots(mut self, bots: impl IntoIterator<Item = ExpertId>, now: Timestamp) -> RouterState {
+    /// The bot accounts in the store, known before any connects, and how long a bot whose
+    /// last session closed keeps its chats (`bots.reconnect_grace`). The chats they hold
+    /// after a restart take nobody's capacity, and stay theirs for the grace from `now` (the
+    /// start), as if each had just disconnected.
+    pub fn with_bots(
+        mut self,
+        bots: impl IntoIterator<Item = ExpertId>,
+        grace: std::time::Duration,
+        now: Timestamp,
+    ) -> RouterState {
+        self.bot_grace = grace;
         for id in bots {
             self.bot_accounts.insert(id);
-            if !self.bot_grace.is_zero() {
-                let away_until = Some(now.plus(self.bot_grace));
-                self.bots.insert(id, BotState { categories: vec![], sessions: 0, away_until });
+            if !grace.is_zero() {
+                self.bots.insert(
+                    id,
+                    BotState { categories: vec![], sessions: 0, away_until: Some(now.plus(grace)) },
+                );
             }
         }
-        self
-    }
-
-    /// How long a disconnected bot keeps its chats (`bots.reconnect_grace`).
-    pub fn with_bot_grace(mut self, grace: std::time::Duration) -> RouterState {
-        self.bot_grace = grace;
         self
     }
 
@@ -263,7 +266,7 @@ mod tests {
     #[test]
     fn a_chat_held_by_a_bot_that_is_not_connected_goes_to_humans() {
         // After a restart: the store names the bot, which has not connected yet.
-        let mut r = RouterState::new(2).with_bots([BOT], T0);
+        let mut r = RouterState::new(2).with_bots([BOT], std::time::Duration::ZERO, T0);
         let mut held = new_chat(11);
         (held.status, held.owner, held.for_bot) = (Status::Open, Some(BOT), false);
         assert_eq!(kinds(&r.track(held, None, T0)), vec![("reroute", 11, 9)]);
@@ -272,7 +275,7 @@ mod tests {
 
     #[test]
     fn a_removed_bot_hands_on_its_chats_even_when_offline() {
-        let mut r = RouterState::new(2).with_bots([BOT], T0);
+        let mut r = RouterState::new(2).with_bots([BOT], std::time::Duration::ZERO, T0);
         r.bot_online(BOT, vec!["general".into()]);
         let mut held = new_chat(11);
         (held.status, held.owner, held.for_bot) = (Status::Pending, Some(BOT), false);
@@ -288,7 +291,7 @@ mod tests {
 
     #[test]
     fn a_bot_that_reconnects_within_its_grace_keeps_its_chats() {
-        let mut r = RouterState::new(2).with_bot_grace(std::time::Duration::from_secs(5));
+        let mut r = RouterState::new(2).with_bots([], std::time::Duration::from_secs(5), T0);
         r.expert_online(HUMAN, vec!["general".into()], vec![], 3);
         r.bot_online(BOT, vec!["general".into()]);
         r.track(held_by_bot(11), None, T0);
@@ -307,7 +310,7 @@ mod tests {
 
     #[test]
     fn after_its_grace_a_bots_chats_go_to_humans() {
-        let mut r = RouterState::new(2).with_bot_grace(std::time::Duration::from_secs(5));
+        let mut r = RouterState::new(2).with_bots([], std::time::Duration::from_secs(5), T0);
         r.bot_online(BOT, vec!["general".into()]);
         r.track(held_by_bot(11), None, T0);
         assert!(kinds(&r.expert_offline(BOT, T0)).is_empty());
@@ -317,8 +320,7 @@ mod tests {
 
     #[test]
     fn after_a_restart_a_bot_has_its_grace_from_the_start() {
-        let mut r =
-            RouterState::new(2).with_bot_grace(std::time::Duration::from_secs(5)).with_bots([BOT], T0);
+        let mut r = RouterState::new(2).with_bots([BOT], std::time::Duration::from_secs(5), T0);
         assert!(kinds(&r.track(held_by_bot(11), None, T0)).is_empty());
         assert_eq!(kinds(&r.bots_due(Timestamp(T0.0 + 5_000))), vec![("reroute", 11, 9)]);
     }
