@@ -265,9 +265,15 @@ impl TestServer {
     }
 
     pub async fn get(&self, path: &str, token: &str) -> (u16, Value) {
-        let r = self.http.get(self.url(path)).bearer_auth(token).send().await.expect("GET");
+        self.try_get(path, token).await.expect("GET")
+    }
+
+    /// A `GET` that may fail in transport: a node switching roles drops the connections it
+    /// held, a request on one of them included.
+    pub async fn try_get(&self, path: &str, token: &str) -> Result<(u16, Value), reqwest::Error> {
+        let r = self.http.get(self.url(path)).bearer_auth(token).send().await?;
         let status = r.status().as_u16();
-        (status, r.json().await.unwrap_or(Value::Null))
+        Ok((status, r.json().await.unwrap_or(Value::Null)))
     }
 
     /// Uploads raw bytes; returns the status and the JSON answer.
