@@ -3,8 +3,9 @@
 //! chat, upload files and wait in a queue, experts answer; at a random moment the server is
 //! killed and the power cut (every write not yet synced is thrown away; in every other round
 //! only a random half of them, as a disk that wrote some of them in no particular order
-//! before the power went would), and the server starts again on what survived. After several rounds, every acknowledged message is stored exactly
-//! once with gapless seqs, every acknowledged upload reads back intact, every chat
+//! before the power went would), and the server starts again on what survived. After
+//! several rounds, every acknowledged message is stored exactly once with gapless seqs,
+//! every acknowledged upload reads back intact, every chat
 //! acknowledged into a queue nobody serves is still queued, and every deadline acknowledged
 //! before a cut (a solved chat's close, a claim's first-response window) fired after it.
 

@@ -4,10 +4,11 @@
 //! points to. Released sled 0.34.7 neither syncs blobs nor their directory, and removes a
 //! replaced blob as soon as its replacement is written, before anything made it durable. A
 //! durable log pointing to a lost blob then opens with pages missing, or not at all ("tried
-//! to serialize Uninitialized", which broke the power-cut test about once in 200 cuts). Each test
-//! here runs a scenario twice on LazyFS (tests/lazyfs): with sled as patched, where every
-//! write the durable log holds must come back, and with the patch switched off, where the
-//! same cut must lose something (so the scenario does reach the bug the patch fixes).
+//! to serialize Uninitialized", which broke the power-cut test about once in 200 cuts).
+//! Each test here runs a scenario twice on LazyFS (tests/lazyfs): with sled as patched,
+//! where every write the durable log holds must come back, and with the patch switched off,
+//! where the same cut must lose something (so the scenario does reach the bug the patch
+//! fixes).
 //!
 //! A scenario writes in a child process that then dies without closing sled (closing would
 //! `fsync` its log, as a power cut does not), and the power is cut once it has gone.
@@ -85,8 +86,7 @@ fn child() {
             db.open_tree("after").unwrap().insert("k", "v").unwrap();
             // The log made durable, as a checkpoint or sled's own fsync when it shortens the
             // file does; the blobs only as durable as sled made them.
-            db.flush().unwrap();
-            File::open(dir.join("db")).unwrap().sync_data().unwrap();
+            checkpoint(&db, dir);
         }
         "replaced" => {
             let tree = db.open_tree("big").unwrap();
@@ -97,8 +97,8 @@ fn child() {
             for seed in 2..14 {
                 tree.insert("k", value(seed, BIG)).unwrap();
             }
-            // Enough more to fill a few of sled's segments: released sled removes a replaced blob
-            // once the segment of its replacement is full.
+            // Enough more to fill a few of sled's segments: released sled removes a replaced
+            // blob once the segment of its replacement is full.
             let filler = db.open_tree("filler").unwrap();
             for i in 0..40u8 {
                 filler.insert([i], value(i, LARGE)).unwrap();

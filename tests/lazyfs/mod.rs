@@ -78,11 +78,7 @@ impl LazyFs {
 
     /// The power cut. Whatever used the filesystem must have exited: nothing may be open.
     pub fn cut(&mut self) -> io::Result<Lost> {
-        self.unmount()?;
-        let lost = lock(&self.model).restore_durable_image()?;
-        *lock(&self.model) = Model::scan(&self.backing)?;
-        self.session = Some(self.spawn()?);
-        Ok(lost)
+        self.cut_after(|_| Ok(()))
     }
 
     /// A power cut on a disk that had written some of the unsynced pages when the power went,
@@ -90,8 +86,14 @@ impl LazyFs {
     /// page written since its file's last sync survives with probability one half, as last
     /// written; the rest are lost, as are unsynced directory changes.
     pub fn cut_keeping_some(&mut self, rng: &mut impl rand::Rng) -> io::Result<Lost> {
+        self.cut_after(|model| model.keep_some_unsynced_pages(rng))
+    }
+
+    /// Unmounts, lets `survive` make more of the model durable, rewrites the backing
+    /// directory to the durable image and mounts again.
+    fn cut_after(&mut self, survive: impl FnOnce(&mut Model) -> io::Result<()>) -> io::Result<Lost> {
         self.unmount()?;
-        lock(&self.model).keep_some_unsynced_pages(rng)?;
+        survive(&mut lock(&self.model))?;
         let lost = lock(&self.model).restore_durable_image()?;
         *lock(&self.model) = Model::scan(&self.backing)?;
         self.session = Some(self.spawn()?);
