@@ -52,7 +52,7 @@ use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::process::{Child, Command};
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::{mpsc, watch, Semaphore};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
@@ -144,6 +144,17 @@ struct Opts {
     /// Switchboard nodes serving the deployment (cluster mode only): the first is the core,
     /// the others edges forwarding to it; clients are spread over them round-robin.
     nodes: usize,
+    /// What times the open loop's sends: tokio's timer or a thread of its own.
+    pacer: Pacer,
+}
+
+/// tokio's timer runs on a 1 ms wheel, so chats due 200 µs apart (1,000 chats at 5,000
+/// msgs/s) go out together, five at a time, once per millisecond. `--pacer thread` times
+/// every send on a thread that sleeps until each one is due, so they arrive as scheduled.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Pacer {
+    Timer,
+    Thread,
 }
 
 impl Default for Opts {
@@ -174,6 +185,7 @@ impl Default for Opts {
             server_env: Vec::new(),
             quiet_wait: Duration::from_secs(120),
             nodes: 1,
+            pacer: Pacer::Timer,
         }
     }
 }
@@ -185,7 +197,7 @@ const USAGE: &str = "usage: load [--mode idle|chat|sled] [--target switchboard|r
   [--inflight W] [--duration SECS] [--hold SECS] [--connect-rate CONN/S]
   [--connect-parallel P] [--sources K] [--msg-bytes B] [--client-threads T]
   [--data-dir DIR] [--baseline relay|sled|all] [--sled-tasks T]
-  [--server-env KEY=VALUE]... [--quiet-wait SECS]";
+  [--server-env KEY=VALUE]... [--quiet-wait SECS] [--pacer timer|thread]";
 
 fn parse_args() -> Opts {
     let mut o = Opts::default();
@@ -239,6 +251,13 @@ fn parse_args() -> Opts {
             "--sled-tasks" => o.sled_tasks = val(f, args.next()),
             "--quiet-wait" => o.quiet_wait = Duration::from_secs_f64(val(f, args.next())),
             "--nodes" => o.nodes = val(f, args.next()),
+            "--pacer" => {
+                o.pacer = match val::<String>(f, args.next()).as_str() {
+                    "timer" => Pacer::Timer,
+                    "thread" => Pacer::Thread,
+                    p => panic!("unknown pacer {p}\n{USAGE}"),
+                }
+            }
             "--server-env" => {
                 let kv: String = val(f, args.next());
                 let (k, v) = kv.split_once('=').expect("--server-env KEY=VALUE");
@@ -754,6 +773,8 @@ struct Stats {
     start_ack: Mutex<Vec<u32>>,
     start_assigned: Mutex<Vec<u32>>,
     error_samples: Mutex<Vec<String>>,
+    /// With `--pacer thread`: each chat's index and where the pacer tells it to send.
+    paced: Mutex<Vec<(usize, mpsc::UnboundedSender<u64>)>>,
 }
 
 impl Stats {
@@ -966,6 +987,13 @@ async fn chat_customer(
         }
     }
     let conversation = conversation.expect("set above");
+    let open_loop = opts.rate > 0.0;
+    let mut paced = None;
+    if open_loop && opts.pacer == Pacer::Thread {
+        let (tx, rx) = mpsc::unbounded_channel();
+        stats.paced.lock().expect("lock").push((index, tx));
+        paced = Some(rx);
+    }
     loop {
         tokio::select! {
             t = next_text(&mut stream) => if t.is_none() { return done(&stats) },
@@ -977,7 +1005,6 @@ async fn chat_customer(
     let until = stats.send_until_us.load(Ordering::Relaxed);
     let mut latencies = Vec::new();
     let mut lags = Vec::new();
-    let open_loop = opts.rate > 0.0;
     let period = if open_loop {
         Duration::from_secs_f64(opts.chats as f64 / opts.rate)
     } else {
@@ -986,8 +1013,14 @@ async fn chat_customer(
     // Spread the chats' schedules evenly over one period.
     let offset = period.mul_f64(index as f64 / opts.chats.max(1) as f64);
     let epoch = tokio::time::Instant::from_std(*EPOCH.get().expect("epoch set"));
-    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + offset, period);
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let mut schedule = match paced {
+        Some(rx) => Schedule::Thread(rx),
+        None => {
+            let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + offset, period);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+            Schedule::Timer(ticks, epoch)
+        }
+    };
     if !open_loop {
         for _ in 0..opts.inflight.max(1) {
             let t = now_us();
@@ -999,14 +1032,14 @@ async fn chat_customer(
     }
     loop {
         tokio::select! {
-            tick = ticks.tick(), if open_loop => {
-                let intended = tick.duration_since(epoch).as_micros() as u64;
+            intended = schedule.next(), if open_loop => {
                 if intended >= until {
                     continue;
                 }
                 // Latency counts from the real send time: tokio's timer fires up to 1 ms
-                // late, which is the client's doing. How far the client lags its schedule
-                // is recorded apart, so an overloaded client cannot hide a slow server.
+                // late (the pacer thread less), which is the client's doing. How far the
+                // client lags its schedule is recorded apart, so an overloaded client cannot
+                // hide a slow server.
                 let t = now_us();
                 lags.push(t.saturating_sub(intended).min(u32::MAX as u64) as u32);
                 if sink.send(send_frame(&conversation, t, &pad)).await.is_err() {
@@ -1041,6 +1074,48 @@ async fn chat_customer(
     push_all(&stats.ack_latency, latencies);
     push_all(&stats.send_lag, lags);
     done(&stats)
+}
+
+/// When an open-loop chat sends next (microseconds on `now_us`'s clock).
+enum Schedule {
+    Timer(tokio::time::Interval, tokio::time::Instant),
+    Thread(mpsc::UnboundedReceiver<u64>),
+}
+
+impl Schedule {
+    async fn next(&mut self) -> u64 {
+        match self {
+            Schedule::Timer(ticks, epoch) => ticks.tick().await.duration_since(*epoch).as_micros() as u64,
+            Schedule::Thread(rx) => match rx.recv().await {
+                Some(due) => due,
+                None => std::future::pending().await,
+            },
+        }
+    }
+}
+
+/// `--pacer thread`: sends chat `index` of `chats` its turns, `period` apart from `index /
+/// chats` of a period on, until `until`, each when it is due (a 1 µs timer slack, so the
+/// kernel does not round the sleeps up by its default 50 µs).
+fn pace(mut paced: Vec<(usize, mpsc::UnboundedSender<u64>)>, chats: usize, period: Duration, until: u64) {
+    // SAFETY: prctl with PR_SET_TIMERSLACK takes a plain integer and touches no memory.
+    unsafe { libc::prctl(libc::PR_SET_TIMERSLACK, 1_000 as libc::c_ulong, 0, 0, 0) };
+    paced.sort_by_key(|(index, _)| *index);
+    let period = period.as_secs_f64() * 1e6;
+    let start = now_us() as f64;
+    for round in 0u64.. {
+        for (index, tx) in &paced {
+            let due = (start + (round as f64 + *index as f64 / chats.max(1) as f64) * period) as u64;
+            if due >= until {
+                return;
+            }
+            let now = now_us();
+            if due > now {
+                std::thread::sleep(Duration::from_micros(due - now));
+            }
+            let _ = tx.send(due);
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1385,6 +1460,12 @@ async fn drive(
         stats.send_until_us.store(until, Ordering::Relaxed);
         let t = Instant::now();
         let _ = send_tx.send(true);
+        let paced = std::mem::take(&mut *stats.paced.lock().expect("lock"));
+        if !paced.is_empty() {
+            let period = Duration::from_secs_f64(opts.chats as f64 / opts.rate);
+            let chats = opts.chats;
+            std::thread::spawn(move || pace(paced, chats, period, until));
+        }
         tokio::time::sleep(opts.duration + Duration::from_millis(50)).await;
         let window = t.elapsed().as_secs_f64() - 0.05;
         let in_window = stats.acked_in_window.load(Ordering::Relaxed);
@@ -1472,6 +1553,7 @@ async fn drive(
         }
         report.insert("client_cpu_cores".into(), json!((own1 - own0) / elapsed));
         report.insert("offered_rate".into(), json!(opts.rate));
+        report.insert("pacer".into(), json!(if opts.pacer == Pacer::Thread { "thread" } else { "timer" }));
         report.insert("sent".into(), json!(sent));
         report.insert("acked".into(), json!(acked));
         report.insert("delivered".into(), json!(delivered));

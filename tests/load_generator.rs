@@ -82,6 +82,21 @@ async fn the_chat_scenario_reports_every_message_acked_and_delivered_for_server_
     assert_eq!(sled["batch"], 50);
 }
 
+/// tokio's timer sends on 1 ms ticks, so its sends lag their schedule by up to 1 ms (about
+/// that at the median); the pacer thread sleeps until each send is due.
+#[tokio::test]
+async fn the_pacer_thread_sends_every_message_when_it_is_due() {
+    let args = "--mode chat --connections 30 --chats 10 --experts 2 --rate 200 --duration 1 \
+                --start-rate 100 --sources 2 --pacer thread";
+    let result = run_load(&args.split_whitespace().collect::<Vec<_>>()).await;
+    let r = &result["switchboard"];
+    assert_eq!(r["pacer"], "thread", "{r}");
+    let sent = assert_chat_ran("switchboard", r, 30, 2, 10, 200.0);
+    let lag = &r["client_schedule_lag_us"];
+    assert_eq!(num(lag, "count"), sent, "one lag per send: {r}");
+    assert!(num(lag, "p50") < 500.0, "sends go out when due, not on the timer's next tick: {r}");
+}
+
 #[tokio::test]
 async fn the_idle_scenario_holds_every_connection_and_reports_memory_per_connection() {
     let result =

@@ -1,4 +1,4 @@
-//! Appends to a log segment by direct I/O, each made durable before it returns.
+//! Appends to a log segment by direct I/O, made durable by a sync after them.
 //!
 //! # Why
 //! A buffered group commit copies into the page cache, and the `fdatasync` after it has the
@@ -39,15 +39,15 @@ impl Direct {
         let mut direct = Direct { file, memory: Vec::new(), tail: 0 };
         // Some file systems take the flag at open and refuse the first write: try one (of the
         // zeros that are there already) before counting on it.
-        match direct.append(&[], &mut 0) {
+        match direct.append(&[], &mut 0).and_then(|()| direct.sync()) {
             Ok(()) => Ok(Some(direct)),
             Err(e) if e.raw_os_error() == Some(libc::EINVAL) => Ok(None),
             Err(e) => Err(e),
         }
     }
 
-    /// Writes `bytes` at `written`, the end of what was written, moves it on past them, and
-    /// returns once they are durable. If the sync fails they stay written, maybe not durable.
+    /// Writes `bytes` at `written`, the end of what was written, and moves it on past them.
+    /// They are on the device, not yet durable: [`Direct::sync`] makes them so.
     pub fn append(&mut self, bytes: &[u8], written: &mut u64) -> io::Result<()> {
         let at = *written;
         let tail = self.tail;
@@ -62,6 +62,11 @@ impl Direct {
         window.copy_within(total - kept..total, 0);
         self.tail = kept;
         *written += bytes.len() as u64;
+        Ok(())
+    }
+
+    /// Flushes the device's cache: every append before it is durable once this returns.
+    pub fn sync(&self) -> io::Result<()> {
         self.file.sync_data()
     }
 
@@ -127,6 +132,7 @@ mod tests {
             let bytes: Vec<u8> = (0..len).map(|i| (i % 251) as u8 + 1).collect();
             let mut written = expected.len() as u64;
             direct.append(&bytes, &mut written).unwrap();
+            direct.sync().unwrap();
             assert_eq!(written, (expected.len() + bytes.len()) as u64);
             expected.extend_from_slice(&bytes);
         }

@@ -469,7 +469,8 @@ mod tests {
         wal::encode(&mut bytes, 4, &put(2, b"logged again"));
         wal::encode(&mut bytes, 5, &Record::Reserve(1_000_000_000));
         wal::encode(&mut bytes, 7, &put(3, b"after a gap: not part of the log"));
-        log.install(log.prepare(4096).unwrap(), 7).unwrap().append(&bytes, true).unwrap();
+        let mut segment = log.install(log.prepare(4096).unwrap(), 7).unwrap();
+        segment.write(&bytes).and_then(|()| segment.sync()).unwrap();
 
         let e = open();
         assert_eq!(

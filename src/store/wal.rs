@@ -305,19 +305,24 @@ impl Segment {
         self.written == 0 || self.written + bytes as u64 <= self.capacity
     }
 
-    /// Writes `bytes` after what is there, durably if the directory syncs: by direct I/O
-    /// where the file system allows (see `direct`), else with an `fdatasync` after the write.
-    pub fn append(&mut self, bytes: &[u8], sync: bool) -> io::Result<()> {
+    /// Writes `bytes` after what is there: by direct I/O where the file system allows (see
+    /// `direct`), else through the page cache. Durable only once [`Segment::sync`] returns.
+    pub fn write(&mut self, bytes: &[u8]) -> io::Result<()> {
         use std::os::unix::fs::FileExt;
         if let Some(direct) = &mut self.direct {
             return direct.append(bytes, &mut self.written);
         }
         self.file.write_all_at(bytes, self.written)?;
         self.written += bytes.len() as u64;
-        if sync {
-            self.file.sync_data()?;
-        }
         Ok(())
+    }
+
+    /// Makes what was written durable (`fdatasync`).
+    pub fn sync(&self) -> io::Result<()> {
+        match &self.direct {
+            Some(direct) => direct.sync(),
+            None => self.file.sync_data(),
+        }
     }
 }
 
@@ -390,11 +395,11 @@ mod tests {
         let mut bytes = Vec::new();
         encode(&mut bytes, 1, &Record::Reserve(1));
         encode(&mut bytes, 2, &Record::Reserve(2));
-        first.append(&bytes, true).unwrap();
+        first.write(&bytes).and_then(|()| first.sync()).unwrap();
         bytes.clear();
         encode(&mut bytes, 3, &Record::Reserve(3));
         encode(&mut bytes, 5, &Record::Reserve(5));
-        second.append(&bytes, true).unwrap();
+        second.write(&bytes).and_then(|()| second.sync()).unwrap();
         let replayed = |after| dir.replay(after).unwrap().into_iter().map(|(p, _)| p).collect::<Vec<_>>();
         assert_eq!(replayed(0), [1, 2, 3], "position 4 is missing: 5 is not part of the log");
         assert_eq!(replayed(2), [3], "a checkpoint covered 1 and 2");
