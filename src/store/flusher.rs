@@ -33,6 +33,13 @@ const IDLE_ROUND: Duration = Duration::from_millis(200);
 /// their own; bounded, so a steady stream of them cannot put the sync off.
 const JOINERS: usize = 2;
 
+/// How many durable writes may wait for sled while the flusher has more to write. Applying
+/// them is a few µs of sled inserts each, which would hold up the next commit's write (and
+/// every writer waiting on it) when done first; reads find them in the journal meanwhile.
+/// They are applied as soon as the log has nothing more to write, before the log moves to a
+/// new segment (whose checkpoint must find them in sled), or once this many wait.
+const APPLY_EVERY: usize = 512;
+
 /// What the flusher has done so far, published to every waiter.
 #[derive(Debug, Clone, Copy, Default)]
 struct Progress {
@@ -88,6 +95,10 @@ struct Worker {
     /// Set when sled refused a write the log had made durable: from then on nothing is
     /// acknowledged, since reads and the log could part ways.
     broken: bool,
+    /// Durable writes not yet applied to sled (see [`APPLY_EVERY`]), and the position they
+    /// are durable through; `None` when sled holds everything durable.
+    deferred: Vec<Apply>,
+    unapplied: Option<u64>,
 }
 
 impl Flusher {
@@ -110,6 +121,8 @@ impl Flusher {
             checkpoints,
             progress: tx,
             broken: false,
+            deferred: Vec::new(),
+            unapplied: None,
         };
         let handle = thread::Builder::new()
             .name("switchboard-flusher".into())
@@ -170,12 +183,21 @@ impl Worker {
         let mut carried = None;
         loop {
             let Some(mut batch) = carried.take().or_else(|| self.journal.take()) else {
+                if self.unapplied.is_some() {
+                    self.apply_deferred();
+                    continue;
+                }
                 if flusher.stop.load(Ordering::Acquire) {
                     return;
                 }
                 thread::park_timeout(IDLE_ROUND);
                 continue;
             };
+            if !self.current.fits(batch.bytes.len()) {
+                // This commit moves to the next segment, which asks for a checkpoint of
+                // everything before it: that must be in sled first.
+                self.apply_deferred();
+            }
             let started = Instant::now();
             let result = self.commit(&mut batch, &mut carried, done);
             crate::metrics::flush(started.elapsed());
@@ -188,8 +210,7 @@ impl Worker {
                 }
             }
             done = batch.last;
-            self.apply(&batch.applies);
-            self.progress.send_modify(|p| p.applied = batch.last);
+            self.defer(batch.applies, done);
         }
     }
 
@@ -242,6 +263,26 @@ impl Worker {
             let capacity = (self.current.capacity * 2).min(MAX_SEGMENT_BYTES);
             let _ = self.checkpoints.send(Request { current: self.current.number, through, capacity });
         }
+    }
+
+    /// Takes writes that are durable through `through` for sled: applied now if nothing more
+    /// was logged meanwhile or [`APPLY_EVERY`] are waiting, else after the next commit.
+    fn defer(&mut self, applies: Vec<Apply>, through: u64) {
+        self.deferred.extend(applies);
+        self.unapplied = Some(through);
+        if self.deferred.len() >= APPLY_EVERY || self.journal.last() == through {
+            self.apply_deferred();
+        }
+    }
+
+    /// Applies every write waiting for sled, and says so to whoever waits for it.
+    fn apply_deferred(&mut self) {
+        let Some(through) = self.unapplied.take() else { return };
+        let mut applies = std::mem::take(&mut self.deferred);
+        self.apply(&applies);
+        applies.clear();
+        self.deferred = applies;
+        self.progress.send_modify(|p| p.applied = through);
     }
 
     fn apply(&mut self, applies: &[Apply]) {
@@ -327,6 +368,8 @@ mod tests {
             checkpoints,
             progress,
             broken: false,
+            deferred: Vec::new(),
+            unapplied: None,
         };
         (data, journal, worker)
     }
@@ -364,6 +407,37 @@ mod tests {
         assert_eq!(carried.as_ref().map(|b| b.last), Some(2), "the rest is the next commit's");
         let logged = wal::Dir::open(data.path(), true).unwrap().replay(0).unwrap();
         assert_eq!(logged.len(), 1);
+    }
+
+    #[test]
+    fn durable_writes_reach_sled_once_the_log_has_nothing_more_to_write() {
+        let (_data, journal, mut worker) = worker(64 << 10);
+        let in_sled = |w: &Worker, key: &str| w.trees[0].get(key).unwrap().is_some();
+        log(&journal, "a", 10);
+        let mut batch = journal.take().unwrap();
+        worker.commit(&mut batch, &mut None, 0).unwrap();
+        log(&journal, "b", 10);
+        worker.defer(batch.applies, batch.last);
+        assert!(!in_sled(&worker, "a"), "a waits: b is to be written first");
+        assert_eq!(worker.progress.borrow().applied, 0);
+
+        let mut batch = journal.take().unwrap();
+        worker.commit(&mut batch, &mut None, 1).unwrap();
+        worker.defer(batch.applies, batch.last);
+        assert!(in_sled(&worker, "a") && in_sled(&worker, "b"), "nothing more logged: both applied");
+        assert_eq!(worker.progress.borrow().applied, 2);
+
+        // A log that is never idle still applies them, APPLY_EVERY at a time.
+        for i in 0..APPLY_EVERY {
+            log(&journal, &format!("k{i}"), 10);
+            let mut batch = journal.take().unwrap();
+            let before = batch.last - 1;
+            worker.commit(&mut batch, &mut None, before).unwrap();
+            log(&journal, "more", 10);
+            worker.defer(batch.applies, batch.last);
+        }
+        assert!(in_sled(&worker, "k0"), "applied though more was always logged");
+        assert!(worker.progress.borrow().applied > 2);
     }
 
     #[test]
