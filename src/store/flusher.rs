@@ -1,7 +1,8 @@
 //! Group commit. Writers log their changes in the journal and take a ticket; one flusher
 //! thread writes whatever was logged since its last round into the write-ahead log (and, when
-//! the store is power-safe, `fdatasync`s it), wakes every waiter whose ticket that covered,
-//! then applies the writes to sled. Many concurrent sends share one write and one sync.
+//! the store is power-safe, what was logged during that write too, then `fdatasync`s it),
+//! wakes every waiter whose ticket that covered, and applies the writes to sled once it has
+//! nothing more to write. Many concurrent sends share one write and one sync.
 //!
 //! When a segment of the log is full the flusher moves to the next (prepared ahead, zero-filled)
 //! and asks the checkpoint thread to prepare the one after it, then to make sled durable up
