@@ -52,14 +52,9 @@ async fn get(
 ) -> Result<HttpResponse, ApiError> {
     caller.admin_only()?;
     let Query { from, to, group_by } = query.into_inner();
-    let to = match to {
-        Some(t) => parse_time("to", &t)?,
-        None => Timestamp::now(),
-    };
-    let from = match from {
-        Some(t) => parse_time("from", &t)?,
-        None => Timestamp(to.0.saturating_sub(DEFAULT_PERIOD.as_millis() as i64)),
-    };
+    let from = from.map(|t| parse_time("from", &t)).transpose()?;
+    let to = to.map(|t| parse_time("to", &t)).transpose()?;
+    let (from, to) = period(from, to, Timestamp::now());
     if from >= to {
         return Err(ApiError::new(ErrorCode::BadRequest, "from must be before to"));
     }
@@ -78,6 +73,15 @@ async fn get(
     .await
     .map_err(|_| ApiError::new(ErrorCode::Internal, "the server is busy"))??;
     Ok(HttpResponse::Ok().json(answer))
+}
+
+/// The period `[from, to)` a report covers. Without `to` it ends now, this millisecond
+/// included: a conversation created in the same millisecond as the request is one the caller
+/// has seen start, and a report "up to now" that left it out would count it nowhere.
+fn period(from: Option<Timestamp>, to: Option<Timestamp>, now: Timestamp) -> (Timestamp, Timestamp) {
+    let to = to.unwrap_or(now.plus(Duration::from_millis(1)));
+    let from = from.unwrap_or(Timestamp(to.0.saturating_sub(DEFAULT_PERIOD.as_millis() as i64)));
+    (from, to)
 }
 
 fn parse_time(name: &str, text: &str) -> Result<Timestamp, ApiError> {
@@ -111,4 +115,28 @@ fn describe(
         }
         Some(GroupBy::Day | GroupBy::Hour) | None => (key.to_owned(), None),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::model::Conversation;
+
+    #[test]
+    fn a_report_up_to_now_counts_a_conversation_created_this_millisecond() {
+        let now = Timestamp(1_700_000_000_000);
+        let c = Conversation::new(
+            crate::ids::ConversationId(1),
+            crate::ids::CustomerId(1),
+            "general".into(),
+            crate::domain::Style::LiveChat,
+            now,
+        );
+        let (from, to) = period(None, None, now);
+        assert_eq!(stats::report(std::slice::from_ref(&c), from, to, None).total.conversations, 1);
+        assert_eq!(to.0 - from.0, DEFAULT_PERIOD.as_millis() as i64);
+        // A period the caller names is theirs, end excluded.
+        let (from, to) = period(Some(Timestamp(0)), Some(now), now);
+        assert_eq!(stats::report(&[c], from, to, None).total.conversations, 0);
+    }
 }
