@@ -28,7 +28,12 @@ impl ReplyTo {
     /// Answers without waiting; an answer to a client whose mailbox is full is dropped
     /// (that client is being disconnected for not reading).
     pub fn send(&self, frame: ServerFrame) {
-        let _ = self.session.try_send(Deliver(frame.encode()));
+        self.deliver(frame.encode());
+    }
+
+    /// Answers with a frame encoded already.
+    pub fn deliver(&self, frame: bytestring::ByteString) {
+        let _ = self.session.try_send(Deliver(frame));
     }
 }
 

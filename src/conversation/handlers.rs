@@ -379,7 +379,7 @@ impl ConversationActor {
             &self.app.store,
             self.id(),
             s.after_seq,
-            self.delivered_seq,
+            self.outbox.delivered_seq(),
             for_expert,
             s.reply.reference.clone(),
         )

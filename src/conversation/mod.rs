@@ -43,8 +43,6 @@ pub struct ConversationActor {
     customer: Customer,
     /// The highest seq written to the store.
     last_seq: u64,
-    /// The highest seq known durable and delivered: what a sync may replay.
-    delivered_seq: u64,
     /// Bumped on every stored change, so the router's offers can be checked against it.
     rev: u64,
     /// The stored record's revision. Every write names it, so that a second writer (another
@@ -140,10 +138,9 @@ impl ConversationActor {
                 conv,
                 customer,
                 last_seq,
-                delivered_seq: last_seq,
                 rev: 0,
                 revision,
-                outbox: Outbox::default(),
+                outbox: Outbox::new(last_seq),
                 timer: None,
                 armed_for: None,
                 opening,
@@ -442,7 +439,7 @@ impl ConversationActor {
         let frame = ServerFrame::ack(to.reference.clone(), body);
         match ticket {
             Some(t) => {
-                self.outbox.push(t, Outgoing::Reply { to: to.clone(), frame: Box::new(frame) });
+                self.outbox.push(t, Outgoing::Reply { to: to.clone(), frame: frame.encode() });
                 // The change may have queued nothing else: make sure a flush wait covers it.
                 self.watch_flush(ctx);
             }

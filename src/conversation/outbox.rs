@@ -1,18 +1,28 @@
 //! What a conversation owes the world, held until the store has made it durable.
 //! One flush wait is in flight at a time; when it returns, everything it covered goes out
 //! in the order it was queued, so events never overtake the state they report.
+//!
+//! The wait is a callback on the store (`Store::when_durable`), and whatever needs no actor
+//! (frames to sessions, answers, word to the router, the seq a sync may replay) goes out from
+//! the thread that learns of the commit: with the embedded store, the flusher's, right after
+//! the sync. That spares a message its hand-off to the conversation's thread and back out,
+//! the longest stretch of its way after the disk. What needs the actor (stopping it) is
+//! handed to it, with everything queued behind, so the order holds.
 
 use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use actix::prelude::*;
 use bytestring::ByteString;
 
 use super::ConversationActor;
 use crate::domain::{ErrorCode, Refusal};
-use crate::ids::ExpertId;
+use crate::hub::Hub;
+use crate::ids::{CustomerId, ExpertId};
 use crate::messages::{OfferOutcome, ReplyTo, Track};
 use crate::protocol::ServerFrame;
-use crate::store::Ticket;
+use crate::router::Router;
+use crate::store::{StoreError, Ticket};
 
 /// How long a closed conversation's actor stays to answer frames that were already sent.
 const STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
@@ -27,10 +37,10 @@ pub enum Outgoing {
         frame: ByteString,
         except: Option<u64>,
     },
-    /// The answer to a client frame.
+    /// The answer to a client frame, encoded.
     Reply {
         to: ReplyTo,
-        frame: Box<ServerFrame>,
+        frame: ByteString,
     },
     /// This seq is durable and may be replayed by a sync.
     Delivered(u64),
@@ -41,89 +51,208 @@ pub enum Outgoing {
     Gone(tokio::sync::oneshot::Sender<Result<(), Refusal>>),
 }
 
-#[derive(Default)]
+impl Outgoing {
+    /// Stopping the actor needs its context: the actor performs these itself.
+    fn needs_actor(&self) -> bool {
+        matches!(self, Outgoing::Stop | Outgoing::Gone(_))
+    }
+}
+
+/// The queue, shared by the actor (which fills it) and whichever thread settles its waits.
+#[derive(Clone)]
 pub struct Outbox {
+    queue: Arc<Mutex<Queue>>,
+}
+
+struct Queue {
     items: VecDeque<(Ticket, Outgoing)>,
+    /// A flush wait is in flight, or the actor has been handed the rest.
     waiting: bool,
+    /// The highest seq known durable and delivered: what a sync may replay.
+    delivered_seq: u64,
+}
+
+/// What a settled wait needs to send things out without the actor.
+#[derive(Clone)]
+struct Courier {
+    outbox: Outbox,
+    hub: Arc<Hub>,
+    router: Addr<Router>,
+    customer: CustomerId,
+    actor: Addr<ConversationActor>,
+    store: crate::store::Store,
+}
+
+/// Sent to the actor when a wait settled on something only it can do, or failed.
+pub struct Settled {
+    upto: Ticket,
+    result: Result<(), StoreError>,
+}
+
+impl Message for Settled {
+    type Result = ();
 }
 
 impl Outbox {
-    pub fn push(&mut self, ticket: Ticket, item: Outgoing) {
-        self.items.push_back((ticket, item));
+    /// An empty outbox for a conversation whose seqs up to `delivered_seq` are durable.
+    pub fn new(delivered_seq: u64) -> Outbox {
+        let queue = Queue { items: VecDeque::new(), waiting: false, delivered_seq };
+        Outbox { queue: Arc::new(Mutex::new(queue)) }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Queue> {
+        self.queue.lock().expect("outbox lock")
+    }
+
+    pub fn push(&self, ticket: Ticket, item: Outgoing) {
+        self.lock().items.push_back((ticket, item));
     }
 
     /// A reply that needs no write of its own still waits behind earlier items.
-    pub fn reply(&mut self, to: ReplyTo, frame: ServerFrame) {
-        match self.items.back() {
-            Some(&(ticket, _)) => self.push(ticket, Outgoing::Reply { to, frame: Box::new(frame) }),
-            None => to.send(frame),
+    pub fn reply(&self, to: ReplyTo, frame: ServerFrame) {
+        let frame = frame.encode();
+        let mut queue = self.lock();
+        match queue.items.back() {
+            Some(&(ticket, _)) => queue.items.push_back((ticket, Outgoing::Reply { to, frame })),
+            None => {
+                drop(queue);
+                to.deliver(frame);
+            }
+        }
+    }
+
+    /// What a sync may replay: the seqs whose delivery went out.
+    pub fn delivered_seq(&self) -> u64 {
+        self.lock().delivered_seq
+    }
+}
+
+impl Courier {
+    /// Waits, through the store, for the newest item queued, unless a wait is in flight.
+    fn watch(self) {
+        let target = {
+            let mut queue = self.outbox.lock();
+            let Some(&(target, _)) = queue.items.back() else { return };
+            if queue.waiting {
+                return;
+            }
+            queue.waiting = true;
+            target
+        };
+        let store = self.store.clone();
+        store.when_durable(target, Box::new(move |result| self.settle(target, result)));
+    }
+
+    /// The wait for `upto` settled: sends out everything it covered, up to the first item
+    /// only the actor can perform (the actor is handed that and the rest), then waits for
+    /// whatever was queued meanwhile.
+    fn settle(self, upto: Ticket, result: Result<(), StoreError>) {
+        if result.is_err() {
+            return self.actor.do_send(Settled { upto, result });
+        }
+        {
+            let mut queue = self.outbox.lock();
+            while let Some((ticket, item)) = queue.items.front() {
+                if *ticket > upto {
+                    break;
+                }
+                if item.needs_actor() {
+                    drop(queue);
+                    return self.actor.do_send(Settled { upto, result });
+                }
+                let (_, item) = queue.items.pop_front().expect("front exists");
+                self.send(&mut queue, item);
+            }
+            queue.waiting = false;
+        }
+        self.watch();
+    }
+
+    /// Sends out `item`, which needs no actor, with the queue held: nothing queued after it
+    /// can overtake it, nor can a sync read a delivered seq whose frames have not gone out.
+    fn send(&self, queue: &mut Queue, item: Outgoing) {
+        match item {
+            Outgoing::Customer { frame, except } => self.hub.to_customer(self.customer, &frame, except),
+            Outgoing::Expert { expert, frame, except } => self.hub.to_expert(expert, &frame, except),
+            Outgoing::Reply { to, frame } => to.deliver(frame),
+            Outgoing::Delivered(seq) => queue.delivered_seq = queue.delivered_seq.max(seq),
+            Outgoing::Router(track) => self.router.do_send(*track),
+            Outgoing::Outcome(outcome) => self.router.do_send(outcome),
+            Outgoing::Stop | Outgoing::Gone(_) => unreachable!("the actor performs these"),
         }
     }
 }
 
 impl ConversationActor {
+    fn courier(&self, ctx: &Context<Self>) -> Courier {
+        Courier {
+            outbox: self.outbox.clone(),
+            hub: self.app.hub.clone(),
+            router: self.app.router.clone(),
+            customer: self.conv.customer,
+            actor: ctx.address(),
+            store: self.app.store.clone(),
+        }
+    }
+
+    /// Makes sure a flush wait covers everything queued.
     pub(super) fn watch_flush(&mut self, ctx: &mut Context<Self>) {
-        if self.outbox.waiting {
-            return;
-        }
-        let Some(&(target, _)) = self.outbox.items.back() else {
-            return;
-        };
-        self.outbox.waiting = true;
-        let store = self.app.store.clone();
-        ctx.spawn(async move { store.durable(target).await }.into_actor(self).map(
-            move |result, act, ctx| {
-                act.outbox.waiting = false;
-                match result {
-                    Ok(()) => act.release(target, ctx),
-                    Err(e) => act.fail(target, e, ctx),
-                }
-                act.watch_flush(ctx);
-            },
-        ));
+        self.courier(ctx).watch();
     }
 
+    /// Performs everything up to `upto` in order, the items only an actor can perform too.
     fn release(&mut self, upto: Ticket, ctx: &mut Context<Self>) {
-        while self.outbox.items.front().is_some_and(|(t, _)| *t <= upto) {
-            let (_, item) = self.outbox.items.pop_front().expect("front exists");
-            self.perform(item, ctx);
-        }
-    }
-
-    fn perform(&mut self, item: Outgoing, ctx: &mut Context<Self>) {
-        let hub = &self.app.hub;
-        match item {
-            Outgoing::Customer { frame, except } => hub.to_customer(self.conv.customer, &frame, except),
-            Outgoing::Expert { expert, frame, except } => hub.to_expert(expert, &frame, except),
-            Outgoing::Reply { to, frame } => to.send(*frame),
-            Outgoing::Delivered(seq) => self.delivered_seq = self.delivered_seq.max(seq),
-            Outgoing::Router(track) => self.app.router.do_send(*track),
-            Outgoing::Outcome(outcome) => self.app.router.do_send(outcome),
-            Outgoing::Stop => {
-                // New lookups find the closed record from now on; frames already on their
-                // way here are still answered (`closed`) before the actor goes.
-                self.app.hub.remove_conversation(self.id(), &ctx.address());
-                ctx.run_later(STOP_GRACE, |_, ctx| ctx.stop());
-            }
-            Outgoing::Gone(done) => {
-                self.app.hub.remove_conversation(self.id(), &ctx.address());
-                ctx.stop();
-                let _ = done.send(Ok(()));
+        let courier = self.courier(ctx);
+        let mut queue = self.outbox.lock();
+        while queue.items.front().is_some_and(|(t, _)| *t <= upto) {
+            let (_, item) = queue.items.pop_front().expect("front exists");
+            match item {
+                Outgoing::Stop => {
+                    // New lookups find the closed record from now on; frames already on their
+                    // way here are still answered (`closed`) before the actor goes.
+                    self.app.hub.remove_conversation(self.id(), &ctx.address());
+                    ctx.run_later(STOP_GRACE, |_, ctx| ctx.stop());
+                }
+                Outgoing::Gone(done) => {
+                    self.app.hub.remove_conversation(self.id(), &ctx.address());
+                    ctx.stop();
+                    let _ = done.send(Ok(()));
+                }
+                item => courier.send(&mut queue, item),
             }
         }
     }
 
     /// The flush failed: nobody is told anything that may not be on disk. Senders get
     /// `internal`; the actor stops so the next request reloads what the store really holds.
-    fn fail(&mut self, upto: Ticket, error: crate::store::StoreError, ctx: &mut Context<Self>) {
+    fn fail(&mut self, upto: Ticket, error: StoreError, ctx: &mut Context<Self>) {
         tracing::error!(conversation = %self.id(), %error, "flush failed; dropping unconfirmed work");
-        while self.outbox.items.front().is_some_and(|(t, _)| *t <= upto) {
-            if let Some((_, Outgoing::Reply { to, .. })) = self.outbox.items.pop_front() {
+        let mut queue = self.outbox.lock();
+        while queue.items.front().is_some_and(|(t, _)| *t <= upto) {
+            if let Some((_, Outgoing::Reply { to, .. })) = queue.items.pop_front() {
                 let refusal =
                     Refusal::new(ErrorCode::Internal, "the server could not store this; please retry");
                 to.send(ServerFrame::error(to.reference.clone(), refusal));
             }
         }
         ctx.stop();
+    }
+}
+
+impl Handler<Settled> for ConversationActor {
+    type Result = ();
+
+    fn handle(&mut self, settled: Settled, ctx: &mut Context<Self>) {
+        let Settled { upto, result } = settled;
+        match result {
+            Ok(()) => {
+                self.release(upto, ctx);
+                self.outbox.lock().waiting = false;
+                self.watch_flush(ctx);
+            }
+            // The actor stops; nothing queued after the failure goes out either (the wait
+            // stays marked in flight, so none is made for it).
+            Err(e) => self.fail(upto, e, ctx),
+        }
     }
 }

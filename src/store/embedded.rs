@@ -18,7 +18,7 @@ use std::thread::JoinHandle;
 use sled::IVec;
 
 use super::checkpoint::{self, Checkpointer, Segments};
-use super::engine::{Durable, Engine, Entry, Expect, Kind, Part, Revision, Tree};
+use super::engine::{Durable, Engine, Entry, Expect, Kind, OnDurable, Part, Revision, Tree};
 use super::flusher::Flusher;
 use super::journal::{prefix_end, Decision, Journal};
 use super::keys;
@@ -426,6 +426,10 @@ impl Engine for Embedded {
     fn durable(&self, ticket: Ticket) -> Durable {
         let flusher = self.flusher.clone();
         Box::pin(async move { flusher.durable(ticket).await })
+    }
+
+    fn when_durable(&self, ticket: Ticket, then: OnDurable) {
+        self.flusher.when_durable(ticket, then);
     }
 }
 

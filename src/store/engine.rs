@@ -81,6 +81,9 @@ pub type Entry = (Vec<Part>, Vec<u8>);
 /// Resolves once a ticket's writes are durable, or with the error that stopped them.
 pub type Durable = Pin<Box<dyn Future<Output = Result<(), StoreError>> + Send + 'static>>;
 
+/// What runs once a ticket's writes are durable, or with the error that stopped them.
+pub type OnDurable = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
+
 /// Every keyed collection the store keeps. Transcripts are not here: they are logs
 /// ([`Engine::append`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -277,6 +280,15 @@ pub trait Engine: Send + Sync + 'static {
 
     /// Resolves once every write made before `ticket` was taken is durable.
     fn durable(&self, ticket: Ticket) -> Durable;
+
+    /// Runs `then` once every write made before `ticket` was taken is durable, or with the
+    /// error that stopped them, on whichever thread learns it (`then` must not block). By
+    /// default a task of the caller's runtime awaits [`Engine::durable`]; the embedded
+    /// engine runs it on its flusher thread, right after the commit.
+    fn when_durable(&self, ticket: Ticket, then: OnDurable) {
+        let durable = self.durable(ticket);
+        tokio::spawn(async move { then(durable.await) });
+    }
 
     /// Rewrites what a store of the older format `from` keeps in a layout this build no
     /// longer reads; run when such a store is opened, before it is marked as this build's, and

@@ -1,22 +1,26 @@
 //! Group commit. Writers log their changes in the journal and take a ticket; one flusher
 //! thread writes whatever was logged since its last round into the write-ahead log (and, when
 //! the store is power-safe, what was logged during that write too, then `fdatasync`s it),
-//! wakes every waiter whose ticket that covered, and applies the writes to sled once it has
+//! wakes every waiter whose ticket that covered, runs the callbacks registered for those
+//! tickets (`when_durable`: a conversation's deliveries go out from here, sparing a hand-off
+//! to the conversation's thread and back out), and applies the writes to sled once it has
 //! nothing more to write. Many concurrent sends share one write and one sync.
 //!
 //! When a segment of the log is full the flusher moves to the next (prepared ahead, zero-filled)
 //! and asks the checkpoint thread to prepare the one after it, then to make sled durable up
 //! to there, after which the full segments are deleted: see `checkpoint`.
 
+use std::collections::BTreeMap;
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc, Arc};
+use std::sync::{mpsc, Arc, Mutex};
 use std::thread::{self, JoinHandle, Thread};
 use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 
 use super::checkpoint::{Request, Segments};
+use super::engine::OnDurable;
 use super::journal::{Apply, Batch, Journal};
 use super::wal::{Segment, MAX_SEGMENT_BYTES};
 use super::StoreError;
@@ -67,6 +71,11 @@ impl Progress {
         }
     }
 
+    /// Every ticket up to here has an outcome.
+    fn settled_through(&self) -> u64 {
+        self.durable.max(self.failed_to)
+    }
+
     /// A flush covering the tickets after `done` up to `target` failed.
     fn fail(&mut self, done: u64, target: u64) {
         if self.failed_to == 0 {
@@ -79,8 +88,70 @@ impl Progress {
 pub struct Flusher {
     journal: Arc<Journal>,
     progress: watch::Receiver<Progress>,
+    callbacks: Arc<Callbacks>,
     thread: Thread,
     stop: AtomicBool,
+}
+
+/// Callbacks waiting for their tickets, by ticket. Registering and publishing progress both
+/// happen under its lock, so a callback is either run by the publication that settles its
+/// ticket or finds the ticket settled when it registers: never left waiting for a commit
+/// that already happened.
+#[derive(Default)]
+struct Callbacks {
+    waiting: Mutex<Waiting>,
+}
+
+#[derive(Default)]
+struct Waiting {
+    by_ticket: BTreeMap<u64, Vec<OnDurable>>,
+    /// The flusher has ended: nothing will be made durable any more.
+    closed: bool,
+}
+
+impl Callbacks {
+    fn register(&self, progress: &watch::Receiver<Progress>, ticket: Ticket, then: OnDurable) {
+        let mut waiting = self.waiting.lock().expect("callbacks lock");
+        let outcome = match waiting.closed {
+            true => Some(Err(StoreError::Closed)),
+            false => progress.borrow().outcome(ticket),
+        };
+        match outcome {
+            Some(outcome) => {
+                drop(waiting);
+                then(outcome);
+            }
+            None => waiting.by_ticket.entry(ticket.0).or_default().push(then),
+        }
+    }
+
+    /// Publishes `change` and runs, on this thread, every callback whose ticket it settled.
+    fn publish(&self, progress: &watch::Sender<Progress>, change: impl FnOnce(&mut Progress)) {
+        let (due, p) = {
+            let mut waiting = self.waiting.lock().expect("callbacks lock");
+            progress.send_modify(change);
+            let p = *progress.borrow();
+            let later = waiting.by_ticket.split_off(&(p.settled_through() + 1));
+            (std::mem::replace(&mut waiting.by_ticket, later), p)
+        };
+        for (ticket, callbacks) in due {
+            for then in callbacks {
+                then(p.outcome(Ticket(ticket)).expect("a settled ticket"));
+            }
+        }
+    }
+
+    /// The flusher ended: every callback still waiting learns it, and so does every later one.
+    fn close(&self) {
+        let due = {
+            let mut waiting = self.waiting.lock().expect("callbacks lock");
+            waiting.closed = true;
+            std::mem::take(&mut waiting.by_ticket)
+        };
+        for then in due.into_values().flatten() {
+            then(Err(StoreError::Closed));
+        }
+    }
 }
 
 /// What the flusher thread owns.
@@ -93,6 +164,7 @@ struct Worker {
     current: Segment,
     checkpoints: mpsc::Sender<Request>,
     progress: watch::Sender<Progress>,
+    callbacks: Arc<Callbacks>,
     /// Set when sled refused a write the log had made durable: from then on nothing is
     /// acknowledged, since reads and the log could part ways.
     broken: bool,
@@ -114,6 +186,7 @@ impl Flusher {
         let start = journal.last();
         let (tx, rx) = watch::channel(Progress { durable: start, applied: start, ..Progress::default() });
         let (ready_tx, ready_rx) = mpsc::channel::<Arc<Flusher>>();
+        let callbacks = Arc::new(Callbacks::default());
         let worker = Worker {
             journal: journal.clone(),
             trees,
@@ -121,6 +194,7 @@ impl Flusher {
             current,
             checkpoints,
             progress: tx,
+            callbacks: callbacks.clone(),
             broken: false,
             deferred: Vec::new(),
             unapplied: None,
@@ -135,6 +209,7 @@ impl Flusher {
         let flusher = Arc::new(Flusher {
             journal,
             progress: rx,
+            callbacks,
             thread: handle.thread().clone(),
             stop: AtomicBool::new(false),
         });
@@ -155,6 +230,13 @@ impl Flusher {
         let mut rx = self.progress.clone();
         let p = rx.wait_for(|p| p.outcome(ticket).is_some()).await.map_err(|_| StoreError::Closed)?;
         p.outcome(ticket).expect("waited for an outcome")
+    }
+
+    /// Runs `then` once `ticket` is durable, or with the error that stopped it: on the
+    /// flusher's thread right after the commit that settles it, or at once, here, if it is
+    /// settled already. `then` must be quick and never block: the next commit waits for it.
+    pub fn when_durable(&self, ticket: Ticket, then: OnDurable) {
+        self.callbacks.register(&self.progress, ticket, then);
     }
 
     /// Whether `ticket` is durable already.
@@ -178,6 +260,11 @@ impl Flusher {
 
 impl Worker {
     fn run(mut self, flusher: &Flusher) {
+        self.serve(flusher);
+        self.callbacks.close();
+    }
+
+    fn serve(&mut self, flusher: &Flusher) {
         let mut done = self.journal.last();
         self.ask(None);
         // A batch that came too late for the segment a commit was writing: the next commit's.
@@ -202,12 +289,13 @@ impl Worker {
             let started = Instant::now();
             let result = self.commit(&mut batch, &mut carried, done);
             crate::metrics::flush(started.elapsed());
+            let last = batch.last;
             match result {
-                Ok(()) if !self.broken => self.progress.send_modify(|p| p.durable = batch.last),
-                Ok(()) => self.progress.send_modify(|p| p.fail(done, batch.last)),
+                Ok(()) if !self.broken => self.callbacks.publish(&self.progress, |p| p.durable = last),
+                Ok(()) => self.callbacks.publish(&self.progress, |p| p.fail(done, last)),
                 Err(e) => {
                     tracing::error!(error = %e, "write-ahead log write failed");
-                    self.progress.send_modify(|p| p.fail(done, batch.last));
+                    self.callbacks.publish(&self.progress, |p| p.fail(done, last));
                 }
             }
             done = batch.last;
@@ -368,6 +456,7 @@ mod tests {
             current,
             checkpoints,
             progress,
+            callbacks: Arc::default(),
             broken: false,
             deferred: Vec::new(),
             unapplied: None,
@@ -439,6 +528,39 @@ mod tests {
         }
         assert!(in_sled(&worker, "k0"), "applied though more was always logged");
         assert!(worker.progress.borrow().applied > 2);
+    }
+
+    #[test]
+    fn a_callback_runs_once_its_ticket_is_settled_never_before_and_never_left_waiting() {
+        let (tx, rx) = watch::channel(Progress::default());
+        let callbacks = Callbacks::default();
+        let (said, heard) = mpsc::channel();
+        let tell = |name: &'static str| -> OnDurable {
+            let said = said.clone();
+            Box::new(move |r: Result<(), StoreError>| said.send((name, r.is_ok())).unwrap())
+        };
+        callbacks.register(&rx, Ticket(2), tell("two"));
+        callbacks.register(&rx, Ticket(5), tell("five"));
+        callbacks.publish(&tx, |p| p.durable = 1);
+        assert!(heard.try_recv().is_err(), "nothing settled yet");
+
+        callbacks.publish(&tx, |p| p.durable = 3);
+        assert_eq!(heard.try_recv().unwrap(), ("two", true));
+        assert!(heard.try_recv().is_err(), "five still waits");
+
+        // Registered once its ticket is settled: run at once, by the caller.
+        callbacks.register(&rx, Ticket(3), tell("three"));
+        assert_eq!(heard.try_recv().unwrap(), ("three", true));
+
+        // A failed flush settles its tickets too, as failures.
+        callbacks.publish(&tx, |p| p.fail(3, 6));
+        assert_eq!(heard.try_recv().unwrap(), ("five", false));
+
+        callbacks.register(&rx, Ticket(9), tell("nine"));
+        callbacks.close();
+        assert_eq!(heard.try_recv().unwrap(), ("nine", false), "the flusher ended: told so");
+        callbacks.register(&rx, Ticket(10), tell("ten"));
+        assert_eq!(heard.try_recv().unwrap(), ("ten", false));
     }
 
     #[test]

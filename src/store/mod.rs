@@ -170,6 +170,13 @@ impl Store {
         self.engine.durable(ticket).await
     }
 
+    /// Runs `then` once everything written before `ticket` was taken is durable, or with
+    /// the error that stopped it, on whichever thread learns it first (see
+    /// [`Engine::when_durable`]); `then` must not block.
+    pub fn when_durable(&self, ticket: Ticket, then: engine::OnDurable) {
+        self.engine.when_durable(ticket, then)
+    }
+
     /// Claims the store for this node, serving at `url`, or names the node that holds it
     /// (see [`Engine::claim`]).
     pub fn claim(&self, node: &str, url: &str) -> Result<engine::Claim, StoreError> {
