@@ -151,11 +151,8 @@ impl Remote {
         let files_stream = streams.pop().expect("the files stream");
         let messages = streams.pop().expect("the messages stream");
         let ids = streams[Tree::AttachmentBytes as usize].clone();
-        let files_store = js
-            .get_object_store(&files)
-            .await
-            .map_err(|e| nats(&format!("opening the object store {files}"), e))?;
         drop(files_stream);
+        let files_store = open_object_store(&js, &files, deadline).await?;
         Ok(Remote { client, js, prefix, trees: streams, messages, ids, files: files_store, retry_for })
     }
 
@@ -545,6 +542,28 @@ async fn ensure_stream(
                 )))
             }
             Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+}
+
+/// The object store `name`, whose stream `ensure_stream` made sure of: asked again until
+/// `deadline`, since a node opening a new deployment beside another can ask while the stream
+/// the other just created is electing its leader, and hear "stream not found".
+async fn open_object_store(
+    js: &Context,
+    name: &str,
+    deadline: Instant,
+) -> Result<jetstream::object_store::ObjectStore, StoreError> {
+    loop {
+        match js.get_object_store(name).await {
+            Ok(store) => return Ok(store),
+            Err(e) if Instant::now() >= deadline => {
+                return Err(nats(&format!("opening the object store {name}"), e))
+            }
+            Err(e) => {
+                tracing::debug!(%e, "opening the object store {name}: retrying");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
         }
     }
 }

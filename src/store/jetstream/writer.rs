@@ -103,6 +103,12 @@ impl Pipeline {
         let mut p = self.positions.lock().expect("positions lock");
         if let Err(failure) = outcome {
             let to = p.issued;
+            // A position of no write, completed at once, ends the span: a ticket taken from
+            // now on is past it. Without it, a ticket taken before any other write was issued
+            // (a sync, say) would be `to` itself, and fail for a write its taker never saw.
+            p.issued += 1;
+            let marker = p.issued;
+            p.ahead.insert(marker);
             if p.failures.len() == SPANS_KEPT {
                 p.failures.pop_front();
             }
@@ -166,5 +172,31 @@ impl Group {
                 *t = None;
             }
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settled(pipeline: &Arc<Pipeline>, ticket: Ticket) -> Result<(), StoreError> {
+        futures_executor::block_on(pipeline.durable(ticket))
+    }
+
+    #[test]
+    fn a_failure_fails_the_tickets_taken_before_it_was_learned_and_none_after() {
+        let pipeline = Arc::new(Pipeline::default());
+        let first = pipeline.issue();
+        let before = pipeline.ticket();
+        pipeline.complete(first, &Err(Failure::Refused));
+        assert!(matches!(settled(&pipeline, before), Err(StoreError::Conflict)), "its writer counted on it");
+
+        // Nothing written since: a sync now must not inherit the refusal.
+        let after = pipeline.ticket();
+        assert!(settled(&pipeline, after).is_ok(), "a ticket taken after the failure was learned");
+
+        let next = pipeline.issue();
+        pipeline.complete(next, &Ok(7));
+        assert!(settled(&pipeline, pipeline.ticket()).is_ok());
     }
 }
