@@ -194,3 +194,22 @@ async fn attachments_are_checked_and_never_served_as_active_content() {
         server.upload(&path, stranger["visitor_token"].as_str().unwrap(), "text/plain", b"hi".to_vec()).await;
     assert_eq!(status, 404);
 }
+
+/// Every claim-mode chat started is listed, however many start at once: a chat's note to the
+/// router is queued last, after its greeting, and goes out even when the commit covering
+/// everything before it settles first (on the flusher's thread, as the chat's actor writes).
+#[tokio::test]
+async fn every_new_claimable_chat_is_listed() {
+    let server = TestServer::start_with_config(&claim_config(), &[]).await;
+    let (_, token) = server.certified_expert("ann", &["reset"], &["identity"], None).await;
+    let mut ann = server.expert_ws(&token).await;
+    let mut unlisted = std::collections::HashSet::new();
+    for _ in 0..5 {
+        let chats = futures_util::future::join_all((0..20).map(|_| reset_chat(&server))).await;
+        unlisted.extend(chats.into_iter().map(|(_, id, _)| id));
+    }
+    while !unlisted.is_empty() {
+        let listed = ann.expect("every chat listed", |f| f["type"] == "claimable").await;
+        unlisted.remove(listed["conversation"]["id"].as_str().unwrap());
+    }
+}

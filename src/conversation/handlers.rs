@@ -47,6 +47,7 @@ impl Actor for ConversationActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
+        self.courier = Some(self.new_courier(ctx));
         match self.opening.take() {
             Some(opening) => self.open(opening, ctx),
             None => {
@@ -99,7 +100,7 @@ impl ConversationActor {
         self.rev = 1;
         if let Some(expert) = &o.pushed_by {
             let frame = ServerFrame::PushChat { conversation_id: self.id(), expert: expert.clone() }.encode();
-            self.outbox.push(opened, super::Outgoing::Customer { frame, except: None });
+            self.push(opened, super::Outgoing::Customer { frame, except: None });
         }
         let draft = Draft {
             author: o.draft.author.clone(),
@@ -108,18 +109,18 @@ impl ConversationActor {
             attachments: Vec::new(),
             client_msg_id: o.draft.client_msg_id.clone(),
         };
-        let (mut ticket, message) = self.append(draft, Some(&o.reply), ctx)?;
+        let (mut ticket, message) = self.append(draft, Some(&o.reply))?;
         let body = match o.pushed_by {
             Some(_) => AckBody::Pushed { conversation_id: self.id() },
             None => AckBody::Started { conversation_id: self.id(), message },
         };
-        self.ack(&o.reply, body, Some(ticket), ctx);
+        self.ack(&o.reply, body, Some(ticket));
         if let Some(greeting) = o.greeting.as_ref().filter(|g| !g.is_empty()) {
             let bot = Author { kind: AuthorKind::Bot, id: None, name: None };
-            ticket = self.append(Draft::new(bot, greeting.as_str()), None, ctx)?.0;
+            ticket = self.append(Draft::new(bot, greeting.as_str()), None)?.0;
         }
         let track = self.track(ctx);
-        self.outbox.push(ticket, super::Outgoing::Router(Box::new(track)));
+        self.push(ticket, super::Outgoing::Router(Box::new(track)));
         self.arm_timer(ctx);
         Ok(())
     }
@@ -135,7 +136,7 @@ impl ConversationActor {
                 false => AckBody::Message { message },
             };
             // Behind whatever is still unflushed, that earlier message perhaps among it.
-            self.ack(&p.reply, body, None, ctx);
+            self.ack(&p.reply, body, None);
             return Ok(());
         }
         self.said.check(&p.from, p.internal, p.force, &p.text)?;
@@ -149,9 +150,8 @@ impl ConversationActor {
                 client_msg_id: p.client_msg_id.clone(),
             },
             Some(&p.reply),
-            ctx,
         )?;
-        self.ack(&p.reply, AckBody::Message { message }, Some(ticket), ctx);
+        self.ack(&p.reply, AckBody::Message { message }, Some(ticket));
         Ok(())
     }
 
@@ -188,7 +188,7 @@ impl ConversationActor {
             }
             _ => AckBody::Empty {},
         };
-        self.ack(&a.reply, body, ticket, ctx);
+        self.ack(&a.reply, body, ticket);
         Ok(())
     }
 
@@ -212,10 +212,10 @@ impl ConversationActor {
             let author =
                 Author { kind: AuthorKind::Expert, id: Some(a.expert.0), name: Some(a.name.clone()) };
             let draft = Draft { internal: true, ..Draft::new(author, format!("Transfer note: {note}")) };
-            self.append(draft, None, ctx)?;
+            self.append(draft, None)?;
         }
         let ticket = self.apply(&event, ctx)?;
-        self.ack(&a.reply, AckBody::Empty {}, ticket, ctx);
+        self.ack(&a.reply, AckBody::Empty {}, ticket);
         Ok(())
     }
 
@@ -265,10 +265,10 @@ impl ConversationActor {
     ) -> Result<(), Refusal> {
         lifecycle::step(&self.conv, event, Timestamp::now(), &self.app.policy)?;
         if let Some(note) = note {
-            self.append(Draft { internal: true, ..note }, None, ctx)?;
+            self.append(Draft { internal: true, ..note }, None)?;
         }
         let ticket = self.apply(event, ctx)?;
-        self.ack(&a.reply, AckBody::Empty {}, ticket, ctx);
+        self.ack(&a.reply, AckBody::Empty {}, ticket);
         Ok(())
     }
 
@@ -316,7 +316,7 @@ impl ConversationActor {
             }
         };
         let ticket = self.apply(&event, ctx)?;
-        self.ack(&a.reply, AckBody::Empty {}, ticket, ctx);
+        self.ack(&a.reply, AckBody::Empty {}, ticket);
         Ok(())
     }
 
@@ -471,8 +471,7 @@ impl Handler<Erase> for ConversationActor {
         self.erasing = true;
         match self.apply(&Event::Erase, ctx) {
             Ok(Some(ticket)) => {
-                self.outbox.push(ticket, super::Outgoing::Gone(done));
-                self.watch_flush(ctx);
+                self.push(ticket, super::Outgoing::Gone(done));
             }
             // Over already: nothing more to write, and nothing queued may go out now.
             Ok(None) => {
@@ -489,7 +488,7 @@ impl Handler<Erase> for ConversationActor {
 
 impl Handler<PageChanged> for ConversationActor {
     type Result = ();
-    fn handle(&mut self, PageChanged(page): PageChanged, ctx: &mut Context<Self>) {
+    fn handle(&mut self, PageChanged(page): PageChanged, _: &mut Context<Self>) {
         if self.conv.status.is_terminal() || self.conv.page.as_ref() == Some(&page) {
             return;
         }
@@ -500,8 +499,7 @@ impl Handler<PageChanged> for ConversationActor {
                     let frame =
                         ServerFrame::Page { conversation_id: self.id(), url: page.url, title: page.title }
                             .encode();
-                    self.outbox.push(ticket, super::Outgoing::Expert { expert, frame, except: None });
-                    self.watch_flush(ctx);
+                    self.push(ticket, super::Outgoing::Expert { expert, frame, except: None });
                 }
             }
             Err(e) => tracing::error!(conversation = %self.id(), error = %e, "cannot store page"),

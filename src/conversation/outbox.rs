@@ -74,7 +74,7 @@ struct Queue {
 
 /// What a settled wait needs to send things out without the actor.
 #[derive(Clone)]
-struct Courier {
+pub struct Courier {
     outbox: Outbox,
     hub: Arc<Hub>,
     router: Addr<Router>,
@@ -129,7 +129,7 @@ impl Outbox {
 
 impl Courier {
     /// Waits, through the store, for the newest item queued, unless a wait is in flight.
-    fn watch(self) {
+    fn watch(&self) {
         let target = {
             let mut queue = self.outbox.lock();
             let Some(&(target, _)) = queue.items.back() else { return };
@@ -139,8 +139,8 @@ impl Courier {
             queue.waiting = true;
             target
         };
-        let store = self.store.clone();
-        store.when_durable(target, Box::new(move |result| self.settle(target, result)));
+        let me = self.clone();
+        self.store.when_durable(target, Box::new(move |result| me.settle(target, result)));
     }
 
     /// The wait for `upto` settled: sends out everything it covered, up to the first item
@@ -184,7 +184,8 @@ impl Courier {
 }
 
 impl ConversationActor {
-    fn courier(&self, ctx: &Context<Self>) -> Courier {
+    /// What sends this conversation's outbox out; made once the actor runs.
+    pub(super) fn new_courier(&self, ctx: &Context<Self>) -> Courier {
         Courier {
             outbox: self.outbox.clone(),
             hub: self.app.hub.clone(),
@@ -195,14 +196,25 @@ impl ConversationActor {
         }
     }
 
+    /// Queues `item` to go out once `ticket` is durable, behind everything queued before it,
+    /// and makes sure a flush wait covers it. The wait is watched at every push, not once per
+    /// handler: a wait may settle on another thread between two pushes of one handler, and
+    /// an item queued after it would otherwise wait for the next push.
+    pub(super) fn push(&self, ticket: Ticket, item: Outgoing) {
+        self.outbox.push(ticket, item);
+        self.watch_flush();
+    }
+
     /// Makes sure a flush wait covers everything queued.
-    pub(super) fn watch_flush(&mut self, ctx: &mut Context<Self>) {
-        self.courier(ctx).watch();
+    pub(super) fn watch_flush(&self) {
+        if let Some(courier) = &self.courier {
+            courier.watch();
+        }
     }
 
     /// Performs everything up to `upto` in order, the items only an actor can perform too.
     fn release(&mut self, upto: Ticket, ctx: &mut Context<Self>) {
-        let courier = self.courier(ctx);
+        let Some(courier) = self.courier.clone() else { return };
         let mut queue = self.outbox.lock();
         while queue.items.front().is_some_and(|(t, _)| *t <= upto) {
             let (_, item) = queue.items.pop_front().expect("front exists");
@@ -248,7 +260,7 @@ impl Handler<Settled> for ConversationActor {
             Ok(()) => {
                 self.release(upto, ctx);
                 self.outbox.lock().waiting = false;
-                self.watch_flush(ctx);
+                self.watch_flush();
             }
             // The actor stops; nothing queued after the failure goes out either (the wait
             // stays marked in flight, so none is made for it).
