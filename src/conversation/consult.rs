@@ -37,7 +37,9 @@ impl ConversationActor {
         let id = self.id();
         match effect {
             Effect::Consult { specialist, from, note } => match self.consult_frame(from, note) {
-                Ok(frame) => self.push(ticket, Outgoing::Expert { expert: specialist, frame, except: None }),
+                Ok(frame) => {
+                    self.outbox.push(ticket, Outgoing::Expert { expert: specialist, frame, except: None })
+                }
                 Err(e) => {
                     tracing::error!(conversation = %id, error = %e, "cannot read a consult's transcript")
                 }
@@ -47,7 +49,7 @@ impl ConversationActor {
                     ServerFrame::ConsultEnded { conversation_id: id, expert_id: specialist.to_string() }
                         .encode();
                 for expert in std::iter::once(specialist).chain(owner) {
-                    self.push(ticket, Outgoing::Expert { expert, frame: frame.clone(), except: None });
+                    self.outbox.push(ticket, Outgoing::Expert { expert, frame: frame.clone(), except: None });
                 }
             }
             _ => {}

@@ -47,7 +47,6 @@ impl Actor for ConversationActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        self.courier = Some(self.new_courier(ctx));
         match self.opening.take() {
             Some(opening) => self.open(opening, ctx),
             None => {
@@ -100,7 +99,7 @@ impl ConversationActor {
         self.rev = 1;
         if let Some(expert) = &o.pushed_by {
             let frame = ServerFrame::PushChat { conversation_id: self.id(), expert: expert.clone() }.encode();
-            self.push(opened, super::Outgoing::Customer { frame, except: None });
+            self.outbox.push(opened, super::Outgoing::Customer { frame, except: None });
         }
         let draft = Draft {
             author: o.draft.author.clone(),
@@ -120,7 +119,7 @@ impl ConversationActor {
             ticket = self.append(Draft::new(bot, greeting.as_str()), None)?.0;
         }
         let track = self.track(ctx);
-        self.push(ticket, super::Outgoing::Router(Box::new(track)));
+        self.outbox.push(ticket, super::Outgoing::Router(Box::new(track)));
         self.arm_timer(ctx);
         Ok(())
     }
@@ -471,7 +470,7 @@ impl Handler<Erase> for ConversationActor {
         self.erasing = true;
         match self.apply(&Event::Erase, ctx) {
             Ok(Some(ticket)) => {
-                self.push(ticket, super::Outgoing::Gone(done));
+                self.outbox.push(ticket, super::Outgoing::Gone(done));
             }
             // Over already: nothing more to write, and nothing queued may go out now.
             Ok(None) => {
@@ -499,7 +498,7 @@ impl Handler<PageChanged> for ConversationActor {
                     let frame =
                         ServerFrame::Page { conversation_id: self.id(), url: page.url, title: page.title }
                             .encode();
-                    self.push(ticket, super::Outgoing::Expert { expert, frame, except: None });
+                    self.outbox.push(ticket, super::Outgoing::Expert { expert, frame, except: None });
                 }
             }
             Err(e) => tracing::error!(conversation = %self.id(), error = %e, "cannot store page"),

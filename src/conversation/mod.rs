@@ -49,8 +49,6 @@ pub struct ConversationActor {
     /// node after a takeover) is refused rather than silently overwritten.
     revision: Revision,
     outbox: Outbox,
-    /// Sends the outbox out as waits settle; made in `started`, when the actor has an address.
-    courier: Option<outbox::Courier>,
     timer: Option<SpawnHandle>,
     /// When the armed timer fires; a later deadline needs no re-arming (the tick re-arms).
     armed_for: Option<Timestamp>,
@@ -135,6 +133,7 @@ impl ConversationActor {
         let arbiter = app.conversation_arbiter();
         ConversationActor::start_in_arbiter(&arbiter, move |ctx| {
             ctx.set_mailbox_capacity(MAILBOX);
+            let outbox = Outbox::new(&app, conv.customer, ctx.address(), last_seq);
             ConversationActor {
                 app,
                 conv,
@@ -142,8 +141,7 @@ impl ConversationActor {
                 last_seq,
                 rev: 0,
                 revision,
-                outbox: Outbox::new(last_seq),
-                courier: None,
+                outbox,
                 timer: None,
                 armed_for: None,
                 opening,
@@ -195,10 +193,10 @@ impl ConversationActor {
         if routing_changed {
             self.rev += 1;
             let track = self.track(ctx);
-            self.push(ticket, Outgoing::Router(Box::new(track)));
+            self.outbox.push(ticket, Outgoing::Router(Box::new(track)));
         }
         if self.conv.status.is_terminal() {
-            self.push(ticket, Outgoing::Stop);
+            self.outbox.push(ticket, Outgoing::Stop);
         }
         self.arm_timer(ctx);
         Ok(Some(ticket))
@@ -270,21 +268,21 @@ impl ConversationActor {
         match effect {
             Effect::Status { status, reason } => {
                 let frame = ServerFrame::Status { conversation_id: id, status, reason }.encode();
-                self.push(ticket, Outgoing::Customer { frame: frame.clone(), except: None });
+                self.outbox.push(ticket, Outgoing::Customer { frame: frame.clone(), except: None });
                 if let Some(owner) = &self.conv.owner {
-                    self.push(ticket, Outgoing::Expert { expert: owner.id, frame, except: None });
+                    self.outbox.push(ticket, Outgoing::Expert { expert: owner.id, frame, except: None });
                 }
             }
             Effect::Assigned => {
                 if let Some(owner) = &self.conv.owner {
                     let expert = ExpertBrief { id: owner.id.to_string(), name: owner.name.clone() };
                     let frame = ServerFrame::Assigned { conversation_id: id, expert }.encode();
-                    self.push(ticket, Outgoing::Customer { frame, except: None });
+                    self.outbox.push(ticket, Outgoing::Customer { frame, except: None });
                 }
             }
             Effect::OfferMade { expert, expires_at } => {
                 if let Some(frame) = self.offer_frame(expires_at) {
-                    self.push(ticket, Outgoing::Expert { expert, frame, except: None });
+                    self.outbox.push(ticket, Outgoing::Expert { expert, frame, except: None });
                 }
             }
             Effect::OfferWithdrawn { expert, reason } => {
@@ -292,17 +290,17 @@ impl ConversationActor {
                     metrics::offer_ended(reason);
                 }
                 let frame = ServerFrame::OfferWithdrawn { conversation_id: id, reason }.encode();
-                self.push(ticket, Outgoing::Expert { expert, frame, except: None });
+                self.outbox.push(ticket, Outgoing::Expert { expert, frame, except: None });
             }
             Effect::Nudge { expert, waiting } => {
                 let waiting_ms = waiting.as_millis() as u64;
                 let frame = ServerFrame::Nudge { conversation_id: id, waiting_ms }.encode();
-                self.push(ticket, Outgoing::Expert { expert, frame, except: None });
+                self.outbox.push(ticket, Outgoing::Expert { expert, frame, except: None });
             }
             Effect::Released { expert, reason } => {
                 metrics::release();
                 let frame = ServerFrame::Released { conversation_id: id, reason }.encode();
-                self.push(ticket, Outgoing::Expert { expert, frame, except: None });
+                self.outbox.push(ticket, Outgoing::Expert { expert, frame, except: None });
             }
             Effect::Transferred { from, to, note } => {
                 let from = match self.app.store.expert(from) {
@@ -318,18 +316,18 @@ impl ConversationActor {
                 let tools = self.tools();
                 let frame = ServerFrame::Transferred { conversation_id: id, from, note, conversation, tools }
                     .encode();
-                self.push(ticket, Outgoing::Expert { expert: to, frame, except: None });
+                self.outbox.push(ticket, Outgoing::Expert { expert: to, frame, except: None });
             }
             Effect::BotTaken { bot } => match self.view(true) {
                 Ok(conversation) => {
                     let frame = ServerFrame::Chat { conversation }.encode();
-                    self.push(ticket, Outgoing::Expert { expert: bot, frame, except: None });
+                    self.outbox.push(ticket, Outgoing::Expert { expert: bot, frame, except: None });
                 }
                 Err(e) => tracing::error!(conversation = %id, error = %e, "cannot read a bot's chat"),
             },
             Effect::OfferLapsed { expert } => {
                 metrics::offer_ended(OfferEnd::Expired);
-                self.push(ticket, Outgoing::Outcome(OfferOutcome { expert, lapsed: true }));
+                self.outbox.push(ticket, Outgoing::Outcome(OfferOutcome { expert, lapsed: true }));
             }
             Effect::SlaBreached { kind, target_ms } => {
                 metrics::sla_breach(&self.conv.category, kind);
@@ -340,7 +338,7 @@ impl ConversationActor {
                     let outcome = self.conv.sla.outcomes.iter().rev().find(|o| o.kind == kind);
                     let at = outcome.and_then(|o| o.breached_at).unwrap_or_else(Timestamp::now);
                     let frame = ServerFrame::SlaBreach { conversation_id: id, kind, target_ms, at }.encode();
-                    self.push(ticket, Outgoing::Expert { expert: owner.id, frame, except: None });
+                    self.outbox.push(ticket, Outgoing::Expert { expert: owner.id, frame, except: None });
                 }
             }
             Effect::Consult { .. } | Effect::ConsultEnded { .. } => self.queue_consult_effect(ticket, effect),
@@ -402,16 +400,16 @@ impl ConversationActor {
         let frame = ServerFrame::Message { message: json.clone() }.encode();
         let except = sender.map(|s| s.session_id);
         if !internal {
-            self.push(ticket, Outgoing::Customer { frame: frame.clone(), except });
+            self.outbox.push(ticket, Outgoing::Customer { frame: frame.clone(), except });
         }
         if let Some(expert) = self.experts_in_view() {
-            self.push(ticket, Outgoing::Expert { expert, frame: frame.clone(), except });
+            self.outbox.push(ticket, Outgoing::Expert { expert, frame: frame.clone(), except });
         }
         // Specialists consulting here follow every message, notes included.
         for &expert in &self.conv.consultants {
-            self.push(ticket, Outgoing::Expert { expert, frame: frame.clone(), except });
+            self.outbox.push(ticket, Outgoing::Expert { expert, frame: frame.clone(), except });
         }
-        self.push(ticket, Outgoing::Delivered(message.seq));
+        self.outbox.push(ticket, Outgoing::Delivered(message.seq));
         Ok((ticket, json))
     }
 
@@ -429,14 +427,13 @@ impl ConversationActor {
     /// so answers keep the order of the frames they answer.
     fn reply(&mut self, to: &ReplyTo, frame: ServerFrame) {
         self.outbox.reply(to.clone(), frame);
-        self.watch_flush();
     }
 
     fn ack(&mut self, to: &ReplyTo, body: AckBody, ticket: Option<Ticket>) {
         let frame = ServerFrame::ack(to.reference.clone(), body);
         match ticket {
             Some(t) => {
-                self.push(t, Outgoing::Reply { to: to.clone(), frame: frame.encode() });
+                self.outbox.push(t, Outgoing::Reply { to: to.clone(), frame: frame.encode() });
             }
             None => self.reply(to, frame),
         }

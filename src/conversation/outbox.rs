@@ -13,16 +13,18 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use actix::prelude::*;
+use actix::WeakAddr;
 use bytestring::ByteString;
 
 use super::ConversationActor;
+use crate::app::AppState;
 use crate::domain::{ErrorCode, Refusal};
 use crate::hub::Hub;
 use crate::ids::{CustomerId, ExpertId};
 use crate::messages::{OfferOutcome, ReplyTo, Track};
 use crate::protocol::ServerFrame;
 use crate::router::Router;
-use crate::store::{StoreError, Ticket};
+use crate::store::{Store, StoreError, Ticket};
 
 /// How long a closed conversation's actor stays to answer frames that were already sent.
 const STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
@@ -58,10 +60,17 @@ impl Outgoing {
     }
 }
 
-/// The queue, shared by the actor (which fills it) and whichever thread settles its waits.
+/// The queue, and what sending it out needs, shared by the actor (which fills it) and
+/// whichever thread settles its waits.
 #[derive(Clone)]
 pub struct Outbox {
     queue: Arc<Mutex<Queue>>,
+    hub: Arc<Hub>,
+    router: Addr<Router>,
+    customer: CustomerId,
+    /// Weak: the actor holds its outbox, and an address of its own would keep it alive.
+    actor: WeakAddr<ConversationActor>,
+    store: Store,
 }
 
 struct Queue {
@@ -72,15 +81,16 @@ struct Queue {
     delivered_seq: u64,
 }
 
-/// What a settled wait needs to send things out without the actor.
-#[derive(Clone)]
-pub struct Courier {
-    outbox: Outbox,
-    hub: Arc<Hub>,
-    router: Addr<Router>,
-    customer: CustomerId,
-    actor: Addr<ConversationActor>,
-    store: crate::store::Store,
+impl Queue {
+    /// The ticket to wait for, when items wait and no wait is in flight (marking one so).
+    fn next_wait(&mut self) -> Option<Ticket> {
+        if self.waiting {
+            return None;
+        }
+        let &(target, _) = self.items.back()?;
+        self.waiting = true;
+        Some(target)
+    }
 }
 
 /// Sent to the actor when a wait settled on something only it can do, or failed.
@@ -94,51 +104,70 @@ impl Message for Settled {
 }
 
 impl Outbox {
-    /// An empty outbox for a conversation whose seqs up to `delivered_seq` are durable.
-    pub fn new(delivered_seq: u64) -> Outbox {
+    /// An empty outbox for the conversation `customer` talks in, whose actor is `actor` and
+    /// whose seqs up to `delivered_seq` are durable.
+    pub fn new(
+        app: &AppState,
+        customer: CustomerId,
+        actor: Addr<ConversationActor>,
+        delivered_seq: u64,
+    ) -> Outbox {
         let queue = Queue { items: VecDeque::new(), waiting: false, delivered_seq };
-        Outbox { queue: Arc::new(Mutex::new(queue)) }
+        Outbox {
+            queue: Arc::new(Mutex::new(queue)),
+            hub: app.hub.clone(),
+            router: app.router.clone(),
+            customer,
+            actor: actor.downgrade(),
+            store: app.store.clone(),
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, Queue> {
         self.queue.lock().expect("outbox lock")
     }
 
+    /// Queues `item` to go out once `ticket` is durable, behind everything queued before it,
+    /// and makes sure a flush wait covers it. Every push does: a wait may settle on another
+    /// thread between two pushes of one handler, and an item queued after it would otherwise
+    /// wait for the next push.
     pub fn push(&self, ticket: Ticket, item: Outgoing) {
-        self.lock().items.push_back((ticket, item));
+        let target = {
+            let mut queue = self.lock();
+            queue.items.push_back((ticket, item));
+            queue.next_wait()
+        };
+        self.wait_for(target);
     }
 
     /// A reply that needs no write of its own still waits behind earlier items.
     pub fn reply(&self, to: ReplyTo, frame: ServerFrame) {
         let frame = frame.encode();
         let mut queue = self.lock();
-        match queue.items.back() {
-            Some(&(ticket, _)) => queue.items.push_back((ticket, Outgoing::Reply { to, frame })),
-            None => {
-                drop(queue);
-                to.deliver(frame);
-            }
-        }
+        let Some(&(ticket, _)) = queue.items.back() else {
+            drop(queue);
+            return to.deliver(frame);
+        };
+        queue.items.push_back((ticket, Outgoing::Reply { to, frame }));
+        let target = queue.next_wait();
+        drop(queue);
+        self.wait_for(target);
     }
 
     /// What a sync may replay: the seqs whose delivery went out.
     pub fn delivered_seq(&self) -> u64 {
         self.lock().delivered_seq
     }
-}
 
-impl Courier {
-    /// Waits, through the store, for the newest item queued, unless a wait is in flight.
+    /// Makes sure a flush wait covers everything queued.
     fn watch(&self) {
-        let target = {
-            let mut queue = self.outbox.lock();
-            let Some(&(target, _)) = queue.items.back() else { return };
-            if queue.waiting {
-                return;
-            }
-            queue.waiting = true;
-            target
-        };
+        let target = self.lock().next_wait();
+        self.wait_for(target);
+    }
+
+    /// Waits, through the store, for `target` (`next_wait`'s answer, the wait marked already).
+    fn wait_for(&self, target: Option<Ticket>) {
+        let Some(target) = target else { return };
         let me = self.clone();
         self.store.when_durable(target, Box::new(move |result| me.settle(target, result)));
     }
@@ -148,17 +177,17 @@ impl Courier {
     /// whatever was queued meanwhile.
     fn settle(self, upto: Ticket, result: Result<(), StoreError>) {
         if result.is_err() {
-            return self.actor.do_send(Settled { upto, result });
+            return self.hand_over(Settled { upto, result });
         }
         {
-            let mut queue = self.outbox.lock();
+            let mut queue = self.lock();
             while let Some((ticket, item)) = queue.items.front() {
                 if *ticket > upto {
                     break;
                 }
                 if item.needs_actor() {
                     drop(queue);
-                    return self.actor.do_send(Settled { upto, result });
+                    return self.hand_over(Settled { upto, result });
                 }
                 let (_, item) = queue.items.pop_front().expect("front exists");
                 self.send(&mut queue, item);
@@ -166,6 +195,13 @@ impl Courier {
             queue.waiting = false;
         }
         self.watch();
+    }
+
+    /// Hands the rest to the actor; one that has stopped writes and sends nothing more.
+    fn hand_over(&self, settled: Settled) {
+        if let Some(actor) = self.actor.upgrade() {
+            actor.do_send(settled);
+        }
     }
 
     /// Sends out `item`, which needs no actor, with the queue held: nothing queued after it
@@ -184,37 +220,8 @@ impl Courier {
 }
 
 impl ConversationActor {
-    /// What sends this conversation's outbox out; made once the actor runs.
-    pub(super) fn new_courier(&self, ctx: &Context<Self>) -> Courier {
-        Courier {
-            outbox: self.outbox.clone(),
-            hub: self.app.hub.clone(),
-            router: self.app.router.clone(),
-            customer: self.conv.customer,
-            actor: ctx.address(),
-            store: self.app.store.clone(),
-        }
-    }
-
-    /// Queues `item` to go out once `ticket` is durable, behind everything queued before it,
-    /// and makes sure a flush wait covers it. The wait is watched at every push, not once per
-    /// handler: a wait may settle on another thread between two pushes of one handler, and
-    /// an item queued after it would otherwise wait for the next push.
-    pub(super) fn push(&self, ticket: Ticket, item: Outgoing) {
-        self.outbox.push(ticket, item);
-        self.watch_flush();
-    }
-
-    /// Makes sure a flush wait covers everything queued.
-    pub(super) fn watch_flush(&self) {
-        if let Some(courier) = &self.courier {
-            courier.watch();
-        }
-    }
-
     /// Performs everything up to `upto` in order, the items only an actor can perform too.
     fn release(&mut self, upto: Ticket, ctx: &mut Context<Self>) {
-        let Some(courier) = self.courier.clone() else { return };
         let mut queue = self.outbox.lock();
         while queue.items.front().is_some_and(|(t, _)| *t <= upto) {
             let (_, item) = queue.items.pop_front().expect("front exists");
@@ -230,7 +237,7 @@ impl ConversationActor {
                     ctx.stop();
                     let _ = done.send(Ok(()));
                 }
-                item => courier.send(&mut queue, item),
+                item => self.outbox.send(&mut queue, item),
             }
         }
     }
@@ -260,7 +267,7 @@ impl Handler<Settled> for ConversationActor {
             Ok(()) => {
                 self.release(upto, ctx);
                 self.outbox.lock().waiting = false;
-                self.watch_flush();
+                self.outbox.watch();
             }
             // The actor stops; nothing queued after the failure goes out either (the wait
             // stays marked in flight, so none is made for it).
