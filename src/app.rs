@@ -33,7 +33,8 @@ pub struct App {
     pub webhooks: Outbox,
     /// In cluster mode, what an edge node shows with the client address it passes on.
     forwarding_key: Option<String>,
-    /// Conversation actors are spread over these threads, apart from the HTTP workers.
+    /// Conversation actors loaded from the store are spread over these threads, apart from
+    /// the HTTP workers (a new one runs on the thread of the session that opened it).
     arbiters: Vec<ArbiterHandle>,
     next_arbiter: AtomicUsize,
 }

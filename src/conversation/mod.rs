@@ -130,7 +130,16 @@ impl ConversationActor {
         said: Said,
         sent: Sent,
     ) -> Addr<Self> {
-        let arbiter = app.conversation_arbiter();
+        // A new conversation runs on the thread of the session that opened it (an HTTP
+        // worker's), so that session's frames reach it and its answers go back without waking
+        // another thread: on this 2-core VM, waking an idle thread costs tens of µs. Against
+        // the pool for every conversation (docs/PERFORMANCE.md, "2026-12-06, evening"): p50
+        // 1.92x the relay's against 2.00x over seven alternating pairs, throughput 68,277
+        // against 59,931 durable msgs/s. Those loaded from the store are spread over the pool.
+        let arbiter = match &opening {
+            Some(_) => Arbiter::try_current().unwrap_or_else(|| app.conversation_arbiter()),
+            None => app.conversation_arbiter(),
+        };
         ConversationActor::start_in_arbiter(&arbiter, move |ctx| {
             ctx.set_mailbox_capacity(MAILBOX);
             let outbox = Outbox::new(&app, conv.customer, ctx.address(), last_seq);
