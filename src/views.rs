@@ -329,16 +329,15 @@ pub fn summary(store: &Store, c: &Conversation) -> Result<ConversationView, Stor
     Ok(ConversationView::new(c, customer_view(store, c.customer)?, store.last_seq(c.id)?))
 }
 
-/// A claim-list summary: no transcript, but the customer's opening words.
+/// A claim-list summary: no transcript, but the customer's opening words and the SLA state.
 pub fn claim_summary(store: &Store, c: &Conversation) -> Result<ConversationView, StoreError> {
-    let mut view = summary(store, c)?;
-    view.preview = preview(store, c.id)?;
+    let transcript = store.transcript(c.id, 0)?;
+    // Certified experts are staff: they see the response target counting (or missed), so
+    // they can take first the chat whose customer has waited nearest to it.
+    let mut view = summary(store, c)?.with_sla(c, sla::last_response(&transcript));
+    let first = transcript.into_iter().find(|m| m.author.kind == AuthorKind::Customer);
+    view.preview = first.map(|m| m.text.chars().take(PREVIEW_CHARS).collect());
     Ok(view)
-}
-
-fn preview(store: &Store, id: ConversationId) -> Result<Option<String>, StoreError> {
-    let first = store.transcript(id, 0)?.into_iter().find(|m| m.author.kind == AuthorKind::Customer);
-    Ok(first.map(|m| m.text.chars().take(PREVIEW_CHARS).collect()))
 }
 
 /// The conversation with its transcript; internal notes and SLA state only for experts and

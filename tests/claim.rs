@@ -213,3 +213,42 @@ async fn every_new_claimable_chat_is_listed() {
         unlisted.remove(listed["conversation"]["id"].as_str().unwrap());
     }
 }
+
+/// Certified experts choosing which chat to take see each one's response target: counting
+/// while it runs (kind, length, due time), and once it passes unclaimed, the breach, so the
+/// customer who has waited longest past it can be taken first.
+#[tokio::test]
+async fn a_claimable_chat_is_listed_with_its_response_target() {
+    const TARGET_MS: u64 = 700;
+    // GENERAL_AND_RESET ends in the claim category: the target is the reset category's.
+    let config = format!("{GENERAL_AND_RESET}first_response_target = \"{TARGET_MS}ms\"\n");
+    let server = TestServer::start_with_config(&config, &[]).await;
+    let (_, token) = server.certified_expert("ann", &["reset"], &["identity"], None).await;
+    let mut console = server.expert_ws(&token).await;
+    let (_customer, id, _) = reset_chat(&server).await;
+
+    let listed = console.expect("claimable", claimable(&id)).await;
+    let summary = &listed["conversation"];
+    assert_eq!(summary["sla"]["kind"], "first_response", "{summary}");
+    assert_eq!(summary["sla"]["target_ms"], TARGET_MS, "{summary}");
+    assert!(summary["sla"]["due"].as_str().is_some_and(|t| t.ends_with('Z')), "{summary}");
+    assert!(summary.get("sla_breached").is_none(), "{summary}");
+
+    // Nobody claims it: a console connecting after the target lists it as missed.
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(TARGET_MS + 3000);
+    let listed = loop {
+        let mut fresh = Ws::connect(&format!("{}/ws/expert", server.ws_base)).await;
+        let welcome = fresh.request(json!({"type": "hello", "token": token})).await;
+        let all = welcome["claimable"].as_array().unwrap_or_else(|| panic!("{welcome}"));
+        let summary = all.iter().find(|c| c["id"] == id.as_str()).cloned();
+        let summary = summary.unwrap_or_else(|| panic!("{id} is still listed: {welcome}"));
+        if !summary["sla_breached"].is_null() {
+            break summary;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no breach listed: {summary}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(listed["sla_breached"]["kind"], "first_response", "{listed}");
+    assert!(listed["sla_breached"]["at"].as_str().is_some_and(|t| t.ends_with('Z')), "{listed}");
+    assert!(listed.get("sla").is_none(), "no clock runs once it is breached: {listed}");
+}

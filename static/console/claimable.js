@@ -10,7 +10,19 @@ var customerLabel = app.format.customerLabel;
 var categoryName = app.format.categoryName;
 var errorText = app.format.errorText;
 var when = app.format.when;
+var duration = app.format.duration;
 var S = app.store.S;
+
+/* The chat's response target, so the chat nearest to (or past) it can be claimed first. */
+function targetLine(c) {
+  if (c.sla_breached) {
+    return el('span', { class: 'small claim-sla claim-sla-missed', text: 'Response target missed at ' + when(c.sla_breached.at) });
+  }
+  if (c.sla) {
+    return el('span', { class: 'muted small claim-sla', text: duration(c.sla.target_ms) + ' target, due ' + when(c.sla.due) });
+  }
+  return '';
+}
 
 function renderClaimable() {
   var list = $('claimable-list');
@@ -55,6 +67,7 @@ function renderClaimable() {
         el('div', { class: 'side-item-main' }, [
           el('strong', { text: customerLabel(c.customer) }),
           el('span', { class: 'muted small', text: categoryName(c.category) + ' · ' + when(c.created_at) }),
+          targetLine(c),
         ]),
         btn,
       ])

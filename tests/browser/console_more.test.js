@@ -1,7 +1,7 @@
 // More of the console against the real server and the real widget: a canned response picked
 // with the `/` shortcut goes out as one message per paragraph; the customer rates a chat the
-// expert ended (checked over REST); a claim-mode chat shows no tool link until it is claimed,
-// then a signed one.
+// expert ended (checked over REST); a claim-mode chat is listed with its response target and
+// shows no tool link until it is claimed, then a signed one.
 'use strict';
 
 const { test } = require('node:test');
@@ -20,6 +20,7 @@ id = "reset"
 name = "Password reset"
 mode = "claim"
 certification = "identity"
+first_response_target = "10m"
 
 [[categories.tools]]
 name = "Reset tool"
@@ -212,7 +213,7 @@ test('after the expert ends the chat the customer rates it, with a comment', asy
   await finish([consoleContext, shopContext], 'dario');
 });
 
-test('a claim-mode chat shows its signed tool link only once claimed', async () => {
+test('a claim-mode chat is listed with its response target and shows its signed tool link only once claimed', async () => {
   const expert = await h.createExpert(up.server, {
     username: 'ivan',
     name: 'Ivan Petrov',
@@ -233,6 +234,8 @@ test('a claim-mode chat shows its signed tool link only once claimed', async () 
   await consolePage.waitForSelector(item);
   const conversationId = await consolePage.getAttribute(item, 'data-conversation');
   assert.match(await consolePage.textContent(item), /reset/);
+  // With its response target, so the chat nearest to it can be claimed first.
+  assert.match(await consolePage.textContent(item + ' .claim-sla'), /^10 min target, due /);
   assert.equal(await consolePage.textContent('#claimable-count'), '1');
   assert.equal(await consolePage.$('.offer'), null, 'claim mode makes no offer');
   assert.equal(await consolePage.locator('a[href*="tools.example"]').count(), 0, 'no tool link before the claim');
